@@ -1,0 +1,1 @@
+int ms_agent_placeholder(void); int ms_agent_placeholder(void) { return 0; }

@@ -1,0 +1,4 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MEMSCOPE_H
+#define MEMSCOPE_H
+#endif

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Event timestamps in "ticks": the invariant TSC where the CPU has one, else
+ * CLOCK_MONOTONIC nanoseconds (tick_hz = 1e9). Streams carry CLOCK records
+ * (ticks, monotonic ns, tick_hz) from which readers convert ticks to ns.
+ */
+#ifndef MS_CLOCK_H
+#define MS_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+struct ms_clock {
+	int use_tsc;	  /* 1: ticks are rdtsc, else monotonic ns */
+	uint64_t tick_hz; /* ticks per second */
+};
+
+static inline uint64_t ms_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t ms_clock_ticks(const struct ms_clock *c)
+{
+#if defined(__x86_64__)
+	if (c->use_tsc)
+		return __builtin_ia32_rdtsc();
+#endif
+	(void)c;
+	return ms_mono_ns();
+}
+
+/* 1 when this CPU advertises an invariant TSC (CPUID 0x80000007 EDX[8]). */
+int ms_clock_has_invariant_tsc(void);
+
+/*
+ * Measures the TSC rate against CLOCK_MONOTONIC over about `window_ms`
+ * milliseconds (median of three runs) and fills `c`; falls back to the
+ * monotonic clock when there is no invariant TSC, when `MEMSCOPE_CLOCK` is
+ * "monotonic", or when the measurement is implausible.
+ */
+void ms_clock_calibrate(struct ms_clock *c, unsigned window_ms);
+
+/* Sets `c` from a known rate (tick_hz 0 or 1e9 with no TSC: monotonic). */
+void ms_clock_set(struct ms_clock *c, uint64_t tick_hz);
+
+/* Converts ticks to ns relative to a (ticks, ns) reference pair. */
+static inline uint64_t ms_ticks_to_ns(uint64_t ticks, uint64_t ref_ticks,
+				      uint64_t ref_ns, uint64_t tick_hz)
+{
+	__int128 d = (__int128)ticks - (__int128)ref_ticks;
+	__int128 ns = (__int128)ref_ns + d * 1000000000 / (__int128)tick_hz;
+
+	return ns < 0 ? 0 : (uint64_t)ns;
+}
+
+#endif

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Messages on the session socket (docs/format.md, "Socket protocol").
+ *
+ * The socket is AF_UNIX SOCK_SEQPACKET: one message per packet, each
+ * starting with struct ms_msg_hdr. Both ends run on the same host, so the
+ * structs are in host byte order; every field is fixed-width and the sizes
+ * are asserted. The consumer treats every message as untrusted: it checks
+ * magic, version, type and the exact size for the type.
+ *
+ * Agent:  HELLO(role AGENT) -> SETTINGS;  then RING (+ memfd) per thread.
+ *         Closing the socket (exit, kill) tells the consumer to drain.
+ * Tail:   HELLO(role TAIL) + TAIL_REQ -> SETTINGS, then TAIL_EVENTS ...
+ */
+#ifndef MS_PROTO_ABI_H
+#define MS_PROTO_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MS_MSG_MAGIC 0x4b50534du /* "MSPK" */
+#define MS_PROTO_VERSION 1
+
+enum {
+	MS_MSG_HELLO = 1,
+	MS_MSG_SETTINGS = 2,
+	MS_MSG_RING = 3,
+	MS_MSG_TAIL_REQ = 4,
+	MS_MSG_TAIL_EVENTS = 5,
+};
+
+enum { MS_ROLE_AGENT = 1, MS_ROLE_TAIL = 2 };
+enum { MS_SAMPLING_FULL = 1, MS_SAMPLING_TIERED = 2, MS_SAMPLING_BYTES = 3 };
+enum { MS_ON_FULL_DROP = 1, MS_ON_FULL_BLOCK = 2 };
+
+struct ms_msg_hdr {
+	uint32_t magic;
+	uint16_t type;
+	uint16_t version;
+	uint32_t size; /* whole message, header included */
+	uint32_t reserved;
+};
+
+struct ms_msg_hello {
+	struct ms_msg_hdr hdr;
+	uint32_t role;
+	uint32_t pid;
+	uint32_t ppid;
+	uint32_t flags;
+	char exe[256]; /* NUL-terminated, may be cut */
+};
+
+struct ms_msg_settings {
+	struct ms_msg_hdr hdr;
+	uint32_t sampling;	 /* MS_SAMPLING_* */
+	uint32_t stack_depth;	 /* 0: caller address only */
+	uint64_t sampling_param; /* bytes:N mean interval */
+	uint64_t ring_kb;
+	uint32_t on_full;	 /* MS_ON_FULL_* */
+	uint32_t reserved;
+	uint64_t tick_hz;	 /* consumer-calibrated TSC rate; 0: monotonic */
+};
+
+/* Sent with the ring's memfd as SCM_RIGHTS ancillary data. */
+struct ms_msg_ring {
+	struct ms_msg_hdr hdr;
+	uint32_t tid;
+	uint32_t index; /* the agent's ring number within its process */
+};
+
+#define MS_TAIL_JSON 1u
+
+struct ms_msg_tail_req {
+	struct ms_msg_hdr hdr;
+	uint32_t pid;	   /* 0: any */
+	uint32_t tid;	   /* 0: any */
+	uint64_t min_size;
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+struct ms_tail_event {
+	uint64_t ts_ns;	 /* CLOCK_MONOTONIC */
+	uint32_t pid;
+	uint32_t tid;
+	uint8_t type;	 /* MS_REC_* */
+	uint8_t pad[7];
+	uint64_t size;
+	uint64_t addr;
+	uint64_t old_addr;
+	uint64_t caller; /* first frame of the stack, 0 if unknown */
+};
+
+#define MS_TAIL_BATCH 64
+
+struct ms_msg_tail_events {
+	struct ms_msg_hdr hdr;
+	uint64_t missed; /* events dropped for this client since last batch */
+	uint32_t count;
+	uint32_t reserved;
+	struct ms_tail_event ev[MS_TAIL_BATCH]; /* `count` used */
+};
+
+_Static_assert(sizeof(struct ms_msg_hdr) == 16, "hdr");
+_Static_assert(sizeof(struct ms_msg_hello) == 16 + 16 + 256, "hello");
+_Static_assert(sizeof(struct ms_msg_settings) == 16 + 40, "settings");
+_Static_assert(sizeof(struct ms_msg_ring) == 24, "ring");
+_Static_assert(sizeof(struct ms_msg_tail_req) == 40, "tail req");
+_Static_assert(sizeof(struct ms_tail_event) == 56, "tail event");
+_Static_assert(offsetof(struct ms_msg_tail_events, ev) == 32, "tail evs");
+
+#endif

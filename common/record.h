@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Event records: the byte encoding shared by the ring and the segment
+ * frames (docs/format.md, "Records").
+ *
+ * A record is one type byte (low nibble: type, high nibble: flags) followed
+ * by LEB128 varints. Timestamps are deltas from the previous record of the
+ * same stream; addresses are zigzag deltas from the stream's last address.
+ * Streams therefore carry state: a decoder starts at a SYNC record (or at
+ * zero state at the very beginning of a ring).
+ *
+ * Decoders treat their input as untrusted: every length is checked against
+ * the bytes present and against the limits below.
+ */
+#ifndef MS_RECORD_H
+#define MS_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bytes.h"
+
+enum ms_rec_type {
+	MS_REC_SYNC = 1,
+	MS_REC_CLOCK = 2,
+	MS_REC_ALLOC = 3,
+	MS_REC_FREE = 4,
+	MS_REC_REALLOC = 5,
+	MS_REC_STACK = 6,
+	MS_REC_MODULE_LOAD = 7,
+	MS_REC_MODULE_UNLOAD = 8,
+	MS_REC_THREAD_START = 9,
+	MS_REC_THREAD_EXIT = 10,
+	MS_REC_THREAD_NAME = 11,
+	MS_REC_LOST = 12,
+	MS_REC_NTYPES = 13,
+};
+
+#define MS_RECF_ALIGN 0x10  /* ALLOC: an alignment follows */
+#define MS_RECF_WEIGHT 0x20 /* ALLOC/REALLOC: a Q16 weight follows */
+
+#define MS_WEIGHT_ONE 65536u   /* Q16 fixed point: weight 1.0 */
+#define MS_STACK_MAX 128       /* frames in one STACK record */
+#define MS_BUILD_ID_MAX 64
+#define MS_PATH_MAX 4096
+#define MS_NAME_MAX 64
+#define MS_REC_SMALL_MAX 64    /* room an ALLOC/FREE/REALLOC/LOST may need */
+#define MS_REC_STACK_MAX (4 * MS_VARINT_MAX + MS_STACK_MAX * MS_VARINT_MAX)
+#define MS_REC_MAX 8192	       /* no record is longer */
+
+/* Delta state of one record stream (the same on both sides). */
+struct ms_rec_state {
+	uint64_t last_ts;
+	uint64_t last_addr;
+};
+
+/* One decoded record. Strings point into the decoder's input. */
+struct ms_event {
+	uint8_t type;
+	uint8_t flags;
+	uint64_t ts;	    /* ticks; see CLOCK */
+	uint64_t addr;	    /* ALLOC, FREE, REALLOC (new), SYNC, MODULE */
+	uint64_t old_addr;  /* REALLOC */
+	uint64_t size;	    /* ALLOC, REALLOC, MODULE_LOAD */
+	uint64_t align;	    /* ALLOC with MS_RECF_ALIGN, else 0 */
+	uint64_t weight;    /* Q16; MS_WEIGHT_ONE unless MS_RECF_WEIGHT */
+	uint64_t stack_id;  /* ALLOC, REALLOC, STACK */
+	uint64_t count;	    /* LOST: events lost */
+	uint64_t cause;	    /* LOST: MS_LOST_* */
+	uint64_t mono_ns;   /* CLOCK */
+	uint64_t tick_hz;   /* CLOCK */
+	uint64_t pid, tid;  /* THREAD_START */
+	uint32_t nframes;   /* STACK */
+	uint32_t build_id_len, str_len;
+	const uint8_t *build_id; /* MODULE_LOAD */
+	const uint8_t *str;	 /* MODULE_LOAD path, THREAD_NAME name */
+	uint64_t frames[MS_STACK_MAX];
+};
+
+static inline uint64_t ms_rec_dt(struct ms_rec_state *s, uint64_t ts)
+{
+	uint64_t dt = ts > s->last_ts ? ts - s->last_ts : 0;
+
+	s->last_ts += dt;
+	return dt;
+}
+
+static inline uint8_t *ms_rec_put_addr(struct ms_rec_state *s, uint8_t *p,
+				       uint64_t addr)
+{
+	p = ms_put_varint(p, ms_zigzag((int64_t)(addr - s->last_addr)));
+	s->last_addr = addr;
+	return p;
+}
+
+/*
+ * Encoders write one record at `p` (room for the record's maximum size) and
+ * return its end. They never fail.
+ */
+static inline uint8_t *ms_rec_put_alloc(struct ms_rec_state *s, uint8_t *p,
+					uint64_t ts, uint64_t addr,
+					uint64_t size, uint64_t align,
+					uint64_t stack_id, uint64_t weight)
+{
+	uint8_t *t = p++;
+
+	*t = MS_REC_ALLOC;
+	p = ms_put_varint(p, ms_rec_dt(s, ts));
+	p = ms_rec_put_addr(s, p, addr);
+	p = ms_put_varint(p, size);
+	p = ms_put_varint(p, stack_id);
+	if (align) {
+		*t |= MS_RECF_ALIGN;
+		p = ms_put_varint(p, align);
+	}
+	if (weight != MS_WEIGHT_ONE) {
+		*t |= MS_RECF_WEIGHT;
+		p = ms_put_varint(p, weight);
+	}
+	return p;
+}
+
+static inline uint8_t *ms_rec_put_free(struct ms_rec_state *s, uint8_t *p,
+				       uint64_t ts, uint64_t addr)
+{
+	*p++ = MS_REC_FREE;
+	p = ms_put_varint(p, ms_rec_dt(s, ts));
+	return ms_rec_put_addr(s, p, addr);
+}
+
+static inline uint8_t *ms_rec_put_realloc(struct ms_rec_state *s, uint8_t *p,
+					  uint64_t ts, uint64_t old_addr,
+					  uint64_t addr, uint64_t size,
+					  uint64_t stack_id, uint64_t weight)
+{
+	uint8_t *t = p++;
+
+	*t = MS_REC_REALLOC;
+	p = ms_put_varint(p, ms_rec_dt(s, ts));
+	p = ms_rec_put_addr(s, p, old_addr);
+	p = ms_rec_put_addr(s, p, addr);
+	p = ms_put_varint(p, size);
+	p = ms_put_varint(p, stack_id);
+	if (weight != MS_WEIGHT_ONE) {
+		*t |= MS_RECF_WEIGHT;
+		p = ms_put_varint(p, weight);
+	}
+	return p;
+}
+
+uint8_t *ms_rec_put_sync(struct ms_rec_state *s, uint8_t *p);
+uint8_t *ms_rec_put_clock(struct ms_rec_state *s, uint8_t *p, uint64_t ts,
+			  uint64_t mono_ns, uint64_t tick_hz);
+/* `frames` holds `n` <= MS_STACK_MAX return addresses. */
+uint8_t *ms_rec_put_stack(struct ms_rec_state *s, uint8_t *p, uint64_t ts,
+			  uint64_t id, const uint64_t *frames, uint32_t n);
+/* Lengths beyond MS_BUILD_ID_MAX / MS_PATH_MAX are cut to the limit. */
+uint8_t *ms_rec_put_module_load(struct ms_rec_state *s, uint8_t *p,
+				uint64_t ts, uint64_t base, uint64_t size,
+				const uint8_t *build_id, uint32_t build_id_len,
+				const char *path, uint32_t path_len);
+uint8_t *ms_rec_put_module_unload(struct ms_rec_state *s, uint8_t *p,
+				  uint64_t ts, uint64_t base);
+uint8_t *ms_rec_put_thread_start(struct ms_rec_state *s, uint8_t *p,
+				 uint64_t ts, uint64_t pid, uint64_t tid);
+uint8_t *ms_rec_put_thread_exit(struct ms_rec_state *s, uint8_t *p,
+				uint64_t ts);
+/* Names longer than MS_NAME_MAX are cut. */
+uint8_t *ms_rec_put_thread_name(struct ms_rec_state *s, uint8_t *p,
+				uint64_t ts, const char *name, uint32_t len);
+uint8_t *ms_rec_put_lost(struct ms_rec_state *s, uint8_t *p, uint64_t ts,
+			 uint64_t count, uint64_t cause);
+
+/*
+ * Decodes one record from [p, p + len) with stream state `s`. Returns the
+ * bytes consumed (> 0), -ENODATA when the input ends inside the record, or
+ * -EBADMSG when the bytes are not a valid record. `s` changes only on
+ * success.
+ */
+ssize_t ms_rec_decode(struct ms_rec_state *s, const uint8_t *p, size_t len,
+		      struct ms_event *ev);
+
+/* A short lower-case name for a record type ("alloc"), or "unknown". */
+const char *ms_rec_type_name(unsigned type);
+
+#endif

@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: MIT */
+#include "segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "bytes.h"
+#include "checksum.h"
+#include "ring_abi.h"
+#include "segment_abi.h"
+
+struct ms_seg_writer {
+	int fd;
+	uint64_t off;
+	ZSTD_CCtx *cctx;
+	uint8_t *out;
+	size_t out_cap;
+	uint8_t *index; /* growing array of index entries */
+	uint32_t nframes, index_cap;
+};
+
+struct ms_seg_reader {
+	struct ms_seg_info info;
+	uint8_t *buf;
+	uint64_t size;
+	uint64_t pos;	   /* next frame header */
+	uint64_t data_end; /* where frames end */
+	int finished;
+	int end_reported;
+	uint32_t frames_read;
+	ZSTD_DCtx *dctx;
+	uint8_t *out;
+	char err[160];
+};
+
+static int write_all(int fd, const struct iovec *iov, int n)
+{
+	struct iovec v[4];
+	ssize_t w;
+
+	memcpy(v, iov, sizeof(v[0]) * (size_t)n);
+	while (n > 0) {
+		w = writev(fd, v, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		while (n > 0 && (size_t)w >= v[0].iov_len) {
+			w -= (ssize_t)v[0].iov_len;
+			memmove(v, v + 1, sizeof(v[0]) * (size_t)--n);
+		}
+		if (n > 0) {
+			v[0].iov_base = (uint8_t *)v[0].iov_base + w;
+			v[0].iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void put_header(uint8_t *h, const struct ms_seg_info *info)
+{
+	memset(h, 0, MS_SEG_HDR_SIZE);
+	ms_put_le32(h + MS_SEG_H_MAGIC, MS_SEG_MAGIC);
+	ms_put_le16(h + MS_SEG_H_MAJOR, MS_SEG_MAJOR);
+	ms_put_le16(h + MS_SEG_H_MINOR, MS_SEG_MINOR);
+	ms_put_le32(h + MS_SEG_H_HDR_SIZE, MS_SEG_HDR_SIZE);
+	ms_put_le32(h + MS_SEG_H_ENDIAN, MS_ENDIAN_MARK);
+	ms_put_le32(h + MS_SEG_H_PID, info->pid);
+	ms_put_le32(h + MS_SEG_H_TID, info->tid);
+	ms_put_le32(h + MS_SEG_H_SEQ, info->seq);
+	ms_put_le64(h + MS_SEG_H_CREATED,
+		    info->created_ns ? info->created_ns : realtime_ns());
+	ms_put_le64(h + MS_SEG_H_TICK_HZ, info->tick_hz);
+	ms_put_le32(h + MS_SEG_H_CRC, ms_crc32c(0, h, MS_SEG_H_CRC));
+}
+
+int ms_seg_create(const char *path, const struct ms_seg_info *info,
+		  int level, struct ms_seg_writer **out)
+{
+	struct ms_seg_writer *w = calloc(1, sizeof(*w));
+	uint8_t hdr[MS_SEG_HDR_SIZE];
+	int err = -ENOMEM;
+
+	if (!w)
+		return -ENOMEM;
+	w->out_cap = ZSTD_compressBound(MS_SEG_FRAME_RAW_MAX);
+	w->out = malloc(w->out_cap);
+	w->cctx = ZSTD_createCCtx();
+	if (!w->out || !w->cctx)
+		goto out_free;
+	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
+	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		err = -errno;
+		goto out_free;
+	}
+	put_header(hdr, info);
+	err = write_all(w->fd,
+			&(struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) },
+			1);
+	if (err) {
+		close(w->fd);
+		unlink(path);
+		goto out_free;
+	}
+	w->off = MS_SEG_HDR_SIZE;
+	*out = w;
+	return 0;
+out_free:
+	ZSTD_freeCCtx(w->cctx);
+	free(w->out);
+	free(w);
+	return err;
+}
+
+static int add_index(struct ms_seg_writer *w, uint64_t off, uint32_t count,
+		     uint64_t first_ts, uint64_t last_ts)
+{
+	uint8_t *e;
+
+	if (w->nframes == w->index_cap) {
+		uint32_t cap = w->index_cap ? w->index_cap * 2 : 64;
+		uint8_t *n = realloc(w->index,
+				     (size_t)cap * MS_SEG_INDEX_ENTRY_SIZE);
+		if (!n)
+			return -ENOMEM;
+		w->index = n;
+		w->index_cap = cap;
+	}
+	e = w->index + (size_t)w->nframes++ * MS_SEG_INDEX_ENTRY_SIZE;
+	memset(e, 0, MS_SEG_INDEX_ENTRY_SIZE);
+	ms_put_le64(e + MS_SEG_I_OFFSET, off);
+	ms_put_le32(e + MS_SEG_I_COUNT, count);
+	ms_put_le64(e + MS_SEG_I_FIRST_TS, first_ts);
+	ms_put_le64(e + MS_SEG_I_LAST_TS, last_ts);
+	return 0;
+}
+
+int ms_seg_write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
+		       uint32_t count, uint64_t first_ts, uint64_t last_ts)
+{
+	uint8_t fh[MS_SEG_FRAME_HDR_SIZE] = { 0 };
+	size_t n;
+	int err;
+
+	if (len > MS_SEG_FRAME_RAW_MAX)
+		return -EINVAL;
+	n = ZSTD_compress2(w->cctx, w->out, w->out_cap, raw, len);
+	if (ZSTD_isError(n))
+		return -EIO;
+	ms_put_le32(fh + MS_SEG_F_MAGIC, MS_SEG_FRAME_MAGIC);
+	ms_put_le32(fh + MS_SEG_F_COMP_SIZE, (uint32_t)n);
+	ms_put_le32(fh + MS_SEG_F_RAW_SIZE, (uint32_t)len);
+	ms_put_le32(fh + MS_SEG_F_COUNT, count);
+	ms_put_le64(fh + MS_SEG_F_FIRST_TS, first_ts);
+	ms_put_le64(fh + MS_SEG_F_LAST_TS, last_ts);
+	ms_put_le32(fh + MS_SEG_F_DATA_CRC, ms_crc32c(0, w->out, n));
+	ms_put_le32(fh + MS_SEG_F_CRC, ms_crc32c(0, fh, MS_SEG_F_CRC));
+	err = add_index(w, w->off, count, first_ts, last_ts);
+	if (err)
+		return err;
+	err = write_all(w->fd,
+			(struct iovec[]){ { fh, sizeof(fh) }, { w->out, n } },
+			2);
+	if (err) {
+		w->nframes--;
+		return err;
+	}
+	w->off += sizeof(fh) + n;
+	return 0;
+}
+
+uint64_t ms_seg_file_size(const struct ms_seg_writer *w)
+{
+	return w->off;
+}
+
+int ms_seg_finish(struct ms_seg_writer *w)
+{
+	uint8_t ih[MS_SEG_INDEX_HDR_SIZE], foot[MS_SEG_FOOTER_SIZE];
+	size_t ilen = (size_t)w->nframes * MS_SEG_INDEX_ENTRY_SIZE;
+	uint32_t crc;
+	int err;
+
+	ms_put_le32(ih, MS_SEG_INDEX_MAGIC);
+	ms_put_le32(ih + 4, w->nframes);
+	crc = ms_crc32c(0, ih, sizeof(ih));
+	crc = ms_crc32c(crc, w->index, ilen);
+	ms_put_le64(foot + MS_SEG_E_INDEX_OFFSET, w->off);
+	ms_put_le32(foot + MS_SEG_E_INDEX_CRC, crc);
+	ms_put_le32(foot + MS_SEG_E_MAGIC, MS_SEG_END_MAGIC);
+	err = write_all(w->fd,
+			(struct iovec[]){ { ih, sizeof(ih) },
+					  { w->index, ilen },
+					  { foot, sizeof(foot) } },
+			3);
+	if (close(w->fd) < 0 && !err)
+		err = -errno;
+	ZSTD_freeCCtx(w->cctx);
+	free(w->out);
+	free(w->index);
+	free(w);
+	return err;
+}
+
+/* ---- reader ---- */
+
+static int read_file(const char *path, uint8_t **buf, uint64_t *size)
+{
+	struct stat st;
+	uint64_t got = 0;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+		goto out;
+	}
+	*buf = malloc((size_t)st.st_size + 1);
+	if (!*buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (got < (uint64_t)st.st_size) {
+		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* shrank while reading: take what we have */
+		got += (uint64_t)n;
+	}
+	*size = got;
+out:
+	close(fd);
+	return err;
+}
+
+static int parse_header(struct ms_seg_reader *r)
+{
+	const uint8_t *h = r->buf;
+
+	if (r->size < MS_SEG_HDR_SIZE ||
+	    ms_get_le32(h + MS_SEG_H_MAGIC) != MS_SEG_MAGIC)
+		return -EBADMSG;
+	if (ms_get_le32(h + MS_SEG_H_CRC) != ms_crc32c(0, h, MS_SEG_H_CRC) ||
+	    ms_get_le16(h + MS_SEG_H_MAJOR) != MS_SEG_MAJOR ||
+	    ms_get_le32(h + MS_SEG_H_HDR_SIZE) != MS_SEG_HDR_SIZE ||
+	    ms_get_le32(h + MS_SEG_H_ENDIAN) != MS_ENDIAN_MARK)
+		return -EBADMSG;
+	r->info.pid = ms_get_le32(h + MS_SEG_H_PID);
+	r->info.tid = ms_get_le32(h + MS_SEG_H_TID);
+	r->info.seq = ms_get_le32(h + MS_SEG_H_SEQ);
+	r->info.created_ns = ms_get_le64(h + MS_SEG_H_CREATED);
+	r->info.tick_hz = ms_get_le64(h + MS_SEG_H_TICK_HZ);
+	return 0;
+}
+
+/* A valid footer and index mark a finished segment. */
+static void parse_footer(struct ms_seg_reader *r)
+{
+	const uint8_t *f, *ix;
+	uint64_t ioff, ilen;
+
+	r->data_end = r->size;
+	if (r->size < MS_SEG_HDR_SIZE + MS_SEG_INDEX_HDR_SIZE +
+			      MS_SEG_FOOTER_SIZE)
+		return;
+	f = r->buf + r->size - MS_SEG_FOOTER_SIZE;
+	if (ms_get_le32(f + MS_SEG_E_MAGIC) != MS_SEG_END_MAGIC)
+		return;
+	ioff = ms_get_le64(f + MS_SEG_E_INDEX_OFFSET);
+	if (ioff < MS_SEG_HDR_SIZE ||
+	    ioff > r->size - MS_SEG_FOOTER_SIZE - MS_SEG_INDEX_HDR_SIZE)
+		return;
+	ix = r->buf + ioff;
+	ilen = r->size - MS_SEG_FOOTER_SIZE - ioff;
+	if (ms_get_le32(ix) != MS_SEG_INDEX_MAGIC ||
+	    (uint64_t)ms_get_le32(ix + 4) * MS_SEG_INDEX_ENTRY_SIZE +
+			    MS_SEG_INDEX_HDR_SIZE !=
+		    ilen ||
+	    ms_crc32c(0, ix, ilen) != ms_get_le32(f + MS_SEG_E_INDEX_CRC))
+		return;
+	r->finished = 1;
+	r->data_end = ioff;
+}
+
+int ms_seg_open(const char *path, struct ms_seg_reader **out)
+{
+	struct ms_seg_reader *r = calloc(1, sizeof(*r));
+	int err;
+
+	if (!r)
+		return -ENOMEM;
+	err = read_file(path, &r->buf, &r->size);
+	if (err)
+		goto out_free;
+	err = parse_header(r);
+	if (err)
+		goto out_free;
+	parse_footer(r);
+	r->dctx = ZSTD_createDCtx();
+	r->out = malloc(MS_SEG_FRAME_RAW_MAX);
+	if (!r->dctx || !r->out) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	r->pos = MS_SEG_HDR_SIZE;
+	*out = r;
+	return 0;
+out_free:
+	ms_seg_close(r);
+	return err;
+}
+
+const struct ms_seg_info *ms_seg_reader_info(const struct ms_seg_reader *r)
+{
+	return &r->info;
+}
+
+const char *ms_seg_error(const struct ms_seg_reader *r)
+{
+	return r->err;
+}
+
+int ms_seg_finished(const struct ms_seg_reader *r)
+{
+	return r->finished;
+}
+
+static int frame_header_ok(const uint8_t *fh)
+{
+	return ms_get_le32(fh + MS_SEG_F_MAGIC) == MS_SEG_FRAME_MAGIC &&
+	       ms_get_le32(fh + MS_SEG_F_CRC) == ms_crc32c(0, fh, MS_SEG_F_CRC);
+}
+
+/* Cut off: nothing after this point is readable. */
+static int truncated(struct ms_seg_reader *r, const char *where)
+{
+	snprintf(r->err, sizeof(r->err),
+		 "segment cut off %s at offset %llu (%u whole frames read)",
+		 where, (unsigned long long)r->pos, r->frames_read);
+	r->pos = r->data_end;
+	r->end_reported = 1;
+	return -ENODATA;
+}
+
+/* Corrupt bytes at r->pos: resume at the next valid frame header. */
+static int corrupt(struct ms_seg_reader *r, const char *what, uint64_t next)
+{
+	uint64_t bad = r->pos;
+
+	if (next == 0) {
+		next = r->pos + 1;
+		while (next + MS_SEG_FRAME_HDR_SIZE <= r->data_end &&
+		       !frame_header_ok(r->buf + next))
+			next++;
+		if (next + MS_SEG_FRAME_HDR_SIZE > r->data_end)
+			next = r->data_end;
+	}
+	snprintf(r->err, sizeof(r->err),
+		 "corrupt segment: %s at offset %llu; skipped %llu bytes",
+		 what, (unsigned long long)bad,
+		 (unsigned long long)(next - bad));
+	r->pos = next;
+	return -EBADMSG;
+}
+
+static int at_end(struct ms_seg_reader *r)
+{
+	if (r->finished || r->end_reported)
+		return 0;
+	r->end_reported = 1;
+	snprintf(r->err, sizeof(r->err),
+		 "segment not finished (no index): cut off after %u whole "
+		 "frames",
+		 r->frames_read);
+	return -ENODATA;
+}
+
+int ms_seg_next(struct ms_seg_reader *r, struct ms_seg_frame *fr)
+{
+	const uint8_t *fh;
+	uint64_t comp, raw, next;
+	size_t n;
+
+	if (r->pos >= r->data_end)
+		return at_end(r);
+	if (r->data_end - r->pos < MS_SEG_FRAME_HDR_SIZE)
+		return r->finished ? corrupt(r, "short frame", r->data_end)
+				   : truncated(r, "inside a frame header");
+	fh = r->buf + r->pos;
+	if (!frame_header_ok(fh)) {
+		if (!r->finished && ms_get_le32(fh) == MS_SEG_INDEX_MAGIC)
+			return truncated(r, "inside the index");
+		return corrupt(r, "bad frame header", 0);
+	}
+	comp = ms_get_le32(fh + MS_SEG_F_COMP_SIZE);
+	raw = ms_get_le32(fh + MS_SEG_F_RAW_SIZE);
+	next = r->pos + MS_SEG_FRAME_HDR_SIZE + comp;
+	if (next > r->data_end)
+		return r->finished ? corrupt(r, "frame overruns", r->data_end)
+				   : truncated(r, "inside a frame");
+	if (raw > MS_SEG_FRAME_RAW_MAX)
+		return corrupt(r, "frame too large", next);
+	if (ms_crc32c(0, fh + MS_SEG_FRAME_HDR_SIZE, comp) !=
+	    ms_get_le32(fh + MS_SEG_F_DATA_CRC))
+		return corrupt(r, "frame checksum mismatch", next);
+	n = ZSTD_decompressDCtx(r->dctx, r->out, MS_SEG_FRAME_RAW_MAX,
+				fh + MS_SEG_FRAME_HDR_SIZE, comp);
+	if (ZSTD_isError(n) || n != raw)
+		return corrupt(r, "frame does not decompress", next);
+	fr->data = r->out;
+	fr->len = n;
+	fr->count = ms_get_le32(fh + MS_SEG_F_COUNT);
+	fr->first_ts = ms_get_le64(fh + MS_SEG_F_FIRST_TS);
+	fr->last_ts = ms_get_le64(fh + MS_SEG_F_LAST_TS);
+	fr->offset = r->pos;
+	fr->comp_size = comp;
+	r->pos = next;
+	r->frames_read++;
+	return 1;
+}
+
+void ms_seg_close(struct ms_seg_reader *r)
+{
+	if (!r)
+		return;
+	ZSTD_freeDCtx(r->dctx);
+	free(r->out);
+	free(r->buf);
+	free(r);
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Segment files: writer (consumer side) and reader (stats, dump, tests).
+ * The layout is in segment_abi.h and docs/format.md.
+ */
+#ifndef MS_SEGMENT_H
+#define MS_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ms_seg_info {
+	uint32_t pid;
+	uint32_t tid;
+	uint32_t seq;
+	uint64_t created_ns;
+	uint64_t tick_hz;
+};
+
+struct ms_seg_frame {
+	const uint8_t *data; /* decompressed records, valid until next call */
+	size_t len;
+	uint32_t count;
+	uint64_t first_ts, last_ts;
+	uint64_t offset; /* file offset of the frame header */
+	uint64_t comp_size;
+};
+
+struct ms_seg_writer;
+struct ms_seg_reader;
+
+/*
+ * Creates `path` (O_EXCL) and writes the header. `level` is a zstd level.
+ * Returns 0 or -errno.
+ */
+int ms_seg_create(const char *path, const struct ms_seg_info *info,
+		  int level, struct ms_seg_writer **out);
+
+/*
+ * Compresses `len` (<= MS_SEG_FRAME_RAW_MAX) bytes of records, which must
+ * start with a SYNC record, and appends them as one frame. Returns 0 or
+ * -errno.
+ */
+int ms_seg_write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
+		       uint32_t count, uint64_t first_ts, uint64_t last_ts);
+
+/* Bytes written to the file so far. */
+uint64_t ms_seg_file_size(const struct ms_seg_writer *w);
+
+/* Writes the index and footer, closes and frees. Returns 0 or -errno. */
+int ms_seg_finish(struct ms_seg_writer *w);
+
+/*
+ * Opens a segment for reading. Returns 0, -EBADMSG for a file that is not
+ * a readable segment (bad header), or -errno.
+ */
+int ms_seg_open(const char *path, struct ms_seg_reader **out);
+const struct ms_seg_info *ms_seg_reader_info(const struct ms_seg_reader *r);
+
+/*
+ * Reads the next frame. Returns 1 with `fr` filled, 0 at the end, or a
+ * negative error for a damaged part of the file: -ENODATA when the file is
+ * cut off (it was not finished), -EBADMSG when bytes are corrupt. After an
+ * error the reader skips past the damage, so calling again yields whatever
+ * is still readable. ms_seg_error() describes the last error.
+ */
+int ms_seg_next(struct ms_seg_reader *r, struct ms_seg_frame *fr);
+const char *ms_seg_error(const struct ms_seg_reader *r);
+
+/* 1 when the file ended with a valid index and footer. */
+int ms_seg_finished(const struct ms_seg_reader *r);
+
+void ms_seg_close(struct ms_seg_reader *r);
+
+#endif

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Session naming and the settings that travel from the consumer to agents,
+ * with strict parsers for their textual forms (command line, environment).
+ */
+#ifndef MS_SESSION_H
+#define MS_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto_abi.h"
+
+#define MS_DEFAULT_SESSION "default"
+#define MS_DEFAULT_RING_KB 1024
+#define MS_DEFAULT_STACK_DEPTH 32
+#define MS_MAX_STACK_DEPTH 128
+#define MS_DEFAULT_BYTES_INTERVAL 524288
+
+struct ms_settings {
+	uint32_t sampling;	 /* MS_SAMPLING_* */
+	uint32_t stack_depth;
+	uint64_t sampling_param; /* bytes:N */
+	uint64_t ring_kb;
+	uint32_t on_full;	 /* MS_ON_FULL_* */
+	uint64_t tick_hz;
+};
+
+void ms_settings_defaults(struct ms_settings *s);
+
+/* Strict parsers: return 0, or -EINVAL leaving `s` unchanged. */
+int ms_parse_u64(const char *str, uint64_t *out);
+int ms_parse_sampling(const char *str, struct ms_settings *s);
+int ms_parse_on_full(const char *str, struct ms_settings *s);
+int ms_parse_stack_depth(const char *str, struct ms_settings *s);
+int ms_parse_ring_kb(const char *str, struct ms_settings *s);
+
+/* "full", "tiered" or "bytes:N" into buf. */
+void ms_format_sampling(const struct ms_settings *s, char *buf, size_t len);
+
+/*
+ * The session directory: $XDG_RUNTIME_DIR/memscope when that is set, else
+ * /tmp/memscope-$UID. Returns 0, or -ENAMETOOLONG.
+ */
+int ms_session_dir(char *buf, size_t len);
+
+/*
+ * The socket path of session `name` (NULL: $MEMSCOPE_SESSION, else
+ * "default"): $MEMSCOPE_SOCKET when set, else <dir>/<name>.sock. Session
+ * names are [A-Za-z0-9._-]{1,64}. Returns 0, -EINVAL for a bad name, or
+ * -ENAMETOOLONG.
+ */
+int ms_session_socket(const char *name, char *buf, size_t len);
+
+/* Creates the session directory with mode 0700 if missing and checks that
+ * it is ours and not accessible to others. Returns 0 or -errno. */
+int ms_session_mkdir(void);
+
+#endif

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subcommands of the memscope program. Each takes the arguments after its
+ * name (argv[0] is the subcommand) and returns the exit status: 0 success,
+ * 1 failure, 2 usage error (STYLE.md).
+ */
+#ifndef MS_CLI_H
+#define MS_CLI_H
+
+int ms_cmd_consumer(int argc, char **argv);
+int ms_cmd_run(int argc, char **argv);
+int ms_cmd_record(int argc, char **argv);
+int ms_cmd_tail(int argc, char **argv);
+int ms_cmd_stats(int argc, char **argv);
+int ms_cmd_dump(int argc, char **argv);
+
+#endif

@@ -34,10 +34,12 @@ static int map_double(int fd, uint64_t data_size, struct ms_ring *r)
 {
 	size_t len = MS_RING_HDR_SIZE + 2 * data_size;
 	uint8_t *base, *p;
+	void *m;
 
-	base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (base == MAP_FAILED)
+	m = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
 		return -errno;
+	base = m;
 	p = mmap(base, MS_RING_HDR_SIZE + data_size, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_FIXED, fd, 0);
 	if (p == MAP_FAILED)
@@ -47,7 +49,7 @@ static int map_double(int fd, uint64_t data_size, struct ms_ring *r)
 		 MS_RING_HDR_SIZE);
 	if (p == MAP_FAILED)
 		goto out_err;
-	r->hdr = (struct ms_ring_hdr *)base;
+	r->hdr = m; /* page-aligned */
 	r->data = base + MS_RING_HDR_SIZE;
 	r->size = data_size;
 	r->mask = data_size - 1;

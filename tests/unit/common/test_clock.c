@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "clock.h"
+
+static void test_calibrated_rate_tracks_monotonic(void **state)
+{
+	struct ms_clock c;
+	struct timespec pause = { 0, 50 * 1000000L };
+	uint64_t t0, n0, t1, n1, est;
+
+	(void)state;
+	ms_clock_calibrate(&c, 10);
+	assert_true(c.tick_hz >= 100000000u);
+	t0 = ms_clock_ticks(&c);
+	n0 = ms_mono_ns();
+	nanosleep(&pause, NULL);
+	t1 = ms_clock_ticks(&c);
+	n1 = ms_mono_ns();
+	assert_true(t1 > t0);
+	/* ticks converted with the calibrated rate agree within 2% */
+	est = ms_ticks_to_ns(t1, t0, n0, c.tick_hz);
+	assert_true(est > n0);
+	double ratio = (double)(est - n0) / (double)(n1 - n0);
+	assert_true(ratio > 0.98 && ratio < 1.02);
+}
+
+static void test_monotonic_fallback(void **state)
+{
+	struct ms_clock c;
+	uint64_t a, b;
+
+	(void)state;
+	setenv("MEMSCOPE_CLOCK", "monotonic", 1);
+	ms_clock_calibrate(&c, 1);
+	unsetenv("MEMSCOPE_CLOCK");
+	assert_int_equal(c.use_tsc, 0);
+	assert_int_equal(c.tick_hz, 1000000000u);
+	a = ms_clock_ticks(&c);
+	b = ms_mono_ns();
+	assert_true(b >= a && b - a < 1000000000u);
+	ms_clock_set(&c, 0);
+	assert_int_equal(c.use_tsc, 0);
+}
+
+static void test_ticks_to_ns(void **state)
+{
+	(void)state;
+	assert_int_equal(ms_ticks_to_ns(3000, 1000, 500, 2000000000u), 1500);
+	/* before the reference point */
+	assert_int_equal(ms_ticks_to_ns(0, 2000, 5000, 2000000000u), 4000);
+	/* never negative */
+	assert_int_equal(ms_ticks_to_ns(0, 2000000000u, 0, 1000000000u), 0);
+	/* no overflow on large spans */
+	assert_int_equal(ms_ticks_to_ns(UINT64_MAX, 0, 0, 4000000000u),
+			 (uint64_t)((unsigned __int128)UINT64_MAX *
+				    1000000000u / 4000000000u));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_calibrated_rate_tracks_monotonic),
+		cmocka_unit_test(test_monotonic_fallback),
+		cmocka_unit_test(test_ticks_to_ns),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "record.h"
+#include "segment.h"
+#include "segment_abi.h"
+
+#define NFRAMES 5
+#define PER_FRAME 40
+
+static char dir[64];
+static char path[128];
+static uint8_t *file;	/* the finished segment */
+static size_t file_len;
+static uint64_t frame_end[NFRAMES]; /* offset just past each frame */
+
+/* Frame f holds a SYNC and PER_FRAME allocations with sizes f*1000+i. */
+static size_t make_frame(struct ms_rec_state *s, uint8_t *buf, int f)
+{
+	uint8_t *p = ms_rec_put_sync(s, buf);
+
+	for (int i = 0; i < PER_FRAME; i++)
+		p = ms_rec_put_alloc(s, p, (uint64_t)(f * 100 + i),
+				     0x10000 + (uint64_t)i * 32,
+				     (uint64_t)(f * 1000 + i), 0, 1,
+				     MS_WEIGHT_ONE);
+	return (size_t)(p - buf);
+}
+
+static uint8_t *slurp(const char *p, size_t *len)
+{
+	struct stat st;
+	int fd = open(p, O_RDONLY);
+	uint8_t *b;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	b = malloc((size_t)st.st_size);
+	assert_int_equal(read(fd, b, (size_t)st.st_size), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return b;
+}
+
+static void spit(const char *p, const uint8_t *b, size_t len)
+{
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, len), (ssize_t)len);
+	close(fd);
+}
+
+static int setup(void **state)
+{
+	struct ms_seg_info info = { .pid = 10, .tid = 11, .seq = 2,
+				    .tick_hz = 1000000000 };
+	struct ms_seg_writer *w;
+	struct ms_rec_state s = { 0, 0 };
+	uint8_t buf[4096];
+
+	(void)state;
+	strcpy(dir, "/tmp/ms-test-seg-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/seg.mseg", dir);
+	assert_int_equal(ms_seg_create(path, &info, 3, &w), 0);
+	for (int f = 0; f < NFRAMES; f++) {
+		size_t n = make_frame(&s, buf, f);
+
+		assert_int_equal(ms_seg_write_frame(w, buf, n, PER_FRAME,
+						    (uint64_t)f * 100,
+						    (uint64_t)f * 100 + 39),
+				 0);
+		frame_end[f] = ms_seg_file_size(w);
+	}
+	assert_int_equal(ms_seg_finish(w), 0);
+	file = slurp(path, &file_len);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	free(file);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+/* Reads every frame; checks each record against what was written.
+ * Returns whole frames read; *errors counts negative returns. */
+static int read_all(const char *p, int *errors, int check_content)
+{
+	struct ms_seg_reader *r;
+	struct ms_seg_frame fr;
+	struct ms_event *ev = malloc(sizeof(*ev));
+	int frames = 0, rc;
+
+	*errors = 0;
+	rc = ms_seg_open(p, &r);
+	if (rc < 0) {
+		free(ev);
+		*errors = 1;
+		return -1;
+	}
+	for (int guard = 0; guard < 10000; guard++) {
+		rc = ms_seg_next(r, &fr);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			assert_true(rc == -ENODATA || rc == -EBADMSG);
+			assert_true(strlen(ms_seg_error(r)) > 0);
+			(*errors)++;
+			continue;
+		}
+		struct ms_rec_state s = { 0, 0 };
+		size_t off = 0;
+		uint32_t n = 0;
+		int f = (int)(fr.first_ts / 100);
+
+		while (off < fr.len) {
+			ssize_t k = ms_rec_decode(&s, fr.data + off,
+						  fr.len - off, ev);
+			assert_true(k > 0);
+			off += (size_t)k;
+			if (ev->type == MS_REC_SYNC)
+				continue;
+			if (check_content) {
+				assert_int_equal(ev->size, f * 1000 + (int)n);
+				assert_int_equal(ev->ts, f * 100 + (int)n);
+			}
+			n++;
+		}
+		assert_int_equal(n, fr.count);
+		frames++;
+	}
+	ms_seg_close(r);
+	free(ev);
+	return frames;
+}
+
+static void test_round_trip(void **state)
+{
+	struct ms_seg_reader *r;
+	int errors;
+
+	(void)state;
+	assert_int_equal(read_all(path, &errors, 1), NFRAMES);
+	assert_int_equal(errors, 0);
+	assert_int_equal(ms_seg_open(path, &r), 0);
+	assert_int_equal(ms_seg_reader_info(r)->pid, 10);
+	assert_int_equal(ms_seg_reader_info(r)->tid, 11);
+	assert_int_equal(ms_seg_reader_info(r)->seq, 2);
+	assert_int_equal(ms_seg_reader_info(r)->tick_hz, 1000000000);
+	assert_int_equal(ms_seg_finished(r), 1);
+	ms_seg_close(r);
+}
+
+static void test_create_refuses_existing(void **state)
+{
+	struct ms_seg_info info = { 0 };
+	struct ms_seg_writer *w;
+
+	(void)state;
+	assert_int_equal(ms_seg_create(path, &info, 1, &w), -EEXIST);
+}
+
+/* Cut at every byte: exactly the whole frames before the cut, one error. */
+static void test_truncated_everywhere(void **state)
+{
+	char cut[160];
+
+	(void)state;
+	snprintf(cut, sizeof(cut), "%s/cut.mseg", dir);
+	for (size_t k = 0; k <= file_len; k++) {
+		int want = 0, errors, got;
+
+		for (int f = 0; f < NFRAMES; f++)
+			if (frame_end[f] <= k)
+				want++;
+		spit(cut, file, k);
+		got = read_all(cut, &errors, 1);
+		if (k < MS_SEG_HDR_SIZE) {
+			assert_int_equal(got, -1); /* no header: open fails */
+			continue;
+		}
+		if (got != want || errors != (k == file_len ? 0 : 1))
+			fail_msg("cut at %zu: %d frames (want %d), %d errors",
+				 k, got, want, errors);
+	}
+}
+
+/* Flip random bytes: errors, never a crash, never a wrong record. */
+static void test_random_corruption(void **state)
+{
+	char bad[160];
+	uint8_t *copy = malloc(file_len);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int saw_error = 0;
+
+	(void)state;
+	snprintf(bad, sizeof(bad), "%s/bad.mseg", dir);
+	for (int round = 0; round < 3000; round++) {
+		int errors, got, flips = 1 + round % 8;
+
+		memcpy(copy, file, file_len);
+		for (int i = 0; i < flips; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			copy[x % file_len] ^= (uint8_t)(1 + (x >> 32) % 255);
+		}
+		spit(bad, copy, file_len);
+		got = read_all(bad, &errors, 1);
+		assert_true(got <= NFRAMES);
+		if (errors)
+			saw_error = 1;
+	}
+	assert_true(saw_error);
+	free(copy);
+}
+
+/* A corrupt middle frame is skipped; the frames after it are still read. */
+static void test_skips_corrupt_frame(void **state)
+{
+	char bad[160];
+	uint8_t *copy = malloc(file_len);
+	int errors;
+
+	(void)state;
+	snprintf(bad, sizeof(bad), "%s/mid.mseg", dir);
+	memcpy(copy, file, file_len);
+	copy[frame_end[1] + MS_SEG_FRAME_HDR_SIZE + 3] ^= 0xff; /* data */
+	spit(bad, copy, file_len);
+	assert_int_equal(read_all(bad, &errors, 1), NFRAMES - 1);
+	assert_int_equal(errors, 1);
+	memcpy(copy, file, file_len);
+	copy[frame_end[2] + 5] ^= 0xff; /* frame header */
+	spit(bad, copy, file_len);
+	assert_int_equal(read_all(bad, &errors, 1), NFRAMES - 1);
+	assert_int_equal(errors, 1);
+	free(copy);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_create_refuses_existing),
+		cmocka_unit_test(test_truncated_everywhere),
+		cmocka_unit_test(test_random_corruption),
+		cmocka_unit_test(test_skips_corrupt_frame),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

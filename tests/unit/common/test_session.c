@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "session.h"
+
+static void test_parse_u64(void **state)
+{
+	uint64_t v = 7;
+
+	(void)state;
+	assert_int_equal(ms_parse_u64("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(ms_parse_u64("18446744073709551615", &v), 0);
+	assert_int_equal(v, UINT64_MAX);
+	assert_int_equal(ms_parse_u64("18446744073709551616", &v), -EINVAL);
+	assert_int_equal(ms_parse_u64("", &v), -EINVAL);
+	assert_int_equal(ms_parse_u64(NULL, &v), -EINVAL);
+	assert_int_equal(ms_parse_u64("12k", &v), -EINVAL);
+	assert_int_equal(ms_parse_u64("-1", &v), -EINVAL);
+	assert_int_equal(ms_parse_u64(" 1", &v), -EINVAL);
+	assert_int_equal(v, UINT64_MAX); /* unchanged by failures */
+}
+
+static void test_settings_parsers(void **state)
+{
+	struct ms_settings s;
+	char buf[32];
+
+	(void)state;
+	ms_settings_defaults(&s);
+	assert_int_equal(s.sampling, MS_SAMPLING_TIERED);
+	assert_int_equal(ms_parse_sampling("full", &s), 0);
+	assert_int_equal(s.sampling, MS_SAMPLING_FULL);
+	assert_int_equal(ms_parse_sampling("bytes:4096", &s), 0);
+	assert_int_equal(s.sampling, MS_SAMPLING_BYTES);
+	assert_int_equal(s.sampling_param, 4096);
+	ms_format_sampling(&s, buf, sizeof(buf));
+	assert_string_equal(buf, "bytes:4096");
+	assert_int_equal(ms_parse_sampling("bytes:0", &s), -EINVAL);
+	assert_int_equal(ms_parse_sampling("bytes:", &s), -EINVAL);
+	assert_int_equal(ms_parse_sampling("Full", &s), -EINVAL);
+	assert_int_equal(s.sampling_param, 4096);
+	assert_int_equal(ms_parse_on_full("drop", &s), 0);
+	assert_int_equal(s.on_full, MS_ON_FULL_DROP);
+	assert_int_equal(ms_parse_on_full("wait", &s), -EINVAL);
+	assert_int_equal(ms_parse_stack_depth("0", &s), 0);
+	assert_int_equal(s.stack_depth, 0);
+	assert_int_equal(ms_parse_stack_depth("129", &s), -EINVAL);
+	assert_int_equal(ms_parse_ring_kb("3", &s), -EINVAL);
+	assert_int_equal(ms_parse_ring_kb("64", &s), 0);
+	assert_int_equal(s.ring_kb, 64);
+}
+
+static void test_socket_paths(void **state)
+{
+	char buf[108], want[128];
+
+	(void)state;
+	unsetenv("MEMSCOPE_SOCKET");
+	unsetenv("MEMSCOPE_SESSION");
+	setenv("XDG_RUNTIME_DIR", "/run/user/42", 1);
+	assert_int_equal(ms_session_socket(NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/run/user/42/memscope/default.sock");
+	setenv("MEMSCOPE_SESSION", "s1", 1);
+	assert_int_equal(ms_session_socket(NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/run/user/42/memscope/s1.sock");
+	assert_int_equal(ms_session_socket("x_y-z.2", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/run/user/42/memscope/x_y-z.2.sock");
+	assert_int_equal(ms_session_socket("../etc", buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ms_session_socket("a/b", buf, sizeof(buf)), -EINVAL);
+	setenv("MEMSCOPE_SOCKET", "/tmp/explicit.sock", 1);
+	assert_int_equal(ms_session_socket(NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/tmp/explicit.sock");
+	unsetenv("MEMSCOPE_SOCKET");
+	unsetenv("MEMSCOPE_SESSION");
+	unsetenv("XDG_RUNTIME_DIR");
+	assert_int_equal(ms_session_socket(NULL, buf, sizeof(buf)), 0);
+	snprintf(want, sizeof(want), "/tmp/memscope-%u/default.sock",
+		 (unsigned)getuid());
+	assert_string_equal(buf, want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_u64),
+		cmocka_unit_test(test_settings_parsers),
+		cmocka_unit_test(test_socket_paths),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,36 @@
+# shellcheck shell=bash
+# Sourced by scripts/test and scripts/demo: installs the Debian packages
+# memscope needs to build and test, only those that are missing.
+
+MS_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libzstd-dev
+    libunwind-dev libcmocka-dev libdw-dev libelf-dev python3 procps)
+
+ms_install_deps() {
+    local missing=() p
+    for p in "${MS_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "== installing: ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "scripts: missing packages (${missing[*]}); run as root or install them" >&2
+        return 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# ms_build DIR [cmake args...]: configure and build into DIR.
+ms_build() {
+    local dir=$1
+    shift
+    mkdir -p "$dir"
+    if ! { cmake -S "$MS_ROOT" -B "$dir" -DMS_WERROR=ON "$@" &&
+        cmake --build "$dir" -j"$(nproc)"; } >"$dir/build.log" 2>&1; then
+        grep -E -B2 -A8 'error|Error' "$dir/build.log" | head -80 >&2
+        echo "build in $dir failed (full log: $dir/build.log)" >&2
+        return 1
+    fi
+}

@@ -23,10 +23,11 @@ extern "C" {
 #define MEMSCOPE_API_VERSION 1
 
 struct memscope_options {
-	unsigned version;	 /* MEMSCOPE_API_VERSION */
-	const char *session;	 /* NULL: $MEMSCOPE_SESSION or "default" */
-	const char *sampling;	 /* NULL: the consumer's; "full", "tiered", "bytes:N" */
-	int stack_depth;	 /* -1: the consumer's; 0: caller only */
+	unsigned version;     /* MEMSCOPE_API_VERSION */
+	const char *session;  /* NULL: $MEMSCOPE_SESSION or "default" */
+	const char *sampling; /* NULL: the consumer's; "full", "tiered",
+				 "bytes:N" */
+	int stack_depth;      /* -1: the consumer's; 0: caller only */
 };
 
 /*

@@ -21,10 +21,10 @@
 	atomic_compare_exchange_strong_explicit(                               \
 		(p), (expp), (v), memory_order_acq_rel, memory_order_acquire)
 
-#define MS_LIKELY(x) __builtin_expect(!!(x), 1)
-#define MS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MS_LIKELY(x)	 __builtin_expect(!!(x), 1)
+#define MS_UNLIKELY(x)	 __builtin_expect(!!(x), 0)
 #define MS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define MS_CACHELINE 64
+#define MS_CACHELINE	 64
 
 static inline void ms_cpu_relax(void)
 {

@@ -57,7 +57,8 @@ static inline uint64_t ms_get_le64(const uint8_t *p)
 	return v;
 }
 
-/* Writes `v` as LEB128 at `p` (room for MS_VARINT_MAX bytes); returns the end. */
+/* Writes `v` as LEB128 at `p` (room for MS_VARINT_MAX bytes); returns the end.
+ */
 static inline uint8_t *ms_put_varint(uint8_t *p, uint64_t v)
 {
 	while (v >= 0x80) {

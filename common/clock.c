@@ -40,8 +40,8 @@ void ms_clock_set(struct ms_clock *c, uint64_t tick_hz)
 
 static uint64_t measure_once(unsigned window_ms)
 {
-	struct timespec pause = { 0, (long)window_ms * 1000000L };
-	struct ms_clock tsc = { .use_tsc = 1 };
+	struct timespec pause = {0, (long)window_ms * 1000000L};
+	struct ms_clock tsc = {.use_tsc = 1};
 	uint64_t t0 = ms_clock_ticks(&tsc), n0 = ms_mono_ns();
 	uint64_t t1, n1;
 
@@ -67,9 +67,21 @@ void ms_clock_calibrate(struct ms_clock *c, unsigned window_ms)
 	for (int i = 0; i < 3; i++)
 		r[i] = measure_once(window_ms);
 	/* median of three */
-	if (r[0] > r[1]) { t = r[0]; r[0] = r[1]; r[1] = t; }
-	if (r[1] > r[2]) { t = r[1]; r[1] = r[2]; r[2] = t; }
-	if (r[0] > r[1]) { t = r[0]; r[0] = r[1]; r[1] = t; }
+	if (r[0] > r[1]) {
+		t = r[0];
+		r[0] = r[1];
+		r[1] = t;
+	}
+	if (r[1] > r[2]) {
+		t = r[1];
+		r[1] = r[2];
+		r[2] = t;
+	}
+	if (r[0] > r[1]) {
+		t = r[0];
+		r[0] = r[1];
+		r[1] = t;
+	}
 	/* Plausible TSC rates: 100 MHz .. 10 GHz. */
 	if (r[1] < 100000000u || r[1] > 10000000000u) {
 		set_monotonic(c);

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MS_MSG_MAGIC 0x4b50534du /* "MSPK" */
+#define MS_MSG_MAGIC	 0x4b50534du /* "MSPK" */
 #define MS_PROTO_VERSION 1
 
 enum {
@@ -56,9 +56,9 @@ struct ms_msg_settings {
 	uint32_t stack_depth;	 /* 0: caller address only */
 	uint64_t sampling_param; /* bytes:N mean interval */
 	uint64_t ring_kb;
-	uint32_t on_full;	 /* MS_ON_FULL_* */
+	uint32_t on_full; /* MS_ON_FULL_* */
 	uint32_t reserved;
-	uint64_t tick_hz;	 /* consumer-calibrated TSC rate; 0: monotonic */
+	uint64_t tick_hz; /* consumer-calibrated TSC rate; 0: monotonic */
 };
 
 /* Sent with the ring's memfd as SCM_RIGHTS ancillary data. */
@@ -72,18 +72,18 @@ struct ms_msg_ring {
 
 struct ms_msg_tail_req {
 	struct ms_msg_hdr hdr;
-	uint32_t pid;	   /* 0: any */
-	uint32_t tid;	   /* 0: any */
+	uint32_t pid; /* 0: any */
+	uint32_t tid; /* 0: any */
 	uint64_t min_size;
 	uint32_t flags;
 	uint32_t reserved;
 };
 
 struct ms_tail_event {
-	uint64_t ts_ns;	 /* CLOCK_MONOTONIC */
+	uint64_t ts_ns; /* CLOCK_MONOTONIC */
 	uint32_t pid;
 	uint32_t tid;
-	uint8_t type;	 /* MS_REC_* */
+	uint8_t type; /* MS_REC_* */
 	uint8_t pad[7];
 	uint64_t size;
 	uint64_t addr;

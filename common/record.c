@@ -69,8 +69,8 @@ static uint8_t *put_bytes(uint8_t *p, const void *b, uint32_t len)
 	return p + len;
 }
 
-uint8_t *ms_rec_put_module_load(struct ms_rec_state *s, uint8_t *p,
-				uint64_t ts, uint64_t base, uint64_t size,
+uint8_t *ms_rec_put_module_load(struct ms_rec_state *s, uint8_t *p, uint64_t ts,
+				uint64_t base, uint64_t size,
 				const uint8_t *build_id, uint32_t build_id_len,
 				const char *path, uint32_t path_len)
 {
@@ -103,15 +103,14 @@ uint8_t *ms_rec_put_thread_start(struct ms_rec_state *s, uint8_t *p,
 	return ms_put_varint(p, tid);
 }
 
-uint8_t *ms_rec_put_thread_exit(struct ms_rec_state *s, uint8_t *p,
-				uint64_t ts)
+uint8_t *ms_rec_put_thread_exit(struct ms_rec_state *s, uint8_t *p, uint64_t ts)
 {
 	*p++ = MS_REC_THREAD_EXIT;
 	return ms_put_varint(p, ms_rec_dt(s, ts));
 }
 
-uint8_t *ms_rec_put_thread_name(struct ms_rec_state *s, uint8_t *p,
-				uint64_t ts, const char *name, uint32_t len)
+uint8_t *ms_rec_put_thread_name(struct ms_rec_state *s, uint8_t *p, uint64_t ts,
+				const char *name, uint32_t len)
 {
 	if (len > MS_NAME_MAX)
 		len = MS_NAME_MAX;
@@ -152,7 +151,7 @@ static uint64_t get_u(struct cursor *c)
 			k++;
 		}
 		c->err = (q >= c->end && k < MS_VARINT_MAX) ? -ENODATA
-							      : -EBADMSG;
+							    : -EBADMSG;
 	}
 	return v;
 }
@@ -286,7 +285,7 @@ static void decode_body(struct cursor *c, struct ms_rec_state *s,
 ssize_t ms_rec_decode(struct ms_rec_state *s, const uint8_t *p, size_t len,
 		      struct ms_event *ev)
 {
-	struct cursor c = { .p = p, .end = p + len, .err = 0 };
+	struct cursor c = {.p = p, .end = p + len, .err = 0};
 	struct ms_rec_state st = *s;
 
 	if (len == 0)

@@ -37,17 +37,17 @@ enum ms_rec_type {
 	MS_REC_NTYPES = 13,
 };
 
-#define MS_RECF_ALIGN 0x10  /* ALLOC: an alignment follows */
+#define MS_RECF_ALIGN  0x10 /* ALLOC: an alignment follows */
 #define MS_RECF_WEIGHT 0x20 /* ALLOC/REALLOC: a Q16 weight follows */
 
-#define MS_WEIGHT_ONE 65536u   /* Q16 fixed point: weight 1.0 */
-#define MS_STACK_MAX 128       /* frames in one STACK record */
-#define MS_BUILD_ID_MAX 64
-#define MS_PATH_MAX 4096
-#define MS_NAME_MAX 64
-#define MS_REC_SMALL_MAX 64    /* room an ALLOC/FREE/REALLOC/LOST may need */
+#define MS_WEIGHT_ONE	 65536u /* Q16 fixed point: weight 1.0 */
+#define MS_STACK_MAX	 128	/* frames in one STACK record */
+#define MS_BUILD_ID_MAX	 64
+#define MS_PATH_MAX	 4096
+#define MS_NAME_MAX	 64
+#define MS_REC_SMALL_MAX 64 /* room an ALLOC/FREE/REALLOC/LOST may need */
 #define MS_REC_STACK_MAX (4 * MS_VARINT_MAX + MS_STACK_MAX * MS_VARINT_MAX)
-#define MS_REC_MAX 8192	       /* no record is longer */
+#define MS_REC_MAX	 8192 /* no record is longer */
 
 /* Delta state of one record stream (the same on both sides). */
 struct ms_rec_state {
@@ -59,19 +59,19 @@ struct ms_rec_state {
 struct ms_event {
 	uint8_t type;
 	uint8_t flags;
-	uint64_t ts;	    /* ticks; see CLOCK */
-	uint64_t addr;	    /* ALLOC, FREE, REALLOC (new), SYNC, MODULE */
-	uint64_t old_addr;  /* REALLOC */
-	uint64_t size;	    /* ALLOC, REALLOC, MODULE_LOAD */
-	uint64_t align;	    /* ALLOC with MS_RECF_ALIGN, else 0 */
-	uint64_t weight;    /* Q16; MS_WEIGHT_ONE unless MS_RECF_WEIGHT */
-	uint64_t stack_id;  /* ALLOC, REALLOC, STACK */
-	uint64_t count;	    /* LOST: events lost */
-	uint64_t cause;	    /* LOST: MS_LOST_* */
-	uint64_t mono_ns;   /* CLOCK */
-	uint64_t tick_hz;   /* CLOCK */
-	uint64_t pid, tid;  /* THREAD_START */
-	uint32_t nframes;   /* STACK */
+	uint64_t ts;	   /* ticks; see CLOCK */
+	uint64_t addr;	   /* ALLOC, FREE, REALLOC (new), SYNC, MODULE */
+	uint64_t old_addr; /* REALLOC */
+	uint64_t size;	   /* ALLOC, REALLOC, MODULE_LOAD */
+	uint64_t align;	   /* ALLOC with MS_RECF_ALIGN, else 0 */
+	uint64_t weight;   /* Q16; MS_WEIGHT_ONE unless MS_RECF_WEIGHT */
+	uint64_t stack_id; /* ALLOC, REALLOC, STACK */
+	uint64_t count;	   /* LOST: events lost */
+	uint64_t cause;	   /* LOST: MS_LOST_* */
+	uint64_t mono_ns;  /* CLOCK */
+	uint64_t tick_hz;  /* CLOCK */
+	uint64_t pid, tid; /* THREAD_START */
+	uint32_t nframes;  /* STACK */
 	uint32_t build_id_len, str_len;
 	const uint8_t *build_id; /* MODULE_LOAD */
 	const uint8_t *str;	 /* MODULE_LOAD path, THREAD_NAME name */
@@ -156,8 +156,8 @@ uint8_t *ms_rec_put_clock(struct ms_rec_state *s, uint8_t *p, uint64_t ts,
 uint8_t *ms_rec_put_stack(struct ms_rec_state *s, uint8_t *p, uint64_t ts,
 			  uint64_t id, const uint64_t *frames, uint32_t n);
 /* Lengths beyond MS_BUILD_ID_MAX / MS_PATH_MAX are cut to the limit. */
-uint8_t *ms_rec_put_module_load(struct ms_rec_state *s, uint8_t *p,
-				uint64_t ts, uint64_t base, uint64_t size,
+uint8_t *ms_rec_put_module_load(struct ms_rec_state *s, uint8_t *p, uint64_t ts,
+				uint64_t base, uint64_t size,
 				const uint8_t *build_id, uint32_t build_id_len,
 				const char *path, uint32_t path_len);
 uint8_t *ms_rec_put_module_unload(struct ms_rec_state *s, uint8_t *p,
@@ -167,8 +167,8 @@ uint8_t *ms_rec_put_thread_start(struct ms_rec_state *s, uint8_t *p,
 uint8_t *ms_rec_put_thread_exit(struct ms_rec_state *s, uint8_t *p,
 				uint64_t ts);
 /* Names longer than MS_NAME_MAX are cut. */
-uint8_t *ms_rec_put_thread_name(struct ms_rec_state *s, uint8_t *p,
-				uint64_t ts, const char *name, uint32_t len);
+uint8_t *ms_rec_put_thread_name(struct ms_rec_state *s, uint8_t *p, uint64_t ts,
+				const char *name, uint32_t len);
 uint8_t *ms_rec_put_lost(struct ms_rec_state *s, uint8_t *p, uint64_t ts,
 			 uint64_t count, uint64_t cause);
 

@@ -11,8 +11,8 @@
 
 uint64_t ms_ring_size_from_kb(uint64_t kb)
 {
-	uint64_t want = kb > (MS_RING_MAX_DATA >> 10) ? MS_RING_MAX_DATA
-						       : kb << 10;
+	uint64_t want =
+		kb > (MS_RING_MAX_DATA >> 10) ? MS_RING_MAX_DATA : kb << 10;
 	uint64_t size = MS_RING_MIN_DATA;
 
 	while (size < want && size < MS_RING_MAX_DATA)
@@ -75,8 +75,8 @@ static int make_memfd(uint64_t data_size)
 	/* Commit the pages now: a full tmpfs fails here, not as SIGBUS. */
 	if (fallocate(fd, 0, 0, len) < 0 && errno != EOPNOTSUPP)
 		goto out_close;
-	if (fcntl(fd, F_ADD_SEALS,
-		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) <
+	    0)
 		goto out_close;
 	return fd;
 out_close:

@@ -33,11 +33,11 @@
 
 struct ms_ring {
 	struct ms_ring_hdr *hdr;
-	uint8_t *data;	 /* first of the two data mappings */
-	uint64_t size;	 /* data bytes, a power of two */
+	uint8_t *data; /* first of the two data mappings */
+	uint64_t size; /* data bytes, a power of two */
 	uint64_t mask;
-	uint64_t pos;	 /* producer: head; consumer: tail */
-	uint64_t other;	 /* producer: cached tail; consumer: cached head */
+	uint64_t pos;	/* producer: head; consumer: tail */
+	uint64_t other; /* producer: cached tail; consumer: cached head */
 	size_t map_len;
 	int fd;
 };

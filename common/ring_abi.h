@@ -24,11 +24,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MS_RING_MAGIC 0x4752534du /* "MSRG" little-endian */
-#define MS_RING_MAJOR 1
-#define MS_RING_MINOR 0
+#define MS_RING_MAGIC	 0x4752534du /* "MSRG" little-endian */
+#define MS_RING_MAJOR	 1
+#define MS_RING_MINOR	 0
 #define MS_RING_HDR_SIZE 4096u
-#define MS_ENDIAN_MARK 0x01020304u
+#define MS_ENDIAN_MARK	 0x01020304u
 #define MS_RING_MIN_DATA 4096u
 #define MS_RING_MAX_DATA (1u << 30)
 
@@ -40,9 +40,9 @@ enum {
 
 /* Why events were lost; index into ms_ring_hdr.lost[]. */
 enum {
-	MS_LOST_FULL = 0,     /* ring full in drop mode */
-	MS_LOST_GONE = 1,     /* block mode gave up: consumer stopped draining */
-	MS_LOST_TOO_BIG = 2,  /* record larger than the ring could ever hold */
+	MS_LOST_FULL = 0,    /* ring full in drop mode */
+	MS_LOST_GONE = 1,    /* block mode gave up: consumer stopped draining */
+	MS_LOST_TOO_BIG = 2, /* record larger than the ring could ever hold */
 	MS_LOST_INTERNAL = 3, /* agent-side failure (stack table full, ...) */
 	MS_LOST_NCAUSES = 4,
 };
@@ -67,8 +67,8 @@ struct ms_ring_hdr {
 	uint8_t pad1[8];
 
 	/* line 2: consumer-written */
-	_Atomic uint64_t tail;	       /* bytes ever consumed */
-	_Atomic uint64_t heartbeat;    /* bumped by the consumer on each poll */
+	_Atomic uint64_t tail;	    /* bytes ever consumed */
+	_Atomic uint64_t heartbeat; /* bumped by the consumer on each poll */
 	uint8_t pad2[48];
 
 	/* line 3: hand-off */

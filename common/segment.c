@@ -91,8 +91,8 @@ static void put_header(uint8_t *h, const struct ms_seg_info *info)
 	ms_put_le32(h + MS_SEG_H_CRC, ms_crc32c(0, h, MS_SEG_H_CRC));
 }
 
-int ms_seg_create(const char *path, const struct ms_seg_info *info,
-		  int level, struct ms_seg_writer **out)
+int ms_seg_create(const char *path, const struct ms_seg_info *info, int level,
+		  struct ms_seg_writer **out)
 {
 	struct ms_seg_writer *w = calloc(1, sizeof(*w));
 	uint8_t hdr[MS_SEG_HDR_SIZE];
@@ -112,9 +112,9 @@ int ms_seg_create(const char *path, const struct ms_seg_info *info,
 		goto out_free;
 	}
 	put_header(hdr, info);
-	err = write_all(w->fd,
-			&(struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) },
-			1);
+	err = write_all(
+		w->fd, &(struct iovec){.iov_base = hdr, .iov_len = sizeof(hdr)},
+		1);
 	if (err) {
 		close(w->fd);
 		unlink(path);
@@ -156,7 +156,7 @@ static int add_index(struct ms_seg_writer *w, uint64_t off, uint32_t count,
 int ms_seg_write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
 		       uint32_t count, uint64_t first_ts, uint64_t last_ts)
 {
-	uint8_t fh[MS_SEG_FRAME_HDR_SIZE] = { 0 };
+	uint8_t fh[MS_SEG_FRAME_HDR_SIZE] = {0};
 	size_t n;
 	int err;
 
@@ -176,8 +176,7 @@ int ms_seg_write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
 	err = add_index(w, w->off, count, first_ts, last_ts);
 	if (err)
 		return err;
-	err = write_all(w->fd,
-			(struct iovec[]){ { fh, sizeof(fh) }, { w->out, n } },
+	err = write_all(w->fd, (struct iovec[]){{fh, sizeof(fh)}, {w->out, n}},
 			2);
 	if (err) {
 		w->nframes--;
@@ -207,9 +206,9 @@ int ms_seg_finish(struct ms_seg_writer *w)
 	ms_put_le32(foot + MS_SEG_E_INDEX_CRC, crc);
 	ms_put_le32(foot + MS_SEG_E_MAGIC, MS_SEG_END_MAGIC);
 	err = write_all(w->fd,
-			(struct iovec[]){ { ih, sizeof(ih) },
-					  { w->index, ilen },
-					  { foot, sizeof(foot) } },
+			(struct iovec[]){{ih, sizeof(ih)},
+					 {w->index, ilen},
+					 {foot, sizeof(foot)}},
 			3);
 	if (close(w->fd) < 0 && !err)
 		err = -errno;
@@ -281,8 +280,8 @@ static void parse_footer(struct ms_seg_reader *r)
 	uint64_t ioff, ilen;
 
 	r->data_end = r->size;
-	if (r->size < MS_SEG_HDR_SIZE + MS_SEG_INDEX_HDR_SIZE +
-			      MS_SEG_FOOTER_SIZE)
+	if (r->size <
+	    MS_SEG_HDR_SIZE + MS_SEG_INDEX_HDR_SIZE + MS_SEG_FOOTER_SIZE)
 		return;
 	f = r->buf + r->size - MS_SEG_FOOTER_SIZE;
 	if (ms_get_le32(f + MS_SEG_E_MAGIC) != MS_SEG_END_MAGIC)
@@ -377,9 +376,8 @@ static int corrupt(struct ms_seg_reader *r, const char *what, uint64_t next)
 			next = r->data_end;
 	}
 	snprintf(r->err, sizeof(r->err),
-		 "corrupt segment: %s at offset %llu; skipped %llu bytes",
-		 what, (unsigned long long)bad,
-		 (unsigned long long)(next - bad));
+		 "corrupt segment: %s at offset %llu; skipped %llu bytes", what,
+		 (unsigned long long)bad, (unsigned long long)(next - bad));
 	r->pos = next;
 	return -EBADMSG;
 }

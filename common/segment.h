@@ -33,8 +33,8 @@ struct ms_seg_reader;
  * Creates `path` (O_EXCL) and writes the header. `level` is a zstd level.
  * Returns 0 or -errno.
  */
-int ms_seg_create(const char *path, const struct ms_seg_info *info,
-		  int level, struct ms_seg_writer **out);
+int ms_seg_create(const char *path, const struct ms_seg_info *info, int level,
+		  struct ms_seg_writer **out);
 
 /*
  * Compresses `len` (<= MS_SEG_FRAME_RAW_MAX) bytes of records, which must

@@ -11,18 +11,18 @@
 
 #include "proto_abi.h"
 
-#define MS_DEFAULT_SESSION "default"
-#define MS_DEFAULT_RING_KB 1024
-#define MS_DEFAULT_STACK_DEPTH 32
-#define MS_MAX_STACK_DEPTH 128
+#define MS_DEFAULT_SESSION	  "default"
+#define MS_DEFAULT_RING_KB	  1024
+#define MS_DEFAULT_STACK_DEPTH	  32
+#define MS_MAX_STACK_DEPTH	  128
 #define MS_DEFAULT_BYTES_INTERVAL 524288
 
 struct ms_settings {
-	uint32_t sampling;	 /* MS_SAMPLING_* */
+	uint32_t sampling; /* MS_SAMPLING_* */
 	uint32_t stack_depth;
 	uint64_t sampling_param; /* bytes:N */
 	uint64_t ring_kb;
-	uint32_t on_full;	 /* MS_ON_FULL_* */
+	uint32_t on_full; /* MS_ON_FULL_* */
 	uint64_t tick_hz;
 };
 

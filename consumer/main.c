@@ -9,12 +9,13 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{ "consumer", ms_cmd_consumer, "collect events from agents into an archive" },
-	{ "run", ms_cmd_run, "run a command with the agent preloaded" },
-	{ "record", ms_cmd_record, "consumer + run in one shot" },
-	{ "tail", ms_cmd_tail, "live stream of events from a running consumer" },
-	{ "stats", ms_cmd_stats, "summary counts of an archive" },
-	{ "dump", ms_cmd_dump, "decoded events of an archive" },
+	{"consumer", ms_cmd_consumer,
+	 "collect events from agents into an archive"},
+	{"run", ms_cmd_run, "run a command with the agent preloaded"},
+	{"record", ms_cmd_record, "consumer + run in one shot"},
+	{"tail", ms_cmd_tail, "live stream of events from a running consumer"},
+	{"stats", ms_cmd_stats, "summary counts of an archive"},
+	{"dump", ms_cmd_dump, "decoded events of an archive"},
 };
 
 static void usage(FILE *f)
@@ -43,7 +44,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "memscope: unknown command '%s'; try 'memscope --help'\n",
+	fprintf(stderr,
+		"memscope: unknown command '%s'; try 'memscope --help'\n",
 		argv[1]);
 	return 2;
 }

@@ -43,7 +43,7 @@ static inline uint64_t write_one(struct ms_ring *r, struct ms_rec_state *s,
 
 static double run_solo(struct run *x)
 {
-	struct ms_rec_state s = { 0, 0 };
+	struct ms_rec_state s = {0, 0};
 	uint64_t t0 = ms_mono_ns(), i = 0;
 
 	while (i < x->n) {
@@ -81,7 +81,7 @@ static void *drain(void *arg)
 
 static double run_pair(struct run *x)
 {
-	struct ms_rec_state s = { 0, 0 };
+	struct ms_rec_state s = {0, 0};
 	pthread_t t;
 	uint64_t t0;
 
@@ -113,11 +113,12 @@ int main(int argc, char **argv)
 		runs = 5;
 	for (int r = 0; r < runs; r++) {
 		for (int mode = 0; mode < 2; mode++) {
-			struct run x = { .n = n };
+			struct run x = {.n = n};
 
 			if (ms_ring_create(1 << 20, 1, 1, &x.p) ||
 			    ms_ring_attach(dup(x.p.fd), &x.c)) {
-				fprintf(stderr, "bench_ring: ring setup failed\n");
+				fprintf(stderr,
+					"bench_ring: ring setup failed\n");
 				return 1;
 			}
 			if (mode == 0)
@@ -131,11 +132,14 @@ int main(int argc, char **argv)
 	}
 	qsort(solo, (size_t)runs, sizeof(double), cmp);
 	qsort(pair, (size_t)runs, sizeof(double), cmp);
-	printf("ring: %llu records/run, %.2f bytes/record, 1 MiB ring, %d runs\n",
+	printf("ring: %llu records/run, %.2f bytes/record, 1 MiB ring, %d "
+	       "runs\n",
 	       (unsigned long long)n, (double)bytes / (double)n, runs);
-	printf("solo (producer cost):           median %.2f ns/record (min %.2f)\n",
+	printf("solo (producer cost):           median %.2f ns/record (min "
+	       "%.2f)\n",
 	       solo[runs / 2], solo[0]);
-	printf("pair (consumer on another core): median %.2f ns/record (min %.2f)\n",
+	printf("pair (consumer on another core): median %.2f ns/record (min "
+	       "%.2f)\n",
 	       pair[runs / 2], pair[0]);
 	return 0;
 }

@@ -13,7 +13,7 @@
 static void test_calibrated_rate_tracks_monotonic(void **state)
 {
 	struct ms_clock c;
-	struct timespec pause = { 0, 50 * 1000000L };
+	struct timespec pause = {0, 50 * 1000000L};
 	uint64_t t0, n0, t1, n1, est;
 
 	(void)state;

@@ -33,22 +33,29 @@ static void decode_one(const struct ms_rec_state *s0, const uint8_t *end)
 	}
 }
 
-static const uint64_t edge[] = { 0, 1, 127, 128, 16383, 16384,
-				 UINT32_MAX, (uint64_t)INT64_MAX,
-				 (uint64_t)INT64_MAX + 1, UINT64_MAX - 1,
-				 UINT64_MAX };
+static const uint64_t edge[] = {0,
+				1,
+				127,
+				128,
+				16383,
+				16384,
+				UINT32_MAX,
+				(uint64_t)INT64_MAX,
+				(uint64_t)INT64_MAX + 1,
+				UINT64_MAX - 1,
+				UINT64_MAX};
 
 static void test_alloc_free_realloc_edges(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < MS_ARRAY_SIZE(edge); i++) {
 		for (size_t j = 0; j < MS_ARRAY_SIZE(edge); j++) {
-			struct ms_rec_state s = { edge[j], edge[i] }, d = s;
+			struct ms_rec_state s = {edge[j], edge[i]}, d = s;
 			uint64_t a = edge[j], v = edge[i];
 			uint8_t *e;
 
-			e = ms_rec_put_alloc(&s, buf, edge[i] ? edge[i] : 0,
-					     a, v, v, v, v ? v : 1);
+			e = ms_rec_put_alloc(&s, buf, edge[i] ? edge[i] : 0, a,
+					     v, v, v, v ? v : 1);
 			assert_true(e - buf <= MS_REC_SMALL_MAX);
 			decode_one(&d, e);
 			assert_int_equal(ev.type, MS_REC_ALLOC);
@@ -60,8 +67,8 @@ static void test_alloc_free_realloc_edges(void **state)
 			assert_int_equal(ev.ts, s.last_ts);
 
 			d = s;
-			e = ms_rec_put_realloc(&s, buf, UINT64_MAX, v, a, v,
-					       v, MS_WEIGHT_ONE);
+			e = ms_rec_put_realloc(&s, buf, UINT64_MAX, v, a, v, v,
+					       MS_WEIGHT_ONE);
 			assert_true(e - buf <= MS_REC_SMALL_MAX);
 			decode_one(&d, e);
 			assert_int_equal(ev.type, MS_REC_REALLOC);
@@ -83,11 +90,11 @@ static void test_alloc_free_realloc_edges(void **state)
 
 static void test_stream_of_every_type(void **state)
 {
-	struct ms_rec_state s = { 0, 0 }, d = { 0, 0 };
+	struct ms_rec_state s = {0, 0}, d = {0, 0};
 	uint64_t frames[MS_STACK_MAX];
 	uint8_t *p = buf;
 	const uint8_t *q = buf;
-	static const uint8_t bid[20] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+	static const uint8_t bid[20] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 	ssize_t k;
 
 	(void)state;
@@ -153,7 +160,7 @@ static void test_stream_of_every_type(void **state)
 /* A SYNC lets a decoder with no history pick a stream up mid-way. */
 static void test_sync_resumes(void **state)
 {
-	struct ms_rec_state s = { 0, 0 }, fresh = { 0, 0 };
+	struct ms_rec_state s = {0, 0}, fresh = {0, 0};
 	uint8_t *p = buf, *mid;
 
 	(void)state;
@@ -163,11 +170,10 @@ static void test_sync_resumes(void **state)
 	p = ms_rec_put_free(&s, p, 700, 0x10000);
 	assert_true(ms_rec_decode(&fresh, mid, (size_t)(p - mid), &ev) > 0);
 	assert_int_equal(ev.type, MS_REC_SYNC);
-	assert_true(ms_rec_decode(&fresh, mid + 1 + 2 + 3, 0, &ev) ==
-		    -ENODATA);
+	assert_true(ms_rec_decode(&fresh, mid + 1 + 2 + 3, 0, &ev) == -ENODATA);
 	{
 		const uint8_t *q = mid;
-		struct ms_rec_state t = { 0, 0 };
+		struct ms_rec_state t = {0, 0};
 
 		q += ms_rec_decode(&t, q, (size_t)(p - q), &ev);
 		assert_true(ms_rec_decode(&t, q, (size_t)(p - q), &ev) > 0);
@@ -179,7 +185,7 @@ static void test_sync_resumes(void **state)
 
 static void test_malformed(void **state)
 {
-	struct ms_rec_state s = { 0, 0 };
+	struct ms_rec_state s = {0, 0};
 	uint8_t b[32];
 
 	(void)state;
@@ -204,7 +210,7 @@ static void test_malformed(void **state)
 	assert_int_equal(ms_rec_decode(&s, b, 11, &ev), 11);
 	assert_int_equal(ev.ts, UINT64_MAX);
 	/* stack claiming more frames than allowed */
-	s = (struct ms_rec_state){ 0, 0 };
+	s = (struct ms_rec_state){0, 0};
 	uint8_t *p = b;
 	*p++ = MS_REC_STACK;
 	p = ms_put_varint(p, 0);
@@ -212,7 +218,7 @@ static void test_malformed(void **state)
 	p = ms_put_varint(p, MS_STACK_MAX + 1);
 	assert_int_equal(ms_rec_decode(&s, b, (size_t)(p - b), &ev), -EBADMSG);
 	/* a name longer than allowed, with the bytes present */
-	uint8_t big[128] = { MS_REC_THREAD_NAME, 0, MS_NAME_MAX + 1 };
+	uint8_t big[128] = {MS_REC_THREAD_NAME, 0, MS_NAME_MAX + 1};
 	assert_int_equal(ms_rec_decode(&s, big, sizeof(big), &ev), -EBADMSG);
 	/* a lost-cause out of range, a zero weight, a zero tick rate */
 	p = b;
@@ -229,14 +235,14 @@ static void test_malformed(void **state)
 
 static void test_encoders_clamp_lengths(void **state)
 {
-	struct ms_rec_state s = { 0, 0 }, d = { 0, 0 };
+	struct ms_rec_state s = {0, 0}, d = {0, 0};
 	static char path[MS_PATH_MAX + 100];
 	uint8_t *p;
 
 	(void)state;
 	memset(path, 'a', sizeof(path));
-	p = ms_rec_put_module_load(&s, buf, 1, 2, 3, (const uint8_t *)path,
-				   200, path, sizeof(path));
+	p = ms_rec_put_module_load(&s, buf, 1, 2, 3, (const uint8_t *)path, 200,
+				   path, sizeof(path));
 	assert_true(p - buf <= MS_REC_MAX);
 	assert_true(ms_rec_decode(&d, buf, (size_t)(p - buf), &ev) > 0);
 	assert_int_equal(ev.build_id_len, MS_BUILD_ID_MAX);
@@ -255,7 +261,7 @@ static void test_random_bytes(void **state)
 
 	(void)state;
 	for (int round = 0; round < 200000; round++) {
-		struct ms_rec_state s = { 0, 0 };
+		struct ms_rec_state s = {0, 0};
 		size_t len = 1 + round % 256;
 
 		for (size_t i = 0; i < len; i++) {

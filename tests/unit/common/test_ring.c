@@ -214,7 +214,7 @@ struct pc {
 static void *producer(void *arg)
 {
 	struct pc *x = arg;
-	struct ms_rec_state s = { 0, 0 };
+	struct ms_rec_state s = {0, 0};
 
 	for (uint64_t i = 0; i < x->n; i++) {
 		uint8_t *w;
@@ -222,9 +222,9 @@ static void *producer(void *arg)
 		while (!(w = ms_ring_reserve(&x->p, MS_REC_SMALL_MAX)))
 			ms_cpu_relax();
 		/* a typical allocation event; the sequence is in `size` */
-		uint8_t *e = ms_rec_put_alloc(&s, w, i * 3, 0x7f0000000000 +
-					      (i % 512) * 64, i, 0,
-					      1 + i % 40, MS_WEIGHT_ONE);
+		uint8_t *e = ms_rec_put_alloc(&s, w, i * 3,
+					      0x7f0000000000 + (i % 512) * 64,
+					      i, 0, 1 + i % 40, MS_WEIGHT_ONE);
 		ms_ring_commit(&x->p, (uint64_t)(e - w));
 	}
 	return NULL;
@@ -233,7 +233,7 @@ static void *producer(void *arg)
 static void *consumer(void *arg)
 {
 	struct pc *x = arg;
-	struct ms_rec_state s = { 0, 0 };
+	struct ms_rec_state s = {0, 0};
 	struct ms_event *ev = malloc(sizeof(*ev));
 
 	while (x->got < x->n && !x->bad) {
@@ -264,7 +264,7 @@ static void *consumer(void *arg)
 
 static void test_two_threads_in_order(void **state)
 {
-	struct pc x = { .n = 10000000 };
+	struct pc x = {.n = 10000000};
 	const char *env = getenv("MS_TEST_RING_RECORDS");
 	pthread_t a, b;
 

@@ -17,12 +17,12 @@
 #include "segment.h"
 #include "segment_abi.h"
 
-#define NFRAMES 5
+#define NFRAMES	  5
 #define PER_FRAME 40
 
 static char dir[64];
 static char path[128];
-static uint8_t *file;	/* the finished segment */
+static uint8_t *file; /* the finished segment */
 static size_t file_len;
 static uint64_t frame_end[NFRAMES]; /* offset just past each frame */
 
@@ -65,10 +65,10 @@ static void spit(const char *p, const uint8_t *b, size_t len)
 
 static int setup(void **state)
 {
-	struct ms_seg_info info = { .pid = 10, .tid = 11, .seq = 2,
-				    .tick_hz = 1000000000 };
+	struct ms_seg_info info = {
+		.pid = 10, .tid = 11, .seq = 2, .tick_hz = 1000000000};
 	struct ms_seg_writer *w;
-	struct ms_rec_state s = { 0, 0 };
+	struct ms_rec_state s = {0, 0};
 	uint8_t buf[4096];
 
 	(void)state;
@@ -126,7 +126,7 @@ static int read_all(const char *p, int *errors, int check_content)
 			(*errors)++;
 			continue;
 		}
-		struct ms_rec_state s = { 0, 0 };
+		struct ms_rec_state s = {0, 0};
 		size_t off = 0;
 		uint32_t n = 0;
 		int f = (int)(fr.first_ts / 100);
@@ -171,7 +171,7 @@ static void test_round_trip(void **state)
 
 static void test_create_refuses_existing(void **state)
 {
-	struct ms_seg_info info = { 0 };
+	struct ms_seg_info info = {0};
 	struct ms_seg_writer *w;
 
 	(void)state;

@@ -76,7 +76,8 @@ static void test_socket_paths(void **state)
 	assert_string_equal(buf, "/run/user/42/memscope/s1.sock");
 	assert_int_equal(ms_session_socket("x_y-z.2", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "/run/user/42/memscope/x_y-z.2.sock");
-	assert_int_equal(ms_session_socket("../etc", buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ms_session_socket("../etc", buf, sizeof(buf)),
+			 -EINVAL);
 	assert_int_equal(ms_session_socket("a/b", buf, sizeof(buf)), -EINVAL);
 	setenv("MEMSCOPE_SOCKET", "/tmp/explicit.sock", 1);
 	assert_int_equal(ms_session_socket(NULL, buf, sizeof(buf)), 0);

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#include "addrtab.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+_Static_assert(sizeof(struct ms_addrtab) == 64, "slots start on a line");
+
+struct ms_addrtab *ms_addrtab_create(unsigned log2_slots)
+{
+	uint64_t nslots;
+	size_t len;
+	struct ms_addrtab *t;
+
+	if (log2_slots < 3 || log2_slots > 30)
+		return NULL;
+	nslots = 1ull << log2_slots;
+	len = sizeof(*t) + nslots * sizeof(uintptr_t);
+	/* Untouched pages stay unallocated: the table costs what it holds. */
+	t = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (t == MAP_FAILED)
+		return NULL;
+	t->nbuckets = nslots / MS_ADDRTAB_WAYS;
+	t->nslots = nslots;
+	t->map_len = len;
+	return t;
+}
+
+void ms_addrtab_destroy(struct ms_addrtab *t)
+{
+	if (t)
+		munmap(t, t->map_len);
+}
+
+void ms_addrtab_clear(struct ms_addrtab *t)
+{
+	for (uint64_t i = 0; i < t->nslots; i++)
+		if (ms_load_relaxed(&t->slot[i]))
+			ms_store_relaxed(&t->slot[i], (uintptr_t)0);
+}
+
+int ms_addrtab_insert(struct ms_addrtab *t, const void *p)
+{
+	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p);
+
+	for (unsigned i = 0; i < MS_ADDRTAB_WAYS; i++) {
+		uintptr_t expect = 0;
+
+		if (ms_load_relaxed(&b[i]) != 0)
+			continue;
+		/* Another inserter may claim the same free slot first. */
+		if (ms_cas_acq_rel(&b[i], &expect, (uintptr_t)p))
+			return 0;
+	}
+	return -ENOSPC;
+}
+
+uint64_t ms_addrtab_count(struct ms_addrtab *t)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < t->nslots; i++)
+		n += ms_load_relaxed(&t->slot[i]) != 0;
+	return n;
+}

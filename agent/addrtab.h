@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sampled-address table: which live blocks were recorded as sampled
+ * allocations, so that their frees (on any thread) are recorded and all
+ * other frees cost one cache-line lookup and write nothing.
+ *
+ * Fixed capacity, in mmap'd memory (never malloc: it is used from inside
+ * malloc), lock-free. A key hashes to one bucket of MS_ADDRTAB_WAYS slots,
+ * one cache line; 0 marks a free slot. Inserting claims a free slot with a
+ * compare-exchange (several threads may insert into one bucket). Removing
+ * is a plain release store of 0: only the thread that frees a block removes
+ * its address, and a block is freed once, so no other thread writes that
+ * slot until the address is free again. A full bucket refuses the insert;
+ * the caller then treats the allocation as not sampled.
+ *
+ * Memory order: an insert happens before the block's free through the
+ * program's own synchronisation (the thread that frees a block got the
+ * pointer from the one that allocated it), so lookups load relaxed.
+ */
+#ifndef MS_ADDRTAB_H
+#define MS_ADDRTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomics.h"
+
+#define MS_ADDRTAB_WAYS 8
+
+struct ms_addrtab {
+	uint64_t nbuckets;
+	uint64_t nslots;
+	size_t map_len;
+	uint8_t pad[40];
+	_Atomic uintptr_t slot[]; /* bucket b: slot[b * WAYS .. + WAYS) */
+};
+
+/* Maps a table of 2^log2_slots slots (>= WAYS). NULL on failure. */
+struct ms_addrtab *ms_addrtab_create(unsigned log2_slots);
+void ms_addrtab_destroy(struct ms_addrtab *t);
+/* Forgets every address (fork child). */
+void ms_addrtab_clear(struct ms_addrtab *t);
+
+/* Adds `p`. Returns 0, or -ENOSPC when its bucket is full. */
+int ms_addrtab_insert(struct ms_addrtab *t, const void *p);
+
+/* Number of addresses present (a scan; for tests and reports). */
+uint64_t ms_addrtab_count(struct ms_addrtab *t);
+
+static inline _Atomic uintptr_t *ms_addrtab_bucket(struct ms_addrtab *t,
+						   const void *p)
+{
+	uint64_t h = ((uint64_t)(uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull;
+
+	/* high half of h * nbuckets: uniform in [0, nbuckets) */
+	uint64_t b = (uint64_t)(((unsigned __int128)h * t->nbuckets) >> 64);
+
+	return &t->slot[b * MS_ADDRTAB_WAYS];
+}
+
+/* Removes `p` if present. Returns 1 when it was there, else 0. */
+static inline int ms_addrtab_remove(struct ms_addrtab *t, const void *p)
+{
+	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p);
+
+	for (unsigned i = 0; i < MS_ADDRTAB_WAYS; i++) {
+		if (ms_load_relaxed(&b[i]) == (uintptr_t)p) {
+			/* Pairs with a later insert's CAS (acq_rel). */
+			ms_store_release(&b[i], (uintptr_t)0);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static inline int ms_addrtab_contains(struct ms_addrtab *t, const void *p)
+{
+	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p);
+
+	for (unsigned i = 0; i < MS_ADDRTAB_WAYS; i++)
+		if (ms_load_relaxed(&b[i]) == (uintptr_t)p)
+			return 1;
+	return 0;
+}
+
+#endif

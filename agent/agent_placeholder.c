@@ -1,1 +1,0 @@
-int ms_agent_placeholder(void); int ms_agent_placeholder(void) { return 0; }

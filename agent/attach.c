@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Attaching to a consumer: HELLO/SETTINGS over the session's SEQPACKET
+ * socket, the MEMSCOPE_* overlay, and handing ring memfds over.
+ *
+ * Whatever goes wrong, the program keeps running: untracked, with exactly
+ * one "memscope: ..." line on stderr saying why.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "stack.h"
+
+#define MS_HANDSHAKE_MS 1000 /* connect, HELLO, SETTINGS */
+#define MS_SEND_MS 2000	     /* a RING message once attached */
+#define MS_ADDRTAB_LOG2 20   /* sampled-address slots: 8 MiB of address space */
+#define MS_SOCK_FD_MIN 200   /* keep our socket away from the program's fds */
+
+static dev_t sock_dev;
+static ino_t sock_ino;
+
+void ms_warn_once(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	if (ms_g.warned)
+		return;
+	ms_g.warned = 1;
+	memcpy(buf, "memscope: ", 10);
+	va_start(ap, fmt);
+	n = vsnprintf(buf + 10, sizeof(buf) - 11, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	n += 10;
+	if (n > (int)sizeof(buf) - 2)
+		n = (int)sizeof(buf) - 2;
+	buf[n++] = '\n';
+	/* write(2), not stdio: no lock, no allocation, no buffering. */
+	if (write(2, buf, (size_t)n) < 0)
+		return;
+}
+
+static void set_timeout(int fd, unsigned ms)
+{
+	struct timeval tv = { ms / 1000, (long)(ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+static void msg_hdr(struct ms_msg_hdr *h, unsigned type, size_t size)
+{
+	h->magic = MS_MSG_MAGIC;
+	h->type = (uint16_t)type;
+	h->version = MS_PROTO_VERSION;
+	h->size = (uint32_t)size;
+	h->reserved = 0;
+}
+
+static int send_hello(int fd)
+{
+	struct ms_msg_hello m;
+	ssize_t n;
+
+	memset(&m, 0, sizeof(m));
+	msg_hdr(&m.hdr, MS_MSG_HELLO, sizeof(m));
+	m.role = MS_ROLE_AGENT;
+	m.pid = (uint32_t)getpid();
+	m.ppid = (uint32_t)getppid();
+	n = readlink("/proc/self/exe", m.exe, sizeof(m.exe) - 1);
+	if (n < 0)
+		m.exe[0] = 0;
+	n = send(fd, &m, sizeof(m), MSG_NOSIGNAL);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)sizeof(m) ? 0 : -EPROTO;
+}
+
+static int recv_settings(int fd, struct ms_settings *s)
+{
+	struct ms_msg_settings m;
+	ssize_t n = recv(fd, &m, sizeof(m), MSG_TRUNC);
+
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	if (n != (ssize_t)sizeof(m) || m.hdr.magic != MS_MSG_MAGIC ||
+	    m.hdr.type != MS_MSG_SETTINGS ||
+	    m.hdr.version != MS_PROTO_VERSION || m.hdr.size != sizeof(m))
+		return -EPROTO;
+	if (m.sampling < MS_SAMPLING_FULL || m.sampling > MS_SAMPLING_BYTES ||
+	    m.stack_depth > MS_MAX_STACK_DEPTH ||
+	    (m.on_full != MS_ON_FULL_DROP && m.on_full != MS_ON_FULL_BLOCK) ||
+	    (m.sampling == MS_SAMPLING_BYTES && m.sampling_param == 0))
+		return -EPROTO;
+	s->sampling = m.sampling;
+	s->stack_depth = m.stack_depth;
+	s->sampling_param = m.sampling_param;
+	s->ring_kb = m.ring_kb < 4 ? 4 : m.ring_kb;
+	s->on_full = m.on_full;
+	s->tick_hz = m.tick_hz;
+	return 0;
+}
+
+static int connect_session(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, err;
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	set_timeout(fd, MS_HANDSHAKE_MS);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out_err;
+	return fd;
+out_err:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+/* The MEMSCOPE_* overlay; names the malformed ones in `bad`. */
+static void overlay_env(struct ms_settings *s, char *bad, size_t len)
+{
+	static const struct {
+		const char *name;
+		int (*parse)(const char *, struct ms_settings *);
+	} vars[] = {
+		{ "MEMSCOPE_SAMPLING", ms_parse_sampling },
+		{ "MEMSCOPE_STACK_DEPTH", ms_parse_stack_depth },
+		{ "MEMSCOPE_RING_KB", ms_parse_ring_kb },
+		{ "MEMSCOPE_ON_FULL", ms_parse_on_full },
+	};
+	size_t used = 0;
+
+	bad[0] = 0;
+	for (size_t i = 0; i < MS_ARRAY_SIZE(vars); i++) {
+		const char *v = getenv(vars[i].name);
+		int n;
+
+		if (!v || vars[i].parse(v, s) == 0)
+			continue;
+		n = snprintf(bad + used, len - used, "%s%s='%.40s'",
+			     used ? ", " : "", vars[i].name, v);
+		if (n > 0 && (size_t)n < len - used)
+			used += (size_t)n;
+	}
+}
+
+static void apply_api(struct ms_settings *s, const struct ms_settings *api,
+		      int mask)
+{
+	if (!api)
+		return;
+	if (mask & MS_API_SAMPLING) {
+		s->sampling = api->sampling;
+		s->sampling_param = api->sampling_param;
+	}
+	if (mask & MS_API_DEPTH)
+		s->stack_depth = api->stack_depth;
+}
+
+/*
+ * Moves the socket to a high descriptor number and remembers its identity:
+ * a program that closes descriptors it does not own (daemons do) must not
+ * have its own socket, reusing our number, receive our messages.
+ */
+static int settle_socket(int fd)
+{
+	struct stat st;
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, MS_SOCK_FD_MIN);
+
+	if (hi >= 0) {
+		close(fd);
+		fd = hi;
+	}
+	if (fstat(fd, &st) == 0) {
+		sock_dev = st.st_dev;
+		sock_ino = st.st_ino;
+	}
+	return fd;
+}
+
+/* Everything after SETTINGS: clock, table, state ON. */
+static int go_on(int fd, const struct ms_settings *s)
+{
+	ms_g.set = *s;
+	ms_clock_set(&ms_g.clk, s->tick_hz);
+	ms_g.ring_size = ms_ring_size_from_kb(s->ring_kb);
+	if (s->sampling != MS_SAMPLING_FULL && !ms_g.tab) {
+		ms_g.tab = ms_addrtab_create(MS_ADDRTAB_LOG2);
+		if (!ms_g.tab)
+			return -ENOMEM;
+	}
+	set_timeout(fd, MS_SEND_MS);
+	ms_g.sock = settle_socket(fd);
+	ms_g.pid = (uint32_t)getpid();
+	ms_agent_set_state(MS_AGENT_ON);
+	return 0;
+}
+
+static int handshake(const char *path, struct ms_settings *s)
+{
+	int fd = connect_session(path), err;
+
+	if (fd < 0) {
+		ms_warn_once("no consumer at %s (%s); running untracked", path,
+			     strerror(-fd));
+		return fd;
+	}
+	err = send_hello(fd);
+	if (!err)
+		err = recv_settings(fd, s);
+	if (err) {
+		ms_warn_once("consumer at %s did not accept this process "
+			     "(%s); running untracked",
+			     path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int ms_attach_locked(const char *session, const struct ms_settings *api,
+		     int api_mask)
+{
+	struct ms_settings s;
+	char path[108], bad[256];
+	int fd, err;
+
+	ms_g.attach_tried = 1;
+	err = ms_session_socket(session, path, sizeof(path));
+	if (err == -EINVAL) {
+		ms_warn_once("bad session name '%.64s' (letters, digits, "
+			     "'.', '_', '-'); running untracked",
+			     session ? session : getenv("MEMSCOPE_SESSION"));
+		return ms_g.attach_err = err;
+	}
+	if (err) {
+		ms_warn_once("session socket path too long (MEMSCOPE_SOCKET "
+			     "or XDG_RUNTIME_DIR); running untracked");
+		return ms_g.attach_err = err;
+	}
+	ms_settings_defaults(&s);
+	fd = handshake(path, &s);
+	if (fd < 0)
+		return ms_g.attach_err = fd;
+	apply_api(&s, api, api_mask);
+	overlay_env(&s, bad, sizeof(bad));
+	if (bad[0])
+		ms_warn_once("ignoring malformed %s; using the consumer's "
+			     "settings for them",
+			     bad);
+	err = go_on(fd, &s);
+	if (err) {
+		ms_warn_once("cannot set up tracking (%s); running untracked",
+			     strerror(-err));
+		close(fd);
+	}
+	return ms_g.attach_err = err;
+}
+
+int ms_attach(const char *session, const struct ms_settings *api,
+	      int api_mask)
+{
+	struct ms_tstate *t = &ms_tls;
+	int err, guard = t->guard;
+
+	t->guard = 1;
+	pthread_mutex_lock(&ms_g.lock);
+	err = ms_g.attach_tried ? ms_g.attach_err
+				: ms_attach_locked(session, api, api_mask);
+	pthread_mutex_unlock(&ms_g.lock);
+	t->guard = guard;
+	if (!err && t->state == MS_T_UNINIT)
+		err = ms_thread_start(t);
+	return err;
+}
+
+void ms_attach_pending(void)
+{
+	struct ms_tstate *t = &ms_tls;
+	int guard = t->guard;
+
+	t->guard = 1;
+	pthread_mutex_lock(&ms_g.lock);
+	if (ms_agent_state() == MS_AGENT_PENDING) {
+		ms_agent_set_state(MS_AGENT_OFF);
+		ms_g.attach_tried = 0;
+		ms_attach_locked(NULL, NULL, 0);
+	}
+	pthread_mutex_unlock(&ms_g.lock);
+	t->guard = guard;
+}
+
+void ms_attach_close_socket(void)
+{
+	struct stat st;
+
+	/* Only if it is still ours: never close a descriptor of the program. */
+	if (ms_g.sock >= 0 && fstat(ms_g.sock, &st) == 0 &&
+	    st.st_dev == sock_dev && st.st_ino == sock_ino)
+		close(ms_g.sock);
+	ms_g.sock = -1;
+}
+
+int ms_attach_send_ring(int fd, uint32_t tid, uint32_t index)
+{
+	struct ms_msg_ring m;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { &m, sizeof(m) };
+	struct msghdr mh = { 0 };
+	struct cmsghdr *c;
+	struct stat st;
+
+	/* Still our socket? The program may have closed it behind our back. */
+	if (fstat(ms_g.sock, &st) < 0 || st.st_dev != sock_dev ||
+	    st.st_ino != sock_ino)
+		return -EBADF;
+	memset(&m, 0, sizeof(m));
+	msg_hdr(&m.hdr, MS_MSG_RING, sizeof(m));
+	m.tid = tid;
+	m.index = index;
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = sizeof(ctl.buf);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	/* Whole SEQPACKET messages: concurrent senders need no lock. */
+	if (sendmsg(ms_g.sock, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+		return errno ? -errno : -EPROTO;
+	return 0;
+}

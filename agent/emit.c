@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+#include "emit.h"
+
+#include <sched.h>
+#include <time.h>
+
+#define MS_GIVE_UP_NS 2000000000ull /* block mode: consumer silent 2 s */
+#define MS_SPINS 64
+#define MS_YIELDS 64
+
+void ms_emit_lost(struct ms_tstate *t, unsigned cause)
+{
+	struct ms_ring_hdr *h = t->ring.hdr;
+
+	/* Producer-only fields: relaxed load + store, never an RMW. */
+	ms_store_relaxed(&h->lost[cause], ms_load_relaxed(&h->lost[cause]) + 1);
+	t->lost_pending++;
+	ms_store_relaxed(&h->lost_pending, t->lost_pending);
+	t->lost_cause = cause;
+}
+
+static void backoff(unsigned i)
+{
+	struct timespec ts = { 0, 0 };
+
+	if (i < MS_SPINS) {
+		ms_cpu_relax();
+		return;
+	}
+	if (i < MS_SPINS + MS_YIELDS) {
+		sched_yield();
+		return;
+	}
+	i -= MS_SPINS + MS_YIELDS;
+	ts.tv_nsec = i < 10 ? 10000L << i : 1000000L; /* 10 us .. 1 ms */
+	if (ts.tv_nsec > 1000000L)
+		ts.tv_nsec = 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Block mode: waits for room while the consumer shows signs of life (its
+ * tail or heartbeat moves). Returns NULL after MS_GIVE_UP_NS of silence.
+ */
+static uint8_t *wait_room(struct ms_tstate *t, uint64_t n)
+{
+	struct ms_ring_hdr *h = t->ring.hdr;
+	uint64_t tail = ms_load_relaxed(&h->tail);
+	uint64_t beat = ms_load_relaxed(&h->heartbeat);
+	uint64_t since = ms_mono_ns();
+
+	for (unsigned i = 0;; i++) {
+		uint8_t *p = ms_ring_reserve(&t->ring, n);
+		uint64_t nt, nb;
+
+		if (p)
+			return p;
+		backoff(i);
+		nt = ms_load_relaxed(&h->tail);
+		nb = ms_load_relaxed(&h->heartbeat);
+		if (nt != tail || nb != beat) {
+			tail = nt;
+			beat = nb;
+			since = ms_mono_ns();
+		} else if (i >= MS_SPINS && ms_mono_ns() - since > MS_GIVE_UP_NS) {
+			t->gone = 1;
+			return NULL;
+		}
+	}
+}
+
+uint8_t *ms_emit_reserve_slow(struct ms_tstate *t, uint64_t n)
+{
+	uint64_t need = n + (t->lost_pending ? MS_REC_SMALL_MAX : 0);
+	uint8_t *p;
+
+	if (need > t->ring.size) {
+		ms_emit_lost(t, MS_LOST_TOO_BIG);
+		return NULL;
+	}
+	p = ms_ring_reserve(&t->ring, need);
+	if (!p && ms_g.set.on_full == MS_ON_FULL_BLOCK && !t->gone)
+		p = wait_room(t, need);
+	if (!p) {
+		ms_emit_lost(t, t->gone ? MS_LOST_GONE : MS_LOST_FULL);
+		return NULL;
+	}
+	if (t->lost_pending) {
+		p = ms_rec_put_lost(&t->rs, p, ms_now(), t->lost_pending,
+				    t->lost_cause);
+		t->lost_pending = 0;
+		ms_store_relaxed(&t->ring.hdr->lost_pending, 0);
+	}
+	return p;
+}

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-thread state: a ring per thread, created on the thread's first
+ * tracked call and handed to the consumer; closed by a pthread key
+ * destructor at thread exit (THREAD_EXIT, then ms_ring_close()); recycled
+ * for a later thread once the consumer has marked it drained.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "emit.h"
+#include "stack.h"
+
+struct ms_agent ms_g = {
+	.state = MS_AGENT_OFF,
+	.sock = -1,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+};
+MS_TLS struct ms_tstate ms_tls;
+
+#define MS_EXIT_ROUNDS 2 /* destructor rounds: run after most others */
+
+uint32_t ms_gettid(void)
+{
+	return (uint32_t)syscall(SYS_gettid);
+}
+
+int ms_thread_read_comm(uint32_t tid, char *buf)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%u/comm", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, 15);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	if (buf[n - 1] == '\n')
+		n--;
+	buf[n] = 0;
+	return 0;
+}
+
+void ms_thread_emit_name(struct ms_tstate *t, const char *name)
+{
+	size_t len = strnlen(name, 15);
+	uint8_t *p;
+
+	if (t->state != MS_T_ACTIVE || !strncmp(t->name, name, 16))
+		return;
+	p = ms_emit_reserve(t, 16 + MS_NAME_MAX);
+	if (!p)
+		return;
+	ms_emit_commit(t, ms_rec_put_thread_name(&t->rs, p, ms_now(), name,
+						 (uint32_t)len));
+	memcpy(t->name, name, len);
+	t->name[len] = 0;
+}
+
+/* A closed, drained ring from an exited thread, or a new one. */
+static struct ms_slot *take_slot(uint32_t tid, int *fresh)
+{
+	struct ms_slot *s;
+
+	for (uint32_t i = 0; i < ms_g.nslots; i++) {
+		s = &ms_g.slots[i];
+		if (s->used == 2 && ms_ring_reuse(&s->ring, tid) == 0) {
+			s->used = 1;
+			*fresh = 0;
+			return s;
+		}
+	}
+	for (uint32_t i = 0; i < ms_g.nslots; i++)
+		if (ms_g.slots[i].used == 0)
+			return *fresh = 1, &ms_g.slots[i];
+	if (ms_g.nslots == MS_MAX_RINGS)
+		return NULL;
+	s = &ms_g.slots[ms_g.nslots];
+	s->index = ms_g.nslots++;
+	*fresh = 1;
+	return s;
+}
+
+/* Creates a ring in slot `s` and hands it over. Caller holds the lock. */
+static int new_ring(struct ms_slot *s, uint32_t tid)
+{
+	int err = ms_ring_create(ms_g.ring_size, ms_g.pid, tid, &s->ring);
+
+	if (err)
+		return err;
+	err = ms_attach_send_ring(s->ring.fd, tid, s->index);
+	if (err) {
+		ms_ring_unmap(&s->ring);
+		return err;
+	}
+#ifdef MADV_POPULATE_WRITE
+	/* Map every page now (both views): no page fault on the hot path. */
+	madvise(s->ring.data, 2 * s->ring.size, MADV_POPULATE_WRITE);
+#endif
+	/* The consumer holds its own copy now; ours would only leak. */
+	close(s->ring.fd);
+	s->ring.fd = -1;
+	s->used = 1;
+	return 0;
+}
+
+static int get_ring(struct ms_tstate *t)
+{
+	struct ms_slot *s;
+	int fresh = 0, err = -ENOSPC;
+
+	pthread_mutex_lock(&ms_g.lock);
+	if (ms_agent_state() != MS_AGENT_ON) {
+		err = -ENOTCONN;
+		goto out;
+	}
+	s = take_slot(t->tid, &fresh);
+	if (s && fresh)
+		err = new_ring(s, t->tid);
+	else if (s)
+		err = 0;
+	if (!err) {
+		t->slot = s;
+		t->ring = s->ring;
+		/* A new generation owes nothing from the last one. */
+		ms_store_relaxed(&t->ring.hdr->lost_pending, 0);
+	}
+out:
+	pthread_mutex_unlock(&ms_g.lock);
+	return err;
+}
+
+/* CLOCK and THREAD_START open every ring generation. */
+static void write_preamble(struct ms_tstate *t)
+{
+	uint64_t now = ms_now();
+	uint8_t *p = ms_emit_reserve(t, 2 * MS_REC_SMALL_MAX);
+
+	if (!p)
+		return;
+	p = ms_rec_put_clock(&t->rs, p, now, ms_mono_ns(), ms_g.clk.tick_hz);
+	p = ms_rec_put_thread_start(&t->rs, p, now, ms_g.pid, t->tid);
+	ms_emit_commit(t, p);
+}
+
+int ms_thread_start(struct ms_tstate *t)
+{
+	char name[16];
+	int err, guard = t->guard, modules = 0;
+
+	if (t->state != MS_T_UNINIT)
+		return t->state == MS_T_ACTIVE ? 0 : -ENOTCONN;
+	t->guard = 1;
+	t->tid = ms_gettid();
+	memset(&t->rs, 0, sizeof(t->rs));
+	t->lost_pending = 0;
+	t->gone = 0;
+	t->name[0] = 0;
+	err = get_ring(t);
+	if (err) {
+		t->state = MS_T_OFF;
+		goto out;
+	}
+	pthread_setspecific(ms_g.key, t);
+	t->state = MS_T_ACTIVE;
+	write_preamble(t);
+	pthread_mutex_lock(&ms_g.lock);
+	if (!ms_g.modules_sent)
+		modules = ms_g.modules_sent = 1;
+	pthread_mutex_unlock(&ms_g.lock);
+	if (modules)
+		ms_modules_emit_all(t);
+	if (ms_thread_read_comm(t->tid, name) == 0)
+		ms_thread_emit_name(t, name);
+out:
+	t->guard = guard;
+	return err;
+}
+
+void ms_thread_finish(struct ms_tstate *t)
+{
+	char name[16];
+	uint8_t *p;
+
+	if (t->state != MS_T_ACTIVE)
+		return;
+	t->guard = 1;
+	/* Names set by another thread or by prctl() show up here. */
+	if (ms_thread_read_comm(t->tid, name) == 0)
+		ms_thread_emit_name(t, name);
+	p = ms_emit_reserve(t, MS_REC_SMALL_MAX);
+	if (p)
+		ms_emit_commit(t, ms_rec_put_thread_exit(&t->rs, p, ms_now()));
+	ms_ring_close(&t->ring);
+	pthread_mutex_lock(&ms_g.lock);
+	t->slot->ring = t->ring; /* keeps the producer's position */
+	t->slot->used = 2;
+	pthread_mutex_unlock(&ms_g.lock);
+	t->state = MS_T_EXITED;
+	ms_stack_table_destroy(t->stacks);
+	t->stacks = NULL;
+	t->guard = 0;
+}
+
+/*
+ * Thread exit. The first round re-arms the key so that destructors of
+ * other keys, which may still free tracked blocks, run before the ring is
+ * closed.
+ */
+static void key_destructor(void *arg)
+{
+	struct ms_tstate *t = arg;
+
+	if (t != &ms_tls)
+		return;
+	if (++t->exit_rounds < MS_EXIT_ROUNDS) {
+		t->guard = 1;
+		pthread_setspecific(ms_g.key, t);
+		t->guard = 0;
+		return;
+	}
+	ms_thread_finish(t);
+}
+
+void ms_agent_init(void)
+{
+	struct ms_tstate *t = &ms_tls;
+
+	if (ms_g.ready)
+		return;
+	t->guard = 1;
+	pthread_key_create(&ms_g.key, key_destructor);
+	ms_fork_install();
+	ms_g.ready = 1;
+	t->guard = 0;
+}

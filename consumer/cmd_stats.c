@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/* memscope stats ARCHIVE [--json]: summary counts of an archive. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "archive.h"
+#include "archive_json.h"
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: memscope stats ARCHIVE [--json]\n"
+		"\n"
+		"Counts of an archive directory written by 'memscope record' "
+		"or\n"
+		"'memscope consumer': processes, threads, events, "
+		"allocations,\n"
+		"frees, dropped events, sizes, and the same per thread.\n"
+		"\n"
+		"  --json   one JSON object (fields in docs/reading.md)\n"
+		"  --help   this text\n"
+		"\n"
+		"Damage (cut-off or corrupt segments, a missing manifest) is\n"
+		"reported on stderr; everything still readable is counted, "
+		"and\n"
+		"the exit status is 1. Exit status 0: the archive is "
+		"intact.\n");
+}
+
+static double ratio(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / (double)b : 0.0;
+}
+
+static void json_totals(const struct ms_archive *a,
+			const struct ms_arc_counts *c)
+{
+	printf("\"processes\":%zu,\"threads\":%zu,\"segments\":%" PRIu64
+	       ",\"frames\":%" PRIu64 ",\n",
+	       a->nprocesses, a->nthreads, c->segments, c->frames);
+	printf("\"events\":%" PRIu64 ",\"allocs\":%" PRIu64
+	       ",\"frees\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\n",
+	       c->events, c->allocs, c->frees, c->dropped);
+	printf("\"raw_bytes\":%" PRIu64 ",\"bytes_on_disk\":%" PRIu64
+	       ",\"bytes_per_event\":%.4f,\"compression_ratio\":%.4f,\n",
+	       c->raw_bytes, c->disk_bytes, ratio(c->disk_bytes, c->events),
+	       ratio(c->raw_bytes, c->disk_bytes));
+	printf("\"estimated_bytes_allocated\":%" PRIu64 ",\n",
+	       ms_arc_estimated_bytes(c));
+}
+
+static void json_threads(const struct ms_archive *a)
+{
+	printf("\"per_thread\":[");
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct ms_arc_thread *t = &a->threads[i];
+
+		printf("%s\n{\"pid\":%u,\"tid\":%u,\"name\":", i ? "," : "",
+		       t->pid, t->tid);
+		ms_arc_json_string(stdout, t->name, strlen(t->name));
+		printf(",\"allocs\":%" PRIu64 ",\"frees\":%" PRIu64
+		       ",\"dropped\":%" PRIu64 ",\"events\":%" PRIu64
+		       ",\"segments\":%" PRIu64 ",\"frames\":%" PRIu64
+		       ",\"raw_bytes\":%" PRIu64 ",\"bytes_on_disk\":%" PRIu64
+		       ",\"estimated_bytes_allocated\":%" PRIu64 "}",
+		       t->c.allocs, t->c.frees, t->c.dropped, t->c.events,
+		       t->c.segments, t->c.frames, t->c.raw_bytes,
+		       t->c.disk_bytes, ms_arc_estimated_bytes(&t->c));
+	}
+	printf("],\n");
+}
+
+/* Manifest information, as found: top-level scalars and settings-like
+ * objects under "session", the per-process entries of our processes. */
+static void json_manifest(const struct ms_archive *a)
+{
+	const struct ms_json_node *m = ms_archive_manifest(a);
+	uint32_t last = 0;
+	int first = 1;
+
+	printf("\"manifest\":%s,\"session\":", m ? "true" : "false");
+	ms_arc_json_scalars(stdout, m, 1);
+	printf(",\n\"per_process\":[");
+	for (size_t i = 0; i < a->nthreads; i++) {
+		uint32_t pid = a->threads[i].pid;
+
+		if (i && pid == last)
+			continue;
+		last = pid;
+		printf("%s{\"pid\":%u,\"manifest\":", first ? "" : ",", pid);
+		ms_arc_json_scalars(stdout, ms_arc_manifest_process(a, pid), 0);
+		printf("}");
+		first = 0;
+	}
+	printf("],\n");
+}
+
+static void json_errors(const struct ms_archive *a)
+{
+	printf("\"errors\":[");
+	for (size_t i = 0; i < a->nerrors; i++) {
+		const struct ms_arc_error *e = &a->errors[i];
+
+		printf("%s\n{\"file\":", i ? "," : "");
+		if (e->file)
+			ms_arc_json_string(stdout, e->file, strlen(e->file));
+		else
+			printf("null");
+		if (e->has_offset)
+			printf(",\"offset\":%" PRIu64, e->offset);
+		else
+			printf(",\"offset\":null");
+		printf(",\"message\":");
+		ms_arc_json_string(stdout, e->msg, strlen(e->msg));
+		printf("}");
+	}
+	printf("],\"errors_not_listed\":%zu}\n", a->errors_dropped);
+}
+
+static void print_json(const struct ms_archive *a,
+		       const struct ms_arc_counts *c)
+{
+	printf("{\"archive\":");
+	ms_arc_json_string(stdout, a->dir, strlen(a->dir));
+	printf(",\n");
+	json_totals(a, c);
+	json_manifest(a);
+	json_threads(a);
+	json_errors(a);
+}
+
+static void text_totals(const struct ms_archive *a,
+			const struct ms_arc_counts *c)
+{
+	const struct ms_json_node *m = ms_archive_manifest(a);
+
+	printf("archive     %s\n", a->dir);
+	if (m) {
+		printf("session    ");
+		ms_arc_text_scalars(stdout, m, "");
+		printf("\n");
+	}
+	printf("processes   %zu\nthreads     %zu\n", a->nprocesses,
+	       a->nthreads);
+	printf("events      %" PRIu64 "\nallocs      %" PRIu64
+	       "\nfrees       %" PRIu64 "\ndropped     %" PRIu64 "\n",
+	       c->events, c->allocs, c->frees, c->dropped);
+	printf("bytes       %" PRIu64 " raw, %" PRIu64 " on disk in %" PRIu64
+	       " segments (%.2f bytes/event, "
+	       "compression %.1fx)\n",
+	       c->raw_bytes, c->disk_bytes, c->segments,
+	       ratio(c->disk_bytes, c->events),
+	       ratio(c->raw_bytes, c->disk_bytes));
+	printf("allocated   %" PRIu64 " bytes (estimated: size x weight)\n",
+	       ms_arc_estimated_bytes(c));
+}
+
+static void text_threads(const struct ms_archive *a)
+{
+	if (!a->nthreads)
+		return;
+	printf("\n%8s %8s %-16s %12s %12s %10s %12s %5s\n", "pid", "tid",
+	       "name", "allocs", "frees", "dropped", "events", "segs");
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct ms_arc_thread *t = &a->threads[i];
+
+		printf("%8u %8u ", t->pid, t->tid);
+		ms_arc_text_string(stdout, t->name, strlen(t->name));
+		printf("%*s %12" PRIu64 " %12" PRIu64 " %10" PRIu64
+		       " %12" PRIu64 " %5" PRIu64 "\n",
+		       (int)(strlen(t->name) < 16 ? 16 - strlen(t->name) : 0),
+		       "", t->c.allocs, t->c.frees, t->c.dropped, t->c.events,
+		       t->c.segments);
+	}
+}
+
+static void print_text(const struct ms_archive *a,
+		       const struct ms_arc_counts *c)
+{
+	text_totals(a, c);
+	text_threads(a);
+	if (a->nerrors || a->errors_dropped)
+		printf("\n%zu problems found (listed on stderr); the counts "
+		       "above cover what is readable\n",
+		       a->nerrors + a->errors_dropped);
+}
+
+static int parse_args(int argc, char **argv, int *json, const char **dir)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		if (c == 'j') {
+			*json = 1;
+		} else if (c == 'h') {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "memscope stats: expected one ARCHIVE "
+				"directory; try 'memscope stats --help'\n");
+		return 2;
+	}
+	*dir = argv[optind];
+	return -1;
+}
+
+int ms_cmd_stats(int argc, char **argv)
+{
+	struct ms_arc_counts c;
+	struct ms_archive *a;
+	struct ms_arc_cli cli;
+	const char *dir = NULL;
+	int json = 0, rc;
+
+	rc = parse_args(argc, argv, &json, &dir);
+	if (rc >= 0)
+		return rc;
+	ms_arc_cli_init(&cli, "stats");
+	rc = ms_archive_open(dir, ms_arc_cli_error, &cli, &a);
+	if (rc) {
+		fprintf(stderr, "memscope stats: cannot read archive %s: %s\n",
+			dir, strerror(-rc));
+		return 1;
+	}
+	a->on_progress = ms_arc_cli_progress;
+	a->on_progress_arg = &cli;
+	rc = ms_archive_scan(a);
+	ms_arc_cli_done(&cli);
+	if (rc)
+		fprintf(stderr, "memscope stats: %s\n", strerror(-rc));
+	ms_archive_totals(a, &c);
+	if (json)
+		print_json(a, &c);
+	else
+		print_text(a, &c);
+	rc = rc || a->nerrors || a->errors_dropped || fflush(stdout) ? 1 : 0;
+	ms_archive_close(a);
+	return rc;
+}

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control side of the session socket: accepting peers of our own uid,
+ * validating every message (magic, version, type, exact size), agents'
+ * HELLO and RING messages, tail clients. Runs on the control thread only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon_int.h"
+
+#define MS_MAX_FDS 8
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void send_settings(struct ms_daemon *d, int fd)
+{
+	struct ms_msg_settings m;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.magic = MS_MSG_MAGIC;
+	m.hdr.type = MS_MSG_SETTINGS;
+	m.hdr.version = MS_PROTO_VERSION;
+	m.hdr.size = sizeof(m);
+	m.sampling = d->o.set.sampling;
+	m.stack_depth = d->o.set.stack_depth;
+	m.sampling_param = d->o.set.sampling_param;
+	m.ring_kb = d->o.set.ring_kb;
+	m.on_full = d->o.set.on_full;
+	m.tick_hz = d->clk.use_tsc ? d->clk.tick_hz : 0;
+	if (send(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		ms_dlog(d, "could not answer a client: %s", strerror(errno));
+}
+
+/* Copies an untrusted, maybe unterminated string, keeping it printable. */
+static void copy_name(char *dst, size_t cap, const char *src, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < cap && i < n && src[i]; i++)
+		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+	dst[i] = 0;
+}
+
+static int on_hello(struct ms_daemon *d, struct ms_conn *c,
+		    const struct ms_msg_hello *m)
+{
+	struct ms_proc *p;
+
+	if (c->hello_seen)
+		return -EPROTO;
+	c->hello_seen = 1;
+	if (m->role == MS_ROLE_TAIL) {
+		c->role = MS_CONN_TAIL;
+		return 0;
+	}
+	if (m->role != MS_ROLE_AGENT)
+		return -EPROTO;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	c->role = MS_CONN_AGENT;
+	c->proc = p;
+	/* The kernel's word on the pid, not the message's. */
+	p->pid = (uint32_t)c->cred_pid;
+	p->ppid = m->ppid;
+	copy_name(p->exe, sizeof(p->exe), m->exe, sizeof(m->exe));
+	p->start_rt_ns = realtime_ns();
+	snprintf(p->dir, sizeof(p->dir), "%s/%u", d->out, p->pid);
+	if (mkdir(p->dir, 0755) < 0 && errno != EEXIST)
+		ms_dlog(d, "cannot create %s: %s", p->dir, strerror(errno));
+	cds_list_add_tail(&p->node, &d->procs);
+	d->nprocs++;
+	d->attached_ever = 1;
+	d->manifest_dirty = 1;
+	if (!d->o.quiet)
+		ms_dlog(d, "pid %u attached (%s)", p->pid, p->exe);
+	send_settings(d, c->fd);
+	return 0;
+}
+
+static int on_tail_req(struct ms_daemon *d, struct ms_conn *c,
+		       const struct ms_msg_tail_req *m)
+{
+	struct ms_tailc *t;
+
+	if (c->role != MS_CONN_TAIL || c->tail)
+		return -EPROTO;
+	t = ms_tailc_new(m);
+	if (!t)
+		return -ENOMEM;
+	c->tail = t;
+	pthread_mutex_lock(&d->list_lock);
+	cds_list_add_tail_rcu(&t->node, &d->tails);
+	pthread_mutex_unlock(&d->list_lock);
+	ms_fetch_add_relaxed(&d->ntails, 1);
+	send_settings(d, c->fd);
+	return 0;
+}
+
+static const char *ring_error(int err)
+{
+	return err == -EPROTO ? "not a sealed memscope ring of a valid size"
+			      : strerror(-err);
+}
+
+/* Takes `fd` in every case. */
+static int on_ring(struct ms_daemon *d, struct ms_conn *c, int fd)
+{
+	struct ms_proc *p = c->proc;
+	struct ms_cring *r;
+	int err;
+
+	if (c->role != MS_CONN_AGENT || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -EPROTO;
+	}
+	if (p->nrings >= MS_MAX_RINGS_PER_PROC) {
+		close(fd);
+		return -EPROTO;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		close(fd);
+		return 0; /* this thread stays untracked */
+	}
+	err = ms_ring_attach(fd, &r->ring);
+	if (err) {
+		ms_dlog(d, "pid %u: refused a ring: %s", p->pid,
+			ring_error(err));
+		ms_fetch_add_relaxed(&d->rings_refused, 1);
+		close(fd);
+		free(r);
+		return 0; /* the agent may still send good rings */
+	}
+	r->d = d;
+	r->proc = p;
+	p->nrings++;
+	ms_fetch_add_relaxed(&p->rings_live, 1);
+	pthread_mutex_lock(&d->list_lock);
+	cds_list_add_tail_rcu(&r->node, &d->rings);
+	pthread_mutex_unlock(&d->list_lock);
+	d->manifest_dirty = 1;
+	return 0;
+}
+
+static int hdr_ok(const struct ms_msg_hdr *h, size_t len)
+{
+	static const uint32_t sizes[] = {
+		[MS_MSG_HELLO] = sizeof(struct ms_msg_hello),
+		[MS_MSG_RING] = sizeof(struct ms_msg_ring),
+		[MS_MSG_TAIL_REQ] = sizeof(struct ms_msg_tail_req),
+	};
+
+	return len >= sizeof(*h) && h->magic == MS_MSG_MAGIC &&
+	       h->version == MS_PROTO_VERSION &&
+	       h->type < MS_ARRAY_SIZE(sizes) && sizes[h->type] &&
+	       h->size == len && len == sizes[h->type];
+}
+
+/* One message with the fds that came with it. Takes the fds. */
+static int dispatch(struct ms_daemon *d, struct ms_conn *c, const void *buf,
+		    size_t len, int *fds, int nfds)
+{
+	const struct ms_msg_hdr *h = buf;
+	int err = -EPROTO, ring_fd = -1;
+
+	if (!hdr_ok(h, len))
+		goto out;
+	if (h->type != MS_MSG_HELLO && !c->hello_seen)
+		goto out;
+	switch (h->type) {
+	case MS_MSG_HELLO:
+		err = on_hello(d, c, buf);
+		break;
+	case MS_MSG_TAIL_REQ:
+		err = on_tail_req(d, c, buf);
+		break;
+	case MS_MSG_RING:
+		if (nfds == 1) {
+			ring_fd = fds[0];
+			nfds = 0;
+		}
+		err = on_ring(d, c, ring_fd);
+		break;
+	}
+out:
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (nfds && !err)
+		err = -EPROTO; /* fds where none belong */
+	return err;
+}
+
+static int take_fds(struct msghdr *mh, int *fds)
+{
+	int n = 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm;
+	     cm = CMSG_NXTHDR(mh, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (n < MS_MAX_FDS)
+				fds[n++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
+/*
+ * Reads every queued message. Returns 0 while the connection lives, or
+ * -errno / -EPIPE (end of file) when it must be closed.
+ */
+int ms_conn_read(struct ms_daemon *d, struct ms_conn *c)
+{
+	union {
+		struct ms_msg_hello hello;
+		uint8_t b[4096];
+	} buf;
+	union {
+		char b[CMSG_SPACE(MS_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+
+	for (;;) {
+		struct iovec iov = { .iov_base = buf.b, .iov_len = sizeof(buf) };
+		struct msghdr mh = {
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = cbuf.b,
+			.msg_controllen = sizeof(cbuf),
+		};
+		int fds[MS_MAX_FDS], nfds, err;
+		ssize_t n;
+
+		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? 0 : -errno;
+		}
+		nfds = take_fds(&mh, fds);
+		if (n == 0 && nfds == 0)
+			return -EPIPE;
+		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			err = -EPROTO;
+		} else {
+			err = dispatch(d, c, buf.b, (size_t)n, fds, nfds);
+		}
+		if (err) {
+			ms_dlog(d,
+				"pid %d: %s; closing its connection",
+				(int)c->cred_pid,
+				err == -EPROTO ? "invalid message"
+					       : strerror(-err));
+			return err;
+		}
+	}
+}
+
+/* Accepts one peer; refuses other users. Returns the conn or NULL. */
+struct ms_conn *ms_conn_accept(struct ms_daemon *d)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct ms_conn *c;
+	int fd;
+
+	fd = accept4(d->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    cred.uid != geteuid()) {
+		ms_dlog(d, "refused a connection from uid %d (pid %d): only "
+			   "processes of the consumer's user may attach",
+			(int)cred.uid, (int)cred.pid);
+		close(fd);
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	c->uid = cred.uid;
+	c->cred_pid = cred.pid;
+	c->role = MS_CONN_NEW;
+	return c;
+}
+
+/* Closes a connection: an agent's process is gone, a tail client leaves. */
+void ms_conn_close(struct ms_daemon *d, struct ms_conn *c)
+{
+	if (c->proc) {
+		/* Pairs with the poller's load_acquire(gone). */
+		ms_store_release(&c->proc->gone, 1);
+		c->proc->end_rt_ns = realtime_ns();
+		d->manifest_dirty = 1;
+	}
+	if (c->tail) {
+		pthread_mutex_lock(&d->list_lock);
+		cds_list_del_rcu(&c->tail->node);
+		pthread_mutex_unlock(&d->list_lock);
+		atomic_fetch_sub_explicit(&d->ntails, 1, memory_order_relaxed);
+		urcu_memb_call_rcu(&c->tail->rcu, ms_tailc_free_rcu);
+	}
+	epoll_ctl(d->efd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c);
+}

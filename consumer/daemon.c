@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The consumer daemon's life: session socket, the control loop (epoll on
+ * the listening socket, connections, signals and a wake-up eventfd), and
+ * the orderly end (final drain, manifest).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon_int.h"
+
+#define MS_TICK_NS 250000000u
+#define MS_MANIFEST_NS 1000000000u
+#define MS_IDLE_GRACE_NS 200000000u
+
+void ms_dlog(struct ms_daemon *d, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	(void)d;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "memscope consumer: %s\n", line);
+}
+
+void ms_daemon_opts_defaults(struct ms_daemon_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	ms_settings_defaults(&o->set);
+	o->level = 1;
+	o->frame_kb = 1024;
+	o->seg_mb = 64;
+	o->calib_ms = 20;
+}
+
+void ms_daemon_block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A live consumer answers on the socket; a stale file does not. */
+static int claim_socket_path(struct ms_daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (lstat(d->sock_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		fprintf(stderr,
+			"memscope consumer: %s exists and is not a socket; "
+			"remove it or choose another --session\n",
+			d->sock_path);
+		return -EEXIST;
+	}
+	memcpy(sa.sun_path, d->sock_path, strlen(d->sock_path) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (r == 0) {
+		fprintf(stderr,
+			"memscope consumer: session %s already has a consumer "
+			"(socket %s); stop it or choose another --session\n",
+			d->session, d->sock_path);
+		return -EADDRINUSE;
+	}
+	unlink(d->sock_path); /* stale: its consumer is gone */
+	return 0;
+}
+
+static int open_socket(struct ms_daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int err;
+
+	err = claim_socket_path(d);
+	if (err)
+		return err;
+	d->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			0);
+	if (d->lfd < 0)
+		return -errno;
+	memcpy(sa.sun_path, d->sock_path, strlen(d->sock_path) + 1);
+	old = umask(0177); /* the socket is born 0600 */
+	err = bind(d->lfd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	d->bound = err == 0;
+	if (err < 0 || chmod(d->sock_path, 0600) < 0 || listen(d->lfd, 256) < 0) {
+		err = -errno;
+		fprintf(stderr, "memscope consumer: cannot listen on %s: %s\n",
+			d->sock_path, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int setup_names(struct ms_daemon *d, const struct ms_daemon_opts *o)
+{
+	const char *name = o->session ? o->session : getenv("MEMSCOPE_SESSION");
+	int err;
+
+	snprintf(d->session, sizeof(d->session), "%s",
+		 name && *name ? name : MS_DEFAULT_SESSION);
+	err = ms_session_socket(o->session, d->sock_path, sizeof(d->sock_path));
+	if (err) {
+		fprintf(stderr,
+			"memscope consumer: invalid session name '%s' (use "
+			"letters, digits, '.', '_', '-', at most 64)\n",
+			d->session);
+		return err;
+	}
+	err = ms_session_mkdir();
+	if (err) {
+		fprintf(stderr,
+			"memscope consumer: cannot use the session directory: "
+			"%s\n",
+			strerror(-err));
+		return err;
+	}
+	snprintf(d->out, sizeof(d->out), "%s", o->out);
+	if (mkdir(d->out, 0755) < 0 && errno != EEXIST) {
+		err = -errno;
+		fprintf(stderr, "memscope consumer: cannot create %s: %s\n",
+			d->out, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int setup_fds(struct ms_daemon *d)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	d->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->efd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->sfd < 0 || d->wake_fd < 0 || d->efd < 0)
+		return -errno;
+	/* data.ptr NULL marks the fixed fds; they are told apart by fd. */
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fds[3] = { d->lfd, d->sfd, d->wake_fd };
+
+	for (int i = 0; i < 3; i++) {
+		ev.data.u64 = (uint64_t)i;
+		if (epoll_ctl(d->efd, EPOLL_CTL_ADD, fds[i], &ev) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int ms_daemon_open(const struct ms_daemon_opts *o, struct ms_daemon **out)
+{
+	struct ms_daemon *d = calloc(1, sizeof(*d));
+	int err;
+
+	if (!d)
+		return -ENOMEM;
+	d->o = *o;
+	d->lfd = d->efd = d->sfd = d->wake_fd = -1;
+	pthread_mutex_init(&d->list_lock, NULL);
+	CDS_INIT_LIST_HEAD(&d->rings);
+	CDS_INIT_LIST_HEAD(&d->tails);
+	CDS_INIT_LIST_HEAD(&d->procs);
+	err = setup_names(d, o);
+	if (!err)
+		err = open_socket(d);
+	if (!err)
+		err = setup_fds(d);
+	if (err) {
+		ms_daemon_close(d);
+		return err;
+	}
+	d->o.out = d->out;
+	d->o.session = d->session;
+	ms_clock_calibrate(&d->clk, o->calib_ms ? o->calib_ms : 20);
+	d->o.set.tick_hz = d->clk.use_tsc ? d->clk.tick_hz : 0;
+	d->start_rt_ns = realtime_ns();
+	d->manifest_dirty = 1;
+	*out = d;
+	return 0;
+}
+
+const char *ms_daemon_session(const struct ms_daemon *d)
+{
+	return d->session;
+}
+
+const char *ms_daemon_socket(const struct ms_daemon *d)
+{
+	return d->sock_path;
+}
+
+const char *ms_daemon_archive(const struct ms_daemon *d)
+{
+	return d->out;
+}
+
+void ms_daemon_wake(struct ms_daemon *d)
+{
+	uint64_t one = 1;
+	ssize_t r = write(d->wake_fd, &one, sizeof(one));
+
+	(void)r;
+}
+
+void ms_daemon_stop(struct ms_daemon *d, int when_idle)
+{
+	int want = when_idle ? 2 : 1, cur = ms_load_relaxed(&d->stop);
+
+	if (cur == 0 || want < cur)
+		ms_store_release(&d->stop, want);
+	ms_daemon_wake(d);
+}
+
+void ms_daemon_forward_signals(struct ms_daemon *d, pid_t pid)
+{
+	ms_store_release(&d->fwd_pid, pid);
+}
+
+static void on_signal(struct ms_daemon *d)
+{
+	struct signalfd_siginfo si;
+	pid_t fwd = ms_load_acquire(&d->fwd_pid);
+
+	while (read(d->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (fwd > 0 && d->fwd_count++ == 0) {
+			kill(fwd, (int)si.ssi_signo);
+			continue;
+		}
+		ms_store_release(&d->stop, 1);
+	}
+}
+
+static void add_conn(struct ms_daemon *d, struct ms_conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
+				  .data.ptr = c };
+
+	if (epoll_ctl(d->efd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		ms_conn_close(d, c);
+		return;
+	}
+	c->next = d->conns;
+	d->conns = c;
+	/* Read at once: a short-lived peer may be gone by the next wait. */
+	if (ms_conn_read(d, c) < 0)
+		c->fd = -c->fd - 2; /* closed below, by the sweep */
+}
+
+static void sweep_conns(struct ms_daemon *d)
+{
+	for (struct ms_conn **pp = &d->conns; *pp;) {
+		struct ms_conn *c = *pp;
+
+		if (c->fd < -1) {
+			c->fd = -c->fd - 2;
+			*pp = c->next;
+			ms_conn_close(d, c);
+			continue;
+		}
+		if (c->tail && ms_tailc_send(c->tail, c->fd) < 0) {
+			*pp = c->next;
+			ms_conn_close(d, c);
+			continue;
+		}
+		pp = &c->next;
+	}
+}
+
+static void handle_events(struct ms_daemon *d, struct epoll_event *evs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct ms_conn *c = evs[i].data.ptr;
+		uint64_t v;
+
+		if ((uintptr_t)c > 2) {
+			if (c->fd >= 0 && ms_conn_read(d, c) < 0)
+				c->fd = -c->fd - 2;
+			continue;
+		}
+		switch (evs[i].data.u64) {
+		case 0:
+			for (int k = 0; k < 64; k++) {
+				struct ms_conn *nc = ms_conn_accept(d);
+
+				if (!nc)
+					break;
+				add_conn(d, nc);
+			}
+			break;
+		case 1:
+			on_signal(d);
+			break;
+		case 2:
+			if (read(d->wake_fd, &v, sizeof(v)) < 0)
+				v = 0;
+			break;
+		}
+	}
+	sweep_conns(d);
+}
+
+/* Marks processes whose rings are all retired; returns how many live. */
+static int update_procs(struct ms_daemon *d)
+{
+	struct ms_proc *p;
+	int live = 0;
+
+	cds_list_for_each_entry(p, &d->procs, node)
+	{
+		if (p->exited)
+			continue;
+		/* Pairs with the poller's release decrement in retire(). */
+		if (ms_load_relaxed(&p->gone) &&
+		    atomic_load_explicit(&p->rings_live,
+					 memory_order_acquire) == 0) {
+			p->exited = 1;
+			d->manifest_dirty = 1;
+			if (!d->o.quiet)
+				ms_dlog(d, "pid %u finished: %llu events",
+					p->pid,
+					(unsigned long long)ms_load_relaxed(
+						&p->n.records));
+			continue;
+		}
+		live++;
+	}
+	return live;
+}
+
+static int should_stop(struct ms_daemon *d, int live, uint64_t now,
+		       uint64_t *idle_since)
+{
+	int stop = ms_load_acquire(&d->stop);
+	int idle_ok = stop == 2 || (d->o.exit_when_idle && d->attached_ever);
+
+	if (stop == 1)
+		return 1;
+	if (!idle_ok || live) {
+		*idle_since = 0;
+		return 0;
+	}
+	if (!*idle_since)
+		*idle_since = now;
+	return now - *idle_since >= MS_IDLE_GRACE_NS;
+}
+
+int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
+		  void *tick_ctx)
+{
+	struct epoll_event evs[64];
+	uint64_t last_tick = 0, idle_since = 0;
+	int err;
+
+	urcu_memb_register_thread();
+	err = ms_poller_start(d);
+	if (err) {
+		urcu_memb_unregister_thread();
+		return err;
+	}
+	for (;;) {
+		int tmo = ms_load_relaxed(&d->ntails) ? 20 : 100;
+		int n = epoll_wait(d->efd, evs, MS_ARRAY_SIZE(evs), tmo);
+		uint64_t now = ms_mono_ns();
+		int live;
+
+		if (n > 0)
+			handle_events(d, evs, n);
+		else
+			sweep_conns(d);
+		live = update_procs(d);
+		if (now - last_tick >= MS_TICK_NS) {
+			last_tick = now;
+			if (tick)
+				tick(d, tick_ctx);
+		}
+		if (d->manifest_dirty && now - d->manifest_ns >= MS_MANIFEST_NS) {
+			d->manifest_dirty = 0;
+			d->manifest_ns = now;
+			ms_manifest_write(d, 0);
+		}
+		if (should_stop(d, live, now, &idle_since))
+			break;
+	}
+	ms_poller_join(d); /* final drain of every ring */
+	update_procs(d);
+	d->end_rt_ns = realtime_ns();
+	err = ms_manifest_write(d, 1);
+	urcu_memb_unregister_thread();
+	return err;
+}
+
+void ms_daemon_totals(struct ms_daemon *d, struct ms_daemon_totals *t)
+{
+	struct ms_proc *p;
+
+	memset(t, 0, sizeof(*t));
+	cds_list_for_each_entry(p, &d->procs, node)
+	{
+		t->processes++;
+		t->processes_live += !p->exited;
+		t->threads += ms_load_relaxed(&p->n.threads);
+		t->events += ms_load_relaxed(&p->n.records);
+		t->allocs += ms_load_relaxed(&p->n.allocs);
+		t->frees += ms_load_relaxed(&p->n.frees);
+		t->dropped += ms_load_relaxed(&p->n.dropped);
+		t->raw_bytes += ms_load_relaxed(&p->n.raw_bytes);
+		t->disk_bytes += ms_load_relaxed(&p->n.disk_bytes);
+	}
+	t->rings_refused = ms_load_relaxed(&d->rings_refused);
+	t->rings_abandoned = ms_load_relaxed(&d->rings_abandoned);
+}
+
+void ms_daemon_close(struct ms_daemon *d)
+{
+	struct ms_cring *r, *rn;
+	struct ms_tailc *t, *tn;
+	struct ms_proc *p, *pn;
+
+	if (!d)
+		return;
+	ms_poller_join(d);
+	while (d->conns) {
+		struct ms_conn *c = d->conns;
+
+		d->conns = c->next;
+		if (c->fd < -1)
+			c->fd = -c->fd - 2;
+		c->tail = NULL; /* freed below with the list */
+		ms_conn_close(d, c);
+	}
+	urcu_memb_barrier(); /* retired rings and tail clients are freed */
+	cds_list_for_each_entry_safe(r, rn, &d->rings, node)
+		ms_cring_free_now(r);
+	cds_list_for_each_entry_safe(t, tn, &d->tails, node)
+		ms_tailc_free_rcu(&t->rcu);
+	cds_list_for_each_entry_safe(p, pn, &d->procs, node)
+		free(p);
+	if (d->lfd >= 0)
+		close(d->lfd);
+	if (d->bound)
+		unlink(d->sock_path);
+	if (d->efd >= 0)
+		close(d->efd);
+	if (d->sfd >= 0)
+		close(d->sfd);
+	if (d->wake_fd >= 0)
+		close(d->wake_fd);
+	pthread_mutex_destroy(&d->list_lock);
+	free(d);
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The consumer daemon: session socket, agents and tail clients (control
+ * thread), ring draining and archiving (poller thread), manifest.
+ *
+ * Used by `memscope consumer` and `memscope record`:
+ *   ms_daemon_open() -> ms_daemon_run() (returns on stop) -> ms_daemon_close()
+ */
+#ifndef MS_DAEMON_H
+#define MS_DAEMON_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "session.h"
+
+struct ms_daemon_opts {
+	const char *session;	/* session name; NULL: $MEMSCOPE_SESSION */
+	const char *out;	/* archive directory (created) */
+	struct ms_settings set; /* sent to agents; tick_hz filled in */
+	int exit_when_idle;	/* stop once every attached process is gone */
+	int quiet;		/* no informational lines on stderr */
+	int level;		/* zstd level */
+	uint64_t frame_kb;	/* raw KiB per frame */
+	uint64_t seg_mb;	/* segment rotation size */
+	unsigned calib_ms;	/* TSC calibration window */
+};
+
+/* Totals over the whole session, for status lines. */
+struct ms_daemon_totals {
+	uint64_t processes, processes_live, threads;
+	uint64_t events, allocs, frees, dropped;
+	uint64_t raw_bytes, disk_bytes;
+	uint64_t rings_refused, rings_abandoned;
+};
+
+struct ms_daemon;
+
+/* Fills the defaults (full sampling is not the default: tiered is). */
+void ms_daemon_opts_defaults(struct ms_daemon_opts *o);
+
+/*
+ * Creates the archive directory and the session socket; refuses a session
+ * whose socket has a live consumer (-EADDRINUSE). Prints the reason of a
+ * failure on stderr. Returns 0 or -errno.
+ */
+int ms_daemon_open(const struct ms_daemon_opts *o, struct ms_daemon **out);
+
+/* The session name, socket path and archive directory in use. */
+const char *ms_daemon_session(const struct ms_daemon *d);
+const char *ms_daemon_socket(const struct ms_daemon *d);
+const char *ms_daemon_archive(const struct ms_daemon *d);
+
+/*
+ * Runs until SIGINT/SIGTERM, ms_daemon_stop(), or (with exit_when_idle) the
+ * last attached process is gone; then drains every ring completely and
+ * finishes the archive. SIGINT and SIGTERM must be blocked in every thread
+ * by the caller (ms_daemon_block_signals()) before any thread starts.
+ * `tick` (may be NULL) is called about every 250 ms on the calling thread.
+ * Returns 0 or -errno.
+ */
+int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
+		  void *tick_ctx);
+
+/* Blocks SIGINT, SIGTERM (handled by ms_daemon_run) and ignores SIGPIPE. */
+void ms_daemon_block_signals(void);
+
+/*
+ * Asks ms_daemon_run() to return. Async-signal-safe and thread-safe. With
+ * `when_idle` set, it stops only once no attached process is left.
+ */
+void ms_daemon_stop(struct ms_daemon *d, int when_idle);
+
+/* When SIGINT/SIGTERM arrive, forward them to `pid` instead of stopping. */
+void ms_daemon_forward_signals(struct ms_daemon *d, pid_t pid);
+
+void ms_daemon_totals(struct ms_daemon *d, struct ms_daemon_totals *t);
+
+/* Removes the socket, frees everything. */
+void ms_daemon_close(struct ms_daemon *d);
+
+#endif

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the consumer daemon shared by control.c, poller.c,
+ * tailq.c and manifest.c.
+ *
+ * Threads and ownership:
+ *   control thread  the socket, connections, the process list, manifest;
+ *                   adds rings to d->rings and tail clients to d->tails.
+ *   poller thread   drains every ring on d->rings, owns each ring's
+ *                   stream; retires rings of gone processes.
+ * d->rings and d->tails are RCU lists (urcu-memb): the poller traverses
+ * them inside read-side critical sections; changes are made under
+ * d->list_lock and freed after a grace period (call_rcu).
+ */
+#ifndef MS_DAEMON_INT_H
+#define MS_DAEMON_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <urcu/urcu-memb.h>
+#include <urcu/rculist.h>
+
+#include "atomics.h"
+#include "clock.h"
+#include "daemon.h"
+#include "proto_abi.h"
+#include "ring.h"
+#include "stream.h"
+
+#define MS_MAX_RINGS_PER_PROC 65536
+#define MS_TAILQ_CAP 4096 /* events queued per tail client */
+
+/* Counters a process accumulates; the poller adds, others read. */
+struct ms_proc_counts {
+	_Atomic uint64_t threads, records, allocs, frees, dropped;
+	_Atomic uint64_t raw_bytes, disk_bytes, abandoned, segments;
+};
+
+struct ms_proc {
+	struct cds_list_head node; /* d->procs: control thread only */
+	uint32_t pid, ppid;
+	char exe[256];
+	char dir[4200];
+	uint64_t start_rt_ns, end_rt_ns;
+	uint32_t nrings;	       /* rings accepted (control) */
+	int exited;		       /* control: gone and all retired */
+	_Atomic int gone;	       /* socket closed; release by control */
+	_Atomic uint32_t rings_live;   /* accepted, not yet retired */
+	struct ms_proc_counts n;
+};
+
+struct ms_cring {
+	struct cds_list_head node; /* d->rings (RCU) */
+	struct rcu_head rcu;
+	struct ms_daemon *d;
+	struct ms_proc *proc;
+	struct ms_ring ring;
+	/* poller-owned from here */
+	struct ms_stream st;
+	struct ms_stream_counts pub; /* part of st.n already published */
+	uint32_t gen;		     /* generation of st (0: none yet) */
+	int have_stream;
+	int abandoned;
+	int retired;
+	uint64_t beat;
+};
+
+struct ms_tailc {
+	struct cds_list_head node; /* d->tails (RCU) */
+	struct rcu_head rcu;
+	uint32_t pid, tid;
+	uint64_t min_size;
+	struct ms_tail_event *q;    /* MS_TAILQ_CAP entries */
+	_Atomic uint64_t head;	    /* poller: pushed */
+	_Atomic uint64_t tail;	    /* control: sent */
+	_Atomic uint64_t missed;    /* poller: could not queue */
+};
+
+enum { MS_CONN_NEW, MS_CONN_AGENT, MS_CONN_TAIL };
+
+/* One accepted socket (control thread only). */
+struct ms_conn {
+	int fd;
+	int role;
+	int hello_seen;
+	uid_t uid;
+	pid_t cred_pid;
+	struct ms_proc *proc;
+	struct ms_tailc *tail;
+	struct ms_conn *next; /* d->conns */
+};
+
+struct ms_daemon {
+	struct ms_daemon_opts o;
+	char sock_path[108];
+	char out[4096];
+	char session[80];
+	struct ms_clock clk;
+	uint64_t start_rt_ns, end_rt_ns;
+	int lfd, efd, sfd, wake_fd;
+	int bound; /* the socket file is ours to remove */
+	pthread_t poller, beater;
+	int poller_started, beater_started;
+	_Atomic uint64_t rounds; /* poller visits, for the heartbeat thread */
+
+	pthread_mutex_t list_lock;
+	struct cds_list_head rings;
+	struct cds_list_head tails;
+	_Atomic uint32_t ntails;
+
+	struct cds_list_head procs;
+	struct ms_conn *conns;
+	uint64_t nprocs;
+	int attached_ever;
+
+	_Atomic int stop;	/* 1: stop now; 2: stop when idle */
+	_Atomic int stopping;	/* poller: final drain and exit */
+	_Atomic pid_t fwd_pid;
+	int fwd_count;
+	int manifest_dirty;
+	uint64_t manifest_ns;
+	_Atomic uint64_t rings_refused, rings_abandoned;
+};
+
+void ms_daemon_wake(struct ms_daemon *d);
+void ms_dlog(struct ms_daemon *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* control.c */
+struct ms_conn *ms_conn_accept(struct ms_daemon *d);
+int ms_conn_read(struct ms_daemon *d, struct ms_conn *c);
+void ms_conn_close(struct ms_daemon *d, struct ms_conn *c);
+
+/* poller.c */
+int ms_poller_start(struct ms_daemon *d);
+void ms_poller_join(struct ms_daemon *d);
+void ms_cring_free_now(struct ms_cring *r);
+
+/* tailq.c */
+struct ms_tailc *ms_tailc_new(const struct ms_msg_tail_req *req);
+void ms_tailc_push(struct ms_daemon *d, const struct ms_tail_event *ev);
+/* Sends queued events; returns 0, or -errno when the client is gone. */
+int ms_tailc_send(struct ms_tailc *t, int fd);
+void ms_tailc_free_rcu(struct rcu_head *h);
+
+/* manifest.c */
+int ms_manifest_write(struct ms_daemon *d, int final);
+
+#endif

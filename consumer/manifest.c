@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ARCHIVE/manifest.json: the session, its settings and the processes seen,
+ * with their counts. Rewritten while the consumer runs (at most once a
+ * second) and at the end, always atomically: a temporary file, fsync, then
+ * rename over the old one. Readers derive the events from the segments; the
+ * manifest adds what only the consumer knows (exe, status, times).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon_int.h"
+#include "manifest.h"
+
+void ms_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+void ms_json_time(FILE *f, uint64_t rt_ns)
+{
+	char buf[64];
+	time_t t = (time_t)(rt_ns / 1000000000u);
+	struct tm tm;
+
+	if (!rt_ns) {
+		fputs("null", f);
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(f, "\"%s.%03uZ\"", buf,
+		(unsigned)(rt_ns / 1000000u % 1000u));
+}
+
+static const char *on_full_name(uint32_t v)
+{
+	return v == MS_ON_FULL_DROP ? "drop" : "block";
+}
+
+static void put_counts(FILE *f, const struct ms_proc_counts *n)
+{
+	fprintf(f,
+		"\"threads\": %llu, \"events\": %llu, \"allocs\": %llu, "
+		"\"frees\": %llu, \"dropped\": %llu, \"raw_bytes\": %llu, "
+		"\"bytes_on_disk\": %llu, \"segments\": %llu, "
+		"\"abandoned_rings\": %llu",
+		(unsigned long long)ms_load_relaxed(&n->threads),
+		(unsigned long long)ms_load_relaxed(&n->records),
+		(unsigned long long)ms_load_relaxed(&n->allocs),
+		(unsigned long long)ms_load_relaxed(&n->frees),
+		(unsigned long long)ms_load_relaxed(&n->dropped),
+		(unsigned long long)ms_load_relaxed(&n->raw_bytes),
+		(unsigned long long)ms_load_relaxed(&n->disk_bytes),
+		(unsigned long long)ms_load_relaxed(&n->segments),
+		(unsigned long long)ms_load_relaxed(&n->abandoned));
+}
+
+static void put_proc(FILE *f, const struct ms_proc *p)
+{
+	fprintf(f, "    {\"pid\": %u, \"ppid\": %u, \"exe\": ", p->pid, p->ppid);
+	ms_json_str(f, p->exe);
+	fprintf(f, ", \"status\": \"%s\", \"start_time\": ",
+		p->exited ? "exited" : "running");
+	ms_json_time(f, p->start_rt_ns);
+	fputs(", \"end_time\": ", f);
+	ms_json_time(f, p->exited ? p->end_rt_ns : 0);
+	fprintf(f, ", \"rings\": %u, ", p->nrings);
+	put_counts(f, &p->n);
+	fputc('}', f);
+}
+
+static void put_settings(FILE *f, const struct ms_daemon *d)
+{
+	char samp[64];
+
+	ms_format_sampling(&d->o.set, samp, sizeof(samp));
+	fprintf(f,
+		"  \"settings\": {\"sampling\": \"%s\", \"stack_depth\": %u, "
+		"\"ring_kb\": %llu, \"on_full\": \"%s\", \"tick_hz\": %llu, "
+		"\"zstd_level\": %d, \"frame_kb\": %llu, \"segment_mb\": "
+		"%llu},\n",
+		samp, d->o.set.stack_depth,
+		(unsigned long long)d->o.set.ring_kb,
+		on_full_name(d->o.set.on_full),
+		(unsigned long long)d->clk.tick_hz, d->o.level,
+		(unsigned long long)d->o.frame_kb,
+		(unsigned long long)d->o.seg_mb);
+}
+
+static void put_totals(FILE *f, struct ms_daemon *d)
+{
+	struct ms_daemon_totals t;
+
+	ms_daemon_totals(d, &t);
+	fprintf(f,
+		"  \"totals\": {\"processes\": %llu, \"threads\": %llu, "
+		"\"events\": %llu, \"allocs\": %llu, \"frees\": %llu, "
+		"\"dropped\": %llu, \"raw_bytes\": %llu, \"bytes_on_disk\": "
+		"%llu, \"rings_refused\": %llu, \"rings_abandoned\": %llu},\n",
+		(unsigned long long)t.processes, (unsigned long long)t.threads,
+		(unsigned long long)t.events, (unsigned long long)t.allocs,
+		(unsigned long long)t.frees, (unsigned long long)t.dropped,
+		(unsigned long long)t.raw_bytes,
+		(unsigned long long)t.disk_bytes,
+		(unsigned long long)t.rings_refused,
+		(unsigned long long)t.rings_abandoned);
+}
+
+static void put_manifest(FILE *f, struct ms_daemon *d, int final)
+{
+	struct ms_proc *p;
+	int first = 1;
+
+	fputs("{\n  \"format\": \"memscope-archive\",\n  \"version\": 1,\n", f);
+	fputs("  \"session\": ", f);
+	ms_json_str(f, d->session);
+	fprintf(f, ",\n  \"consumer_pid\": %d,\n  \"state\": \"%s\",\n",
+		(int)getpid(), final ? "finished" : "running");
+	fputs("  \"start_time\": ", f);
+	ms_json_time(f, d->start_rt_ns);
+	fputs(",\n  \"end_time\": ", f);
+	ms_json_time(f, final ? d->end_rt_ns : 0);
+	fputs(",\n", f);
+	put_settings(f, d);
+	put_totals(f, d);
+	fputs("  \"processes\": [\n", f);
+	cds_list_for_each_entry(p, &d->procs, node)
+	{
+		if (!first)
+			fputs(",\n", f);
+		first = 0;
+		put_proc(f, p);
+	}
+	fputs("\n  ]\n}\n", f);
+}
+
+int ms_manifest_write(struct ms_daemon *d, int final)
+{
+	char tmp[4200], path[4200];
+	FILE *f;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "%s/manifest.json", d->out);
+	snprintf(tmp, sizeof(tmp), "%s/.manifest.json.tmp", d->out);
+	f = fopen(tmp, "we");
+	if (!f)
+		goto out_err;
+	put_manifest(f, d, final);
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+		err = -errno;
+		fclose(f);
+		unlink(tmp);
+		goto out_log;
+	}
+	if (fclose(f) != 0 || rename(tmp, path) < 0)
+		goto out_err;
+	return 0;
+out_err:
+	err = -errno;
+	unlink(tmp);
+out_log:
+	ms_dlog(d, "cannot write %s: %s", path, strerror(-err));
+	return err;
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+#include "opts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char ms_opts_help[] =
+	"  --session NAME          session name (default: $MEMSCOPE_SESSION "
+	"or \"default\")\n"
+	"  --out DIR               archive directory (default: "
+	"./memscope-archive-DATE-TIME)\n"
+	"  --sampling MODE         full | tiered | bytes:N (default: tiered)\n"
+	"  --stack-depth N         frames per stack, 0 = caller only (default: "
+	"32)\n"
+	"  --ring-kb N             per-thread ring size in KiB (default: 1024)\n"
+	"  --on-full MODE          drop | block when a ring is full (default: "
+	"block)\n"
+	"  --exit-when-idle        exit once every attached process has gone\n"
+	"  --zstd-level N          compression level, -7..19 (default: 1)\n"
+	"  --segment-mb N          rotate segment files at N MiB (default: "
+	"64)\n"
+	"  --quiet                 no informational lines\n";
+
+void ms_opts_default_out(char *buf, size_t len)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	char stamp[32];
+
+	localtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	snprintf(buf, len, "memscope-archive-%s", stamp);
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (!*s || *end || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* Applies one option with its value; returns 0 or -1 (bad value). */
+static int apply(struct ms_daemon_opts *o, const char *name, const char *v)
+{
+	uint64_t n;
+	int i;
+
+	if (!strcmp(name, "--session"))
+		o->session = v;
+	else if (!strcmp(name, "--out"))
+		o->out = *v ? v : NULL;
+	else if (!strcmp(name, "--sampling"))
+		return ms_parse_sampling(v, &o->set) ? -1 : 0;
+	else if (!strcmp(name, "--stack-depth"))
+		return ms_parse_stack_depth(v, &o->set) ? -1 : 0;
+	else if (!strcmp(name, "--ring-kb"))
+		return ms_parse_ring_kb(v, &o->set) ? -1 : 0;
+	else if (!strcmp(name, "--on-full"))
+		return ms_parse_on_full(v, &o->set) ? -1 : 0;
+	else if (!strcmp(name, "--zstd-level")) {
+		if (parse_int(v, -7, 19, &i))
+			return -1;
+		o->level = i;
+	} else if (!strcmp(name, "--segment-mb")) {
+		if (ms_parse_u64(v, &n) || n < 1 || n > 4096)
+			return -1;
+		o->seg_mb = n;
+	} else if (!strcmp(name, "--frame-kb")) {
+		if (ms_parse_u64(v, &n) || n < 4 || n > 4096)
+			return -1;
+		o->frame_kb = n;
+	}
+	return 0;
+}
+
+static const char *const valued[] = {
+	"--session",	"--out",	"--sampling",	"--stack-depth",
+	"--ring-kb",	"--on-full",	"--zstd-level", "--segment-mb",
+	"--frame-kb",
+};
+
+static int is_valued(const char *name)
+{
+	for (size_t i = 0; i < sizeof(valued) / sizeof(valued[0]); i++)
+		if (!strcmp(name, valued[i]))
+			return 1;
+	return 0;
+}
+
+int ms_opts_parse(int argc, char **argv, struct ms_daemon_opts *o,
+		  int want_cmd)
+{
+	const char *cmd = argv[0];
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		char name[64];
+		const char *a = argv[i], *eq, *v;
+
+		if (!strcmp(a, "--"))
+			return i + 1;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+			return MS_OPTS_HELP;
+		if (!strcmp(a, "--exit-when-idle")) {
+			o->exit_when_idle = 1;
+			continue;
+		}
+		if (!strcmp(a, "--quiet")) {
+			o->quiet = 1;
+			continue;
+		}
+		if (a[0] != '-' && want_cmd)
+			return i;
+		eq = strchr(a, '=');
+		snprintf(name, sizeof(name), "%.*s",
+			 (int)(eq ? (size_t)(eq - a) : strlen(a)), a);
+		if (!is_valued(name)) {
+			fprintf(stderr,
+				"memscope %s: unknown option '%s'; see "
+				"'memscope %s --help'\n",
+				cmd, a, cmd);
+			return MS_OPTS_USAGE;
+		}
+		if (eq)
+			v = eq + 1;
+		else if (i + 1 < argc)
+			v = argv[++i];
+		else {
+			fprintf(stderr, "memscope %s: %s needs a value\n", cmd,
+				name);
+			return MS_OPTS_USAGE;
+		}
+		if (apply(o, name, v) < 0) {
+			fprintf(stderr,
+				"memscope %s: invalid value '%s' for %s; see "
+				"'memscope %s --help'\n",
+				cmd, v, name, cmd);
+			return MS_OPTS_USAGE;
+		}
+	}
+	return i;
+}

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The poller: one thread visiting every ring on the RCU list, draining
+ * what the producers committed into each ring's stream, bumping heartbeats
+ * and following the ring state machine (ring_abi.h).
+ *
+ * Polling adapts: while data flows the loop goes round again at once; when
+ * idle it spins a few rounds, then sleeps, doubling up to MS_IDLE_MAX_NS.
+ * Rings fuller than half are drained first in each round.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon_int.h"
+
+#define MS_IDLE_SPINS 16
+#define MS_IDLE_MIN_NS 20000u
+#define MS_IDLE_MAX_NS 2000000u
+#define MS_VISIT_BUDGET (512u << 10) /* bytes per ring per visit */
+#define MS_BEAT_NS 50000000u	       /* heartbeat thread period */
+#define MS_BEAT_STALL_NS 1000000000u   /* poller silent: stop beating */
+#define MS_FRAME_MAX_AGE_NS 1000000000u
+
+static void tap(void *ctx, const struct ms_tail_event *ev)
+{
+	ms_tailc_push(ctx, ev);
+}
+
+/* Adds what the stream counted since the last call to the process. */
+static void publish(struct ms_cring *r)
+{
+	struct ms_stream_counts *n = &r->st.n, *p = &r->pub;
+	struct ms_proc_counts *c = &r->proc->n;
+
+	if (n->records == p->records && n->disk_bytes == p->disk_bytes)
+		return;
+	ms_fetch_add_relaxed(&c->records, n->records - p->records);
+	ms_fetch_add_relaxed(&c->allocs, n->allocs - p->allocs);
+	ms_fetch_add_relaxed(&c->frees, n->frees - p->frees);
+	ms_fetch_add_relaxed(&c->dropped, n->dropped - p->dropped);
+	ms_fetch_add_relaxed(&c->raw_bytes, n->raw_bytes - p->raw_bytes);
+	ms_fetch_add_relaxed(&c->disk_bytes, n->disk_bytes - p->disk_bytes);
+	ms_fetch_add_relaxed(&c->segments, n->segments - p->segments);
+	*p = *n;
+}
+
+static void start_stream(struct ms_cring *r, uint32_t gen)
+{
+	struct ms_daemon *d = r->d;
+	struct ms_stream_cfg cfg = {
+		.dir = r->proc->dir,
+		.pid = r->proc->pid,
+		.tid = r->ring.hdr->tid, /* untrusted: used as a number only */
+		.tick_hz = d->clk.tick_hz,
+		.level = d->o.level,
+		.frame_target = (size_t)d->o.frame_kb << 10,
+		.seg_max = d->o.seg_mb << 20,
+	};
+
+	r->gen = gen;
+	r->abandoned = 0;
+	if (ms_stream_init(&r->st, &cfg) < 0) {
+		ms_dlog(d, "pid %u: out of memory for a ring; ignoring it",
+			r->proc->pid);
+		r->abandoned = 1;
+		return;
+	}
+	memset(&r->pub, 0, sizeof(r->pub));
+	r->have_stream = 1;
+	ms_fetch_add_relaxed(&r->proc->n.threads, 1);
+}
+
+static void end_stream(struct ms_cring *r)
+{
+	uint64_t lost = ms_load_relaxed(&r->ring.hdr->lost_pending);
+	int err = ms_stream_finish(&r->st, lost);
+
+	if (err)
+		ms_dlog(r->d, "pid %u tid %u: writing the archive failed: %s",
+			r->proc->pid, r->st.cfg.tid, strerror(-err));
+	publish(r);
+	r->have_stream = 0;
+}
+
+static void abandon(struct ms_cring *r, int err)
+{
+	ms_dlog(r->d,
+		"pid %u tid %u: %s; ignoring the rest of this thread's ring",
+		r->proc->pid, r->st.cfg.tid,
+		err == -EBADMSG || err == -EPROTO ? "invalid bytes in ring"
+						  : strerror(-err));
+	ms_fetch_add_relaxed(&r->proc->n.abandoned, 1);
+	ms_fetch_add_relaxed(&r->d->rings_abandoned, 1);
+	r->abandoned = 1;
+	end_stream(r);
+}
+
+/* Moves committed bytes into the stream; returns bytes moved. */
+static uint64_t drain(struct ms_cring *r, uint64_t budget, int tail_on)
+{
+	uint64_t moved = 0;
+
+	while (moved < budget) {
+		const uint8_t *p;
+		ssize_t n = ms_ring_peek(&r->ring, &p), k;
+
+		if (n <= 0) {
+			if (n < 0)
+				abandon(r, (int)n);
+			break;
+		}
+		k = ms_stream_feed(&r->st, p, (size_t)n, tail_on ? tap : NULL,
+				   r->d);
+		if (k < 0) {
+			abandon(r, (int)k);
+			break;
+		}
+		ms_ring_release(&r->ring, (uint64_t)k);
+		moved += (uint64_t)k;
+		if (k < n)
+			break; /* a partial record: wait for the rest */
+	}
+	return moved;
+}
+
+/* An abandoned ring is emptied without reading so its producer runs on. */
+static void discard(struct ms_cring *r)
+{
+	const uint8_t *p;
+	ssize_t n = ms_ring_peek(&r->ring, &p);
+
+	if (n > 0)
+		ms_ring_release(&r->ring, (uint64_t)n);
+}
+
+static void free_rcu(struct rcu_head *h)
+{
+	ms_cring_free_now(caa_container_of(h, struct ms_cring, rcu));
+}
+
+static void retire(struct ms_cring *r)
+{
+	struct ms_daemon *d = r->d;
+
+	r->retired = 1;
+	pthread_mutex_lock(&d->list_lock);
+	cds_list_del_rcu(&r->node);
+	pthread_mutex_unlock(&d->list_lock);
+	/* Pairs with the control thread's load_acquire(rings_live). */
+	atomic_fetch_sub_explicit(&r->proc->rings_live, 1,
+				  memory_order_release);
+	urcu_memb_call_rcu(&r->rcu, free_rcu);
+}
+
+void ms_cring_free_now(struct ms_cring *r)
+{
+	if (r->have_stream)
+		ms_stream_finish(&r->st, 0);
+	ms_ring_unmap(&r->ring);
+	free(r);
+}
+
+static uint64_t fill(const struct ms_cring *r)
+{
+	return ms_load_relaxed(&r->ring.hdr->head) - r->ring.pos;
+}
+
+/*
+ * One visit: heartbeat, state machine, drain. `final` drains everything
+ * and ends the stream (the daemon is stopping).
+ */
+static uint64_t service(struct ms_cring *r, uint64_t now, int final,
+			int tail_on)
+{
+	struct ms_ring_hdr *h = r->ring.hdr;
+	/* Pairs with the control thread's store_release(gone). */
+	int gone = ms_load_acquire(&r->proc->gone) || final;
+	/* Pairs with the producer's store_release(state): CLOSED comes
+	 * after the last commit; ACTIVE after tid and generation. */
+	uint32_t state = ms_load_acquire(&h->state);
+	uint64_t moved = 0;
+
+	ms_store_relaxed(&h->heartbeat, ++r->beat);
+	/* progress, for the heartbeat thread */
+	ms_store_relaxed(&r->d->rounds, ms_load_relaxed(&r->d->rounds) + 1);
+	/* A thread may have come and gone before the first visit. */
+	if (!r->have_stream &&
+	    (state == MS_RING_ACTIVE || state == MS_RING_CLOSED) &&
+	    h->generation != r->gen)
+		start_stream(r, h->generation);
+	if (r->have_stream) {
+		/* A gone process's ring is finite; a live one may refill
+		 * forever, so even the final drain has a bound. */
+		moved = drain(r, gone ? 4 * r->ring.size : MS_VISIT_BUDGET,
+			      tail_on);
+		if (r->have_stream &&
+		    (final || ((state == MS_RING_CLOSED || gone) &&
+			       fill(r) == 0)))
+			end_stream(r);
+		else if (r->have_stream)
+			ms_stream_tick(&r->st, now, MS_FRAME_MAX_AGE_NS);
+		if (r->have_stream)
+			publish(r);
+		if (!r->have_stream && state == MS_RING_CLOSED && !final)
+			ms_ring_mark_drained(&r->ring);
+	} else if (r->abandoned) {
+		discard(r);
+		if (state == MS_RING_CLOSED && !final)
+			ms_ring_mark_drained(&r->ring);
+	}
+	if (gone && !final && !r->have_stream)
+		retire(r);
+	return moved;
+}
+
+static uint64_t round_once(struct ms_daemon *d, int final)
+{
+	int tail_on = ms_load_relaxed(&d->ntails) > 0;
+	uint64_t now = ms_mono_ns(), moved = 0;
+	struct ms_cring *r;
+
+	urcu_memb_read_lock();
+	cds_list_for_each_entry_rcu(r, &d->rings, node)
+	{
+		if (!r->retired && r->have_stream && !final &&
+		    fill(r) > r->ring.size / 2)
+			moved += service(r, now, 0, tail_on);
+	}
+	cds_list_for_each_entry_rcu(r, &d->rings, node)
+	{
+		if (!r->retired)
+			moved += service(r, now, final, tail_on);
+	}
+	urcu_memb_read_unlock();
+	return moved;
+}
+
+static void idle_wait(unsigned *idle)
+{
+	uint64_t ns;
+
+	if (++*idle <= MS_IDLE_SPINS) {
+		for (int i = 0; i < 64; i++)
+			ms_cpu_relax();
+		return;
+	}
+	ns = (uint64_t)MS_IDLE_MIN_NS << (*idle - MS_IDLE_SPINS > 7
+						  ? 7
+						  : *idle - MS_IDLE_SPINS);
+	if (ns > MS_IDLE_MAX_NS)
+		ns = MS_IDLE_MAX_NS;
+	nanosleep(&(struct timespec){ 0, (long)ns }, NULL);
+}
+
+/*
+ * Heartbeats for every ring at least every MS_BEAT_NS, even while the
+ * poller spends a long round on other rings (150 busy threads on two
+ * cores): a producer in block mode must not give up on a consumer that is
+ * alive. When the poller itself stops making rounds for MS_BEAT_STALL_NS
+ * the beats stop too, so producers do give up on a consumer that hangs.
+ */
+static void *beat_main(void *arg)
+{
+	struct ms_daemon *d = arg;
+	uint64_t seen = 0, seen_ns = ms_mono_ns(), beat = 0;
+
+	urcu_memb_register_thread();
+	/* Pairs with the control thread's store_release(stopping). */
+	while (!ms_load_acquire(&d->stopping)) {
+		uint64_t rounds = ms_load_relaxed(&d->rounds), now = ms_mono_ns();
+		struct ms_cring *r;
+
+		if (rounds != seen) {
+			seen = rounds;
+			seen_ns = now;
+		}
+		if (now - seen_ns < MS_BEAT_STALL_NS) {
+			beat++;
+			urcu_memb_read_lock();
+			cds_list_for_each_entry_rcu(r, &d->rings, node)
+				ms_store_relaxed(&r->ring.hdr->heartbeat,
+						 (beat << 32) | 1);
+			urcu_memb_read_unlock();
+		}
+		nanosleep(&(struct timespec){ 0, MS_BEAT_NS }, NULL);
+	}
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+static void *poller_main(void *arg)
+{
+	struct ms_daemon *d = arg;
+	unsigned idle = 0;
+
+	urcu_memb_register_thread();
+	for (;;) {
+		/* Pairs with the control thread's store_release(stopping). */
+		if (ms_load_acquire(&d->stopping)) {
+			round_once(d, 0); /* retire what is gone */
+			round_once(d, 1);
+			break;
+		}
+		if (round_once(d, 0))
+			idle = 0;
+		else
+			idle_wait(&idle);
+	}
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+int ms_poller_start(struct ms_daemon *d)
+{
+	int err = pthread_create(&d->poller, NULL, poller_main, d);
+
+	if (err)
+		return -err;
+	d->poller_started = 1;
+	err = pthread_create(&d->beater, NULL, beat_main, d);
+	if (err) {
+		ms_poller_join(d);
+		return -err;
+	}
+	d->beater_started = 1;
+	return 0;
+}
+
+void ms_poller_join(struct ms_daemon *d)
+{
+	if (!d->poller_started)
+		return;
+	ms_store_release(&d->stopping, 1);
+	pthread_join(d->poller, NULL);
+	d->poller_started = 0;
+	if (d->beater_started)
+		pthread_join(d->beater, NULL);
+	d->beater_started = 0;
+}

@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: MIT */
+#include "stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "ring_abi.h"
+#include "segment.h"
+#include "segment_abi.h"
+
+/* Stack ids are dense per thread; callers beyond this are not kept. */
+#define MS_STACK_CACHE_MAX (1u << 20)
+
+struct ms_stack_cache {
+	uint64_t *caller; /* indexed by stack id */
+	size_t cap;
+};
+
+int ms_stream_init(struct ms_stream *s, const struct ms_stream_cfg *cfg)
+{
+	memset(s, 0, sizeof(*s));
+	s->cfg = *cfg;
+	snprintf(s->dir, sizeof(s->dir), "%s", cfg->dir);
+	s->cfg.dir = s->dir;
+	/* Room for one whole record beyond the target, and the SYNC. */
+	s->cap = cfg->frame_target + MS_REC_MAX + 2 * MS_VARINT_MAX + 16;
+	if (s->cap > MS_SEG_FRAME_RAW_MAX)
+		s->cap = MS_SEG_FRAME_RAW_MAX;
+	s->buf = malloc(s->cap);
+	s->stacks = calloc(1, sizeof(*s->stacks));
+	if (!s->buf || !s->stacks) {
+		free(s->buf);
+		free(s->stacks);
+		s->buf = NULL;
+		s->stacks = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void stack_put(struct ms_stack_cache *c, uint64_t id, uint64_t caller)
+{
+	if (id == 0 || id >= MS_STACK_CACHE_MAX)
+		return;
+	if (id >= c->cap) {
+		size_t cap = c->cap ? c->cap : 256;
+		uint64_t *n;
+
+		while (cap <= id)
+			cap *= 2;
+		n = realloc(c->caller, cap * sizeof(*n));
+		if (!n)
+			return;
+		memset(n + c->cap, 0, (cap - c->cap) * sizeof(*n));
+		c->caller = n;
+		c->cap = cap;
+	}
+	c->caller[id] = caller;
+}
+
+static uint64_t stack_get(const struct ms_stack_cache *c, uint64_t id)
+{
+	return id < c->cap ? c->caller[id] : 0;
+}
+
+/* Opens the next free <tid>-<n>.mseg; never overwrites an existing file. */
+static int open_segment(struct ms_stream *s)
+{
+	struct ms_seg_info info = {
+		.pid = s->cfg.pid,
+		.tid = s->cfg.tid,
+		.tick_hz = s->cfg.tick_hz,
+	};
+	char path[4300];
+	int err;
+
+	for (int tries = 0; tries < 100000; tries++) {
+		info.seq = s->seq++;
+		snprintf(path, sizeof(path), "%s/%u-%u.mseg", s->dir,
+			 s->cfg.tid, info.seq);
+		err = ms_seg_create(path, &info, s->cfg.level, &s->w);
+		if (err != -EEXIST)
+			break;
+	}
+	if (err)
+		return err;
+	s->n.segments++;
+	s->n.disk_bytes += ms_seg_file_size(s->w);
+	return 0;
+}
+
+static int close_segment(struct ms_stream *s)
+{
+	int err = ms_seg_finish(s->w);
+
+	s->w = NULL;
+	/* index header and footer; index entries are counted per frame */
+	s->n.disk_bytes += 8 + 16;
+	return err;
+}
+
+int ms_stream_flush(struct ms_stream *s)
+{
+	uint64_t before;
+	int err;
+
+	if (s->count == 0) {
+		s->len = 0; /* a lone SYNC carries nothing */
+		return 0;
+	}
+	if (!s->w) {
+		err = open_segment(s);
+		if (err)
+			return err;
+	}
+	before = ms_seg_file_size(s->w);
+	err = ms_seg_write_frame(s->w, s->buf, s->len, s->count, s->first_ts,
+				 s->last_ts);
+	if (err)
+		return err;
+	s->n.disk_bytes += ms_seg_file_size(s->w) - before + 32;
+	s->n.raw_bytes += s->len;
+	s->n.frames++;
+	s->len = 0;
+	s->count = 0;
+	if (ms_seg_file_size(s->w) >= s->cfg.seg_max)
+		return close_segment(s);
+	return 0;
+}
+
+static void begin_frame(struct ms_stream *s)
+{
+	uint8_t *end = ms_rec_put_sync(&s->dec, s->buf);
+
+	s->len = (size_t)(end - s->buf);
+	s->count = 0;
+	s->frame_open_ns = ms_mono_ns();
+}
+
+static void tap_event(struct ms_stream *s, const struct ms_event *e,
+		      ms_stream_tap_fn *tap, void *ctx)
+{
+	struct ms_tail_event t;
+
+	memset(&t, 0, sizeof(t));
+	t.ts_ns = s->clk_hz ? ms_ticks_to_ns(e->ts, s->clk_ticks, s->clk_ns,
+					     s->clk_hz)
+			    : 0;
+	t.pid = s->cfg.pid;
+	t.tid = s->cfg.tid;
+	t.type = e->type;
+	t.size = e->type == MS_REC_LOST ? e->count : e->size;
+	t.addr = e->addr;
+	t.old_addr = e->old_addr;
+	t.caller = stack_get(s->stacks, e->stack_id);
+	tap(ctx, &t);
+}
+
+/* Bookkeeping for one accepted record. */
+static void account(struct ms_stream *s, const struct ms_event *e)
+{
+	switch (e->type) {
+	case MS_REC_ALLOC:
+		s->n.allocs++;
+		break;
+	case MS_REC_FREE:
+		s->n.frees++;
+		break;
+	case MS_REC_REALLOC:
+		s->n.allocs++;
+		s->n.frees++;
+		break;
+	case MS_REC_LOST:
+		s->n.dropped += e->count;
+		break;
+	case MS_REC_CLOCK:
+		s->clk_ticks = e->ts;
+		s->clk_ns = e->mono_ns;
+		s->clk_hz = e->tick_hz;
+		break;
+	case MS_REC_STACK:
+		stack_put(s->stacks, e->stack_id,
+			  e->nframes ? e->frames[0] : 0);
+		break;
+	case MS_REC_THREAD_NAME:
+		memcpy(s->name, e->str, e->str_len);
+		s->name[e->str_len] = 0;
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * The hot records (ALLOC without flags, FREE, REALLOC without weight) are
+ * checked here without building a struct ms_event. Returns the record's
+ * length, or 0 to let ms_rec_decode() judge it (other types, anything odd,
+ * the end of the input): the fast path accepts exactly what the decoder
+ * accepts, it only gets there sooner.
+ */
+static size_t fast_record(struct ms_stream *s, const uint8_t *p,
+			  const uint8_t *end)
+{
+	const uint8_t *q = p + 1;
+	uint64_t dt, a, a2, size, sid;
+	struct ms_rec_state st = s->dec;
+
+	if (q >= end || ms_get_varint(&q, end, &dt) < 0)
+		return 0;
+	st.last_ts += dt;
+	switch (p[0]) {
+	case MS_REC_ALLOC:
+		if (ms_get_varint(&q, end, &a) < 0 ||
+		    ms_get_varint(&q, end, &size) < 0 ||
+		    ms_get_varint(&q, end, &sid) < 0)
+			return 0;
+		st.last_addr += (uint64_t)ms_unzigzag(a);
+		s->n.allocs++;
+		break;
+	case MS_REC_FREE:
+		if (ms_get_varint(&q, end, &a) < 0)
+			return 0;
+		st.last_addr += (uint64_t)ms_unzigzag(a);
+		s->n.frees++;
+		break;
+	case MS_REC_REALLOC:
+		if (ms_get_varint(&q, end, &a) < 0 ||
+		    ms_get_varint(&q, end, &a2) < 0 ||
+		    ms_get_varint(&q, end, &size) < 0 ||
+		    ms_get_varint(&q, end, &sid) < 0)
+			return 0;
+		st.last_addr += (uint64_t)ms_unzigzag(a);
+		st.last_addr += (uint64_t)ms_unzigzag(a2);
+		s->n.allocs++;
+		s->n.frees++;
+		break;
+	default:
+		return 0;
+	}
+	s->dec = st;
+	return (size_t)(q - p);
+}
+
+/*
+ * Decodes the copied bytes at buf[start, start + n); *kept gets the bytes of
+ * whole valid records. Returns 0, or -EBADMSG at an invalid record.
+ */
+static int decode_copy(struct ms_stream *s, size_t start, size_t n,
+		       size_t *kept, ms_stream_tap_fn *tap, void *ctx)
+{
+	struct ms_event ev;
+	size_t off = 0;
+	int err = 0;
+
+	while (off < n) {
+		const uint8_t *p = s->buf + start + off;
+		ssize_t k;
+
+		if (!tap) {
+			size_t f = fast_record(s, p, s->buf + start + n);
+
+			if (f) {
+				if (s->count++ == 0)
+					s->first_ts = s->dec.last_ts;
+				s->last_ts = s->dec.last_ts;
+				s->n.records++;
+				off += f;
+				continue;
+			}
+		}
+		k = ms_rec_decode(&s->dec, p, n - off, &ev);
+		if (k == -ENODATA)
+			break;
+		if (k < 0) {
+			err = (int)k;
+			break;
+		}
+		if (s->count == 0)
+			s->first_ts = ev.ts;
+		s->last_ts = ev.ts;
+		s->count++;
+		s->n.records++;
+		account(s, &ev);
+		if (tap && ev.type != MS_REC_SYNC && ev.type != MS_REC_STACK)
+			tap_event(s, &ev, tap, ctx);
+		off += (size_t)k;
+	}
+	*kept = off;
+	return err;
+}
+
+ssize_t ms_stream_feed(struct ms_stream *s, const uint8_t *p, size_t len,
+		       ms_stream_tap_fn *tap, void *tap_ctx)
+{
+	size_t done = 0;
+	int err;
+
+	if (s->err)
+		return s->err;
+	while (done < len) {
+		size_t room, n, start, kept, avail = len - done;
+
+		if (s->len >= s->cfg.frame_target) {
+			err = ms_stream_flush(s);
+			if (err)
+				return err;
+		}
+		if (s->len == 0)
+			begin_frame(s);
+		start = s->len;
+		room = s->cap - start;
+		n = avail < room ? avail : room;
+		memcpy(s->buf + start, p + done, n);
+		err = decode_copy(s, start, n, &kept, tap, tap_ctx);
+		s->len += kept;
+		done += kept;
+		if (!err && kept < n && n - kept >= MS_REC_MAX)
+			err = -EBADMSG; /* no record is that long */
+		if (err) {
+			s->err = err;
+			return err;
+		}
+		/*
+		 * A partial record at the end of what the producer published
+		 * waits for the rest; one cut by the frame's room is taken
+		 * whole into the next frame.
+		 */
+		if (kept < n && n == avail)
+			break;
+	}
+	return (ssize_t)done;
+}
+
+int ms_stream_tick(struct ms_stream *s, uint64_t now_ns, uint64_t max_age_ns)
+{
+	if (s->count && now_ns - s->frame_open_ns >= max_age_ns)
+		return ms_stream_flush(s);
+	return 0;
+}
+
+int ms_stream_finish(struct ms_stream *s, uint64_t lost_pending)
+{
+	int err = 0, e2;
+
+	if (lost_pending) {
+		uint64_t cause = MS_LOST_FULL;
+
+		if (s->len == 0 || s->len + 64 > s->cap) {
+			err = ms_stream_flush(s);
+			begin_frame(s);
+		}
+		uint8_t *end = ms_rec_put_lost(&s->dec, s->buf + s->len,
+					       s->dec.last_ts, lost_pending,
+					       cause);
+		if (s->count == 0)
+			s->first_ts = s->dec.last_ts;
+		s->last_ts = s->dec.last_ts;
+		s->len = (size_t)(end - s->buf);
+		s->count++;
+		s->n.records++;
+		s->n.dropped += lost_pending;
+	}
+	e2 = ms_stream_flush(s);
+	if (!err)
+		err = e2;
+	if (s->w) {
+		e2 = close_segment(s);
+		if (!err)
+			err = e2;
+	}
+	if (s->stacks)
+		free(s->stacks->caller);
+	free(s->stacks);
+	free(s->buf);
+	s->stacks = NULL;
+	s->buf = NULL;
+	return err;
+}

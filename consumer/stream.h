@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One record stream: the events of one ring generation (one thread), from
+ * untrusted ring bytes to zstd frames in `<dir>/<tid>-<n>.mseg` files.
+ *
+ * The stream copies ring bytes into its frame buffer, decodes every record
+ * from that private copy (so the producer cannot change a byte between the
+ * check and the use), keeps the whole records and leaves a partial one for
+ * the next call. Each frame starts with a SYNC record of the decoder state
+ * before its first record (docs/format.md). Segments are rotated by size.
+ *
+ * A stream is owned by one thread (the poller); it takes no lock.
+ */
+#ifndef MS_STREAM_H
+#define MS_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto_abi.h"
+#include "record.h"
+
+struct ms_seg_writer;
+
+/* Called for every decoded event while a live view listens. */
+typedef void ms_stream_tap_fn(void *ctx, const struct ms_tail_event *ev);
+
+struct ms_stream_cfg {
+	const char *dir;     /* ARCHIVE/<pid>, must exist */
+	uint32_t pid;
+	uint32_t tid;
+	uint64_t tick_hz;    /* session tick rate, for segment headers */
+	int level;	     /* zstd level */
+	size_t frame_target; /* raw bytes per frame */
+	uint64_t seg_max;    /* rotate segments beyond this size */
+};
+
+/* Counts of what a stream has written; all only grow. */
+struct ms_stream_counts {
+	uint64_t records; /* records archived (SYNCs excluded) */
+	uint64_t allocs;  /* ALLOC + REALLOC */
+	uint64_t frees;	  /* FREE + REALLOC */
+	uint64_t dropped; /* sum of LOST counts */
+	uint64_t raw_bytes;
+	uint64_t disk_bytes; /* segment bytes, headers included */
+	uint64_t frames;
+	uint64_t segments;
+};
+
+struct ms_stack_cache;
+
+struct ms_stream {
+	struct ms_stream_cfg cfg;
+	char dir[4200];
+	struct ms_rec_state dec;
+	uint8_t *buf;
+	size_t len, cap;
+	uint32_t count;	     /* records in the open frame */
+	uint64_t first_ts, last_ts;
+	uint64_t frame_open_ns; /* monotonic time the open frame began */
+	struct ms_seg_writer *w;
+	uint32_t seq;	     /* n of the next segment file */
+	uint64_t clk_ticks, clk_ns, clk_hz; /* latest CLOCK record */
+	struct ms_stack_cache *stacks;
+	struct ms_stream_counts n;
+	char name[MS_NAME_MAX + 1]; /* THREAD_NAME, "" if none */
+	int err;	     /* sticky: the stream stopped at a bad record */
+};
+
+/* Sets up `s`; returns 0 or -ENOMEM. */
+int ms_stream_init(struct ms_stream *s, const struct ms_stream_cfg *cfg);
+
+/*
+ * Takes ring bytes [p, p + len): copies and decodes as many whole records
+ * as are there, archiving them. Returns the bytes consumed (the caller
+ * releases that much of the ring), -EBADMSG when the bytes are not valid
+ * records (the stream is then dead: abandon the ring), or -errno from the
+ * segment writer. `tap` may be NULL.
+ */
+ssize_t ms_stream_feed(struct ms_stream *s, const uint8_t *p, size_t len,
+		       ms_stream_tap_fn *tap, void *tap_ctx);
+
+/* Closes the open frame when it is older than `max_age_ns`. */
+int ms_stream_tick(struct ms_stream *s, uint64_t now_ns, uint64_t max_age_ns);
+
+/* Writes the open frame, if any. Returns 0 or -errno. */
+int ms_stream_flush(struct ms_stream *s);
+
+/*
+ * Ends the stream: appends LOST{lost_pending} when non-zero, writes the
+ * last frame and finishes the segment. Frees everything; `s` may be
+ * initialised again. Returns 0 or the first error seen.
+ */
+int ms_stream_finish(struct ms_stream *s, uint64_t lost_pending);
+
+#endif

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Live tail clients: each has a bounded single-producer (poller) /
+ * single-consumer (control thread) queue of events. A full queue never
+ * waits: the event is counted as missed and the client is told.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "daemon_int.h"
+#include "record.h"
+
+struct ms_tailc *ms_tailc_new(const struct ms_msg_tail_req *req)
+{
+	struct ms_tailc *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->q = calloc(MS_TAILQ_CAP, sizeof(*t->q));
+	if (!t->q) {
+		free(t);
+		return NULL;
+	}
+	t->pid = req->pid;
+	t->tid = req->tid;
+	t->min_size = req->min_size;
+	return t;
+}
+
+void ms_tailc_free_rcu(struct rcu_head *h)
+{
+	struct ms_tailc *t = caa_container_of(h, struct ms_tailc, rcu);
+
+	free(t->q);
+	free(t);
+}
+
+static int wanted(const struct ms_tailc *t, const struct ms_tail_event *ev)
+{
+	if (t->pid && t->pid != ev->pid)
+		return 0;
+	if (t->tid && t->tid != ev->tid)
+		return 0;
+	if (t->min_size && ev->type != MS_REC_FREE && ev->size < t->min_size)
+		return 0;
+	if (t->min_size && ev->type == MS_REC_FREE)
+		return 0; /* sizes of frees are unknown here */
+	return 1;
+}
+
+/* Poller thread, inside an RCU read-side critical section. */
+void ms_tailc_push(struct ms_daemon *d, const struct ms_tail_event *ev)
+{
+	struct ms_tailc *t;
+
+	cds_list_for_each_entry_rcu(t, &d->tails, node)
+	{
+		uint64_t head = ms_load_relaxed(&t->head);
+
+		if (!wanted(t, ev))
+			continue;
+		/* Pairs with the control thread's store_release(tail). */
+		if (head - ms_load_acquire(&t->tail) >= MS_TAILQ_CAP) {
+			ms_fetch_add_relaxed(&t->missed, 1);
+			continue;
+		}
+		t->q[head % MS_TAILQ_CAP] = *ev;
+		/* Pairs with the control thread's load_acquire(head). */
+		ms_store_release(&t->head, head + 1);
+	}
+}
+
+int ms_tailc_send(struct ms_tailc *t, int fd)
+{
+	struct ms_msg_tail_events m;
+
+	for (;;) {
+		/* Pairs with the poller's store_release(head). */
+		uint64_t head = ms_load_acquire(&t->head);
+		uint64_t tail = ms_load_relaxed(&t->tail);
+		uint64_t missed = ms_load_relaxed(&t->missed);
+		uint32_t n = 0;
+		ssize_t w;
+
+		if (head == tail && missed == 0)
+			return 0;
+		memset(&m, 0, sizeof(m));
+		while (tail + n < head && n < MS_TAIL_BATCH) {
+			m.ev[n] = t->q[(tail + n) % MS_TAILQ_CAP];
+			n++;
+		}
+		m.hdr.magic = MS_MSG_MAGIC;
+		m.hdr.type = MS_MSG_TAIL_EVENTS;
+		m.hdr.version = MS_PROTO_VERSION;
+		m.hdr.size = sizeof(m);
+		m.missed = missed;
+		m.count = n;
+		w = send(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0
+								       : -errno;
+		atomic_fetch_sub_explicit(&t->missed, missed,
+					  memory_order_relaxed);
+		/* Pairs with the poller's load_acquire(tail). */
+		ms_store_release(&t->tail, tail + n);
+	}
+}

@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""End-to-end tests of the agent: real consumer, agent preloaded.
+
+usage: agent_e2e.py CASE --cli MEMSCOPE --agent LIBMEMSCOPE -- PROG [ARGS]
+
+Cases:
+  counts PROG [ARGS]   `memscope record --sampling full`; every EXPECT line
+                       the program prints (pid, tid, allocs, frees[, name])
+                       must match `memscope stats --json` per_thread exactly,
+                       and nothing may be dropped.
+  sampled PROG [ARGS]  tiered and bytes:N: every sampled block's free is
+                       recorded (allocs == frees per EXPECT thread).
+  signals PROG         allocations in signal handlers: the archive decodes,
+                       the worker's allocs == frees, between its own calls
+                       and its own calls plus the handlers' (SIGNALS n).
+  api PROG             the explicit API, linked directly, no LD_PRELOAD and
+                       no MEMSCOPE_* variable: PROG gets the session name
+                       as argv[1]; counts must match exactly.
+  no-consumer PROG     no consumer: same stdout and exit status as without
+                       the agent, and exactly one "memscope:" line on stderr.
+  consumer-killed PROG [ARGS]
+                       the consumer is SIGKILLed while PROG runs: PROG still
+                       finishes with its normal output and status.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+EXPECT = re.compile(r"^EXPECT pid=(\d+) tid=(\d+) allocs=(\d+) frees=(\d+)"
+                    r"(?: name=(\S+))?$", re.M)
+TIMEOUT = 120
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def clean_env():
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("MEMSCOPE_") or k == "LD_PRELOAD":
+            del env[k]
+    return env
+
+
+def record(args, tmp, prog, sampling="full", extra=()):
+    out = os.path.join(tmp, "archive-" + sampling.replace(":", "-"))
+    cmd = [args.cli, "record", "--out", out, "--sampling", sampling,
+           *extra, "--", *prog]
+    env = clean_env()
+    env["MEMSCOPE_AGENT"] = args.agent
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=TIMEOUT, text=True)
+    sys.stderr.write(p.stderr)
+    if p.returncode != 0:
+        fail("%s exited %d" % (" ".join(cmd), p.returncode))
+    s = subprocess.run([args.cli, "stats", out, "--json"],
+                       stdout=subprocess.PIPE, env=env, timeout=TIMEOUT,
+                       text=True, check=True)
+    return p.stdout, json.loads(s.stdout)
+
+
+def expectations(stdout):
+    exp = EXPECT.findall(stdout)
+    if not exp:
+        fail("the program printed no EXPECT line")
+    return exp
+
+
+def thread_of(stats, pid, tid):
+    for t in stats.get("per_thread", []):
+        if t["pid"] == int(pid) and t["tid"] == int(tid):
+            return t
+    fail("no thread %s/%s in the archive" % (pid, tid))
+
+
+def case_counts(args, tmp):
+    stdout, stats = record(args, tmp, args.prog)
+    for pid, tid, allocs, frees, name in expectations(stdout):
+        t = thread_of(stats, pid, tid)
+        got = (t["allocs"], t["frees"])
+        want = (int(allocs), int(frees))
+        print("pid %s tid %s: allocs/frees %s, expected %s%s" %
+              (pid, tid, got, want, " name " + t.get("name", "") if name
+               else ""))
+        if got != want:
+            fail("counts differ for %s/%s" % (pid, tid))
+        if name and t.get("name") != name:
+            fail("thread %s is named %r, expected %r" %
+                 (tid, t.get("name"), name))
+    if stats["dropped"] != 0:
+        fail("%d events dropped" % stats["dropped"])
+
+
+def case_sampled(args, tmp):
+    for mode in ("tiered", "bytes:4096"):
+        stdout, stats = record(args, tmp, args.prog, sampling=mode)
+        sampled = calls = 0
+        for pid, tid, allocs, frees, _ in expectations(stdout):
+            t = thread_of(stats, pid, tid)
+            print("%s: pid %s tid %s: %d sampled allocs, %d frees of %s" %
+                  (mode, pid, tid, t["allocs"], t["frees"], allocs))
+            if t["allocs"] != t["frees"]:
+                fail("%s: sampled allocs and frees differ" % mode)
+            sampled += t["allocs"]
+            calls += int(allocs)
+        if sampled == 0 or sampled >= calls:
+            fail("%s: %d of %d calls sampled" % (mode, sampled, calls))
+
+
+def case_signals(args, tmp):
+    stdout, stats = record(args, tmp, args.prog)
+    handled = int(re.search(r"^SIGNALS (\d+)$", stdout, re.M).group(1))
+    for pid, tid, allocs, frees, _ in expectations(stdout):
+        t = thread_of(stats, pid, tid)
+        print("pid %s tid %s: %d allocs, %d frees; own %s, %d handlers" %
+              (pid, tid, t["allocs"], t["frees"], allocs, handled))
+        if t["allocs"] != t["frees"]:
+            fail("allocs and frees differ")
+        if not int(allocs) <= t["allocs"] <= int(allocs) + handled:
+            fail("allocs out of range")
+    if stats["dropped"] != 0 or stats.get("errors"):
+        fail("dropped %d, errors %r" % (stats["dropped"],
+                                         stats.get("errors")))
+
+
+def case_api(args, tmp):
+    env = clean_env()
+    env["XDG_RUNTIME_DIR"] = tmp
+    out = os.path.join(tmp, "archive")
+    cons = subprocess.Popen([args.cli, "consumer", "--session", "api",
+                             "--out", out, "--exit-when-idle", "--quiet"],
+                            env=env)
+    try:
+        if not wait_for(os.path.join(tmp, "memscope", "api.sock"), 10):
+            fail("the consumer did not start")
+        p = subprocess.run(args.prog + ["api"], stdout=subprocess.PIPE,
+                           env=env, timeout=TIMEOUT, text=True)
+        if p.returncode != 0:
+            fail("the program exited %d" % p.returncode)
+        cons.wait(timeout=60)
+    finally:
+        cons.kill()
+        cons.wait()
+    s = subprocess.run([args.cli, "stats", out, "--json"],
+                       stdout=subprocess.PIPE, env=env, timeout=TIMEOUT,
+                       text=True, check=True)
+    stats = json.loads(s.stdout)
+    for pid, tid, allocs, frees, _ in expectations(p.stdout):
+        t = thread_of(stats, pid, tid)
+        print("pid %s tid %s: allocs/frees %d/%d, expected %s/%s" %
+              (pid, tid, t["allocs"], t["frees"], allocs, frees))
+        if (t["allocs"], t["frees"]) != (int(allocs), int(frees)):
+            fail("counts differ")
+
+
+def normalise(out):
+    return EXPECT.sub("EXPECT", out)
+
+
+def case_no_consumer(args, tmp):
+    env = clean_env()
+    plain = subprocess.run(args.prog, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env,
+                           timeout=TIMEOUT)
+    env["LD_PRELOAD"] = args.agent
+    env["MEMSCOPE_SOCKET"] = os.path.join(tmp, "nobody-listens.sock")
+    t0 = time.monotonic()
+    traced = subprocess.run(args.prog, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env,
+                            timeout=TIMEOUT)
+    elapsed = time.monotonic() - t0
+    lines = traced.stderr.decode().splitlines()
+    print("stderr: %r (%.2f s)" % (lines, elapsed))
+    if traced.returncode != plain.returncode:
+        fail("exit status %d, untracked %d" %
+             (traced.returncode, plain.returncode))
+    if normalise(traced.stdout.decode()) != normalise(plain.stdout.decode()):
+        fail("stdout differs")
+    extra = [ln for ln in lines if ln not in
+             plain.stderr.decode().splitlines()]
+    if len(extra) != 1 or not extra[0].startswith("memscope: "):
+        fail("expected exactly one 'memscope:' line, got %r" % extra)
+
+
+def wait_for(path, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if os.path.exists(path):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def case_consumer_killed(args, tmp):
+    env = clean_env()
+    plain = subprocess.run(args.prog, stdout=subprocess.PIPE, env=env,
+                           timeout=TIMEOUT)
+    env["XDG_RUNTIME_DIR"] = tmp  # a private session directory
+    sock = os.path.join(tmp, "memscope", "killed.sock")
+    cons = subprocess.Popen([args.cli, "consumer", "--session", "killed",
+                             "--out", os.path.join(tmp, "archive"),
+                             "--sampling", "full", "--on-full", "block",
+                             "--ring-kb", "64"], env=env,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        if not wait_for(sock, 10):
+            fail("the consumer did not create %s" % sock)
+        env["LD_PRELOAD"] = args.agent
+        env["MEMSCOPE_SESSION"] = "killed"
+        prog = subprocess.Popen(args.prog, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        time.sleep(0.3)
+        cons.send_signal(signal.SIGKILL)
+        t0 = time.monotonic()
+        out, err = prog.communicate(timeout=TIMEOUT)
+        print("program finished %.2f s after the kill, status %d" %
+              (time.monotonic() - t0, prog.returncode))
+        sys.stderr.write(err.decode())
+        if prog.returncode != plain.returncode or out != plain.stdout:
+            fail("output or status changed: %r %d" % (out, prog.returncode))
+    finally:
+        cons.kill()
+        cons.wait()
+
+
+CASES = {
+    "counts": case_counts,
+    "signals": case_signals,
+    "api": case_api,
+    "sampled": case_sampled,
+    "no-consumer": case_no_consumer,
+    "consumer-killed": case_consumer_killed,
+}
+
+
+def main():
+    argv = sys.argv[1:]
+    if "--" not in argv:
+        sys.exit(__doc__)
+    cut = argv.index("--")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("case", choices=sorted(CASES))
+    ap.add_argument("--cli", required=True)
+    ap.add_argument("--agent", required=True)
+    args = ap.parse_args(argv[:cut])
+    args.prog = argv[cut + 1:]
+    tmp = tempfile.mkdtemp(prefix="ms-agent-e2e-")
+    try:
+        CASES[args.case](args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""End-to-end, stress and fault tests of `memscope consumer`.
+
+usage: consumer_test.py CLI FAKE_AGENT SCENARIO [--threads T] [--ops N]
+
+Each scenario starts a consumer on a private session, drives it with the
+fake agent (known events) and checks the archive with `memscope stats
+--json`. Exits 0 on success, 1 with a message on failure.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TIMEOUT = 600
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+class Consumer:
+    def __init__(self, cli, out, session, extra=(), env=None):
+        self.out = out
+        self.session = session
+        self.errf = tempfile.TemporaryFile(mode="w+")
+        args = [cli, "consumer", "--out", out] + list(extra)
+        if session:
+            args += ["--session", session]
+        self.p = subprocess.Popen(args, stderr=self.errf, env=env)
+        self.sock = self.socket_path(session, env)
+        deadline = time.time() + 10
+        # The consumer says where its archive goes once it listens.
+        while "stop with Ctrl-C" not in self.stderr():
+            check(self.p.poll() is None, "consumer died at start: " +
+                  self.stderr())
+            check(time.time() < deadline, "no socket " + self.sock)
+            time.sleep(0.02)
+
+    @staticmethod
+    def socket_path(session, env):
+        env = env or os.environ
+        if not session and env.get("MEMSCOPE_SOCKET"):
+            return env["MEMSCOPE_SOCKET"]
+        xdg = env.get("XDG_RUNTIME_DIR")
+        d = xdg + "/memscope" if xdg and xdg.startswith("/") else \
+            "/tmp/memscope-%d" % os.getuid()
+        return "%s/%s.sock" % (d, session or "default")
+
+    def wait(self, timeout=TIMEOUT):
+        try:
+            rc = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            raise Fail("consumer did not exit: " + self.stderr())
+        return rc
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        return self.wait()
+
+    def stderr(self):
+        self.errf.seek(0)
+        return self.errf.read()
+
+
+def fake(args, session, *extra, env=None, check_rc=True):
+    cmd = [args.fake, "--session", session] + [str(x) for x in extra]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=TIMEOUT, env=env)
+    if check_rc:
+        check(p.returncode == 0, "fake agent failed (%d): %s" %
+              (p.returncode, p.stderr))
+    return p
+
+
+def expectations(text):
+    total, threads = None, {}
+    for line in text.splitlines():
+        m = re.match(r"memscope-expect (total|thread) (.*)", line)
+        if not m:
+            continue
+        kv = dict(x.split("=") for x in m.group(2).split())
+        kv = {k: int(v) for k, v in kv.items()}
+        if m.group(1) == "total":
+            total = kv
+        else:
+            threads[kv["tid"]] = kv
+    check(total is not None, "no expectations printed:\n" + text)
+    return total, threads
+
+
+def stats(args, out):
+    p = subprocess.run([args.cli, "stats", out, "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=TIMEOUT)
+    check(p.returncode in (0, 1), "stats failed: " + p.stderr)
+    return json.loads(p.stdout)
+
+
+def per_thread(st):
+    return {t["tid"]: t for t in st["per_thread"]}
+
+
+def compare(st, total, threads, exact_drop=True, skip=()):
+    pt = per_thread(st)
+    for tid, e in threads.items():
+        if tid in skip:
+            continue
+        check(tid in pt, "thread %d missing from the archive" % tid)
+        a = pt[tid]
+        check(a["allocs"] == e["allocs"] and a["frees"] == e["frees"],
+              "thread %d: archive %d/%d allocs/frees, expected %d/%d" %
+              (tid, a["allocs"], a["frees"], e["allocs"], e["frees"]))
+        if exact_drop:
+            check(a["dropped"] == e["lost"], "thread %d: dropped %d, "
+                  "expected %d" % (tid, a["dropped"], e["lost"]))
+    if not skip:
+        check(st["allocs"] == total["allocs"] and
+              st["frees"] == total["frees"],
+              "total: archive %d/%d allocs/frees, expected %d/%d" %
+              (st["allocs"], st["frees"], total["allocs"], total["frees"]))
+        if exact_drop:
+            check(st["dropped"] == total["lost"], "dropped %d, expected %d"
+                  % (st["dropped"], total["lost"]))
+
+
+def run_basic(args, tmp, extra_consumer=(), extra_fake=(), mode="block"):
+    out = tmp + "/arc"
+    c = Consumer(args.cli, out, args.session, ["--sampling", "full",
+                 "--on-full", mode, "--exit-when-idle"] +
+                 list(extra_consumer))
+    t0 = time.time()
+    p = fake(args, args.session, "--threads", args.threads, "--ops",
+             args.ops, *extra_fake)
+    rc = c.wait()
+    dt = time.time() - t0
+    check(rc == 0, "consumer exit %d: %s" % (rc, c.stderr()))
+    total, threads = expectations(p.stdout)
+    st = stats(args, out)
+    print("%s: %d threads, %d events archived, %d dropped, %.2f s, "
+          "%.2f bytes/event" % (args.scenario, len(threads), st["events"],
+                                st["dropped"], dt,
+                                st["bytes_on_disk"] / max(st["events"], 1)))
+    return c, st, total, threads
+
+
+def sc_basic(args, tmp):
+    _, st, total, threads = run_basic(args, tmp)
+    check(st["dropped"] == 0, "dropped in block mode")
+    compare(st, total, threads)
+    check(st["threads"] == args.threads, "threads %d" % st["threads"])
+
+
+def sc_reuse(args, tmp):
+    _, st, total, threads = run_basic(args, tmp, extra_fake=["--reuse", 5])
+    compare(st, total, threads)
+
+
+def sc_stress_block(args, tmp):
+    _, st, total, threads = run_basic(args, tmp, ["--ring-kb", "64"])
+    check(st["dropped"] == 0 and total["lost"] == 0, "lost in block mode")
+    compare(st, total, threads)
+
+
+def sc_stress_drop(args, tmp):
+    _, st, total, threads = run_basic(args, tmp, ["--ring-kb", "4"],
+                                      mode="drop")
+    compare(st, total, threads)
+    check(st["allocs"] + st["frees"] + st["dropped"] == total["attempted"],
+          "archived + dropped %d != attempted %d" %
+          (st["allocs"] + st["frees"] + st["dropped"], total["attempted"]))
+    print("  drop: %d of %d events dropped" % (st["dropped"],
+                                                total["attempted"]))
+
+
+def sc_crash(args, tmp):
+    out = tmp + "/arc"
+    c = Consumer(args.cli, out, args.session, ["--sampling", "full",
+                                               "--exit-when-idle"])
+    p = fake(args, args.session, "--threads", args.threads, "--ops",
+             args.ops, "--fault", "crash", check_rc=False)
+    check(p.returncode == -signal.SIGKILL, "not killed: %d" % p.returncode)
+    check(c.wait() == 0, "consumer failed: " + c.stderr())
+    total, threads = expectations(p.stdout)
+    st = stats(args, out)
+    compare(st, total, threads)
+    print("crash: %d allocs archived of a SIGKILLed process" % st["allocs"])
+
+
+def sc_faults(args, tmp, fault):
+    out = tmp + "/arc"
+    c = Consumer(args.cli, out, args.session, ["--sampling", "full",
+                                               "--exit-when-idle"])
+    p = fake(args, args.session, "--threads", args.threads, "--ops",
+             args.ops, "--fault", fault)
+    rc = c.wait()
+    err = c.stderr()
+    check(rc == 0, "consumer exit %d: %s" % (rc, err))
+    total, threads = expectations(p.stdout)
+    return stats(args, out), total, threads, err
+
+
+def sc_small_ring(args, tmp):
+    st, total, threads, err = sc_faults(args, tmp, "small-ring")
+    check("refused a ring" in err, "no refusal logged: " + err)
+    compare(st, total, threads)
+
+
+def sc_unsealed(args, tmp):
+    st, total, threads, err = sc_faults(args, tmp, "unsealed")
+    check("refused a ring" in err, "no refusal logged: " + err)
+    compare(st, total, threads)
+
+
+def sc_garbage_msg(args, tmp):
+    st, total, threads, err = sc_faults(args, tmp, "garbage-msg")
+    check("invalid message" in err, "no invalid message logged: " + err)
+    compare(st, total, threads)
+
+
+def sc_garbage_ring(args, tmp):
+    st, total, threads, err = sc_faults(args, tmp, "garbage-ring")
+    check("invalid bytes in ring" in err, "no abandon logged: " + err)
+    pt = per_thread(st)
+    bad = [t for t in threads if pt.get(t, {}).get("allocs") !=
+           threads[t]["allocs"]]
+    check(len(bad) <= 1, "more than the garbage thread differs: %s" % bad)
+    compare(st, total, threads, skip=tuple(bad) or (-1,))
+
+
+def sc_killed(args, tmp):
+    """Consumer SIGKILLed while the producer blocks: producer finishes."""
+    out = tmp + "/arc"
+    c = Consumer(args.cli, out, args.session, ["--sampling", "full",
+                                               "--ring-kb", "4"])
+    p = subprocess.Popen([args.fake, "--session", args.session, "--threads",
+                          "4", "--ops", "2000000"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    c.p.kill()
+    c.wait()
+    t0 = time.time()
+    try:
+        so, se = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise Fail("producer hung after the consumer died")
+    check(p.returncode == 0, "producer failed: %d %s" % (p.returncode, se))
+    total, _ = expectations(so)
+    check(total["lost"] > 0, "nothing counted lost")
+    print("killed: producer finished %.1f s after the consumer died, "
+          "%d events counted lost" % (time.time() - t0, total["lost"]))
+
+
+def sc_other_uid(args, tmp):
+    os.chmod(tmp, 0o755)
+    sockdir = tmp + "/s"
+    os.mkdir(sockdir, 0o755)
+    env = dict(os.environ, MEMSCOPE_SOCKET=sockdir + "/x.sock")
+    env.pop("MEMSCOPE_SESSION", None)
+    c = Consumer(args.cli, tmp + "/arc", None, [], env=env)
+    os.chmod(sockdir + "/x.sock", 0o666)  # let the kernel pass it on
+    if os.getuid() != 0:
+        print("other-uid: not root, cannot setuid; skipped")
+        c.stop()
+        return
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            os.execve(args.fake, [args.fake, "--fault", "peer"], env)
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    time.sleep(0.2)
+    check(c.stop() == 0, "consumer failed")
+    err = c.stderr()
+    check(os.WEXITSTATUS(status) == 0, "peer of another uid was accepted")
+    check("refused a connection from uid 65534" in err, "no refusal: " + err)
+    print("other-uid: refused by SO_PEERCRED")
+
+
+def sc_sigterm(args, tmp):
+    out = tmp + "/arc"
+    c = Consumer(args.cli, out, args.session, ["--sampling", "full"])
+    p = fake(args, args.session, "--threads", 2, "--ops", 1000)
+    time.sleep(0.3)
+    check(c.stop(signal.SIGINT) == 0, "consumer exit status on SIGINT")
+    with open(out + "/manifest.json") as f:
+        m = json.load(f)
+    check(m["state"] == "finished", "manifest not final")
+    total, threads = expectations(p.stdout)
+    compare(stats(args, out), total, threads)
+    check(not os.path.exists(c.sock), "socket left behind")
+
+
+def sc_in_use(args, tmp):
+    c = Consumer(args.cli, tmp + "/a1", args.session, [])
+    p = subprocess.run([args.cli, "consumer", "--session", args.session,
+                        "--out", tmp + "/a2"], stderr=subprocess.PIPE,
+                       text=True, timeout=30)
+    check(p.returncode == 1 and "already has a consumer" in p.stderr,
+          "second consumer: %d %s" % (p.returncode, p.stderr))
+    c.stop()
+    # a stale socket (its consumer died) is replaced
+    c = Consumer(args.cli, tmp + "/a3", args.session, [])
+    c.p.kill()
+    c.wait()
+    check(os.path.exists(c.sock), "no stale socket to test with")
+    c = Consumer(args.cli, tmp + "/a4", args.session, [])
+    check(c.stop() == 0, "consumer on a stale socket failed")
+    print("in-use: refused a second consumer, replaced a stale socket")
+
+
+SCENARIOS = {
+    "basic": sc_basic, "reuse": sc_reuse, "stress-block": sc_stress_block,
+    "stress-drop": sc_stress_drop, "crash": sc_crash,
+    "small-ring": sc_small_ring, "unsealed": sc_unsealed,
+    "garbage-msg": sc_garbage_msg, "garbage-ring": sc_garbage_ring,
+    "killed": sc_killed, "other-uid": sc_other_uid, "sigterm": sc_sigterm,
+    "in-use": sc_in_use,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cli")
+    ap.add_argument("fake")
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--ops", type=int, default=20000)
+    args = ap.parse_args()
+    args.session = "t%d-%s" % (os.getpid(), args.scenario)
+    tmp = tempfile.mkdtemp(prefix="ms-consumer-test-")
+    try:
+        SCENARIOS[args.scenario](args, tmp)
+    except Fail as e:
+        print("FAIL %s: %s" % (args.scenario, e))
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("PASS %s" % args.scenario)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

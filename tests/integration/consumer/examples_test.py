@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""End-to-end tests with the real agent: the examples and a crashing
+program, traced by `memscope record` or by `memscope consumer` + `memscope
+run` (+ `memscope tail`), checked against the exact counts the programs
+print ("memscope-expect thread tid=T allocs=A frees=F").
+
+usage: examples_test.py CLI EXAMPLES_DIR CRASH_PROG SCENARIO
+                        [--threads T] [--ops N]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TIMEOUT = 900
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def expectations(text):
+    total, threads = None, {}
+    for line in text.splitlines():
+        m = re.match(r"memscope-expect (total|thread) (.*)", line)
+        if not m:
+            continue
+        kv = {k: int(v) for k, v in (x.split("=") for x in
+                                      m.group(2).split())}
+        if m.group(1) == "total":
+            total = kv
+        else:
+            threads[kv["tid"]] = kv
+    check(total is not None, "no expectations printed:\n" + text[-2000:])
+    return total, threads
+
+
+def stats(args, out):
+    p = subprocess.run([args.cli, "stats", out, "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=TIMEOUT)
+    check(p.returncode in (0, 1), "stats failed: " + p.stderr)
+    return json.loads(p.stdout)
+
+
+def compare(st, total, threads, drop=False):
+    """Worker threads exactly; with `drop`, archived + dropped == total."""
+    pt = {t["tid"]: t for t in st["per_thread"]}
+    sums = [0, 0, 0]
+    for tid, e in threads.items():
+        check(tid in pt, "thread %d missing from the archive" % tid)
+        a = pt[tid]
+        if drop:
+            check(a["allocs"] + a["frees"] + a["dropped"] >=
+                  e["allocs"] + e["frees"] and
+                  a["allocs"] <= e["allocs"] and a["frees"] <= e["frees"],
+                  "thread %d: %d+%d archived + %d dropped vs %d+%d" %
+                  (tid, a["allocs"], a["frees"], a["dropped"],
+                   e["allocs"], e["frees"]))
+        else:
+            check((a["allocs"], a["frees"]) == (e["allocs"], e["frees"]),
+                  "thread %d: archive %d/%d allocs/frees, expected %d/%d"
+                  % (tid, a["allocs"], a["frees"], e["allocs"],
+                     e["frees"]))
+        sums[0] += a["allocs"]
+        sums[1] += a["frees"]
+        sums[2] += a["dropped"]
+    if not drop:
+        check(sums[0] == total["allocs"] and sums[1] == total["frees"],
+              "workers' totals %s != %s" % (sums, total))
+    return sums
+
+
+def record(args, out, prog, extra=(), expect_rc=0):
+    cmd = [args.cli, "record", "--out", out, "--sampling", "full"] + \
+        list(extra) + ["--"] + prog
+    t0 = time.time()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=TIMEOUT)
+    dt = time.time() - t0
+    check(p.returncode == expect_rc, "record exit %d (want %d): %s" %
+          (p.returncode, expect_rc, p.stderr[-2000:]))
+    return p, dt
+
+
+def ex(args, name):
+    return os.path.join(args.examples, name)
+
+
+def sc_stress(args, tmp, mode="block", ring=None):
+    out = tmp + "/arc"
+    extra = ["--on-full", mode] + (["--ring-kb", str(ring)] if ring else [])
+    p, dt = record(args, out, [ex(args, "stress_test"), "--threads",
+                               str(args.threads), "--ops", str(args.ops)],
+                   extra)
+    total, threads = expectations(p.stdout)
+    st = stats(args, out)
+    s = compare(st, total, threads, drop=(mode == "drop"))
+    if mode == "block":
+        check(st["dropped"] == 0, "dropped %d in block mode" % st["dropped"])
+    else:
+        check(s[0] + s[1] + s[2] >= total["allocs"] + total["frees"],
+              "archived + dropped below the total")
+    print("stress %s: %d threads x %d ops in %.2f s: %d events, %d "
+          "dropped, %.2f bytes/event (%.2f raw)" %
+          (mode, args.threads, args.ops, dt, st["events"], st["dropped"],
+           st["bytes_on_disk"] / max(st["events"], 1),
+           st["raw_bytes"] / max(st["events"], 1)))
+
+
+def sc_stress_drop(args, tmp):
+    sc_stress(args, tmp, "drop", 4)
+
+
+def sc_simple(args, tmp):
+    out = tmp + "/arc"
+    p, _ = record(args, out, [ex(args, "simple_tracking")])
+    total, threads = expectations(p.stdout)
+    compare(stats(args, out), total, threads)
+    print("simple: %d threads exact" % len(threads))
+
+
+def sc_minimal(args, tmp):
+    out = tmp + "/arc"
+    session = "ex%d" % os.getpid()
+    c = subprocess.Popen([args.cli, "consumer", "--session", session,
+                          "--out", out, "--sampling", "full",
+                          "--exit-when-idle", "--quiet"],
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    env = dict(os.environ, MEMSCOPE_SESSION=session)
+    env.pop("LD_PRELOAD", None)
+    p = subprocess.run([ex(args, "minimal_demo")], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, env=env,
+                       timeout=TIMEOUT)
+    check(p.returncode == 0, "minimal_demo failed: " + p.stderr)
+    check(c.wait(TIMEOUT) == 0, "consumer failed")
+    total, threads = expectations(p.stdout)
+    compare(stats(args, out), total, threads)
+    print("minimal: explicit API, %d threads exact" % len(threads))
+
+
+def sc_run_tail(args, tmp):
+    """consumer + run + tail, as the demo does it."""
+    out = tmp + "/arc"
+    session = "ex%d" % os.getpid()
+    c = subprocess.Popen([args.cli, "consumer", "--session", session,
+                          "--out", out, "--sampling", "full",
+                          "--exit-when-idle"],
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    tail = subprocess.Popen([args.cli, "tail", "--session", session,
+                             "--count", "20"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    p = subprocess.run([args.cli, "run", "--session", session, "--",
+                        ex(args, "stress_test"), "--threads", "16",
+                        "--ops", "20000"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+    check(p.returncode == 0, "run failed: " + p.stderr)
+    tout, terr = tail.communicate(timeout=60)
+    check(c.wait(TIMEOUT) == 0, "consumer failed")
+    lines = [l for l in tout.splitlines() if l.strip()]
+    check(len(lines) >= 20, "tail showed %d lines: %s" % (len(lines), terr))
+    check(any(" alloc " in l for l in lines), "no alloc in tail:\n" + tout)
+    total, threads = expectations(p.stdout)
+    compare(stats(args, out), total, threads)
+    print("run+tail: %d tail lines, e.g. %s" % (len(lines), lines[-1]))
+
+
+def sc_tail_slow(args, tmp):
+    """A tail client that never reads: the consumer does not slow down and
+    the client is told what it missed."""
+    out = tmp + "/arc"
+    session = "ex%d" % os.getpid()
+    c = subprocess.Popen([args.cli, "consumer", "--session", session,
+                          "--out", out, "--sampling", "full",
+                          "--exit-when-idle", "--quiet"],
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    tail = subprocess.Popen([args.cli, "tail", "--session", session],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.3)
+    tail.send_signal(signal.SIGSTOP)
+    p = subprocess.run([args.cli, "run", "--session", session, "--",
+                        ex(args, "stress_test"), "--threads", "8",
+                        "--ops", "50000"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+    check(p.returncode == 0, "run failed: " + p.stderr)
+    check(c.wait(120) == 0, "consumer failed or hung on a stopped client")
+    tail.send_signal(signal.SIGCONT)
+    tout, _ = tail.communicate(timeout=60)
+    total, threads = expectations(p.stdout)
+    compare(stats(args, out), total, threads)
+    missed = [l for l in tout.decode().splitlines() if "events missed" in l]
+    check(missed, "stopped tail client was not told what it missed")
+    print("tail-slow: consumer unaffected; client told: %s" % missed[0])
+
+
+def sc_killed(args, tmp):
+    """The consumer is SIGKILLed mid-run: the program finishes normally."""
+    out = tmp + "/arc"
+    session = "ex%d" % os.getpid()
+    c = subprocess.Popen([args.cli, "consumer", "--session", session,
+                          "--out", out, "--sampling", "full",
+                          "--ring-kb", "64", "--quiet"],
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    prog = subprocess.Popen([args.cli, "run", "--session", session, "--",
+                             ex(args, "stress_test"), "--threads", "16",
+                             "--ops", "300000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    c.kill()
+    c.wait()
+    t0 = time.time()
+    try:
+        so, se = prog.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        prog.kill()
+        raise Fail("program hung after the consumer was killed")
+    check(prog.returncode == 0, "program failed: %s" % se[-2000:])
+    expectations(so)
+    print("killed: program finished normally %.1f s after the consumer "
+          "died" % (time.time() - t0))
+
+
+def sc_crash(args, tmp):
+    out = tmp + "/arc"
+    p, _ = record(args, out, [args.crash, "4", "20000"],
+                  expect_rc=128 + signal.SIGKILL)
+    total, threads = expectations(p.stdout)
+    st = stats(args, out)
+    compare(st, total, threads)
+    print("crash: all %d allocations of a SIGKILLed process archived" %
+          total["allocs"])
+
+
+SCENARIOS = {
+    "stress": sc_stress, "stress-drop": sc_stress_drop, "simple": sc_simple,
+    "minimal": sc_minimal, "run-tail": sc_run_tail,
+    "tail-slow": sc_tail_slow, "killed": sc_killed, "crash": sc_crash,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cli")
+    ap.add_argument("examples")
+    ap.add_argument("crash")
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    ap.add_argument("--threads", type=int, default=150)
+    ap.add_argument("--ops", type=int, default=2000)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="ms-examples-test-")
+    try:
+        SCENARIOS[args.scenario](args, tmp)
+    except (Fail, subprocess.TimeoutExpired) as e:
+        print("FAIL %s: %s" % (args.scenario, e))
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("PASS %s" % args.scenario)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

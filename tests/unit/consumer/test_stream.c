@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * consumer/stream.c: frame building from ring bytes, partial records, the
+ * final LOST, rotation, and garbage input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "record.h"
+#include "ring_abi.h"
+#include "segment.h"
+#include "stream.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/ms-test-stream-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void cfg(struct ms_stream_cfg *c, size_t frame, uint64_t seg_max)
+{
+	memset(c, 0, sizeof(*c));
+	c->dir = dir;
+	c->pid = 7;
+	c->tid = 8;
+	c->tick_hz = 1000000000u;
+	c->level = 1;
+	c->frame_target = frame;
+	c->seg_max = seg_max;
+}
+
+/* n (alloc, free) pairs with a fresh encoder state: a ring's bytes. */
+static size_t make_events(uint8_t *buf, int n, uint64_t lost)
+{
+	struct ms_rec_state s = { 0, 0 };
+	uint8_t *p = buf;
+
+	p = ms_rec_put_clock(&s, p, 100, 5000, 1000000000u);
+	p = ms_rec_put_thread_start(&s, p, 100, 7, 8);
+	for (int i = 0; i < n; i++) {
+		uint64_t a = 0x100000 + (uint64_t)i * 48;
+
+		p = ms_rec_put_alloc(&s, p, 200 + (uint64_t)i * 3, a,
+				     16 + (uint64_t)(i % 100), 0, 1 + i % 5,
+				     MS_WEIGHT_ONE);
+		p = ms_rec_put_free(&s, p, 201 + (uint64_t)i * 3, a);
+	}
+	if (lost)
+		p = ms_rec_put_lost(&s, p, 999999, lost, MS_LOST_FULL);
+	return (size_t)(p - buf);
+}
+
+struct counts {
+	uint64_t records, allocs, frees, dropped, frames, segs;
+};
+
+/* Reads every segment in dir back through the segment reader. */
+static void read_back(struct counts *c)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	memset(c, 0, sizeof(*c));
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		struct ms_seg_reader *r;
+		struct ms_seg_frame fr;
+		char path[400];
+		int k;
+
+		if (!strstr(e->d_name, ".mseg"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		assert_int_equal(ms_seg_open(path, &r), 0);
+		assert_true(ms_seg_finished(r));
+		c->segs++;
+		while ((k = ms_seg_next(r, &fr)) == 1) {
+			struct ms_rec_state s = { 0, 0 };
+			struct ms_event ev;
+			size_t off = 0;
+			uint32_t n = 0;
+
+			c->frames++;
+			while (off < fr.len) {
+				ssize_t m = ms_rec_decode(&s, fr.data + off,
+							  fr.len - off, &ev);
+				assert_true(m > 0);
+				if (off == 0)
+					assert_int_equal(ev.type, MS_REC_SYNC);
+				else
+					n++;
+				c->allocs += ev.type == MS_REC_ALLOC;
+				c->frees += ev.type == MS_REC_FREE;
+				if (ev.type == MS_REC_LOST)
+					c->dropped += ev.count;
+				off += (size_t)m;
+			}
+			assert_int_equal(n, fr.count);
+			c->records += n;
+		}
+		assert_int_equal(k, 0);
+		ms_seg_close(r);
+	}
+	closedir(d);
+}
+
+static void test_roundtrip_in_pieces(void **state)
+{
+	static uint8_t buf[1 << 20];
+	size_t len = make_events(buf, 20000, 0), done = 0, step = 1;
+	struct ms_stream_cfg c;
+	struct ms_stream s;
+	struct counts n;
+
+	(void)state;
+	cfg(&c, 16 << 10, 64 << 20);
+	assert_int_equal(ms_stream_init(&s, &c), 0);
+	/* Odd-sized pieces: records are cut anywhere and must wait whole. */
+	while (done < len) {
+		size_t give = len - done < step ? len - done : step;
+		ssize_t k = ms_stream_feed(&s, buf + done, give, NULL, NULL);
+
+		assert_true(k >= 0);
+		done += (size_t)k;
+		if ((size_t)k < give)
+			step += 7; /* the tail was partial: offer more */
+		else
+			step = step * 3 % 1000 + 1;
+	}
+	assert_int_equal(s.n.allocs, 20000);
+	assert_int_equal(s.n.frees, 20000);
+	assert_int_equal(ms_stream_finish(&s, 0), 0);
+	read_back(&n);
+	assert_int_equal(n.allocs, 20000);
+	assert_int_equal(n.frees, 20000);
+	assert_int_equal(n.records, 40002);
+	assert_true(n.frames >= 8); /* ~170 KB in 16 KiB frames */
+	assert_int_equal(n.segs, 1);
+}
+
+static void test_final_lost_and_rotation(void **state)
+{
+	static uint8_t buf[1 << 20];
+	size_t len = make_events(buf, 30000, 17);
+	struct ms_stream_cfg c;
+	struct ms_stream s;
+	struct counts n;
+
+	(void)state;
+	cfg(&c, 4 << 10, 1); /* every frame closes its segment */
+	assert_int_equal(ms_stream_init(&s, &c), 0);
+	assert_int_equal(ms_stream_feed(&s, buf, len, NULL, NULL),
+			 (ssize_t)len);
+	assert_int_equal(ms_stream_finish(&s, 5), 0);
+	read_back(&n);
+	assert_int_equal(n.dropped, 22); /* the producer's 17 + final 5 */
+	assert_int_equal(n.allocs, 30000);
+	assert_int_equal(n.segs, n.frames);
+	assert_true(n.segs > 10);
+}
+
+static void test_garbage_is_refused(void **state)
+{
+	uint8_t buf[4096];
+	struct ms_stream_cfg c;
+	struct ms_stream s;
+	uint64_t seed = 12345;
+	int refused = 0;
+
+	(void)state;
+	cfg(&c, 1 << 20, 64 << 20);
+	for (int round = 0; round < 200; round++) {
+		size_t good = make_events(buf, 10, 0);
+		ssize_t k;
+
+		for (size_t i = good; i < sizeof(buf); i++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			buf[i] = (uint8_t)(seed >> 56);
+		}
+		assert_int_equal(ms_stream_init(&s, &c), 0);
+		k = ms_stream_feed(&s, buf, sizeof(buf), NULL, NULL);
+		/* Either stops at bad bytes, or waits on a partial record. */
+		assert_true(k == -EBADMSG || (k >= (ssize_t)good && k < 4096));
+		refused += k == -EBADMSG;
+		assert_true(s.n.allocs >= 10);
+		/* A dead stream stays dead. */
+		if (k < 0)
+			assert_int_equal(
+				ms_stream_feed(&s, buf, good, NULL, NULL), k);
+		ms_stream_finish(&s, 0);
+	}
+	assert_true(refused > 150);
+}
+
+static void test_overlong_partial_is_refused(void **state)
+{
+	uint8_t buf[MS_REC_MAX + 16];
+	struct ms_stream_cfg c;
+	struct ms_stream s;
+
+	(void)state;
+	/* A varint that never ends looks partial; beyond MS_REC_MAX it
+	 * cannot be a record. */
+	memset(buf, 0x80, sizeof(buf));
+	buf[0] = MS_REC_MODULE_LOAD;
+	buf[1] = 1;
+	buf[2] = 1;
+	buf[3] = 1;
+	buf[4] = 0;
+	buf[5] = 0xff; /* path length: huge varint, cut off */
+	cfg(&c, 1 << 20, 64 << 20);
+	assert_int_equal(ms_stream_init(&s, &c), 0);
+	assert_true(ms_stream_feed(&s, buf, sizeof(buf), NULL, NULL) < 0);
+	ms_stream_finish(&s, 0);
+}
+
+struct tapped {
+	int allocs, frees, other;
+	uint64_t last_caller;
+};
+
+static void tap(void *ctx, const struct ms_tail_event *ev)
+{
+	struct tapped *t = ctx;
+
+	if (ev->type == MS_REC_ALLOC) {
+		t->allocs++;
+		t->last_caller = ev->caller;
+	} else if (ev->type == MS_REC_FREE) {
+		t->frees++;
+	} else {
+		t->other++;
+	}
+	assert_int_equal(ev->pid, 7);
+	assert_int_equal(ev->tid, 8);
+}
+
+static void test_tap_sees_events_and_callers(void **state)
+{
+	uint8_t buf[8192], *p = buf;
+	struct ms_rec_state rs = { 0, 0 };
+	uint64_t frames[3] = { 0x401000, 0x402000, 0x403000 };
+	struct tapped t = { 0 };
+	struct ms_stream_cfg c;
+	struct ms_stream s;
+
+	(void)state;
+	p = ms_rec_put_clock(&rs, p, 1000, 1, 1000000000u);
+	p = ms_rec_put_stack(&rs, p, 1000, 1, frames, 3);
+	p = ms_rec_put_alloc(&rs, p, 1001, 0x5000, 64, 0, 1, MS_WEIGHT_ONE);
+	p = ms_rec_put_free(&rs, p, 1002, 0x5000);
+	cfg(&c, 1 << 20, 64 << 20);
+	assert_int_equal(ms_stream_init(&s, &c), 0);
+	assert_int_equal(ms_stream_feed(&s, buf, (size_t)(p - buf), tap, &t),
+			 p - buf);
+	assert_int_equal(t.allocs, 1);
+	assert_int_equal(t.frees, 1);
+	assert_int_equal(t.last_caller, 0x401000);
+	ms_stream_finish(&s, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_roundtrip_in_pieces, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_final_lost_and_rotation,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_is_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_overlong_partial_is_refused,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_tap_sees_events_and_callers, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

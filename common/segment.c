@@ -37,7 +37,8 @@ struct ms_seg_reader {
 	int end_reported;
 	uint32_t frames_read;
 	ZSTD_DCtx *dctx;
-	uint8_t *out;
+	uint8_t *out; /* grows to the largest frame read so far */
+	size_t out_cap;
 	char err[160];
 };
 
@@ -317,8 +318,7 @@ int ms_seg_open(const char *path, struct ms_seg_reader **out)
 		goto out_free;
 	parse_footer(r);
 	r->dctx = ZSTD_createDCtx();
-	r->out = malloc(MS_SEG_FRAME_RAW_MAX);
-	if (!r->dctx || !r->out) {
+	if (!r->dctx) {
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -422,7 +422,21 @@ int ms_seg_next(struct ms_seg_reader *r, struct ms_seg_frame *fr)
 	if (ms_crc32c(0, fh + MS_SEG_FRAME_HDR_SIZE, comp) !=
 	    ms_get_le32(fh + MS_SEG_F_DATA_CRC))
 		return corrupt(r, "frame checksum mismatch", next);
-	n = ZSTD_decompressDCtx(r->dctx, r->out, MS_SEG_FRAME_RAW_MAX,
+	if (raw > r->out_cap) {
+		size_t cap = raw < 65536 ? 65536 : (size_t)raw;
+		uint8_t *o = realloc(r->out, cap);
+
+		if (!o) {
+			snprintf(r->err, sizeof(r->err),
+				 "out of memory for a frame of %llu bytes",
+				 (unsigned long long)raw);
+			r->pos = next;
+			return -ENOMEM;
+		}
+		r->out = o;
+		r->out_cap = cap;
+	}
+	n = ZSTD_decompressDCtx(r->dctx, r->out, r->out_cap,
 				fh + MS_SEG_FRAME_HDR_SIZE, comp);
 	if (ZSTD_isError(n) || n != raw)
 		return corrupt(r, "frame does not decompress", next);

@@ -60,7 +60,8 @@ const struct ms_seg_info *ms_seg_reader_info(const struct ms_seg_reader *r);
 /*
  * Reads the next frame. Returns 1 with `fr` filled, 0 at the end, or a
  * negative error for a damaged part of the file: -ENODATA when the file is
- * cut off (it was not finished), -EBADMSG when bytes are corrupt. After an
+ * cut off (it was not finished), -EBADMSG when bytes are corrupt, -ENOMEM
+ * when a frame cannot be buffered. After an
  * error the reader skips past the damage, so calling again yields whatever
  * is still readable. ms_seg_error() describes the last error.
  */

@@ -25,13 +25,14 @@
 
 #define MS_HIDDEN __attribute__((visibility("hidden")))
 #define MS_EXPORT __attribute__((visibility("default")))
-#define MS_TLS __thread __attribute__((tls_model("initial-exec")))
+#define MS_TLS	  __thread __attribute__((tls_model("initial-exec")))
 
 /* Process-wide tracking state (ms_g.state). */
 enum {
 	MS_AGENT_OFF = 0,     /* not tracking: before init, no consumer, ... */
 	MS_AGENT_ON = 1,      /* attached */
 	MS_AGENT_PENDING = 2, /* fork child: attach at the first tracked call */
+	MS_AGENT_EARLY = 3,   /* before the constructor: events are buffered */
 };
 
 /* Per-thread state (ms_tls.state). */
@@ -43,7 +44,6 @@ enum {
 };
 
 #define MS_MAX_RINGS 4096
-#define MS_STACK_SKIP 8 /* agent frames unw_backtrace may report */
 
 struct ms_stack_table;
 
@@ -68,7 +68,7 @@ struct ms_agent {
 	struct ms_clock clk;
 	uint64_t ring_size;
 	pthread_key_t key;
-	pthread_mutex_t lock; /* slow path only: attach, slots, modules */
+	pthread_mutex_t lock;	/* slow path only: attach, slots, modules */
 	struct ms_addrtab *tab; /* sampled addresses; NULL in full mode */
 	void (*on_state)(void); /* interpose.c: re-points its dispatch */
 	uint32_t nslots;
@@ -178,7 +178,7 @@ void ms_warn_once(const char *fmt, ...) MS_HIDDEN
 	__attribute__((format(printf, 1, 2)));
 
 #define MS_API_SAMPLING 1
-#define MS_API_DEPTH 2
+#define MS_API_DEPTH	2
 
 /* ---- thread.c ---- */
 void ms_agent_init(void) MS_HIDDEN; /* key, atfork; sets ms_g.ready */
@@ -203,8 +203,10 @@ void ms_modules_rescan(struct ms_tstate *t) MS_HIDDEN;
 void ms_modules_reset(void) MS_HIDDEN;
 
 /* ---- track.c: what the interposed functions and the API call ---- */
+/* Records a sampled allocation (`weight`: Q16 from ms_sample()). */
 void ms_track_alloc(void *p, size_t size, size_t align, uintptr_t caller,
 		    uint64_t weight) MS_HIDDEN;
+/* Records the free of a tracked block (any block in full mode). */
 void ms_track_free(void *p) MS_HIDDEN;
 /*
  * realloc bookkeeping: `old_sampled` says whether `old` was a tracked
@@ -213,6 +215,17 @@ void ms_track_free(void *p) MS_HIDDEN;
  */
 void ms_track_realloc(void *old, int old_sampled, void *p, size_t size,
 		      uintptr_t caller, uint64_t weight, uint64_t ts) MS_HIDDEN;
+/*
+ * Before the constructor (libraries initialised ahead of this one, ld.so):
+ * events of type MS_REC_* are kept in a static buffer, and replayed on the
+ * calling thread's ring once attached, so that blocks allocated that early
+ * are known when they are freed. MS_REC_FREE: `p`; MS_REC_REALLOC: `old`
+ * -> `p` (NULL with size 0: freed).
+ */
+void ms_early_event(unsigned type, void *p, void *old, size_t size,
+		    size_t align, uintptr_t caller) MS_HIDDEN;
+/* Replays the buffer (when attached) and closes it. Constructor only. */
+void ms_early_replay(void) MS_HIDDEN;
 /* Untracked -> ring: ensures the thread can write. 0 or -errno. */
 int ms_track_ready(struct ms_tstate *t) MS_HIDDEN;
 

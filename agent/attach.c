@@ -22,9 +22,9 @@
 #include "stack.h"
 
 #define MS_HANDSHAKE_MS 1000 /* connect, HELLO, SETTINGS */
-#define MS_SEND_MS 2000	     /* a RING message once attached */
+#define MS_SEND_MS	2000 /* a RING message once attached */
 #define MS_ADDRTAB_LOG2 20   /* sampled-address slots: 8 MiB of address space */
-#define MS_SOCK_FD_MIN 200   /* keep our socket away from the program's fds */
+#define MS_SOCK_FD_MIN	200  /* keep our socket away from the program's fds */
 
 static dev_t sock_dev;
 static ino_t sock_ino;
@@ -55,7 +55,7 @@ void ms_warn_once(const char *fmt, ...)
 
 static void set_timeout(int fd, unsigned ms)
 {
-	struct timeval tv = { ms / 1000, (long)(ms % 1000) * 1000 };
+	struct timeval tv = {ms / 1000, (long)(ms % 1000) * 1000};
 
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -118,7 +118,7 @@ static int recv_settings(int fd, struct ms_settings *s)
 
 static int connect_session(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd, err;
 
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -142,10 +142,10 @@ static void overlay_env(struct ms_settings *s, char *bad, size_t len)
 		const char *name;
 		int (*parse)(const char *, struct ms_settings *);
 	} vars[] = {
-		{ "MEMSCOPE_SAMPLING", ms_parse_sampling },
-		{ "MEMSCOPE_STACK_DEPTH", ms_parse_stack_depth },
-		{ "MEMSCOPE_RING_KB", ms_parse_ring_kb },
-		{ "MEMSCOPE_ON_FULL", ms_parse_on_full },
+		{"MEMSCOPE_SAMPLING", ms_parse_sampling},
+		{"MEMSCOPE_STACK_DEPTH", ms_parse_stack_depth},
+		{"MEMSCOPE_RING_KB", ms_parse_ring_kb},
+		{"MEMSCOPE_ON_FULL", ms_parse_on_full},
 	};
 	size_t used = 0;
 
@@ -203,6 +203,10 @@ static int go_on(int fd, const struct ms_settings *s)
 	ms_g.set = *s;
 	ms_clock_set(&ms_g.clk, s->tick_hz);
 	ms_g.ring_size = ms_ring_size_from_kb(s->ring_kb);
+	/* Per-thread unwind caches: no lock shared between threads. */
+	if (s->stack_depth > 1)
+		unw_set_caching_policy(unw_local_addr_space,
+				       UNW_CACHE_PER_THREAD);
 	if (s->sampling != MS_SAMPLING_FULL && !ms_g.tab) {
 		ms_g.tab = ms_addrtab_create(MS_ADDRTAB_LOG2);
 		if (!ms_g.tab)
@@ -276,8 +280,7 @@ int ms_attach_locked(const char *session, const struct ms_settings *api,
 	return ms_g.attach_err = err;
 }
 
-int ms_attach(const char *session, const struct ms_settings *api,
-	      int api_mask)
+int ms_attach(const char *session, const struct ms_settings *api, int api_mask)
 {
 	struct ms_tstate *t = &ms_tls;
 	int err, guard = t->guard;
@@ -286,6 +289,8 @@ int ms_attach(const char *session, const struct ms_settings *api,
 	pthread_mutex_lock(&ms_g.lock);
 	err = ms_g.attach_tried ? ms_g.attach_err
 				: ms_attach_locked(session, api, api_mask);
+	if (ms_agent_state() == MS_AGENT_EARLY)
+		ms_agent_set_state(MS_AGENT_OFF); /* no early events any more */
 	pthread_mutex_unlock(&ms_g.lock);
 	t->guard = guard;
 	if (!err && t->state == MS_T_UNINIT)
@@ -327,8 +332,8 @@ int ms_attach_send_ring(int fd, uint32_t tid, uint32_t index)
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = { &m, sizeof(m) };
-	struct msghdr mh = { 0 };
+	struct iovec iov = {&m, sizeof(m)};
+	struct msghdr mh = {0};
 	struct cmsghdr *c;
 	struct stat st;
 

@@ -50,7 +50,7 @@ static int fallback_posix_memalign(void **out, size_t align, size_t size)
 
 void ms_boot_resolve(void)
 {
-	struct ms_real_fns fns = { 0 };
+	struct ms_real_fns fns = {0};
 	struct ms_tstate *t = &ms_tls;
 	int guard = t->guard;
 

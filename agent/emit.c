@@ -5,8 +5,8 @@
 #include <time.h>
 
 #define MS_GIVE_UP_NS 2000000000ull /* block mode: consumer silent 2 s */
-#define MS_SPINS 64
-#define MS_YIELDS 64
+#define MS_SPINS      64
+#define MS_YIELDS     64
 
 void ms_emit_lost(struct ms_tstate *t, unsigned cause)
 {
@@ -21,7 +21,7 @@ void ms_emit_lost(struct ms_tstate *t, unsigned cause)
 
 static void backoff(unsigned i)
 {
-	struct timespec ts = { 0, 0 };
+	struct timespec ts = {0, 0};
 
 	if (i < MS_SPINS) {
 		ms_cpu_relax();
@@ -62,7 +62,8 @@ static uint8_t *wait_room(struct ms_tstate *t, uint64_t n)
 			tail = nt;
 			beat = nb;
 			since = ms_mono_ns();
-		} else if (i >= MS_SPINS && ms_mono_ns() - since > MS_GIVE_UP_NS) {
+		} else if (i >= MS_SPINS &&
+			   ms_mono_ns() - since > MS_GIVE_UP_NS) {
 			t->gone = 1;
 			return NULL;
 		}

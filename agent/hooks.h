@@ -13,7 +13,10 @@
 
 #define MS_CALLER ((uintptr_t)__builtin_return_address(0))
 
-/* 1 when events are to be recorded (attaching a fork child first). */
+/*
+ * 1 when events are to be recorded (attaching a fork child first), 2
+ * before the constructor (events go to the early buffer), else 0.
+ */
 static inline int ms_active(void)
 {
 	int s = ms_agent_state();
@@ -24,7 +27,7 @@ static inline int ms_active(void)
 		ms_attach_pending();
 		return ms_agent_state() == MS_AGENT_ON;
 	}
-	return 0;
+	return s == MS_AGENT_EARLY ? 2 : 0;
 }
 
 /* 1 while the real allocator is still being looked up on this thread. */
@@ -43,9 +46,17 @@ static inline void ms_on_alloc(void *p, size_t size, size_t align,
 {
 	struct ms_tstate *t;
 	uint64_t w;
+	int a;
 
-	if (MS_UNLIKELY(!p) || MS_LIKELY(!ms_active()))
+	if (MS_UNLIKELY(!p))
 		return;
+	a = ms_active();
+	if (MS_UNLIKELY(a != 1)) {
+		if (a == 2)
+			ms_early_event(MS_REC_ALLOC, p, NULL, size, align,
+				       caller);
+		return;
+	}
 	t = &ms_tls;
 	if (MS_UNLIKELY(t->guard))
 		return;
@@ -59,9 +70,13 @@ static inline void ms_on_alloc(void *p, size_t size, size_t align,
 static inline void ms_on_free(void *p)
 {
 	struct ms_addrtab *tab;
+	int a = ms_active();
 
-	if (MS_LIKELY(!ms_active()))
+	if (MS_UNLIKELY(a != 1)) {
+		if (a == 2)
+			ms_early_event(MS_REC_FREE, p, NULL, 0, 0, 0);
 		return;
+	}
 	tab = ms_g.tab;
 	/* Removed even under the guard: a stale entry would misfire later. */
 	if (tab && MS_LIKELY(!ms_addrtab_remove(tab, p)))
@@ -79,8 +94,15 @@ static inline void *ms_on_realloc(void *old, size_t size, uintptr_t caller)
 	int old_sampled;
 	uint64_t ts, w;
 	void *p;
+	int a = ms_active();
 
-	if (MS_LIKELY(!ms_active()) || t->guard)
+	if (MS_UNLIKELY(a == 2)) {
+		p = ms_real.realloc(old, size);
+		if (p || size == 0)
+			ms_early_event(MS_REC_REALLOC, p, old, size, 0, caller);
+		return p;
+	}
+	if (MS_LIKELY(a == 0) || t->guard)
 		return ms_real.realloc(old, size);
 	tab = ms_g.tab;
 	/* Out of the table first: once freed, the address can be reused. */

@@ -62,7 +62,8 @@ static void *do_realloc(void *old, size_t size, uintptr_t caller)
 	void *p;
 
 	if (MS_UNLIKELY(ms_booting()))
-		return old ? ms_boot_realloc(old, size) : ms_boot_alloc(size, 16);
+		return old ? ms_boot_realloc(old, size)
+			   : ms_boot_alloc(size, 16);
 	if (MS_UNLIKELY(ms_boot_owns(old)))
 		return ms_boot_realloc(old, size); /* copied out, untracked */
 	if (!old) {
@@ -157,11 +158,11 @@ static struct {
 	void *(*valloc)(size_t);
 	void *(*pvalloc)(size_t);
 } disp = {
-	tr_malloc, tr_free, tr_calloc, tr_realloc, tr_posix_memalign,
+	tr_malloc,	  tr_free,     tr_calloc, tr_realloc, tr_posix_memalign,
 	tr_aligned_alloc, tr_memalign, tr_valloc, tr_pvalloc,
 };
 
-#define DISP(f) __atomic_load_n(&disp.f, __ATOMIC_RELAXED)
+#define DISP(f)	  __atomic_load_n(&disp.f, __ATOMIC_RELAXED)
 #define SET(f, v) __atomic_store_n(&disp.f, (v), __ATOMIC_RELAXED)
 
 /* Called after every change of ms_g.state. */
@@ -175,7 +176,8 @@ static void update_dispatch(void)
 	SET(free, direct ? ms_real.free : tr_free);
 	SET(calloc, direct ? ms_real.calloc : tr_calloc);
 	SET(realloc, direct ? ms_real.realloc : tr_realloc);
-	SET(posix_memalign, direct ? ms_real.posix_memalign : tr_posix_memalign);
+	SET(posix_memalign,
+	    direct ? ms_real.posix_memalign : tr_posix_memalign);
 	SET(aligned_alloc, direct ? ms_real.aligned_alloc : tr_aligned_alloc);
 	SET(memalign, direct ? ms_real.memalign : tr_memalign);
 	SET(valloc, direct ? ms_real.valloc : tr_valloc);
@@ -336,5 +338,8 @@ __attribute__((constructor)) static void ms_interpose_init(void)
 	ms_agent_init();
 	if (autostart())
 		ms_attach(NULL, NULL, 0);
+	if (ms_agent_state() == MS_AGENT_EARLY)
+		ms_agent_set_state(MS_AGENT_OFF);
+	ms_early_replay();
 	update_dispatch();
 }

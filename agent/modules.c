@@ -46,7 +46,8 @@ static uint32_t build_id(const struct dl_phdr_info *info, const uint8_t **id)
 		p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
 		end = p + ph->p_memsz;
 		while (p + sizeof(ElfW(Nhdr)) <= end) {
-			const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)(const void *)p;
+			const ElfW(Nhdr) *n =
+				(const ElfW(Nhdr) *)(const void *)p;
 			const uint8_t *name = p + sizeof(*n);
 			const uint8_t *desc = name + ((n->n_namesz + 3) & ~3u);
 
@@ -112,8 +113,8 @@ static void emit_unload(struct ms_tstate *t, uint64_t base)
 	uint8_t *p = ms_emit_reserve(t, MS_REC_SMALL_MAX);
 
 	if (p)
-		ms_emit_commit(t, ms_rec_put_module_unload(&t->rs, p, ms_now(),
-							   base));
+		ms_emit_commit(
+			t, ms_rec_put_module_unload(&t->rs, p, ms_now(), base));
 }
 
 static struct ms_module *find(uint64_t base, uint64_t size)
@@ -161,7 +162,7 @@ static int scan_cb(struct dl_phdr_info *info, size_t len, void *arg)
 
 void ms_modules_rescan(struct ms_tstate *t)
 {
-	struct scan sc = { t };
+	struct scan sc = {t};
 
 	if (t->state != MS_T_ACTIVE)
 		return;

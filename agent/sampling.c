@@ -5,7 +5,7 @@
 #include <string.h>
 
 /* Inverse rates of the tiered classes (MS_CLS_*). */
-static const uint32_t class_inv_p[MS_NCLS] = { 100, 25, 10, 2 };
+static const uint32_t class_inv_p[MS_NCLS] = {100, 25, 10, 2};
 
 uint64_t ms_sample_class_weight(unsigned cls)
 {
@@ -27,7 +27,8 @@ static uint64_t next_rand(struct ms_sampler *s)
 /* Uniform in (0, 1]. */
 static double next_unit(struct ms_sampler *s)
 {
-	return ((double)(next_rand(s) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+	return ((double)(next_rand(s) >> 11) + 1.0) *
+	       (1.0 / 9007199254740992.0);
 }
 
 /* Trials up to and including the next success, p = 1/inv_p (>= 1). */

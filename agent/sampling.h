@@ -26,15 +26,20 @@
 #include "proto_abi.h"
 #include "record.h"
 
-#define MS_TIER_LARGE 10240u /* above: always sampled */
-#define MS_TIER_MEDIUM 1024u /* from here: the 1/10 tier */
-#define MS_SITES 64u	     /* hot-site counters per thread */
-#define MS_SITE_HOT 512u     /* counter value from which a site is hot */
-#define MS_SITE_DECAY 8192u  /* calls between halvings of the counters */
+#define MS_TIER_LARGE  10240u /* above: always sampled */
+#define MS_TIER_MEDIUM 1024u  /* from here: the 1/10 tier */
+#define MS_SITES       64u    /* hot-site counters per thread */
+#define MS_SITE_HOT    512u   /* counter value from which a site is hot */
+#define MS_SITE_DECAY  8192u  /* calls between halvings of the counters */
 
 /* Tiered classes: size tier x hot. */
-enum { MS_CLS_SMALL, MS_CLS_SMALL_HOT, MS_CLS_MEDIUM, MS_CLS_MEDIUM_HOT,
-       MS_NCLS };
+enum {
+	MS_CLS_SMALL,
+	MS_CLS_SMALL_HOT,
+	MS_CLS_MEDIUM,
+	MS_CLS_MEDIUM_HOT,
+	MS_NCLS
+};
 
 struct ms_sampler {
 	uint32_t mode; /* MS_SAMPLING_*; 0: not initialised yet */
@@ -57,8 +62,7 @@ void ms_sampler_decay(struct ms_sampler *s);
 /* Q16 weight of one tiered class (1/p). */
 uint64_t ms_sample_class_weight(unsigned cls);
 /* An uninitialised sampler: initialises it from the agent's settings. */
-uint64_t ms_sampler_first(struct ms_sampler *s, size_t size,
-			  uintptr_t caller);
+uint64_t ms_sampler_first(struct ms_sampler *s, size_t size, uintptr_t caller);
 
 static inline unsigned ms_site_hash(uintptr_t caller)
 {

@@ -15,8 +15,8 @@ struct ms_stack_table *ms_stack_table_create(uint64_t cap)
 
 	if (cap < 2 || (cap & (cap - 1)))
 		return NULL;
-	t = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	t = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
 	if (t == MAP_FAILED)
 		return NULL;
 	t->cap = cap;

@@ -17,7 +17,7 @@
 #include "stack.h"
 
 struct ms_agent ms_g = {
-	.state = MS_AGENT_OFF,
+	.state = MS_AGENT_EARLY,
 	.sock = -1,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -128,6 +128,17 @@ static int get_ring(struct ms_tstate *t)
 		err = new_ring(s, t->tid);
 	else if (s)
 		err = 0;
+	if (err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN ||
+	    err == -EBADF) {
+		/* The consumer is gone (or our socket is): stop paying for
+		 * tracking in every thread that starts from now on. */
+		ms_warn_once("lost the consumer (%s); tracking stopped",
+			     strerror(-err));
+		ms_agent_set_state(MS_AGENT_OFF);
+	} else if (err) {
+		ms_warn_once("no ring for thread %u (%s); it runs untracked",
+			     t->tid, strerror(-err));
+	}
 	if (!err) {
 		t->slot = s;
 		t->ring = s->ring;

@@ -37,17 +37,18 @@ struct ms_evt {
 	unsigned type; /* MS_REC_ALLOC or MS_REC_REALLOC */
 	uint64_t ts, old, addr, size, align, weight;
 	uintptr_t caller;
+	uint32_t depth;
 };
 
 /*
  * The event's stack: an existing id, or a STACK record written with it.
  * Inlined into its callers: see ms_stack_capture().
  */
-static inline __attribute__((always_inline)) void write_event(struct ms_tstate *t, const struct ms_evt *ev)
+static inline __attribute__((always_inline)) void
+write_event(struct ms_tstate *t, const struct ms_evt *ev)
 {
 	uint64_t frames[MS_STACK_MAX], h, id = 0;
-	uint32_t n = ms_stack_capture(frames, ms_g.set.stack_depth,
-				      ev->caller);
+	uint32_t n = ms_stack_capture(frames, ev->depth, ev->caller);
 	uint8_t *b, *e;
 	int fresh = 0;
 
@@ -61,9 +62,9 @@ static inline __attribute__((always_inline)) void write_event(struct ms_tstate *
 		fresh = 1;
 	}
 	/* STACK and the event go in together, or neither does. */
-	b = ms_emit_reserve(t, MS_REC_SMALL_MAX +
-				       (fresh ? 32 + (uint64_t)n * MS_VARINT_MAX
-					      : 0));
+	b = ms_emit_reserve(
+		t, MS_REC_SMALL_MAX +
+			   (fresh ? 32 + (uint64_t)n * MS_VARINT_MAX : 0));
 	if (!b)
 		return;
 	e = b;
@@ -87,8 +88,7 @@ static void write_free(struct ms_tstate *t, uint64_t ts, const void *p)
 	uint8_t *b = ms_emit_reserve(t, MS_REC_SMALL_MAX);
 
 	if (b)
-		ms_emit_commit(t, ms_rec_put_free(&t->rs, b, ts,
-						  (uintptr_t)p));
+		ms_emit_commit(t, ms_rec_put_free(&t->rs, b, ts, (uintptr_t)p));
 }
 
 /* Sampled mode: remember the block so that its free is recorded. */
@@ -100,12 +100,29 @@ static int remember(struct ms_tstate *t, const void *p)
 	return -ENOSPC;
 }
 
+/* The realloc rules of the counting contract (agent.h). */
+static void write_realloc(struct ms_tstate *t, struct ms_evt *ev,
+			  int old_sampled)
+{
+	if (ev->weight && remember(t, (void *)(uintptr_t)ev->addr) < 0)
+		ev->weight = 0;
+	if (!ev->addr || !ev->weight) {
+		if (old_sampled) /* realloc(p, 0), or the new block unsampled */
+			write_free(t, ev->ts, (void *)(uintptr_t)ev->old);
+		return;
+	}
+	if (!old_sampled)
+		ev->type = MS_REC_ALLOC;
+	write_event(t, ev);
+}
+
 void ms_track_alloc(void *p, size_t size, size_t align, uintptr_t caller,
 		    uint64_t weight)
 {
 	struct ms_tstate *t = &ms_tls;
-	struct ms_evt ev = { MS_REC_ALLOC, 0, 0, (uintptr_t)p, size, align,
-			     weight, caller };
+	struct ms_evt ev = {MS_REC_ALLOC, 0,	  0,
+			    (uintptr_t)p, size,	  align,
+			    weight,	  caller, ms_g.set.stack_depth};
 
 	ms_guard_enter(t);
 	if (ms_track_ready(t) == 0 && remember(t, p) == 0) {
@@ -129,22 +146,107 @@ void ms_track_realloc(void *old, int old_sampled, void *p, size_t size,
 		      uintptr_t caller, uint64_t weight, uint64_t ts)
 {
 	struct ms_tstate *t = &ms_tls;
-	struct ms_evt ev = { MS_REC_REALLOC, ts, (uintptr_t)old, (uintptr_t)p,
-			     size, 0, weight, caller };
+	struct ms_evt ev = {MS_REC_REALLOC, ts,	    (uintptr_t)old,
+			    (uintptr_t)p,   size,   0,
+			    weight,	    caller, ms_g.set.stack_depth};
 
+	ms_guard_enter(t);
+	if (ms_track_ready(t) == 0)
+		write_realloc(t, &ev, old_sampled);
+	ms_guard_leave(t);
+}
+
+/* ---- before the constructor: the early buffer ---- */
+
+#define MS_EARLY_MAX 4096
+
+struct ms_early_ev {
+	uint32_t type, tid;
+	uint64_t ns;
+	uintptr_t addr, old, caller;
+	size_t size, align;
+};
+
+static struct ms_early_ev early[MS_EARLY_MAX];
+static _Atomic uint32_t nearly;
+
+void ms_early_event(unsigned type, void *p, void *old, size_t size,
+		    size_t align, uintptr_t caller)
+{
+	struct ms_early_ev *e;
+	uint32_t i;
+
+	if (ms_tls.guard)
+		return;
+	/* Only before the constructor, where a slow path is fine. */
+	i = ms_fetch_add_relaxed(&nearly, 1);
+	if (i >= MS_EARLY_MAX)
+		return; /* counted as lost at the replay */
+	e = &early[i];
+	e->type = type;
+	e->tid = ms_gettid();
+	e->ns = ms_mono_ns();
+	e->addr = (uintptr_t)p;
+	e->old = (uintptr_t)old;
+	e->caller = caller;
+	e->size = size;
+	e->align = align;
+}
+
+/* Ticks of the session clock for a CLOCK_MONOTONIC time in the past. */
+static uint64_t ticks_at(uint64_t ns, uint64_t now_ticks, uint64_t now_ns)
+{
+	__int128 d = (__int128)(now_ns - ns) * ms_g.clk.tick_hz / 1000000000;
+
+	return d > (__int128)now_ticks ? 0 : now_ticks - (uint64_t)d;
+}
+
+static void replay_one(struct ms_tstate *t, const struct ms_early_ev *e,
+		       uint64_t ts)
+{
+	struct ms_evt ev = {e->type,  ts, e->old,    e->addr, e->size,
+			    e->align, 0,  e->caller, 0};
+	int old_sampled;
+
+	if (e->type == MS_REC_FREE) {
+		if (!ms_g.tab || ms_addrtab_remove(ms_g.tab, (void *)e->addr))
+			write_free(t, ts, (void *)e->addr);
+		return;
+	}
+	ev.weight = e->addr ? ms_sample(&t->smp, e->size, e->caller) : 0;
+	if (e->type == MS_REC_ALLOC) {
+		if (ev.weight && remember(t, (void *)e->addr) == 0)
+			write_event(t, &ev);
+		return;
+	}
+	old_sampled =
+		ms_g.tab ? ms_addrtab_remove(ms_g.tab, (void *)e->old) : 1;
+	if (old_sampled || ev.weight)
+		write_realloc(t, &ev, old_sampled);
+}
+
+void ms_early_replay(void)
+{
+	struct ms_tstate *t = &ms_tls;
+	uint32_t n = ms_load_relaxed(&nearly);
+	uint64_t now_ticks, now_ns;
+
+	ms_store_relaxed(&nearly, MS_EARLY_MAX); /* closes the buffer */
+	if (ms_agent_state() != MS_AGENT_ON)
+		return;
 	ms_guard_enter(t);
 	if (ms_track_ready(t) < 0)
 		goto out;
-	if (weight && remember(t, p) < 0)
-		weight = 0;
-	if (!p || !weight) {
-		if (old_sampled)
-			write_free(t, ts, old); /* realloc(p, 0), or new unsampled */
-		goto out;
-	}
-	if (!old_sampled)
-		ev.type = MS_REC_ALLOC;
-	write_event(t, &ev);
+	now_ticks = ms_now();
+	now_ns = ms_mono_ns();
+	/* Events of other threads (a library constructor's thread) have no
+	 * ring here; they are dropped, as are those beyond the buffer. */
+	for (uint32_t i = 0; i < n && i < MS_EARLY_MAX; i++)
+		if (early[i].tid == t->tid)
+			replay_one(t, &early[i],
+				   ticks_at(early[i].ns, now_ticks, now_ns));
+	for (uint32_t i = MS_EARLY_MAX; i < n; i++)
+		ms_emit_lost(t, MS_LOST_INTERNAL);
 out:
 	ms_guard_leave(t);
 }

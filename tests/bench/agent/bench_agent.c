@@ -113,8 +113,7 @@ static size_t mix_size(uint64_t *x)
 }
 
 /* One batch of pairs; small fixed sizes unless `mix`. */
-static __attribute__((noinline)) uint64_t batch(alloc_fn a, free_fn f,
-						 int mix)
+static __attribute__((noinline)) uint64_t batch(alloc_fn a, free_fn f, int mix)
 {
 	uint64_t x = 88172645463325252ull, t0 = cpu_ns();
 
@@ -174,13 +173,13 @@ static void *run_phase(void *arg)
 static int in_process(void)
 {
 	static const struct phase phases[] = {
-		{ "tiered, unsampled pair", MS_SAMPLING_TIERED, 32, 1, 0, 64,
-		  0, 5 },
-		{ "tiered, size mix, 64 sites", MS_SAMPLING_TIERED, 32, 0, 1,
-		  64, 0, 0 },
-		{ "full, no stacks", MS_SAMPLING_FULL, 0, 0, 0, 1, 0, 40 },
-		{ "full, depth 32, 10-deep chain", MS_SAMPLING_FULL, 32, 0, 0,
-		  1, 1, 150 },
+		{"tiered, unsampled pair", MS_SAMPLING_TIERED, 32, 1, 0, 64, 0,
+		 5},
+		{"tiered, size mix, 64 sites", MS_SAMPLING_TIERED, 32, 0, 1, 64,
+		 0, 0},
+		{"full, no stacks", MS_SAMPLING_FULL, 0, 0, 0, 1, 0, 40},
+		{"full, depth 32, 10-deep chain", MS_SAMPLING_FULL, 32, 0, 0, 1,
+		 1, 150},
 	};
 	struct ms_settings s;
 	struct ms_mini *m;
@@ -215,7 +214,7 @@ static int in_process(void)
 	printf("%-32s %10s %10s %10s %8s\n", "case (ns per malloc+free)",
 	       "untracked", "tracked", "added", "target");
 	for (size_t i = 0; i < MS_ARRAY_SIZE(phases); i++) {
-		struct job j = { &phases[i], 0, 0 };
+		struct job j = {&phases[i], 0, 0};
 		pthread_t th;
 
 		if (only_phase >= 0 && (size_t)only_phase != i)
@@ -260,7 +259,7 @@ static int in_process(void)
  */
 static int loop_child(long n, size_t touch)
 {
-	void *live[256] = { 0 };
+	void *live[256] = {0};
 	uint64_t x = 1, t0 = cpu_ns();
 
 	for (long i = 0; i < n; i++) {
@@ -279,7 +278,7 @@ static int loop_child(long n, size_t touch)
 static uint64_t spawn_loop(const char *self, const char *agent, long n,
 			   size_t touch)
 {
-	char arg[32], targ[32], out[64] = { 0 };
+	char arg[32], targ[32], out[64] = {0};
 	int fds[2], st;
 	ssize_t got;
 	pid_t pid;

@@ -103,8 +103,8 @@ static size_t drain_ring(struct ms_mini *m, struct mring *mr)
 		return 0;
 	}
 	while (off < n) {
-		ssize_t k = ms_rec_decode(&mr->rs, p + off, (size_t)(n - off),
-					  &ev);
+		ssize_t k =
+			ms_rec_decode(&mr->rs, p + off, (size_t)(n - off), &ev);
 		if (k < 0) {
 			mr->done = 1; /* corrupt: give the ring up */
 			return 0;
@@ -201,10 +201,11 @@ static int serve(struct ms_mini *m, int c)
 		struct cmsghdr a;
 	} ctl;
 	uint8_t buf[512];
-	struct iovec iov = { buf, sizeof(buf) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = ctl.buf,
-			     .msg_controllen = sizeof(ctl.buf) };
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl.buf)};
 	struct ms_msg_hdr h;
 	struct cmsghdr *cm;
 	int fd = -1;
@@ -295,7 +296,7 @@ static void *loop(void *arg)
 		if (got) {
 			/* Let data pile up a little: polling a producer's
 			 * head on every record would bounce its cache line. */
-			struct timespec ts = { 0, 100000 };
+			struct timespec ts = {0, 100000};
 
 			nanosleep(&ts, NULL);
 		}
@@ -311,7 +312,7 @@ static void *loop(void *arg)
 
 struct ms_mini *ms_mini_start(const char *path, const struct ms_settings *s)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct ms_mini *m = calloc(1, sizeof(*m));
 
 	if (!m)
@@ -323,8 +324,7 @@ struct ms_mini *ms_mini_start(const char *path, const struct ms_settings *s)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	unlink(path);
 	if (m->lfd < 0 || bind(m->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(m->lfd, 64) ||
-	    pthread_create(&m->th, NULL, loop, m)) {
+	    listen(m->lfd, 64) || pthread_create(&m->th, NULL, loop, m)) {
 		free(m);
 		return NULL;
 	}
@@ -333,7 +333,7 @@ struct ms_mini *ms_mini_start(const char *path, const struct ms_settings *s)
 
 void ms_mini_wait_idle(struct ms_mini *m, unsigned timeout_ms)
 {
-	struct timespec ts = { 0, 1000000 };
+	struct timespec ts = {0, 1000000};
 
 	for (unsigned i = 0; i < timeout_ms && !m->idle; i++)
 		nanosleep(&ts, NULL);

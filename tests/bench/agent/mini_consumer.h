@@ -12,7 +12,7 @@
 
 #include "session.h"
 
-#define MS_MINI_MAX_RINGS 1024
+#define MS_MINI_MAX_RINGS   1024
 #define MS_MINI_MAX_THREADS 4096
 
 struct ms_mini_thread {

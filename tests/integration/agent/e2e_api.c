@@ -11,7 +11,7 @@
 #include "e2e_expect.h"
 #include "memscope.h"
 
-#define CHUNK 48
+#define CHUNK  48
 #define CHUNKS 64
 
 static char pool[CHUNKS][CHUNK];
@@ -38,11 +38,11 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	struct memscope_options opt = { .version = MEMSCOPE_API_VERSION,
-					.session = argc > 1 ? argv[1] : NULL,
-					.sampling = "full",
-					.stack_depth = 4 };
-	struct e2e_counts c = { 0 };
+	struct memscope_options opt = {.version = MEMSCOPE_API_VERSION,
+				       .session = argc > 1 ? argv[1] : NULL,
+				       .sampling = "full",
+				       .stack_depth = 4};
+	struct e2e_counts c = {0};
 	pthread_t th;
 	int err = memscope_init(&opt);
 

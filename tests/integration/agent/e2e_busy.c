@@ -20,7 +20,7 @@ static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *worker(void *arg)
 {
 	uint64_t x = (uintptr_t)arg * 2654435761u + 1, sum = 0;
-	void *live[WINDOW] = { 0 };
+	void *live[WINDOW] = {0};
 
 	for (long i = 0; i < iters; i++) {
 		size_t size, k;

@@ -21,8 +21,11 @@
 static void (*cfree_fn)(void *);
 static volatile size_t huge = SIZE_MAX; /* defeats size warnings */
 
+/* Every result goes through the volatile sink: compilers may otherwise
+ * assume the allocation succeeded, or drop a malloc/free pair. */
 static void *got(struct e2e_counts *c, void *p)
 {
+	e2e_sink = p;
 	if (p)
 		c->allocs++;
 	return p;
@@ -44,12 +47,12 @@ static void plain(struct e2e_counts *c)
 	put(c, got(c, malloc(0)));
 	free(NULL);
 	errno = 0;
-	p = malloc(huge);
+	p = got(c, malloc(huge));
 	E2E_CHECK(c, p == NULL && errno == ENOMEM);
 	put(c, got(c, calloc(10, 10)));
 	put(c, got(c, calloc(0, 5)));
 	errno = 0;
-	p = calloc(huge, 2);
+	p = got(c, calloc(huge, 2));
 	E2E_CHECK(c, p == NULL && errno == ENOMEM);
 }
 
@@ -60,24 +63,27 @@ static void reallocs(struct e2e_counts *c)
 	p = got(c, realloc(NULL, 50)); /* an allocation */
 	for (int i = 1; i <= ROUNDS; i++) {
 		q = realloc(p, (size_t)i * 16);
+		e2e_sink = q;
 		E2E_CHECK(c, q != NULL);
 		c->allocs++; /* one REALLOC: one alloc and one free */
 		c->frees++;
 		p = q;
 	}
 	errno = 0;
-	q = realloc(p, huge / 2);
+	q = got(c, realloc(p, huge / 2));
 	E2E_CHECK(c, q == NULL && errno == ENOMEM); /* p still valid */
 	q = realloc(p, 0);
+	e2e_sink = q;
 	E2E_CHECK(c, q == NULL); /* glibc frees p */
 	c->frees++;
 	put(c, got(c, realloc(NULL, 0)));
 
 	p = got(c, reallocarray(NULL, 10, 10));
 	errno = 0;
-	q = reallocarray(p, huge, 2);
+	q = got(c, reallocarray(p, huge, 2));
 	E2E_CHECK(c, q == NULL && errno == ENOMEM);
 	q = reallocarray(p, 20, 10);
+	e2e_sink = q;
 	E2E_CHECK(c, q != NULL);
 	c->allocs++;
 	c->frees++;
@@ -106,7 +112,7 @@ static void aligned(struct e2e_counts *c)
 	put(c, got(c, valloc(100)));
 	put(c, got(c, pvalloc(100)));
 	errno = 0;
-	p = memalign(64, huge);
+	p = got(c, memalign(64, huge));
 	E2E_CHECK(c, p == NULL && errno == ENOMEM);
 	if (cfree_fn) {
 		p = got(c, malloc(32));
@@ -133,7 +139,7 @@ static void *worker(void *arg)
 
 int main(void)
 {
-	struct e2e_counts c = { 0 };
+	struct e2e_counts c = {0};
 	pthread_t th;
 
 	/* cfree exists only as a compat symbol in glibc >= 2.26; the agent

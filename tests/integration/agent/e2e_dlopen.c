@@ -25,7 +25,7 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	struct e2e_counts c = { 0 };
+	struct e2e_counts c = {0};
 	pthread_t th;
 	void *h;
 

@@ -32,7 +32,7 @@ static void *work(void *arg)
 
 static int stage(unsigned long n)
 {
-	struct e2e_counts c = { .allocs = n };
+	struct e2e_counts c = {.allocs = n};
 	pthread_t th;
 
 	if (pthread_create(&th, NULL, work, &c) || pthread_join(th, NULL))

@@ -51,7 +51,7 @@ static void *worker(void *arg)
 
 int main(void)
 {
-	struct e2e_counts c = { 0 };
+	struct e2e_counts c = {0};
 	struct sigaction sa;
 	pthread_t th;
 	long sent = 0;

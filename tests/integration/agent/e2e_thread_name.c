@@ -39,7 +39,7 @@ static void *other_named(void *arg)
 
 int main(void)
 {
-	struct e2e_counts a = { 0 }, b = { 0 };
+	struct e2e_counts a = {0}, b = {0};
 	pthread_t ta, tb;
 
 	pthread_barrier_init(&named, NULL, 2);

@@ -14,9 +14,9 @@
 
 #include "addrtab.h"
 
-#define THREADS 4
+#define THREADS	   4
 #define PER_THREAD 20000
-#define ROUNDS 20
+#define ROUNDS	   20
 
 struct job {
 	struct ms_addrtab *t;
@@ -62,7 +62,7 @@ static void test_concurrent_exact(void **state)
 	(void)state;
 	assert_non_null(t);
 	for (int k = 0; k < THREADS; k++) {
-		jobs[k] = (struct job){ t, k, 0 };
+		jobs[k] = (struct job){t, k, 0};
 		assert_int_equal(pthread_create(&th[k], NULL, worker, &jobs[k]),
 				 0);
 	}

@@ -73,7 +73,7 @@ static void drain(struct ms_rec_state *rs, uint64_t *frees, uint64_t *lost,
 
 static void test_drop_exact(void **state)
 {
-	struct ms_rec_state rs = { 0, 0 };
+	struct ms_rec_state rs = {0, 0};
 	uint64_t written = 0, frees = 0, lost = 0, cause = 99;
 	const uint64_t attempts = 5000;
 
@@ -100,7 +100,7 @@ static void test_drop_exact(void **state)
 
 static void test_block_gives_up(void **state)
 {
-	struct ms_rec_state rs = { 0, 0 };
+	struct ms_rec_state rs = {0, 0};
 	uint64_t written = 0, frees = 0, lost = 0, cause = 99;
 	uint64_t t0;
 

@@ -24,10 +24,10 @@ static size_t draw_size(uint64_t *x)
 	*x ^= *x << 17;
 	r = *x;
 	if (r % 100 < 90)
-		return 16 + (r >> 8) % 1000;	  /* small */
+		return 16 + (r >> 8) % 1000; /* small */
 	if (r % 100 < 99)
 		return 1024 + (r >> 8) % 9000; /* medium */
-	return 10241 + (r >> 8) % 100000;	  /* large */
+	return 10241 + (r >> 8) % 100000;      /* large */
 }
 
 struct result {
@@ -38,7 +38,7 @@ struct result {
 static struct result run(uint32_t mode, uint64_t param)
 {
 	struct ms_sampler s;
-	struct result r = { 0, 0, 0 };
+	struct result r = {0, 0, 0};
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 
 	ms_sampler_init(&s, mode, param, 12345);
@@ -110,7 +110,8 @@ static void test_tiered_rates(void **state)
 	assert_int_equal(n_large, DRAWS);
 	assert_in_range(n_med, DRAWS / 10 * 97 / 100, DRAWS / 10 * 103 / 100);
 	/* the small tier: 1% (sites are spread, so none is hot) */
-	assert_in_range(n_small, DRAWS / 100 * 93 / 100, DRAWS / 100 * 107 / 100);
+	assert_in_range(n_small, DRAWS / 100 * 93 / 100,
+			DRAWS / 100 * 107 / 100);
 }
 
 /* A site making most calls is hot: its small calls are sampled at 4%. */

@@ -14,17 +14,15 @@
 #include "stack.h"
 
 /* Stands for an interposed function: captures on behalf of its caller. */
-static __attribute__((noinline)) uint32_t fake_malloc(uint64_t *frames,
-						      uint32_t depth,
-						      uintptr_t *caller)
+static __attribute__((noinline)) uint32_t
+fake_malloc(uint64_t *frames, uint32_t depth, uintptr_t *caller)
 {
 	*caller = (uintptr_t)__builtin_return_address(0);
 	return ms_stack_capture(frames, depth, *caller);
 }
 
-static __attribute__((noinline)) uint32_t level(int n, uint64_t *frames,
-						uint32_t depth,
-						uintptr_t *caller)
+static __attribute__((noinline)) uint32_t
+level(int n, uint64_t *frames, uint32_t depth, uintptr_t *caller)
 {
 	uint32_t r;
 
@@ -59,7 +57,7 @@ static void test_capture(void **state)
 static void test_dedup(void **state)
 {
 	struct ms_stack_table *t = ms_stack_table_create(4);
-	uint64_t frames[3] = { 0x1000, 0x2000, 0x3000 };
+	uint64_t frames[3] = {0x1000, 0x2000, 0x3000};
 	uint64_t ids[1000];
 
 	(void)state;

@@ -54,7 +54,8 @@ int ms_agent_path(char *buf, size_t len)
 		char real[PATH_MAX];
 
 		snprintf(cand, sizeof(cand), "%s/%s", self, rel[i]);
-		if (exists(cand) && realpath(cand, real) && strlen(real) < len) {
+		if (exists(cand) && realpath(cand, real) &&
+		    strlen(real) < len) {
 			snprintf(buf, len, "%s", real);
 			return 0;
 		}

@@ -67,8 +67,8 @@ int ms_cmd_consumer(int argc, char **argv)
 		"memscope consumer: session %s, socket %s\n"
 		"memscope consumer: archive %s (sampling %s); stop with "
 		"Ctrl-C\n",
-		ms_daemon_session(d), ms_daemon_socket(d),
-		ms_daemon_archive(d), samp);
+		ms_daemon_session(d), ms_daemon_socket(d), ms_daemon_archive(d),
+		samp);
 	err = ms_daemon_run(d, NULL, NULL);
 	print_summary(d);
 	ms_daemon_close(d);

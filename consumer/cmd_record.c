@@ -24,7 +24,7 @@ struct rec {
 	struct ms_daemon *d;
 	pid_t child;
 	int status;
-	int live_line;	/* stderr is a terminal */
+	int live_line; /* stderr is a terminal */
 	uint64_t last_ns, last_events;
 	double rate;
 };
@@ -46,8 +46,9 @@ static void *waiter(void *arg)
 
 	while (waitpid(r->child, &st, 0) < 0 && errno == EINTR)
 		;
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st)
-				  : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
+	r->status = WIFEXITED(st)     ? WEXITSTATUS(st)
+		    : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
+				      : 1;
 	ms_daemon_stop(r->d, 1);
 	return NULL;
 }
@@ -162,7 +163,7 @@ static int prepare(int argc, char **argv, struct ms_daemon_opts *o, int *cmd)
 int ms_cmd_record(int argc, char **argv)
 {
 	struct ms_daemon_opts o;
-	struct rec r = { .status = 1 };
+	struct rec r = {.status = 1};
 	char out[256], session[80], agent[4096];
 	char **env = NULL;
 	pthread_t wt;

@@ -42,7 +42,8 @@ static int num(const char *cmd, const char *opt, const char *v, uint64_t max,
 	       uint64_t *out)
 {
 	if (!v || ms_parse_u64(v, out) < 0 || *out > max) {
-		fprintf(stderr, "memscope %s: invalid value for %s\n", cmd, opt);
+		fprintf(stderr, "memscope %s: invalid value for %s\n", cmd,
+			opt);
 		return -1;
 	}
 	return 0;
@@ -53,7 +54,8 @@ static int parse(int argc, char **argv, struct tail_opts *t)
 	uint64_t v;
 
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *a = argv[i],
+			   *val = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
 			return 1;
@@ -84,7 +86,8 @@ static int parse(int argc, char **argv, struct tail_opts *t)
 				return -1;
 		} else {
 			fprintf(stderr,
-				"memscope tail: unknown option or missing value "
+				"memscope tail: unknown option or missing "
+				"value "
 				"'%s'; see 'memscope tail --help'\n",
 				a);
 			return -1;
@@ -104,7 +107,7 @@ static void fill_hdr(struct ms_msg_hdr *h, uint16_t type, uint32_t size)
 
 static int connect_session(const char *session)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
 
 	if (ms_session_socket(session, sa.sun_path, sizeof(sa.sun_path)) < 0) {
@@ -147,8 +150,7 @@ static int handshake(int fd, struct tail_opts *t)
 	return 0;
 }
 
-static void print_event(const struct ms_tail_event *e, int json,
-			uint64_t t0)
+static void print_event(const struct ms_tail_event *e, int json, uint64_t t0)
 {
 	const char *kind = ms_rec_type_name(e->type);
 	double t = e->ts_ns >= t0 ? (double)(e->ts_ns - t0) / 1e9 : 0.0;
@@ -156,7 +158,8 @@ static void print_event(const struct ms_tail_event *e, int json,
 	if (json) {
 		printf("{\"t_ns\": %" PRIu64 ", \"pid\": %u, \"tid\": %u, "
 		       "\"kind\": \"%s\", \"size\": %" PRIu64
-		       ", \"addr\": \"0x%" PRIx64 "\", \"old_addr\": \"0x%" PRIx64
+		       ", \"addr\": \"0x%" PRIx64
+		       "\", \"old_addr\": \"0x%" PRIx64
 		       "\", \"caller\": \"0x%" PRIx64 "\"}\n",
 		       e->ts_ns, e->pid, e->tid, kind, e->size, e->addr,
 		       e->old_addr, e->caller);

@@ -105,7 +105,7 @@ static int on_tail_req(struct ms_daemon *d, struct ms_conn *c,
 		return -ENOMEM;
 	c->tail = t;
 	pthread_mutex_lock(&d->list_lock);
-	cds_list_add_tail_rcu(&t->node, &d->tails);
+	ms_rcu_add_tail(&t->node, &d->tails);
 	pthread_mutex_unlock(&d->list_lock);
 	ms_fetch_add_relaxed(&d->ntails, 1);
 	send_settings(d, c->fd);
@@ -148,12 +148,24 @@ static int on_ring(struct ms_daemon *d, struct ms_conn *c, int fd)
 		free(r);
 		return 0; /* the agent may still send good rings */
 	}
+	if (ms_load_relaxed(&d->mapped_bytes) + r->ring.map_len >
+	    MS_MAX_MAPPED_BYTES) {
+		ms_dlog(d,
+			"pid %u: refused a ring: the consumer maps %llu GiB "
+			"of rings already",
+			p->pid, MS_MAX_MAPPED_BYTES >> 30);
+		ms_fetch_add_relaxed(&d->rings_refused, 1);
+		ms_ring_unmap(&r->ring);
+		free(r);
+		return 0;
+	}
+	ms_fetch_add_relaxed(&d->mapped_bytes, r->ring.map_len);
 	r->d = d;
 	r->proc = p;
 	p->nrings++;
 	ms_fetch_add_relaxed(&p->rings_live, 1);
 	pthread_mutex_lock(&d->list_lock);
-	cds_list_add_tail_rcu(&r->node, &d->rings);
+	ms_rcu_add_tail(&r->node, &d->rings);
 	pthread_mutex_unlock(&d->list_lock);
 	d->manifest_dirty = 1;
 	return 0;
@@ -221,7 +233,8 @@ static int take_fds(struct msghdr *mh, int *fds)
 		for (size_t i = 0; i < k; i++) {
 			int fd;
 
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
+			       sizeof(fd));
 			if (n < MS_MAX_FDS)
 				fds[n++] = fd;
 			else
@@ -247,7 +260,7 @@ int ms_conn_read(struct ms_daemon *d, struct ms_conn *c)
 	} cbuf;
 
 	for (;;) {
-		struct iovec iov = { .iov_base = buf.b, .iov_len = sizeof(buf) };
+		struct iovec iov = {.iov_base = buf.b, .iov_len = sizeof(buf)};
 		struct msghdr mh = {
 			.msg_iov = &iov,
 			.msg_iovlen = 1,
@@ -274,8 +287,7 @@ int ms_conn_read(struct ms_daemon *d, struct ms_conn *c)
 			err = dispatch(d, c, buf.b, (size_t)n, fds, nfds);
 		}
 		if (err) {
-			ms_dlog(d,
-				"pid %d: %s; closing its connection",
+			ms_dlog(d, "pid %d: %s; closing its connection",
 				(int)c->cred_pid,
 				err == -EPROTO ? "invalid message"
 					       : strerror(-err));
@@ -297,8 +309,9 @@ struct ms_conn *ms_conn_accept(struct ms_daemon *d)
 		return NULL;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 	    cred.uid != geteuid()) {
-		ms_dlog(d, "refused a connection from uid %d (pid %d): only "
-			   "processes of the consumer's user may attach",
+		ms_dlog(d,
+			"refused a connection from uid %d (pid %d): only "
+			"processes of the consumer's user may attach",
 			(int)cred.uid, (int)cred.pid);
 		close(fd);
 		return NULL;
@@ -326,7 +339,7 @@ void ms_conn_close(struct ms_daemon *d, struct ms_conn *c)
 	}
 	if (c->tail) {
 		pthread_mutex_lock(&d->list_lock);
-		cds_list_del_rcu(&c->tail->node);
+		ms_rcu_del(&c->tail->node);
 		pthread_mutex_unlock(&d->list_lock);
 		atomic_fetch_sub_explicit(&d->ntails, 1, memory_order_relaxed);
 		urcu_memb_call_rcu(&c->tail->rcu, ms_tailc_free_rcu);

@@ -22,8 +22,8 @@
 
 #include "daemon_int.h"
 
-#define MS_TICK_NS 250000000u
-#define MS_MANIFEST_NS 1000000000u
+#define MS_TICK_NS	 250000000u
+#define MS_MANIFEST_NS	 1000000000u
 #define MS_IDLE_GRACE_NS 200000000u
 
 void ms_dlog(struct ms_daemon *d, const char *fmt, ...)
@@ -70,7 +70,7 @@ static uint64_t realtime_ns(void)
 /* A live consumer answers on the socket; a stale file does not. */
 static int claim_socket_path(struct ms_daemon *d)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd, r;
 
@@ -102,7 +102,7 @@ static int claim_socket_path(struct ms_daemon *d)
 
 static int open_socket(struct ms_daemon *d)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	mode_t old;
 	int err;
 
@@ -118,7 +118,8 @@ static int open_socket(struct ms_daemon *d)
 	err = bind(d->lfd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	d->bound = err == 0;
-	if (err < 0 || chmod(d->sock_path, 0600) < 0 || listen(d->lfd, 256) < 0) {
+	if (err < 0 || chmod(d->sock_path, 0600) < 0 ||
+	    listen(d->lfd, 256) < 0) {
 		err = -errno;
 		fprintf(stderr, "memscope consumer: cannot listen on %s: %s\n",
 			d->sock_path, strerror(-err));
@@ -173,8 +174,8 @@ static int setup_fds(struct ms_daemon *d)
 	if (d->sfd < 0 || d->wake_fd < 0 || d->efd < 0)
 		return -errno;
 	/* data.ptr NULL marks the fixed fds; they are told apart by fd. */
-	struct epoll_event ev = { .events = EPOLLIN };
-	int fds[3] = { d->lfd, d->sfd, d->wake_fd };
+	struct epoll_event ev = {.events = EPOLLIN};
+	int fds[3] = {d->lfd, d->sfd, d->wake_fd};
 
 	for (int i = 0; i < 3; i++) {
 		ev.data.u64 = (uint64_t)i;
@@ -269,8 +270,7 @@ static void on_signal(struct ms_daemon *d)
 
 static void add_conn(struct ms_daemon *d, struct ms_conn *c)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
-				  .data.ptr = c };
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
 
 	if (epoll_ctl(d->efd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
 		ms_conn_close(d, c);
@@ -342,7 +342,7 @@ static int update_procs(struct ms_daemon *d)
 	struct ms_proc *p;
 	int live = 0;
 
-	cds_list_for_each_entry(p, &d->procs, node)
+	ms_list_for_each(p, &d->procs, node)
 	{
 		if (p->exited)
 			continue;
@@ -410,7 +410,8 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 			if (tick)
 				tick(d, tick_ctx);
 		}
-		if (d->manifest_dirty && now - d->manifest_ns >= MS_MANIFEST_NS) {
+		if (d->manifest_dirty &&
+		    now - d->manifest_ns >= MS_MANIFEST_NS) {
 			d->manifest_dirty = 0;
 			d->manifest_ns = now;
 			ms_manifest_write(d, 0);
@@ -431,7 +432,7 @@ void ms_daemon_totals(struct ms_daemon *d, struct ms_daemon_totals *t)
 	struct ms_proc *p;
 
 	memset(t, 0, sizeof(*t));
-	cds_list_for_each_entry(p, &d->procs, node)
+	ms_list_for_each(p, &d->procs, node)
 	{
 		t->processes++;
 		t->processes_live += !p->exited;
@@ -466,12 +467,10 @@ void ms_daemon_close(struct ms_daemon *d)
 		ms_conn_close(d, c);
 	}
 	urcu_memb_barrier(); /* retired rings and tail clients are freed */
-	cds_list_for_each_entry_safe(r, rn, &d->rings, node)
-		ms_cring_free_now(r);
-	cds_list_for_each_entry_safe(t, tn, &d->tails, node)
+	ms_list_for_each_safe(r, rn, &d->rings, node) ms_cring_free_now(r);
+	ms_list_for_each_safe(t, tn, &d->tails, node)
 		ms_tailc_free_rcu(&t->rcu);
-	cds_list_for_each_entry_safe(p, pn, &d->procs, node)
-		free(p);
+	ms_list_for_each_safe(p, pn, &d->procs, node) free(p);
 	if (d->lfd >= 0)
 		close(d->lfd);
 	if (d->bound)

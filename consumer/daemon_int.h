@@ -16,6 +16,7 @@
 #define MS_DAEMON_INT_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <urcu/urcu-memb.h>
 #include <urcu/rculist.h>
@@ -27,8 +28,63 @@
 #include "ring.h"
 #include "stream.h"
 
-#define MS_MAX_RINGS_PER_PROC 65536
-#define MS_TAILQ_CAP 4096 /* events queued per tail client */
+/*
+ * liburcu's list macros cast through char *, which clang's -Wcast-align
+ * rejects; these go through void * and are otherwise the same walks.
+ */
+#define ms_container_of(ptr, type, member)                                     \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+#define ms_list_entry(ptr, pos, member)                                        \
+	ms_container_of(ptr, __typeof__(*(pos)), member)
+/* Plain walk: the list's only writer, or nobody else running. */
+#define ms_list_for_each(pos, head, member)                                    \
+	for (pos = ms_list_entry((head)->next, pos, member);                   \
+	     &pos->member != (head);                                           \
+	     pos = ms_list_entry(pos->member.next, pos, member))
+/* Walk that may free `pos`. */
+#define ms_list_for_each_safe(pos, n, head, member)                            \
+	for (pos = ms_list_entry((head)->next, pos, member),                   \
+	    n = ms_list_entry(pos->member.next, pos, member);                  \
+	     &pos->member != (head);                                           \
+	     pos = n, n = ms_list_entry(n->member.next, n, member))
+/*
+ * ThreadSanitizer does not see liburcu's publication (a write barrier and a
+ * plain store, a dependent load), so TSan builds use the same list steps
+ * with C11-style atomics it understands; other builds use liburcu's.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define ms_rcu_deref(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+static inline void ms_rcu_add_tail(struct cds_list_head *n,
+				   struct cds_list_head *head)
+{
+	n->next = head;
+	n->prev = head->prev;
+	__atomic_store_n(&head->prev->next, n, __ATOMIC_RELEASE);
+	head->prev = n;
+}
+
+static inline void ms_rcu_del(struct cds_list_head *e)
+{
+	e->next->prev = e->prev;
+	__atomic_store_n(&e->prev->next, e->next, __ATOMIC_RELEASE);
+}
+#else
+#define ms_rcu_deref(p)		 rcu_dereference(p)
+#define ms_rcu_add_tail(n, head) cds_list_add_tail_rcu(n, head)
+#define ms_rcu_del(e)		 cds_list_del_rcu(e)
+#endif
+
+/* Reader walk, inside urcu_memb_read_lock(). */
+#define ms_list_for_each_rcu(pos, head, member)                                \
+	for (pos = ms_list_entry(ms_rcu_deref((head)->next), pos, member);     \
+	     &pos->member != (head);                                           \
+	     pos = ms_list_entry(ms_rcu_deref(pos->member.next), pos, member))
+
+#define MS_MAX_RINGS_PER_PROC 16384
+/* Address space the consumer maps for rings, over all agents (a ring of
+ * N bytes takes 2N + 4 KiB of it). */
+#define MS_MAX_MAPPED_BYTES (256ull << 30)
+#define MS_TAILQ_CAP	    4096 /* events queued per tail client */
 
 /* Counters a process accumulates; the poller adds, others read. */
 struct ms_proc_counts {
@@ -42,10 +98,10 @@ struct ms_proc {
 	char exe[256];
 	char dir[4200];
 	uint64_t start_rt_ns, end_rt_ns;
-	uint32_t nrings;	       /* rings accepted (control) */
-	int exited;		       /* control: gone and all retired */
-	_Atomic int gone;	       /* socket closed; release by control */
-	_Atomic uint32_t rings_live;   /* accepted, not yet retired */
+	uint32_t nrings;	     /* rings accepted (control) */
+	int exited;		     /* control: gone and all retired */
+	_Atomic int gone;	     /* socket closed; release by control */
+	_Atomic uint32_t rings_live; /* accepted, not yet retired */
 	struct ms_proc_counts n;
 };
 
@@ -70,10 +126,10 @@ struct ms_tailc {
 	struct rcu_head rcu;
 	uint32_t pid, tid;
 	uint64_t min_size;
-	struct ms_tail_event *q;    /* MS_TAILQ_CAP entries */
-	_Atomic uint64_t head;	    /* poller: pushed */
-	_Atomic uint64_t tail;	    /* control: sent */
-	_Atomic uint64_t missed;    /* poller: could not queue */
+	struct ms_tail_event *q; /* MS_TAILQ_CAP entries */
+	_Atomic uint64_t head;	 /* poller: pushed */
+	_Atomic uint64_t tail;	 /* control: sent */
+	_Atomic uint64_t missed; /* poller: could not queue */
 };
 
 enum { MS_CONN_NEW, MS_CONN_AGENT, MS_CONN_TAIL };
@@ -113,13 +169,15 @@ struct ms_daemon {
 	uint64_t nprocs;
 	int attached_ever;
 
-	_Atomic int stop;	/* 1: stop now; 2: stop when idle */
-	_Atomic int stopping;	/* poller: final drain and exit */
+	_Atomic int stop;     /* 1: stop now; 2: stop when idle */
+	_Atomic int stopping; /* poller: final drain and exit */
 	_Atomic pid_t fwd_pid;
 	int fwd_count;
 	int manifest_dirty;
 	uint64_t manifest_ns;
 	_Atomic uint64_t rings_refused, rings_abandoned;
+	_Atomic uint64_t
+		mapped_bytes; /* control adds, poller's frees subtract */
 };
 
 void ms_daemon_wake(struct ms_daemon *d);

@@ -42,8 +42,7 @@ void ms_json_time(FILE *f, uint64_t rt_ns)
 	}
 	gmtime_r(&t, &tm);
 	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(f, "\"%s.%03uZ\"", buf,
-		(unsigned)(rt_ns / 1000000u % 1000u));
+	fprintf(f, "\"%s.%03uZ\"", buf, (unsigned)(rt_ns / 1000000u % 1000u));
 }
 
 static const char *on_full_name(uint32_t v)
@@ -71,7 +70,8 @@ static void put_counts(FILE *f, const struct ms_proc_counts *n)
 
 static void put_proc(FILE *f, const struct ms_proc *p)
 {
-	fprintf(f, "    {\"pid\": %u, \"ppid\": %u, \"exe\": ", p->pid, p->ppid);
+	fprintf(f, "    {\"pid\": %u, \"ppid\": %u, \"exe\": ", p->pid,
+		p->ppid);
 	ms_json_str(f, p->exe);
 	fprintf(f, ", \"status\": \"%s\", \"start_time\": ",
 		p->exited ? "exited" : "running");
@@ -138,7 +138,7 @@ static void put_manifest(FILE *f, struct ms_daemon *d, int final)
 	put_settings(f, d);
 	put_totals(f, d);
 	fputs("  \"processes\": [\n", f);
-	cds_list_for_each_entry(p, &d->procs, node)
+	ms_list_for_each(p, &d->procs, node)
 	{
 		if (!first)
 			fputs(",\n", f);

@@ -14,7 +14,8 @@ const char ms_opts_help[] =
 	"  --sampling MODE         full | tiered | bytes:N (default: tiered)\n"
 	"  --stack-depth N         frames per stack, 0 = caller only (default: "
 	"32)\n"
-	"  --ring-kb N             per-thread ring size in KiB (default: 1024)\n"
+	"  --ring-kb N             per-thread ring size in KiB (default: "
+	"1024)\n"
 	"  --on-full MODE          drop | block when a ring is full (default: "
 	"block)\n"
 	"  --exit-when-idle        exit once every attached process has gone\n"
@@ -80,9 +81,9 @@ static int apply(struct ms_daemon_opts *o, const char *name, const char *v)
 }
 
 static const char *const valued[] = {
-	"--session",	"--out",	"--sampling",	"--stack-depth",
-	"--ring-kb",	"--on-full",	"--zstd-level", "--segment-mb",
-	"--frame-kb",
+	"--session",	 "--out",	 "--sampling",
+	"--stack-depth", "--ring-kb",	 "--on-full",
+	"--zstd-level",	 "--segment-mb", "--frame-kb",
 };
 
 static int is_valued(const char *name)
@@ -93,8 +94,7 @@ static int is_valued(const char *name)
 	return 0;
 }
 
-int ms_opts_parse(int argc, char **argv, struct ms_daemon_opts *o,
-		  int want_cmd)
+int ms_opts_parse(int argc, char **argv, struct ms_daemon_opts *o, int want_cmd)
 {
 	const char *cmd = argv[0];
 	int i;

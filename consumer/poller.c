@@ -15,12 +15,12 @@
 
 #include "daemon_int.h"
 
-#define MS_IDLE_SPINS 16
-#define MS_IDLE_MIN_NS 20000u
-#define MS_IDLE_MAX_NS 2000000u
-#define MS_VISIT_BUDGET (512u << 10) /* bytes per ring per visit */
-#define MS_BEAT_NS 50000000u	       /* heartbeat thread period */
-#define MS_BEAT_STALL_NS 1000000000u   /* poller silent: stop beating */
+#define MS_IDLE_SPINS	    16
+#define MS_IDLE_MIN_NS	    20000u
+#define MS_IDLE_MAX_NS	    2000000u
+#define MS_VISIT_BUDGET	    (512u << 10) /* bytes per ring per visit */
+#define MS_BEAT_NS	    50000000u	 /* heartbeat thread period */
+#define MS_BEAT_STALL_NS    1000000000u	 /* poller silent: stop beating */
 #define MS_FRAME_MAX_AGE_NS 1000000000u
 
 static void tap(void *ctx, const struct ms_tail_event *ev)
@@ -137,7 +137,7 @@ static void discard(struct ms_cring *r)
 
 static void free_rcu(struct rcu_head *h)
 {
-	ms_cring_free_now(caa_container_of(h, struct ms_cring, rcu));
+	ms_cring_free_now(ms_container_of(h, struct ms_cring, rcu));
 }
 
 static void retire(struct ms_cring *r)
@@ -146,7 +146,7 @@ static void retire(struct ms_cring *r)
 
 	r->retired = 1;
 	pthread_mutex_lock(&d->list_lock);
-	cds_list_del_rcu(&r->node);
+	ms_rcu_del(&r->node);
 	pthread_mutex_unlock(&d->list_lock);
 	/* Pairs with the control thread's load_acquire(rings_live). */
 	atomic_fetch_sub_explicit(&r->proc->rings_live, 1,
@@ -158,6 +158,8 @@ void ms_cring_free_now(struct ms_cring *r)
 {
 	if (r->have_stream)
 		ms_stream_finish(&r->st, 0);
+	atomic_fetch_sub_explicit(&r->d->mapped_bytes, r->ring.map_len,
+				  memory_order_relaxed);
 	ms_ring_unmap(&r->ring);
 	free(r);
 }
@@ -195,9 +197,21 @@ static uint64_t service(struct ms_cring *r, uint64_t now, int final,
 		 * forever, so even the final drain has a bound. */
 		moved = drain(r, gone ? 4 * r->ring.size : MS_VISIT_BUDGET,
 			      tail_on);
+		/* After CLOSED or the process's end nothing more comes:
+		 * bytes the stream cannot take (a record cut short by a
+		 * misbehaving producer) are left behind. */
+		uint64_t left = r->have_stream ? fill(r) : 0;
+
+		if (left && moved == 0 && (state == MS_RING_CLOSED || gone) &&
+		    r->have_stream && !final)
+			ms_dlog(r->d,
+				"pid %u tid %u: %llu bytes of an unfinished "
+				"record at the end of the ring; ignored",
+				r->proc->pid, r->st.cfg.tid,
+				(unsigned long long)left);
 		if (r->have_stream &&
 		    (final || ((state == MS_RING_CLOSED || gone) &&
-			       fill(r) == 0)))
+			       (left == 0 || moved == 0))))
 			end_stream(r);
 		else if (r->have_stream)
 			ms_stream_tick(&r->st, now, MS_FRAME_MAX_AGE_NS);
@@ -222,13 +236,13 @@ static uint64_t round_once(struct ms_daemon *d, int final)
 	struct ms_cring *r;
 
 	urcu_memb_read_lock();
-	cds_list_for_each_entry_rcu(r, &d->rings, node)
+	ms_list_for_each_rcu(r, &d->rings, node)
 	{
 		if (!r->retired && r->have_stream && !final &&
 		    fill(r) > r->ring.size / 2)
 			moved += service(r, now, 0, tail_on);
 	}
-	cds_list_for_each_entry_rcu(r, &d->rings, node)
+	ms_list_for_each_rcu(r, &d->rings, node)
 	{
 		if (!r->retired)
 			moved += service(r, now, final, tail_on);
@@ -246,12 +260,11 @@ static void idle_wait(unsigned *idle)
 			ms_cpu_relax();
 		return;
 	}
-	ns = (uint64_t)MS_IDLE_MIN_NS << (*idle - MS_IDLE_SPINS > 7
-						  ? 7
-						  : *idle - MS_IDLE_SPINS);
+	ns = (uint64_t)MS_IDLE_MIN_NS
+	     << (*idle - MS_IDLE_SPINS > 7 ? 7 : *idle - MS_IDLE_SPINS);
 	if (ns > MS_IDLE_MAX_NS)
 		ns = MS_IDLE_MAX_NS;
-	nanosleep(&(struct timespec){ 0, (long)ns }, NULL);
+	nanosleep(&(struct timespec){0, (long)ns}, NULL);
 }
 
 /*
@@ -269,7 +282,8 @@ static void *beat_main(void *arg)
 	urcu_memb_register_thread();
 	/* Pairs with the control thread's store_release(stopping). */
 	while (!ms_load_acquire(&d->stopping)) {
-		uint64_t rounds = ms_load_relaxed(&d->rounds), now = ms_mono_ns();
+		uint64_t rounds = ms_load_relaxed(&d->rounds),
+			 now = ms_mono_ns();
 		struct ms_cring *r;
 
 		if (rounds != seen) {
@@ -279,12 +293,12 @@ static void *beat_main(void *arg)
 		if (now - seen_ns < MS_BEAT_STALL_NS) {
 			beat++;
 			urcu_memb_read_lock();
-			cds_list_for_each_entry_rcu(r, &d->rings, node)
+			ms_list_for_each_rcu(r, &d->rings, node)
 				ms_store_relaxed(&r->ring.hdr->heartbeat,
 						 (beat << 32) | 1);
 			urcu_memb_read_unlock();
 		}
-		nanosleep(&(struct timespec){ 0, MS_BEAT_NS }, NULL);
+		nanosleep(&(struct timespec){0, MS_BEAT_NS}, NULL);
 	}
 	urcu_memb_unregister_thread();
 	return NULL;
@@ -305,6 +319,9 @@ static void *poller_main(void *arg)
 		}
 		if (round_once(d, 0))
 			idle = 0;
+		else if (ms_rcu_deref(d->rings.next) == &d->rings)
+			/* nothing attached: a new ring waits at most 10 ms */
+			nanosleep(&(struct timespec){0, 10000000}, NULL);
 		else
 			idle_wait(&idle);
 	}

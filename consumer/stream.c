@@ -353,9 +353,9 @@ int ms_stream_finish(struct ms_stream *s, uint64_t lost_pending)
 			err = ms_stream_flush(s);
 			begin_frame(s);
 		}
-		uint8_t *end = ms_rec_put_lost(&s->dec, s->buf + s->len,
-					       s->dec.last_ts, lost_pending,
-					       cause);
+		uint8_t *end =
+			ms_rec_put_lost(&s->dec, s->buf + s->len,
+					s->dec.last_ts, lost_pending, cause);
 		if (s->count == 0)
 			s->first_ts = s->dec.last_ts;
 		s->last_ts = s->dec.last_ts;

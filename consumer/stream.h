@@ -27,7 +27,7 @@ struct ms_seg_writer;
 typedef void ms_stream_tap_fn(void *ctx, const struct ms_tail_event *ev);
 
 struct ms_stream_cfg {
-	const char *dir;     /* ARCHIVE/<pid>, must exist */
+	const char *dir; /* ARCHIVE/<pid>, must exist */
 	uint32_t pid;
 	uint32_t tid;
 	uint64_t tick_hz;    /* session tick rate, for segment headers */
@@ -56,16 +56,16 @@ struct ms_stream {
 	struct ms_rec_state dec;
 	uint8_t *buf;
 	size_t len, cap;
-	uint32_t count;	     /* records in the open frame */
+	uint32_t count; /* records in the open frame */
 	uint64_t first_ts, last_ts;
 	uint64_t frame_open_ns; /* monotonic time the open frame began */
 	struct ms_seg_writer *w;
-	uint32_t seq;	     /* n of the next segment file */
+	uint32_t seq;			    /* n of the next segment file */
 	uint64_t clk_ticks, clk_ns, clk_hz; /* latest CLOCK record */
 	struct ms_stack_cache *stacks;
 	struct ms_stream_counts n;
 	char name[MS_NAME_MAX + 1]; /* THREAD_NAME, "" if none */
-	int err;	     /* sticky: the stream stopped at a bad record */
+	int err; /* sticky: the stream stopped at a bad record */
 };
 
 /* Sets up `s`; returns 0 or -ENOMEM. */

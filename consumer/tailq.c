@@ -31,7 +31,7 @@ struct ms_tailc *ms_tailc_new(const struct ms_msg_tail_req *req)
 
 void ms_tailc_free_rcu(struct rcu_head *h)
 {
-	struct ms_tailc *t = caa_container_of(h, struct ms_tailc, rcu);
+	struct ms_tailc *t = ms_container_of(h, struct ms_tailc, rcu);
 
 	free(t->q);
 	free(t);
@@ -55,7 +55,7 @@ void ms_tailc_push(struct ms_daemon *d, const struct ms_tail_event *ev)
 {
 	struct ms_tailc *t;
 
-	cds_list_for_each_entry_rcu(t, &d->tails, node)
+	ms_list_for_each_rcu(t, &d->tails, node)
 	{
 		uint64_t head = ms_load_relaxed(&t->head);
 

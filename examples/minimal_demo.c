@@ -22,9 +22,9 @@
 #include "memscope.h"
 
 #define THREADS 5
-#define BLOCK 64
-#define BLOCKS 256 /* per pool */
-#define ROUNDS 2000
+#define BLOCK	64
+#define BLOCKS	256 /* per pool */
+#define ROUNDS	2000
 
 struct pool {
 	unsigned char mem[BLOCKS][BLOCK];
@@ -63,7 +63,7 @@ static void pool_free(struct worker *w, void *p)
 static void *thread_main(void *arg)
 {
 	struct worker *w = arg;
-	void *held[32] = { 0 };
+	void *held[32] = {0};
 
 	w->tid = gettid();
 	memscope_thread_init(); /* optional: the ring now, not at first use */
@@ -85,15 +85,16 @@ static void *thread_main(void *arg)
 
 int main(void)
 {
-	struct memscope_options opt = { .version = MEMSCOPE_API_VERSION,
-					.stack_depth = -1 };
+	struct memscope_options opt = {.version = MEMSCOPE_API_VERSION,
+				       .stack_depth = -1};
 	pthread_t th[THREADS];
 	unsigned long allocs = 0, frees = 0;
 	int err = memscope_init(&opt);
 
 	if (err)
-		fprintf(stderr, "minimal_demo: not tracked (%s); running "
-				"anyway\n",
+		fprintf(stderr,
+			"minimal_demo: not tracked (%s); running "
+			"anyway\n",
 			strerror(-err));
 	for (int i = 0; i < THREADS; i++) {
 		workers[i].index = i;

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define THREADS 4
-#define ROUNDS 1000
+#define ROUNDS	1000
 
 struct worker {
 	int index;

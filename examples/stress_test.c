@@ -70,11 +70,10 @@ static __attribute__((noinline)) void *alloc_large(size_t n)
 /* 90% small (< 1 KiB), 9.5% medium, 0.5% large; a size per site. */
 static void *alloc_one(uint64_t r)
 {
-	static const size_t small[] = { 16, 24, 32, 48, 64, 80, 96, 128,
-					 160, 192, 256, 320, 384, 512, 768,
-					 1000 };
-	static const size_t medium[] = { 1536, 2048, 4096, 8192, 16384 };
-	static const size_t large[] = { 65536, 131072, 262144, 1048576 };
+	static const size_t small[] = {16,  24,	 32,  48,  64,	80,  96,  128,
+				       160, 192, 256, 320, 384, 512, 768, 1000};
+	static const size_t medium[] = {1536, 2048, 4096, 8192, 16384};
+	static const size_t large[] = {65536, 131072, 262144, 1048576};
 	unsigned k = (unsigned)(r % 1000);
 	char *p;
 
@@ -98,8 +97,8 @@ static void release(struct worker *w, void *p)
 /* Hands `p` to another thread; returns 0 when its inbox is full. */
 static int hand_off(struct worker *w, void *p, uint64_t r)
 {
-	struct worker *to = &workers[(w->index + 1 + r % (n_threads - 1)) %
-				     n_threads];
+	struct worker *to =
+		&workers[(w->index + 1 + r % (n_threads - 1)) % n_threads];
 	int ok = 0;
 
 	pthread_mutex_lock(&to->in.lock);
@@ -120,7 +119,8 @@ static void drain_inbox(struct worker *w)
 		pthread_mutex_lock(&w->in.lock);
 		n = w->in.n < 256 ? w->in.n : 256;
 		w->in.n -= n;
-		memcpy(local, w->in.blocks + w->in.n, (size_t)n * sizeof(void *));
+		memcpy(local, w->in.blocks + w->in.n,
+		       (size_t)n * sizeof(void *));
 		pthread_mutex_unlock(&w->in.lock);
 		for (int i = 0; i < n; i++)
 			release(w, local[i]);
@@ -141,7 +141,8 @@ static void *thread_main(void *arg)
 		int k = (int)(r % (uint64_t)window);
 
 		if (live[k]) {
-			if (n_threads < 2 || (r >> 20) % 100 >= (uint64_t)cross_pct ||
+			if (n_threads < 2 ||
+			    (r >> 20) % 100 >= (uint64_t)cross_pct ||
 			    !hand_off(w, live[k], r >> 32))
 				release(w, live[k]);
 		}
@@ -199,7 +200,8 @@ int main(int argc, char **argv)
 	pthread_barrier_init(&done_barrier, NULL, (unsigned)n_threads);
 	for (int i = 0; i < n_threads; i++) {
 		workers[i].index = i;
-		workers[i].seed = seed * 0x9e3779b97f4a7c15ull + (uint64_t)i + 1;
+		workers[i].seed =
+			seed * 0x9e3779b97f4a7c15ull + (uint64_t)i + 1;
 		pthread_mutex_init(&workers[i].in.lock, NULL);
 	}
 	for (int i = 0; i < n_threads; i++)

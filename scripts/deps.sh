@@ -4,10 +4,13 @@
 
 MS_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libzstd-dev
     libunwind-dev libcmocka-dev libdw-dev libelf-dev python3 procps)
+# scripts/test also builds with clang (warnings, ASan+UBSan)
+MS_TEST_PACKAGES=(clang libclang-rt-14-dev)
 
+# ms_install_deps [extra packages...]
 ms_install_deps() {
     local missing=() p
-    for p in "${MS_PACKAGES[@]}"; do
+    for p in "${MS_PACKAGES[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
             missing+=("$p")
     done

@@ -48,11 +48,10 @@ static uint64_t rnd(uint64_t *s)
  */
 static size_t pick_size(uint64_t r, uint64_t *site)
 {
-	static const size_t small[] = { 16, 24, 32, 48, 64, 80, 96, 128,
-					 160, 192, 256, 320, 384, 512, 768,
-					 1000 };
-	static const size_t medium[] = { 1536, 2048, 4096, 8192, 16384 };
-	static const size_t large[] = { 65536, 131072, 262144, 1048576 };
+	static const size_t small[] = {16,  24,	 32,  48,  64,	80,  96,  128,
+				       160, 192, 256, 320, 384, 512, 768, 1000};
+	static const size_t medium[] = {1536, 2048, 4096, 8192, 16384};
+	static const size_t large[] = {65536, 131072, 262144, 1048576};
 	unsigned k = (unsigned)(r % 1000);
 
 	if (k < 900) {
@@ -94,7 +93,8 @@ static uint64_t produce(struct prod *p, uint64_t left)
 			uint64_t fr[8];
 
 			for (int i = 0; i < 8; i++)
-				fr[i] = 0x400000 + sid * 64 + (uint64_t)i * 4096;
+				fr[i] = 0x400000 + sid * 64 +
+					(uint64_t)i * 4096;
 			e = ms_rec_put_stack(&p->st, e, ms_clock_ticks(&p->clk),
 					     sid, fr, 8);
 			p->seen |= 1ull << sid;
@@ -144,19 +144,20 @@ int main(int argc, char **argv)
 	c = calloc((size_t)threads, sizeof(*c));
 	s = calloc((size_t)threads, sizeof(*s));
 	for (long t = 0; t < threads; t++) {
-		struct ms_stream_cfg cfg = { .dir = dir, .pid = 1,
-					     .tid = (uint32_t)(100 + t),
-					     .tick_hz = 1000000000u,
-					     .level = (int)level,
-					     .frame_target = 1u << 20,
-					     .seg_max = 64u << 20 };
+		struct ms_stream_cfg cfg = {.dir = dir,
+					    .pid = 1,
+					    .tid = (uint32_t)(100 + t),
+					    .tick_hz = 1000000000u,
+					    .level = (int)level,
+					    .frame_target = 1u << 20,
+					    .seg_max = 64u << 20};
 
 		p[t].seed = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1);
 		ms_clock_calibrate(&p[t].clk, t ? 0 : 20);
 		if (t)
 			p[t].clk = p[0].clk;
-		if (ms_ring_create(1u << 20, 1, (uint32_t)(100 + t),
-				   &p[t].r) < 0 ||
+		if (ms_ring_create(1u << 20, 1, (uint32_t)(100 + t), &p[t].r) <
+			    0 ||
 		    ms_ring_attach(dup(p[t].r.fd), &c[t]) < 0 ||
 		    ms_stream_init(&s[t], &cfg) < 0) {
 			fprintf(stderr, "setup failed\n");
@@ -196,8 +197,7 @@ int main(int argc, char **argv)
 	printf("drain+compress: %.1f M events/s on one core (zstd level %ld, "
 	       "%ld streams, %llu events incl. %llu stack records)\n",
 	       (double)recs / ((double)busy / 1e9) / 1e6, level, threads,
-	       (unsigned long long)recs,
-	       (unsigned long long)(recs - total));
+	       (unsigned long long)recs, (unsigned long long)(recs - total));
 	printf("raw %.2f bytes/event, archive %.2f bytes/event, compression "
 	       "ratio %.2f\n",
 	       (double)raw / (double)recs, (double)disk / (double)recs,

@@ -20,6 +20,13 @@ import tempfile
 import time
 
 TIMEOUT = 900
+CHILDREN = []  # killed when a scenario ends, whatever happened
+
+
+def spawn(*a, **kw):
+    p = subprocess.Popen(*a, **kw)
+    CHILDREN.append(p)
+    return p
 
 
 class Fail(Exception):
@@ -135,7 +142,7 @@ def sc_simple(args, tmp):
 def sc_minimal(args, tmp):
     out = tmp + "/arc"
     session = "ex%d" % os.getpid()
-    c = subprocess.Popen([args.cli, "consumer", "--session", session,
+    c = spawn([args.cli, "consumer", "--session", session,
                           "--out", out, "--sampling", "full",
                           "--exit-when-idle", "--quiet"],
                          stderr=subprocess.PIPE, text=True)
@@ -156,12 +163,12 @@ def sc_run_tail(args, tmp):
     """consumer + run + tail, as the demo does it."""
     out = tmp + "/arc"
     session = "ex%d" % os.getpid()
-    c = subprocess.Popen([args.cli, "consumer", "--session", session,
+    c = spawn([args.cli, "consumer", "--session", session,
                           "--out", out, "--sampling", "full",
                           "--exit-when-idle"],
                          stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
-    tail = subprocess.Popen([args.cli, "tail", "--session", session,
+    tail = spawn([args.cli, "tail", "--session", session,
                              "--count", "20"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     time.sleep(0.3)
@@ -185,12 +192,12 @@ def sc_tail_slow(args, tmp):
     the client is told what it missed."""
     out = tmp + "/arc"
     session = "ex%d" % os.getpid()
-    c = subprocess.Popen([args.cli, "consumer", "--session", session,
+    c = spawn([args.cli, "consumer", "--session", session,
                           "--out", out, "--sampling", "full",
                           "--exit-when-idle", "--quiet"],
                          stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
-    tail = subprocess.Popen([args.cli, "tail", "--session", session],
+    tail = spawn([args.cli, "tail", "--session", session],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(0.3)
     tail.send_signal(signal.SIGSTOP)
@@ -213,16 +220,18 @@ def sc_killed(args, tmp):
     """The consumer is SIGKILLed mid-run: the program finishes normally."""
     out = tmp + "/arc"
     session = "ex%d" % os.getpid()
-    c = subprocess.Popen([args.cli, "consumer", "--session", session,
+    c = spawn([args.cli, "consumer", "--session", session,
                           "--out", out, "--sampling", "full",
                           "--ring-kb", "64", "--quiet"],
                          stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
-    prog = subprocess.Popen([args.cli, "run", "--session", session, "--",
+    prog = spawn([args.cli, "run", "--session", session, "--",
                              ex(args, "stress_test"), "--threads", "16",
-                             "--ops", "300000"], stdout=subprocess.PIPE,
+                             "--ops", "3000000"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)
+    check(prog.poll() is None, "the program ended before the consumer "
+          "was killed; make the run longer")
     c.kill()
     c.wait()
     t0 = time.time()
@@ -248,7 +257,26 @@ def sc_crash(args, tmp):
           total["allocs"])
 
 
+def sc_multi(args, tmp):
+    """Several programs at once, started by a shell (fork + exec)."""
+    out = tmp + "/arc"
+    st = ex(args, "stress_test")
+    script = ("%s --threads 8 --ops 20000 --seed 1 > %s/a.out & "
+              "%s --threads 12 --ops 10000 --seed 2 > %s/b.out & wait" %
+              (st, tmp, st, tmp))
+    record(args, out, ["/bin/sh", "-c", script])
+    stt = stats(args, out)
+    check(stt["processes"] >= 3, "processes: %d" % stt["processes"])
+    for f in ("a.out", "b.out"):
+        with open(tmp + "/" + f) as fh:
+            total, threads = expectations(fh.read())
+        compare(stt, total, threads)
+    print("multi: %d processes (shell + 2 programs), workers exact" %
+          stt["processes"])
+
+
 SCENARIOS = {
+    "multi": sc_multi,
     "stress": sc_stress, "stress-drop": sc_stress_drop, "simple": sc_simple,
     "minimal": sc_minimal, "run-tail": sc_run_tail,
     "tail-slow": sc_tail_slow, "killed": sc_killed, "crash": sc_crash,
@@ -271,6 +299,10 @@ def main():
         print("FAIL %s: %s" % (args.scenario, e))
         return 1
     finally:
+        for c in CHILDREN:
+            if c.poll() is None:
+                c.kill()
+                c.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     print("PASS %s" % args.scenario)
     return 0

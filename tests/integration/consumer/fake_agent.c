@@ -13,9 +13,10 @@
  *
  * Faults (--fault): small-ring, unsealed (bad rings sent first, then the
  * normal run), garbage-msg (junk on a second connection first),
- * garbage-ring (thread 0 commits random bytes), crash (each thread writes
- * its events, then the process SIGKILLs itself without closing), peer
- * (connect and expect no SETTINGS: for the other-uid test), stall (stop
+ * garbage-ring (thread 0 commits random bytes, thread 1 publishes an
+ * impossible head and stops, thread 2 ends on half a record), crash (each
+ * thread writes its events, then the process SIGKILLs itself without closing),
+ * peer (connect and expect no SETTINGS: for the other-uid test), stall (stop
  * after HELLO for --stall-ms before writing).
  */
 #include <errno.h>
@@ -73,7 +74,7 @@ static void hdr(struct ms_msg_hdr *h, uint16_t type, uint32_t size)
 
 static int connect_sock(const char *session)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	if (ms_session_socket(session, sa.sun_path, sizeof(sa.sun_path)) < 0)
@@ -110,11 +111,11 @@ static int send_fd(int sock, int fd, uint32_t tid, uint32_t index)
 		char b[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr a;
 	} cb;
-	struct iovec iov = { &m, sizeof(m) };
-	struct msghdr mh = { .msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = cb.b,
-			     .msg_controllen = sizeof(cb.b) };
+	struct iovec iov = {&m, sizeof(m)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cb.b,
+			    .msg_controllen = sizeof(cb.b)};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 
 	hdr(&m.hdr, MS_MSG_RING, sizeof(m));
@@ -152,7 +153,7 @@ static uint8_t *reserve(struct worker *w, int droppable)
 		else if (spins < 256)
 			sched_yield();
 		else
-			nanosleep(&(struct timespec){ 0, 50000 }, NULL);
+			nanosleep(&(struct timespec){0, 50000}, NULL);
 	}
 	return p;
 }
@@ -271,7 +272,7 @@ static void garbage(struct worker *w)
 
 static void work(struct worker *w, long ops)
 {
-	uint64_t live[512] = { 0 }, s = 0x1234567ull + (uint64_t)w->idx * 77;
+	uint64_t live[512] = {0}, s = 0x1234567ull + (uint64_t)w->idx * 77;
 	int win = w->c->window;
 
 	for (long i = 0; i < ops; i++) {
@@ -314,13 +315,31 @@ static void *thread_main(void *arg)
 		if (g) {
 			/* Wait for DRAINED, then reuse as a "new thread". */
 			while (ms_ring_reuse(&w->r, w->tid) == -EBUSY)
-				nanosleep(&(struct timespec){ 0, 100000 },
-					  NULL);
+				nanosleep(&(struct timespec){0, 100000}, NULL);
 			memset(&w->st, 0, sizeof(w->st));
 		}
 		put_start(w);
 		if (w->idx == 0 && !strcmp(w->c->fault, "garbage-ring"))
 			garbage(w);
+		if (w->idx == 2 && !strcmp(w->c->fault, "garbage-ring")) {
+			/* half a record, then the thread ends */
+			uint8_t *p;
+
+			work(w, per / 2);
+			p = reserve(w, 0);
+			p[0] = MS_REC_ALLOC;
+			p[1] = 0x85; /* a varint that goes on */
+			ms_ring_commit(&w->r, 2);
+			ms_ring_close(&w->r);
+			return NULL;
+		}
+		if (w->idx == 1 && !strcmp(w->c->fault, "garbage-ring")) {
+			/* an impossible head: more than a ring ahead */
+			work(w, per / 2);
+			ms_store_release(&w->r.hdr->head,
+					 w->r.pos + 3 * w->r.size + 5);
+			return NULL;
+		}
 		work(w, per);
 		if (!strcmp(w->c->fault, "crash"))
 			return NULL;
@@ -398,7 +417,7 @@ static int parse(int argc, char **argv, struct cfg *c)
 			return -1;
 	}
 	return c->threads > 0 && c->ops >= 0 && c->rings_per_thread > 0 ? 0
-									 : -1;
+									: -1;
 }
 
 static int peer_test(const char *session)
@@ -419,17 +438,22 @@ static int peer_test(const char *session)
 
 int main(int argc, char **argv)
 {
-	struct cfg c = { .threads = 4, .ops = 10000, .drop = -1, .fault = "",
-			 .window = 256, .rings_per_thread = 1 };
+	struct cfg c = {.threads = 4,
+			.ops = 10000,
+			.drop = -1,
+			.fault = "",
+			.window = 256,
+			.rings_per_thread = 1};
 	struct worker *w;
 	pthread_t *th;
 	uint64_t a = 0, f = 0, l = 0, att = 0;
 	int sock;
 
 	if (parse(argc, argv, &c) < 0) {
-		fprintf(stderr, "usage: fake_agent [--session S] [--threads T] "
-				"[--ops N] [--ring-kb K] [--on-full drop|block] "
-				"[--reuse G] [--fault F]\n");
+		fprintf(stderr,
+			"usage: fake_agent [--session S] [--threads T] "
+			"[--ops N] [--ring-kb K] [--on-full drop|block] "
+			"[--reuse G] [--fault F]\n");
 		return 2;
 	}
 	if (!strcmp(c.fault, "peer"))
@@ -473,5 +497,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (!strcmp(c.fault, "crash"))
 		raise(SIGKILL);
+	free(w);
+	free(th);
 	return 0;
 }

@@ -78,12 +78,10 @@ static void test_record_command_split(void **state)
 
 	(void)state;
 	/* after "--" */
-	assert_int_equal(parse(&o, 1, "--out", "d", "--", "ls", "-l", NULL),
-			 4);
+	assert_int_equal(parse(&o, 1, "--out", "d", "--", "ls", "-l", NULL), 4);
 	/* at the first word that is not an option */
-	assert_int_equal(parse(&o, 1, "--sampling", "full", "ls", "--out",
-			       NULL),
-			 3);
+	assert_int_equal(
+		parse(&o, 1, "--sampling", "full", "ls", "--out", NULL), 3);
 	assert_int_equal(o.set.sampling, MS_SAMPLING_FULL);
 	assert_null(o.out);
 }

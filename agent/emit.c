@@ -70,20 +70,33 @@ static uint8_t *wait_room(struct ms_tstate *t, uint64_t n)
 	}
 }
 
-uint8_t *ms_emit_reserve_slow(struct ms_tstate *t, uint64_t n)
+static void lost_meta(struct ms_tstate *t)
+{
+	struct ms_ring_hdr *h = t->ring.hdr;
+
+	ms_store_relaxed(&h->lost_meta, ms_load_relaxed(&h->lost_meta) + 1);
+}
+
+uint8_t *ms_emit_reserve_slow(struct ms_tstate *t, uint64_t n, int event)
 {
 	uint64_t need = n + (t->lost_pending ? MS_REC_SMALL_MAX : 0);
 	uint8_t *p;
 
 	if (need > t->ring.size) {
-		ms_emit_lost(t, MS_LOST_TOO_BIG);
+		if (event)
+			ms_emit_lost(t, MS_LOST_TOO_BIG);
+		else
+			lost_meta(t);
 		return NULL;
 	}
 	p = ms_ring_reserve(&t->ring, need);
 	if (!p && ms_g.set.on_full == MS_ON_FULL_BLOCK && !t->gone)
 		p = wait_room(t, need);
 	if (!p) {
-		ms_emit_lost(t, t->gone ? MS_LOST_GONE : MS_LOST_FULL);
+		if (event)
+			ms_emit_lost(t, t->gone ? MS_LOST_GONE : MS_LOST_FULL);
+		else
+			lost_meta(t);
 		return NULL;
 	}
 	if (t->lost_pending) {

@@ -17,7 +17,9 @@
 
 #include "agent.h"
 
-uint8_t *ms_emit_reserve_slow(struct ms_tstate *t, uint64_t n);
+/* `event`: 1 for ALLOC/FREE/REALLOC (a failure is a lost event), 0 for
+ * the records around them (a failure only counts in hdr->lost_meta). */
+uint8_t *ms_emit_reserve_slow(struct ms_tstate *t, uint64_t n, int event);
 /* Counts one lost event of `cause` (producer-only fields, no RMW). */
 void ms_emit_lost(struct ms_tstate *t, unsigned cause);
 
@@ -29,7 +31,23 @@ static inline uint8_t *ms_emit_reserve(struct ms_tstate *t, uint64_t n)
 		if (MS_LIKELY(p != NULL))
 			return p;
 	}
-	return ms_emit_reserve_slow(t, n);
+	return ms_emit_reserve_slow(t, n, 1);
+}
+
+/*
+ * The same for a record that is not an allocation event (CLOCK,
+ * THREAD_*, MODULE_*): losing one does not count as a lost event, so
+ * archived + dropped events stay exact.
+ */
+static inline uint8_t *ms_emit_reserve_meta(struct ms_tstate *t, uint64_t n)
+{
+	if (MS_LIKELY(!t->lost_pending)) {
+		uint8_t *p = ms_ring_reserve(&t->ring, n);
+
+		if (MS_LIKELY(p != NULL))
+			return p;
+	}
+	return ms_emit_reserve_slow(t, n, 0);
 }
 
 /* Publishes everything written from the reservation up to `end`. */

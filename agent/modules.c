@@ -101,7 +101,7 @@ static void emit_load(struct ms_tstate *t, const struct dl_phdr_info *info,
 
 	if (idlen > MS_BUILD_ID_MAX)
 		idlen = MS_BUILD_ID_MAX;
-	p = ms_emit_reserve(t, 64 + idlen + plen);
+	p = ms_emit_reserve_meta(t, 64 + idlen + plen);
 	if (p)
 		ms_emit_commit(t, ms_rec_put_module_load(
 					  &t->rs, p, ms_now(), info->dlpi_addr,
@@ -110,7 +110,7 @@ static void emit_load(struct ms_tstate *t, const struct dl_phdr_info *info,
 
 static void emit_unload(struct ms_tstate *t, uint64_t base)
 {
-	uint8_t *p = ms_emit_reserve(t, MS_REC_SMALL_MAX);
+	uint8_t *p = ms_emit_reserve_meta(t, MS_REC_SMALL_MAX);
 
 	if (p)
 		ms_emit_commit(

@@ -57,7 +57,7 @@ void ms_thread_emit_name(struct ms_tstate *t, const char *name)
 
 	if (t->state != MS_T_ACTIVE || !strncmp(t->name, name, 16))
 		return;
-	p = ms_emit_reserve(t, 16 + MS_NAME_MAX);
+	p = ms_emit_reserve_meta(t, 16 + MS_NAME_MAX);
 	if (!p)
 		return;
 	ms_emit_commit(t, ms_rec_put_thread_name(&t->rs, p, ms_now(), name,
@@ -154,7 +154,7 @@ out:
 static void write_preamble(struct ms_tstate *t)
 {
 	uint64_t now = ms_now();
-	uint8_t *p = ms_emit_reserve(t, 2 * MS_REC_SMALL_MAX);
+	uint8_t *p = ms_emit_reserve_meta(t, 2 * MS_REC_SMALL_MAX);
 
 	if (!p)
 		return;
@@ -208,7 +208,7 @@ void ms_thread_finish(struct ms_tstate *t)
 	/* Names set by another thread or by prctl() show up here. */
 	if (ms_thread_read_comm(t->tid, name) == 0)
 		ms_thread_emit_name(t, name);
-	p = ms_emit_reserve(t, MS_REC_SMALL_MAX);
+	p = ms_emit_reserve_meta(t, MS_REC_SMALL_MAX);
 	if (p)
 		ms_emit_commit(t, ms_rec_put_thread_exit(&t->rs, p, ms_now()));
 	ms_ring_close(&t->ring);

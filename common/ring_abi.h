@@ -26,7 +26,7 @@
 
 #define MS_RING_MAGIC	 0x4752534du /* "MSRG" little-endian */
 #define MS_RING_MAJOR	 1
-#define MS_RING_MINOR	 0
+#define MS_RING_MINOR 1
 #define MS_RING_HDR_SIZE 4096u
 #define MS_ENDIAN_MARK	 0x01020304u
 #define MS_RING_MIN_DATA 4096u
@@ -64,7 +64,9 @@ struct ms_ring_hdr {
 	uint64_t cached_tail;	       /* producer's last view of tail */
 	_Atomic uint64_t lost_pending; /* lost, not yet in a LOST record */
 	_Atomic uint64_t lost[MS_LOST_NCAUSES]; /* lost ever, by cause */
-	uint8_t pad1[8];
+	/* Records other than events (thread, clock, module) that found no
+	 * room: not in lost[] or LOST records, which count events only. */
+	_Atomic uint64_t lost_meta;
 
 	/* line 2: consumer-written */
 	_Atomic uint64_t tail;	    /* bytes ever consumed */
@@ -82,6 +84,7 @@ struct ms_ring_hdr {
 
 _Static_assert(sizeof(struct ms_ring_hdr) == MS_RING_HDR_SIZE, "ring hdr");
 _Static_assert(offsetof(struct ms_ring_hdr, head) == 64, "head line");
+_Static_assert(offsetof(struct ms_ring_hdr, lost_meta) == 120, "meta");
 _Static_assert(offsetof(struct ms_ring_hdr, tail) == 128, "tail line");
 _Static_assert(offsetof(struct ms_ring_hdr, state) == 192, "state line");
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "lock-free u64");

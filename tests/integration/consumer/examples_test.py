@@ -70,7 +70,7 @@ def compare(st, total, threads, drop=False):
         check(tid in pt, "thread %d missing from the archive" % tid)
         a = pt[tid]
         if drop:
-            check(a["allocs"] + a["frees"] + a["dropped"] >=
+            check(a["allocs"] + a["frees"] + a["dropped"] ==
                   e["allocs"] + e["frees"] and
                   a["allocs"] <= e["allocs"] and a["frees"] <= e["frees"],
                   "thread %d: %d+%d archived + %d dropped vs %d+%d" %
@@ -118,8 +118,9 @@ def sc_stress(args, tmp, mode="block", ring=None):
     if mode == "block":
         check(st["dropped"] == 0, "dropped %d in block mode" % st["dropped"])
     else:
-        check(s[0] + s[1] + s[2] >= total["allocs"] + total["frees"],
-              "archived + dropped below the total")
+        check(s[0] + s[1] + s[2] == total["allocs"] + total["frees"],
+              "archived + dropped %d != the total %d" %
+              (s[0] + s[1] + s[2], total["allocs"] + total["frees"]))
     print("stress %s: %d threads x %d ops in %.2f s: %d events, %d "
           "dropped, %.2f bytes/event (%.2f raw)" %
           (mode, args.threads, args.ops, dt, st["events"], st["dropped"],

@@ -132,6 +132,27 @@ static void test_too_big(void **state)
 	assert_int_equal(ts.lost_pending, 0);
 }
 
+/* Records around the events never count as lost events. */
+static void test_meta_not_counted_as_events(void **state)
+{
+	struct ms_rec_state rs = {0, 0};
+	uint64_t written = 0, frees = 0, lost = 0, cause = 99;
+
+	(void)state;
+	ms_g.set.on_full = MS_ON_FULL_DROP;
+	while (put_free(0x3000 + 16 * written))
+		written++;
+	assert_null(ms_emit_reserve_meta(&ts, MS_REC_SMALL_MAX));
+	assert_null(ms_emit_reserve_meta(&ts, MS_RING_MIN_DATA + 1));
+	assert_int_equal(ts.ring.hdr->lost_meta, 2);
+	assert_int_equal(ts.lost_pending, 1); /* only the failed FREE */
+	drain(&rs, &frees, &lost, &cause);
+	assert_int_equal(put_free(0x97), 1);
+	drain(&rs, &frees, &lost, &cause);
+	assert_int_equal(lost, 1);
+	assert_int_equal(frees, written + 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -140,6 +161,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_block_gives_up, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_meta_not_counted_as_events,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

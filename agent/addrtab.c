@@ -16,12 +16,14 @@ struct ms_addrtab *ms_addrtab_create(unsigned log2_slots)
 	if (log2_slots < 3 || log2_slots > 30)
 		return NULL;
 	nslots = 1ull << log2_slots;
-	len = sizeof(*t) + nslots * sizeof(uintptr_t);
+	len = sizeof(*t) + nslots * sizeof(uintptr_t) +
+	      (sizeof(uint32_t) << MS_ADDRTAB_FILTER_LOG2);
 	/* Untouched pages stay unallocated: the table costs what it holds. */
 	t = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (t == MAP_FAILED)
 		return NULL;
+	t->filter = (_Atomic uint32_t *)(void *)(t->slot + nslots);
 	t->nbuckets = nslots / MS_ADDRTAB_WAYS;
 	t->nslots = nslots;
 	t->map_len = len;
@@ -39,12 +41,18 @@ void ms_addrtab_clear(struct ms_addrtab *t)
 	for (uint64_t i = 0; i < t->nslots; i++)
 		if (ms_load_relaxed(&t->slot[i]))
 			ms_store_relaxed(&t->slot[i], (uintptr_t)0);
+	for (uint64_t i = 0; i < (1u << MS_ADDRTAB_FILTER_LOG2); i++)
+		if (ms_load_relaxed(&t->filter[i]))
+			ms_store_relaxed(&t->filter[i], 0);
 }
 
 int ms_addrtab_insert(struct ms_addrtab *t, const void *p)
 {
 	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p);
+	_Atomic uint32_t *c = ms_addrtab_counter(t, p);
 
+	/* Counted first: the counter never says 0 while `p` is present. */
+	ms_fetch_add_relaxed(c, 1);
 	for (unsigned i = 0; i < MS_ADDRTAB_WAYS; i++) {
 		uintptr_t expect = 0;
 
@@ -54,6 +62,7 @@ int ms_addrtab_insert(struct ms_addrtab *t, const void *p)
 		if (ms_cas_acq_rel(&b[i], &expect, (uintptr_t)p))
 			return 0;
 	}
+	ms_fetch_sub_relaxed(c, 1);
 	return -ENOSPC;
 }
 

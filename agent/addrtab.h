@@ -16,6 +16,13 @@
  * Memory order: an insert happens before the block's free through the
  * program's own synchronisation (the thread that frees a block got the
  * pointer from the one that allocated it), so lookups load relaxed.
+ *
+ * In front of the buckets sits a counting filter, small enough to stay in
+ * cache: counter f(p) is at least the number of present addresses that map
+ * to it (incremented before an insert, decremented after a removal). Most
+ * frees are of unsampled blocks; a zero counter answers them without
+ * touching the table's random bucket, a cache and TLB miss in an 8 MiB
+ * table (77% of the agent's free() in a 150-thread profile).
  */
 #ifndef MS_ADDRTAB_H
 #define MS_ADDRTAB_H
@@ -25,13 +32,15 @@
 
 #include "atomics.h"
 
-#define MS_ADDRTAB_WAYS 8
+#define MS_ADDRTAB_WAYS	       8
+#define MS_ADDRTAB_FILTER_LOG2 15 /* 32768 counters, 128 KiB */
 
 struct ms_addrtab {
 	uint64_t nbuckets;
 	uint64_t nslots;
 	size_t map_len;
-	uint8_t pad[40];
+	_Atomic uint32_t *filter; /* 2^MS_ADDRTAB_FILTER_LOG2 counters */
+	uint8_t pad[32];
 	_Atomic uintptr_t slot[]; /* bucket b: slot[b * WAYS .. + WAYS) */
 };
 
@@ -58,15 +67,29 @@ static inline _Atomic uintptr_t *ms_addrtab_bucket(struct ms_addrtab *t,
 	return &t->slot[b * MS_ADDRTAB_WAYS];
 }
 
+static inline _Atomic uint32_t *ms_addrtab_counter(struct ms_addrtab *t,
+						   const void *p)
+{
+	/* other bits than the bucket's, so one hot bucket is not one counter */
+	uint64_t h = ((uint64_t)(uintptr_t)p >> 4) * 0xbf58476d1ce4e5b9ull;
+
+	return &t->filter[h >> (64 - MS_ADDRTAB_FILTER_LOG2)];
+}
+
 /* Removes `p` if present. Returns 1 when it was there, else 0. */
 static inline int ms_addrtab_remove(struct ms_addrtab *t, const void *p)
 {
-	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p);
+	_Atomic uint32_t *c = ms_addrtab_counter(t, p);
+	_Atomic uintptr_t *b;
 
+	if (MS_LIKELY(ms_load_relaxed(c) == 0))
+		return 0;
+	b = ms_addrtab_bucket(t, p);
 	for (unsigned i = 0; i < MS_ADDRTAB_WAYS; i++) {
 		if (ms_load_relaxed(&b[i]) == (uintptr_t)p) {
 			/* Pairs with a later insert's CAS (acq_rel). */
 			ms_store_release(&b[i], (uintptr_t)0);
+			ms_fetch_sub_relaxed(c, 1);
 			return 1;
 		}
 	}
@@ -77,6 +100,8 @@ static inline int ms_addrtab_contains(struct ms_addrtab *t, const void *p)
 {
 	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p);
 
+	if (ms_load_relaxed(ms_addrtab_counter(t, p)) == 0)
+		return 0;
 	for (unsigned i = 0; i < MS_ADDRTAB_WAYS; i++)
 		if (ms_load_relaxed(&b[i]) == (uintptr_t)p)
 			return 1;

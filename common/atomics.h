@@ -17,6 +17,8 @@
 	atomic_store_explicit((p), (v), memory_order_release)
 #define ms_fetch_add_relaxed(p, v)                                             \
 	atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define ms_fetch_sub_relaxed(p, v)                                             \
+	atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 #define ms_cas_acq_rel(p, expp, v)                                             \
 	atomic_compare_exchange_strong_explicit(                               \
 		(p), (expp), (v), memory_order_acq_rel, memory_order_acquire)

@@ -35,6 +35,15 @@ static const void *addr(int id, int i)
  * Insert all, remove the odd ones, re-insert and re-remove them ROUNDS
  * times: afterwards exactly the even ones (minus refused inserts) remain.
  */
+static uint64_t filter_sum(struct ms_addrtab *t)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < (1u << MS_ADDRTAB_FILTER_LOG2); i++)
+		n += ms_load_relaxed(&t->filter[i]);
+	return n;
+}
+
 static void *worker(void *arg)
 {
 	struct job *j = arg;
@@ -81,6 +90,8 @@ static void test_concurrent_exact(void **state)
 	}
 	assert_int_equal(present + refused, THREADS * PER_THREAD / 2);
 	assert_int_equal(ms_addrtab_count(t), present);
+	/* the filter counts exactly what is present, after all the races */
+	assert_int_equal(filter_sum(t), present);
 	assert_true(refused < 50); /* a full bucket is rare at this load */
 	ms_addrtab_destroy(t);
 }
@@ -99,6 +110,7 @@ static void test_full_bucket(void **state)
 	assert_int_equal(ms_addrtab_insert(t, addr(0, i)), 0);
 	assert_true(ms_addrtab_contains(t, addr(0, i)));
 	assert_int_equal(ms_addrtab_count(t), MS_ADDRTAB_WAYS);
+	assert_int_equal(filter_sum(t), MS_ADDRTAB_WAYS); /* refusals undone */
 	ms_addrtab_clear(t);
 	assert_int_equal(ms_addrtab_count(t), 0);
 	ms_addrtab_destroy(t);

@@ -5,7 +5,7 @@
 #include <string.h>
 
 /* Inverse rates of the tiered classes (MS_CLS_*). */
-static const uint32_t class_inv_p[MS_NCLS] = {100, 25, 10, 2};
+static const uint32_t class_inv_p[MS_NCLS] = {100, 50, 10, 5};
 
 uint64_t ms_sample_class_weight(unsigned cls)
 {

@@ -6,7 +6,7 @@
  *   tiered    > 10 KiB always; 1..10 KiB with p = 1/10; < 1 KiB with
  *             p = 1/100. A call site (keyed by caller address) that made
  *             a large share of this thread's recent calls is "hot" and gets
- *             a raised rate (1/25 small, 1/2 medium): the thousand cuts of
+ *             a raised rate (1/50 small, 1/5 medium): the thousand cuts of
  *             a hot loop show up sooner, at a bounded cost per call.
  *   bytes:N   Poisson sampling by bytes with mean interval N: an
  *             allocation of s bytes is sampled with p = 1 - exp(-s/N).

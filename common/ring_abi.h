@@ -26,7 +26,7 @@
 
 #define MS_RING_MAGIC	 0x4752534du /* "MSRG" little-endian */
 #define MS_RING_MAJOR	 1
-#define MS_RING_MINOR 1
+#define MS_RING_MINOR	 1
 #define MS_RING_HDR_SIZE 4096u
 #define MS_ENDIAN_MARK	 0x01020304u
 #define MS_RING_MIN_DATA 4096u

@@ -24,6 +24,7 @@ int ms_clock_has_invariant_tsc(void)
 static void set_monotonic(struct ms_clock *c)
 {
 	c->use_tsc = 0;
+	c->shift = 0;
 	c->tick_hz = 1000000000u;
 }
 
@@ -35,7 +36,16 @@ void ms_clock_set(struct ms_clock *c, uint64_t tick_hz)
 		return;
 	}
 	c->use_tsc = 1;
+	c->shift = 0;
 	c->tick_hz = tick_hz;
+}
+
+void ms_clock_coarsen(struct ms_clock *c, unsigned shift)
+{
+	if (!c->use_tsc || shift > 16 || (c->tick_hz >> shift) < 1000000u)
+		return;
+	c->shift = shift;
+	c->tick_hz >>= shift;
 }
 
 static uint64_t measure_once(unsigned window_ms)
@@ -88,5 +98,6 @@ void ms_clock_calibrate(struct ms_clock *c, unsigned window_ms)
 		return;
 	}
 	c->use_tsc = 1;
+	c->shift = 0;
 	c->tick_hz = r[1];
 }

@@ -11,7 +11,8 @@
 #include <time.h>
 
 struct ms_clock {
-	int use_tsc;	  /* 1: ticks are rdtsc, else monotonic ns */
+	int use_tsc;	  /* 1: ticks are rdtsc >> shift, else monotonic ns */
+	unsigned shift;	  /* TSC low bits dropped (see ms_clock_coarsen) */
 	uint64_t tick_hz; /* ticks per second */
 };
 
@@ -27,7 +28,7 @@ static inline uint64_t ms_clock_ticks(const struct ms_clock *c)
 {
 #if defined(__x86_64__)
 	if (c->use_tsc)
-		return __builtin_ia32_rdtsc();
+		return __builtin_ia32_rdtsc() >> c->shift;
 #endif
 	(void)c;
 	return ms_mono_ns();
@@ -46,6 +47,12 @@ void ms_clock_calibrate(struct ms_clock *c, unsigned window_ms);
 
 /* Sets `c` from a known rate (tick_hz 0 or 1e9 with no TSC: monotonic). */
 void ms_clock_set(struct ms_clock *c, uint64_t tick_hz);
+
+/*
+ * Drops the `shift` low bits of TSC ticks (tick_hz shrinks to match), for
+ * timestamps that compress better; no effect on the monotonic clock.
+ */
+void ms_clock_coarsen(struct ms_clock *c, unsigned shift);
 
 /* Converts ticks to ns relative to a (ticks, ns) reference pair. */
 static inline uint64_t ms_ticks_to_ns(uint64_t ticks, uint64_t ref_ticks,

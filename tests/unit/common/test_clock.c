@@ -32,6 +32,37 @@ static void test_calibrated_rate_tracks_monotonic(void **state)
 	assert_true(ratio > 0.98 && ratio < 1.02);
 }
 
+/* Coarse ticks keep their rate consistent with their resolution. */
+static void test_coarsen(void **state)
+{
+	struct ms_clock c;
+	struct timespec pause = {0, 50 * 1000000L};
+	uint64_t t0, n0, t1, n1, hz;
+
+	(void)state;
+	ms_clock_calibrate(&c, 10);
+	if (!c.use_tsc) {
+		ms_clock_coarsen(&c, 6); /* no effect on ns */
+		assert_int_equal(c.tick_hz, 1000000000u);
+		assert_int_equal(c.shift, 0);
+		return;
+	}
+	hz = c.tick_hz;
+	ms_clock_coarsen(&c, 6);
+	assert_int_equal(c.shift, 6);
+	assert_int_equal(c.tick_hz, hz >> 6);
+	t0 = ms_clock_ticks(&c);
+	n0 = ms_mono_ns();
+	nanosleep(&pause, NULL);
+	t1 = ms_clock_ticks(&c);
+	n1 = ms_mono_ns();
+	double ratio = (double)(ms_ticks_to_ns(t1, t0, n0, c.tick_hz) - n0) /
+		       (double)(n1 - n0);
+	assert_true(ratio > 0.98 && ratio < 1.02);
+	ms_clock_set(&c, hz); /* back to full resolution */
+	assert_int_equal(c.shift, 0);
+}
+
 static void test_monotonic_fallback(void **state)
 {
 	struct ms_clock c;
@@ -68,6 +99,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_calibrated_rate_tracks_monotonic),
+		cmocka_unit_test(test_coarsen),
 		cmocka_unit_test(test_monotonic_fallback),
 		cmocka_unit_test(test_ticks_to_ns),
 	};

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "proto.h"
 #include "stack.h"
 
 #define MS_HANDSHAKE_MS	    1000 /* connect, HELLO, SETTINGS */
@@ -62,22 +63,13 @@ static void set_timeout(int fd, unsigned ms)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-static void msg_hdr(struct ms_msg_hdr *h, unsigned type, size_t size)
-{
-	h->magic = MS_MSG_MAGIC;
-	h->type = (uint16_t)type;
-	h->version = MS_PROTO_VERSION;
-	h->size = (uint32_t)size;
-	h->reserved = 0;
-}
-
 static int send_hello(int fd)
 {
 	struct ms_msg_hello m;
 	ssize_t n;
 
 	memset(&m, 0, sizeof(m));
-	msg_hdr(&m.hdr, MS_MSG_HELLO, sizeof(m));
+	ms_msg_init(&m.hdr, MS_MSG_HELLO, sizeof(m));
 	m.role = MS_ROLE_AGENT;
 	m.pid = (uint32_t)getpid();
 	m.ppid = (uint32_t)getppid();
@@ -99,9 +91,7 @@ static int recv_settings(int fd, struct ms_settings *s)
 		return errno == EAGAIN ? -ETIMEDOUT : -errno;
 	if (n == 0)
 		return -ECONNRESET;
-	if (n != (ssize_t)sizeof(m) || m.hdr.magic != MS_MSG_MAGIC ||
-	    m.hdr.type != MS_MSG_SETTINGS ||
-	    m.hdr.version != MS_PROTO_VERSION || m.hdr.size != sizeof(m))
+	if (!ms_msg_valid(&m.hdr, (size_t)n, MS_MSG_SETTINGS, sizeof(m)))
 		return -EPROTO;
 	if (m.sampling < MS_SAMPLING_FULL || m.sampling > MS_SAMPLING_BYTES ||
 	    m.stack_depth > MS_MAX_STACK_DEPTH ||
@@ -346,7 +336,7 @@ int ms_attach_send_ring(int fd, uint32_t tid, uint32_t index)
 	    st.st_ino != sock_ino)
 		return -EBADF;
 	memset(&m, 0, sizeof(m));
-	msg_hdr(&m.hdr, MS_MSG_RING, sizeof(m));
+	ms_msg_init(&m.hdr, MS_MSG_RING, sizeof(m));
 	m.tid = tid;
 	m.index = index;
 	memset(&ctl, 0, sizeof(ctl));

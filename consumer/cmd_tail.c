@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "proto_abi.h"
+#include "proto.h"
 #include "record.h"
 #include "session.h"
 
@@ -97,14 +97,6 @@ static int parse(int argc, char **argv, struct tail_opts *t)
 	return 0;
 }
 
-static void fill_hdr(struct ms_msg_hdr *h, uint16_t type, uint32_t size)
-{
-	h->magic = MS_MSG_MAGIC;
-	h->type = type;
-	h->version = MS_PROTO_VERSION;
-	h->size = size;
-}
-
 static int connect_session(const char *session)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -133,17 +125,17 @@ static int handshake(int fd, struct tail_opts *t)
 	struct ms_msg_settings s;
 
 	memset(&h, 0, sizeof(h));
-	fill_hdr(&h.hdr, MS_MSG_HELLO, sizeof(h));
+	ms_msg_init(&h.hdr, MS_MSG_HELLO, sizeof(h));
 	h.role = MS_ROLE_TAIL;
 	h.pid = (uint32_t)getpid();
 	h.ppid = (uint32_t)getppid();
 	snprintf(h.exe, sizeof(h.exe), "memscope-tail");
-	fill_hdr(&t->req.hdr, MS_MSG_TAIL_REQ, sizeof(t->req));
+	ms_msg_init(&t->req.hdr, MS_MSG_TAIL_REQ, sizeof(t->req));
 	if (send(fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h) ||
 	    send(fd, &t->req, sizeof(t->req), MSG_NOSIGNAL) !=
 		    (ssize_t)sizeof(t->req) ||
-	    recv(fd, &s, sizeof(s), 0) != (ssize_t)sizeof(s) ||
-	    s.hdr.magic != MS_MSG_MAGIC || s.hdr.type != MS_MSG_SETTINGS) {
+	    !ms_msg_valid(&s.hdr, (size_t)recv(fd, &s, sizeof(s), 0),
+			  MS_MSG_SETTINGS, sizeof(s))) {
 		fprintf(stderr, "memscope tail: the consumer did not answer\n");
 		return -1;
 	}
@@ -193,8 +185,8 @@ static int stream(int fd, struct tail_opts *t)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n != (ssize_t)sizeof(m) || m.hdr.magic != MS_MSG_MAGIC ||
-		    m.hdr.type != MS_MSG_TAIL_EVENTS ||
+		if (!ms_msg_valid(&m.hdr, (size_t)n, MS_MSG_TAIL_EVENTS,
+				  sizeof(m)) ||
 		    m.count > MS_TAIL_BATCH) {
 			fprintf(stderr, "memscope tail: bad message from the "
 					"consumer\n");

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon_int.h"
+#include "proto.h"
 
 #define MS_MAX_FDS 8
 
@@ -32,10 +33,7 @@ static void send_settings(struct ms_daemon *d, int fd)
 	struct ms_msg_settings m;
 
 	memset(&m, 0, sizeof(m));
-	m.hdr.magic = MS_MSG_MAGIC;
-	m.hdr.type = MS_MSG_SETTINGS;
-	m.hdr.version = MS_PROTO_VERSION;
-	m.hdr.size = sizeof(m);
+	ms_msg_init(&m.hdr, MS_MSG_SETTINGS, sizeof(m));
 	m.sampling = d->o.set.sampling;
 	m.stack_depth = d->o.set.stack_depth;
 	m.sampling_param = d->o.set.sampling_param;
@@ -179,10 +177,8 @@ static int hdr_ok(const struct ms_msg_hdr *h, size_t len)
 		[MS_MSG_TAIL_REQ] = sizeof(struct ms_msg_tail_req),
 	};
 
-	return len >= sizeof(*h) && h->magic == MS_MSG_MAGIC &&
-	       h->version == MS_PROTO_VERSION &&
-	       h->type < MS_ARRAY_SIZE(sizes) && sizes[h->type] &&
-	       h->size == len && len == sizes[h->type];
+	return len >= sizeof(*h) && h->type < MS_ARRAY_SIZE(sizes) &&
+	       sizes[h->type] && ms_msg_valid(h, len, h->type, sizes[h->type]);
 }
 
 /* One message with the fds that came with it. Takes the fds. */

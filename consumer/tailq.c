@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "daemon_int.h"
+#include "proto.h"
 #include "record.h"
 
 struct ms_tailc *ms_tailc_new(const struct ms_msg_tail_req *req)
@@ -91,10 +92,7 @@ int ms_tailc_send(struct ms_tailc *t, int fd)
 			m.ev[n] = t->q[(tail + n) % MS_TAILQ_CAP];
 			n++;
 		}
-		m.hdr.magic = MS_MSG_MAGIC;
-		m.hdr.type = MS_MSG_TAIL_EVENTS;
-		m.hdr.version = MS_PROTO_VERSION;
-		m.hdr.size = sizeof(m);
+		ms_msg_init(&m.hdr, MS_MSG_TAIL_EVENTS, sizeof(m));
 		m.missed = missed;
 		m.count = n;
 		w = send(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL);

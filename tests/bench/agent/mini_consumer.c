@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto.h"
 #include "record.h"
 #include "ring.h"
 
@@ -161,10 +162,7 @@ static void send_settings(struct ms_mini *m, int fd)
 	struct ms_msg_settings s;
 
 	memset(&s, 0, sizeof(s));
-	s.hdr.magic = MS_MSG_MAGIC;
-	s.hdr.type = MS_MSG_SETTINGS;
-	s.hdr.version = MS_PROTO_VERSION;
-	s.hdr.size = sizeof(s);
+	ms_msg_init(&s.hdr, MS_MSG_SETTINGS, sizeof(s));
 	s.sampling = m->set.sampling;
 	s.stack_depth = m->set.stack_depth;
 	s.sampling_param = m->set.sampling_param;

@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "proto_abi.h"
+#include "proto.h"
 #include "record.h"
 #include "ring.h"
 #include "session.h"
@@ -63,15 +63,6 @@ struct worker {
 
 static struct ms_msg_settings g_set;
 
-static void hdr(struct ms_msg_hdr *h, uint16_t type, uint32_t size)
-{
-	memset(h, 0, sizeof(*h));
-	h->magic = MS_MSG_MAGIC;
-	h->type = type;
-	h->version = MS_PROTO_VERSION;
-	h->size = size;
-}
-
 static int connect_sock(const char *session)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -91,7 +82,7 @@ static int hello(int fd)
 	struct ms_msg_hello h;
 
 	memset(&h, 0, sizeof(h));
-	hdr(&h.hdr, MS_MSG_HELLO, sizeof(h));
+	ms_msg_init(&h.hdr, MS_MSG_HELLO, sizeof(h));
 	h.role = MS_ROLE_AGENT;
 	h.pid = (uint32_t)getpid();
 	h.ppid = (uint32_t)getppid();
@@ -118,7 +109,7 @@ static int send_fd(int sock, int fd, uint32_t tid, uint32_t index)
 			    .msg_controllen = sizeof(cb.b)};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 
-	hdr(&m.hdr, MS_MSG_RING, sizeof(m));
+	ms_msg_init(&m.hdr, MS_MSG_RING, sizeof(m));
 	m.tid = tid;
 	m.index = index;
 	cm->cmsg_level = SOL_SOCKET;
@@ -385,8 +376,8 @@ static void junk(const char *session)
 			for (size_t i = 0; i < n; i++)
 				buf[i] = (uint8_t)rnd(&s);
 			if (m == 0 && c % 2) { /* a valid header, bad body */
-				hdr((struct ms_msg_hdr *)buf, MS_MSG_HELLO,
-				    (uint32_t)n);
+				ms_msg_init((struct ms_msg_hdr *)buf,
+					    MS_MSG_HELLO, (uint32_t)n);
 			}
 			send(fd, buf, n, MSG_NOSIGNAL);
 		}

@@ -68,11 +68,7 @@ static int send_hello(int fd)
 	struct ms_msg_hello m;
 	ssize_t n;
 
-	memset(&m, 0, sizeof(m));
-	ms_msg_init(&m.hdr, MS_MSG_HELLO, sizeof(m));
-	m.role = MS_ROLE_AGENT;
-	m.pid = (uint32_t)getpid();
-	m.ppid = (uint32_t)getppid();
+	ms_msg_hello_init(&m, MS_ROLE_AGENT);
 	n = readlink("/proc/self/exe", m.exe, sizeof(m.exe) - 1);
 	if (n < 0)
 		m.exe[0] = 0;

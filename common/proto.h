@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proto_abi.h"
 
@@ -20,6 +21,17 @@ static inline void ms_msg_init(struct ms_msg_hdr *h, unsigned type, size_t size)
 	h->type = (uint16_t)type;
 	h->version = MS_PROTO_VERSION;
 	h->size = (uint32_t)size;
+}
+
+/* Zeroes `m` and fills a HELLO for `role` from the calling process; the
+ * caller names the executable in m->exe. */
+static inline void ms_msg_hello_init(struct ms_msg_hello *m, uint32_t role)
+{
+	memset(m, 0, sizeof(*m));
+	ms_msg_init(&m->hdr, MS_MSG_HELLO, sizeof(*m));
+	m->role = role;
+	m->pid = (uint32_t)getpid();
+	m->ppid = (uint32_t)getppid();
 }
 
 /*

@@ -124,11 +124,7 @@ static int handshake(int fd, struct tail_opts *t)
 	struct ms_msg_hello h;
 	struct ms_msg_settings s;
 
-	memset(&h, 0, sizeof(h));
-	ms_msg_init(&h.hdr, MS_MSG_HELLO, sizeof(h));
-	h.role = MS_ROLE_TAIL;
-	h.pid = (uint32_t)getpid();
-	h.ppid = (uint32_t)getppid();
+	ms_msg_hello_init(&h, MS_ROLE_TAIL);
 	snprintf(h.exe, sizeof(h.exe), "memscope-tail");
 	ms_msg_init(&t->req.hdr, MS_MSG_TAIL_REQ, sizeof(t->req));
 	if (send(fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h) ||

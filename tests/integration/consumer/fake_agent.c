@@ -81,11 +81,7 @@ static int hello(int fd)
 {
 	struct ms_msg_hello h;
 
-	memset(&h, 0, sizeof(h));
-	ms_msg_init(&h.hdr, MS_MSG_HELLO, sizeof(h));
-	h.role = MS_ROLE_AGENT;
-	h.pid = (uint32_t)getpid();
-	h.ppid = (uint32_t)getppid();
+	ms_msg_hello_init(&h, MS_ROLE_AGENT);
 	snprintf(h.exe, sizeof(h.exe), "fake_agent");
 	if (send(fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h))
 		return -1;

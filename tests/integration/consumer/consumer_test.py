@@ -11,72 +11,15 @@ fake agent (known events) and checks the archive with `memscope stats
 import argparse
 import json
 import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
+import mstest
+from mstest import CHILDREN, Consumer, Fail, check, expectations, run_scenario
+
 TIMEOUT = 600
-CHILDREN = []  # killed when a scenario ends, whatever happened
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-class Consumer:
-    def __init__(self, cli, out, session, extra=(), env=None):
-        self.out = out
-        self.session = session
-        self.errf = tempfile.TemporaryFile(mode="w+")
-        args = [cli, "consumer", "--out", out] + list(extra)
-        if session:
-            args += ["--session", session]
-        self.p = subprocess.Popen(args, stderr=self.errf, env=env)
-        CHILDREN.append(self.p)
-        self.sock = self.socket_path(session, env)
-        deadline = time.time() + 10
-        # The consumer says where its archive goes once it listens.
-        while "stop with Ctrl-C" not in self.stderr():
-            check(self.p.poll() is None, "consumer died at start: " +
-                  self.stderr())
-            check(time.time() < deadline, "no socket " + self.sock)
-            time.sleep(0.02)
-
-    @staticmethod
-    def socket_path(session, env):
-        env = env or os.environ
-        if not session and env.get("MEMSCOPE_SOCKET"):
-            return env["MEMSCOPE_SOCKET"]
-        xdg = env.get("XDG_RUNTIME_DIR")
-        d = xdg + "/memscope" if xdg and xdg.startswith("/") else \
-            "/tmp/memscope-%d" % os.getuid()
-        return "%s/%s.sock" % (d, session or "default")
-
-    def wait(self, timeout=TIMEOUT):
-        try:
-            rc = self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            raise Fail("consumer did not exit: " + self.stderr())
-        return rc
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.p.poll() is None:
-            self.p.send_signal(sig)
-        return self.wait()
-
-    def stderr(self):
-        self.errf.seek(0)
-        return self.errf.read()
 
 
 def fake(args, session, *extra, env=None, check_rc=True):
@@ -89,28 +32,8 @@ def fake(args, session, *extra, env=None, check_rc=True):
     return p
 
 
-def expectations(text):
-    total, threads = None, {}
-    for line in text.splitlines():
-        m = re.match(r"memscope-expect (total|thread) (.*)", line)
-        if not m:
-            continue
-        kv = dict(x.split("=") for x in m.group(2).split())
-        kv = {k: int(v) for k, v in kv.items()}
-        if m.group(1) == "total":
-            total = kv
-        else:
-            threads[kv["tid"]] = kv
-    check(total is not None, "no expectations printed:\n" + text)
-    return total, threads
-
-
 def stats(args, out):
-    p = subprocess.run([args.cli, "stats", out, "--json"],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, timeout=TIMEOUT)
-    check(p.returncode in (0, 1), "stats failed: " + p.stderr)
-    return json.loads(p.stdout)
+    return mstest.stats(args.cli, out, TIMEOUT)
 
 
 def per_thread(st):
@@ -385,20 +308,8 @@ def main():
     ap.add_argument("--ops", type=int, default=20000)
     args = ap.parse_args()
     args.session = "t%d-%s" % (os.getpid(), args.scenario)
-    tmp = tempfile.mkdtemp(prefix="ms-consumer-test-")
-    try:
-        SCENARIOS[args.scenario](args, tmp)
-    except Fail as e:
-        print("FAIL %s: %s" % (args.scenario, e))
-        return 1
-    finally:
-        for c in CHILDREN:
-            if c.poll() is None:
-                c.kill()
-                c.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("PASS %s" % args.scenario)
-    return 0
+    return run_scenario(args.scenario, SCENARIOS[args.scenario], args,
+                        "ms-consumer-test-")
 
 
 if __name__ == "__main__":

@@ -9,57 +9,22 @@ usage: examples_test.py CLI EXAMPLES_DIR CRASH_PROG SCENARIO
                         [--threads T] [--ops N]
 """
 import argparse
-import json
 import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
+import mstest
+from mstest import Consumer, Fail, check, expectations, run_scenario, spawn
+
 TIMEOUT = 900
-CHILDREN = []  # killed when a scenario ends, whatever happened
-
-
-def spawn(*a, **kw):
-    p = subprocess.Popen(*a, **kw)
-    CHILDREN.append(p)
-    return p
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-def expectations(text):
-    total, threads = None, {}
-    for line in text.splitlines():
-        m = re.match(r"memscope-expect (total|thread) (.*)", line)
-        if not m:
-            continue
-        kv = {k: int(v) for k, v in (x.split("=") for x in
-                                      m.group(2).split())}
-        if m.group(1) == "total":
-            total = kv
-        else:
-            threads[kv["tid"]] = kv
-    check(total is not None, "no expectations printed:\n" + text[-2000:])
-    return total, threads
+# sizeof(struct ms_msg_tail_events): 32-byte head + 64 events of 56 bytes
+TAIL_EVENTS_SIZE = 32 + 64 * 56
 
 
 def stats(args, out):
-    p = subprocess.run([args.cli, "stats", out, "--json"],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, timeout=TIMEOUT)
-    check(p.returncode in (0, 1), "stats failed: " + p.stderr)
-    return json.loads(p.stdout)
+    return mstest.stats(args.cli, out, TIMEOUT)
 
 
 def compare(st, total, threads, drop=False):
@@ -143,11 +108,8 @@ def sc_simple(args, tmp):
 def sc_minimal(args, tmp):
     out = tmp + "/arc"
     session = "ex%d" % os.getpid()
-    c = spawn([args.cli, "consumer", "--session", session,
-                          "--out", out, "--sampling", "full",
-                          "--exit-when-idle", "--quiet"],
-                         stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    c = Consumer(args.cli, out, session, ["--sampling", "full",
+                                          "--exit-when-idle", "--quiet"])
     env = dict(os.environ, MEMSCOPE_SESSION=session)
     env.pop("LD_PRELOAD", None)
     p = subprocess.run([ex(args, "minimal_demo")], stdout=subprocess.PIPE,
@@ -164,15 +126,12 @@ def sc_run_tail(args, tmp):
     """consumer + run + tail, as the demo does it."""
     out = tmp + "/arc"
     session = "ex%d" % os.getpid()
-    c = spawn([args.cli, "consumer", "--session", session,
-                          "--out", out, "--sampling", "full",
-                          "--exit-when-idle"],
-                         stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    c = Consumer(args.cli, out, session, ["--sampling", "full",
+                                          "--exit-when-idle"])
     tail = spawn([args.cli, "tail", "--session", session,
-                             "--count", "20"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    time.sleep(0.3)
+                  "--count", "20"], stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True)
+    wait_streaming(tail)
     p = subprocess.run([args.cli, "run", "--session", session, "--",
                         ex(args, "stress_test"), "--threads", "16",
                         "--ops", "20000"], stdout=subprocess.PIPE,
@@ -188,19 +147,38 @@ def sc_run_tail(args, tmp):
     print("run+tail: %d tail lines, e.g. %s" % (len(lines), lines[-1]))
 
 
+def wait_streaming(tail, timeout=60):
+    """Waits until `memscope tail` has finished its handshake and sits in
+    recv() for event batches, so stopping it cannot come before the
+    consumer knows the client (a fixed sleep lost that race under load).
+    /proc/PID/syscall shows the blocking call: recvfrom (45 on x86_64)
+    with the size of a TAIL_EVENTS message as its length argument."""
+    want = "0x%x" % TAIL_EVENTS_SIZE
+    end = time.time() + timeout
+    while time.time() < end:
+        check(tail.poll() is None, "tail exited early")
+        try:
+            with open("/proc/%d/syscall" % tail.pid) as f:
+                call = f.read().split()
+        except OSError:
+            time.sleep(1.0)  # no /proc/PID/syscall: fall back to waiting
+            return
+        if len(call) > 3 and call[0] == "45" and call[3] == want:
+            return
+        time.sleep(0.01)
+    raise Fail("tail never started streaming")
+
+
 def sc_tail_slow(args, tmp):
     """A tail client that never reads: the consumer does not slow down and
     the client is told what it missed."""
     out = tmp + "/arc"
     session = "ex%d" % os.getpid()
-    c = spawn([args.cli, "consumer", "--session", session,
-                          "--out", out, "--sampling", "full",
-                          "--exit-when-idle", "--quiet"],
-                         stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    c = Consumer(args.cli, out, session, ["--sampling", "full",
+                                          "--exit-when-idle", "--quiet"])
     tail = spawn([args.cli, "tail", "--session", session],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(0.3)
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_streaming(tail)
     tail.send_signal(signal.SIGSTOP)
     p = subprocess.run([args.cli, "run", "--session", session, "--",
                         ex(args, "stress_test"), "--threads", "8",
@@ -221,19 +199,16 @@ def sc_killed(args, tmp):
     """The consumer is SIGKILLed mid-run: the program finishes normally."""
     out = tmp + "/arc"
     session = "ex%d" % os.getpid()
-    c = spawn([args.cli, "consumer", "--session", session,
-                          "--out", out, "--sampling", "full",
-                          "--ring-kb", "64", "--quiet"],
-                         stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    c = Consumer(args.cli, out, session, ["--sampling", "full",
+                                          "--ring-kb", "64", "--quiet"])
     prog = spawn([args.cli, "run", "--session", session, "--",
-                             ex(args, "stress_test"), "--threads", "16",
-                             "--ops", "3000000"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                  ex(args, "stress_test"), "--threads", "16",
+                  "--ops", "3000000"], stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)
     check(prog.poll() is None, "the program ended before the consumer "
           "was killed; make the run longer")
-    c.kill()
+    c.p.kill()
     c.wait()
     t0 = time.time()
     try:
@@ -293,20 +268,8 @@ def main():
     ap.add_argument("--threads", type=int, default=150)
     ap.add_argument("--ops", type=int, default=2000)
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="ms-examples-test-")
-    try:
-        SCENARIOS[args.scenario](args, tmp)
-    except (Fail, subprocess.TimeoutExpired) as e:
-        print("FAIL %s: %s" % (args.scenario, e))
-        return 1
-    finally:
-        for c in CHILDREN:
-            if c.poll() is None:
-                c.kill()
-                c.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("PASS %s" % args.scenario)
-    return 0
+    return run_scenario(args.scenario, SCENARIOS[args.scenario], args,
+                        "ms-examples-test-")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "bytes.h"
 #include "checksum.h"
+#include "pack.h"
 #include "ring_abi.h"
 #include "segment_abi.h"
 
@@ -39,6 +41,8 @@ struct ms_seg_reader {
 	ZSTD_DCtx *dctx;
 	uint8_t *out; /* grows to the largest frame read so far */
 	size_t out_cap;
+	uint8_t *packed; /* the same, for packed frames */
+	size_t packed_cap;
 	char err[160];
 };
 
@@ -90,6 +94,43 @@ static void put_header(uint8_t *h, const struct ms_seg_info *info)
 		    info->created_ns ? info->created_ns : realtime_ns());
 	ms_put_le64(h + MS_SEG_H_TICK_HZ, info->tick_hz);
 	ms_put_le32(h + MS_SEG_H_CRC, ms_crc32c(0, h, MS_SEG_H_CRC));
+}
+
+/*
+ * Packing needs some memory (columns, models) that writers and readers on
+ * one thread can share: each thread gets its packer on first use.
+ */
+static pthread_key_t packer_key;
+static pthread_once_t packer_once = PTHREAD_ONCE_INIT;
+static int packer_key_ok;
+
+static void packer_free(void *pk)
+{
+	ms_packer_destroy(pk);
+}
+
+static void packer_key_init(void)
+{
+	packer_key_ok = pthread_key_create(&packer_key, packer_free) == 0;
+}
+
+/* This thread's packer; NULL when out of memory. */
+static struct ms_packer *thread_packer(void)
+{
+	struct ms_packer *pk;
+
+	pthread_once(&packer_once, packer_key_init);
+	if (!packer_key_ok)
+		return NULL;
+	pk = pthread_getspecific(packer_key);
+	if (!pk) {
+		pk = ms_packer_create();
+		if (pk && pthread_setspecific(packer_key, pk)) {
+			ms_packer_destroy(pk);
+			pk = NULL;
+		}
+	}
+	return pk;
 }
 
 int ms_seg_create(const char *path, const struct ms_seg_info *info, int level,
@@ -154,18 +195,60 @@ static int add_index(struct ms_seg_writer *w, uint64_t off, uint32_t count,
 	return 0;
 }
 
+/*
+ * Packs the records and compresses each part as a zstd frame of its own
+ * (each column gets its own entropy tables). Returns the compressed size
+ * with *packed_size set, or 0 when the frame is to be stored unpacked.
+ */
+static size_t compress_packed(struct ms_seg_writer *w, const void *raw,
+			      size_t len, uint32_t *packed_size)
+{
+	struct ms_packer *pk = thread_packer();
+	const uint8_t *const *part;
+	const size_t *plen;
+	size_t off = 0, total = 0;
+	unsigned n;
+
+	if (!pk || ms_pack(pk, raw, len) < 0)
+		return 0;
+	n = ms_pack_parts(pk, &part, &plen);
+	for (unsigned i = 0; i < n; i++) {
+		size_t k;
+
+		if (plen[i] == 0)
+			continue;
+		k = ZSTD_compress2(w->cctx, w->out + off, w->out_cap - off,
+				   part[i], plen[i]);
+		if (ZSTD_isError(k))
+			return 0; /* bigger than the records would be */
+		off += k;
+		total += plen[i];
+	}
+	if (total > UINT32_MAX)
+		return 0;
+	*packed_size = (uint32_t)total;
+	return off;
+}
+
 int ms_seg_write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
 		       uint32_t count, uint64_t first_ts, uint64_t last_ts)
 {
 	uint8_t fh[MS_SEG_FRAME_HDR_SIZE] = {0};
+	uint32_t packed = 0;
 	size_t n;
 	int err;
 
 	if (len > MS_SEG_FRAME_RAW_MAX)
 		return -EINVAL;
-	n = ZSTD_compress2(w->cctx, w->out, w->out_cap, raw, len);
-	if (ZSTD_isError(n))
-		return -EIO;
+	n = compress_packed(w, raw, len, &packed);
+	if (n) {
+		ms_put_le32(fh + MS_SEG_F_CODEC, MS_SEG_CODEC_PACKED);
+		ms_put_le32(fh + MS_SEG_F_PACKED_SIZE, packed);
+	} else {
+		n = ZSTD_compress2(w->cctx, w->out, w->out_cap, raw, len);
+		if (ZSTD_isError(n))
+			return -EIO;
+	}
 	ms_put_le32(fh + MS_SEG_F_MAGIC, MS_SEG_FRAME_MAGIC);
 	ms_put_le32(fh + MS_SEG_F_COMP_SIZE, (uint32_t)n);
 	ms_put_le32(fh + MS_SEG_F_RAW_SIZE, (uint32_t)len);
@@ -394,6 +477,55 @@ static int at_end(struct ms_seg_reader *r)
 	return -ENODATA;
 }
 
+/*
+ * Decompresses the zstd frames of a packed frame and unpacks them into
+ * r->out. Returns `raw`, 0 when the bytes are damaged, or (size_t)-ENOMEM.
+ */
+static size_t unpack_frame(struct ms_seg_reader *r, const uint8_t *fh,
+			   uint64_t comp, uint64_t raw)
+{
+	const uint8_t *src = fh + MS_SEG_FRAME_HDR_SIZE;
+	uint64_t packed = ms_get_le32(fh + MS_SEG_F_PACKED_SIZE), got = 0;
+	struct ms_packer *pk = thread_packer();
+
+	/* No column is longer than the records it came from. */
+	if (packed > 16 * raw + 256)
+		return 0;
+	if (!pk)
+		return (size_t)-ENOMEM;
+	if (packed > r->packed_cap) {
+		uint8_t *b = realloc(r->packed, (size_t)packed);
+
+		if (!b)
+			return (size_t)-ENOMEM;
+		r->packed = b;
+		r->packed_cap = (size_t)packed;
+	}
+	while (comp > 0) {
+		size_t f = ZSTD_findFrameCompressedSize(src, (size_t)comp), k;
+
+		if (ZSTD_isError(f) || got >= packed)
+			return 0;
+		k = ZSTD_decompressDCtx(r->dctx, r->packed + got,
+					(size_t)(packed - got), src, f);
+		if (ZSTD_isError(k))
+			return 0;
+		got += k;
+		src += f;
+		comp -= f;
+	}
+	if (got != packed)
+		return 0;
+	switch (ms_unpack(pk, r->packed, (size_t)packed, r->out, (size_t)raw)) {
+	case 0:
+		return (size_t)raw;
+	case -ENOMEM:
+		return (size_t)-ENOMEM;
+	default:
+		return 0;
+	}
+}
+
 int ms_seg_next(struct ms_seg_reader *r, struct ms_seg_frame *fr)
 {
 	const uint8_t *fh;
@@ -436,10 +568,27 @@ int ms_seg_next(struct ms_seg_reader *r, struct ms_seg_frame *fr)
 		r->out = o;
 		r->out_cap = cap;
 	}
-	n = ZSTD_decompressDCtx(r->dctx, r->out, r->out_cap,
-				fh + MS_SEG_FRAME_HDR_SIZE, comp);
-	if (ZSTD_isError(n) || n != raw)
-		return corrupt(r, "frame does not decompress", next);
+	switch (ms_get_le32(fh + MS_SEG_F_CODEC)) {
+	case MS_SEG_CODEC_RECORDS:
+		n = ZSTD_decompressDCtx(r->dctx, r->out, r->out_cap,
+					fh + MS_SEG_FRAME_HDR_SIZE, comp);
+		if (ZSTD_isError(n) || n != raw)
+			return corrupt(r, "frame does not decompress", next);
+		break;
+	case MS_SEG_CODEC_PACKED:
+		n = unpack_frame(r, fh, comp, raw);
+		if (n == 0)
+			return corrupt(r, "packed frame does not unpack", next);
+		if (n == (size_t)-ENOMEM) {
+			snprintf(r->err, sizeof(r->err),
+				 "out of memory unpacking a frame");
+			r->pos = next;
+			return -ENOMEM;
+		}
+		break;
+	default:
+		return corrupt(r, "unknown frame codec", next);
+	}
 	fr->data = r->out;
 	fr->len = n;
 	fr->count = ms_get_le32(fh + MS_SEG_F_COUNT);
@@ -458,6 +607,7 @@ void ms_seg_close(struct ms_seg_reader *r)
 		return;
 	ZSTD_freeDCtx(r->dctx);
 	free(r->out);
+	free(r->packed);
 	free(r->buf);
 	free(r);
 }

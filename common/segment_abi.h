@@ -6,8 +6,9 @@
  *
  *   header (64 bytes) | frame* | index | footer (16 bytes)
  *
- * A frame is a 48-byte frame header followed by one zstd frame holding a
- * block of records that starts with a SYNC record. The index and footer are
+ * A frame is a 48-byte frame header followed by zstd data holding a block
+ * of records that starts with a SYNC record, either as they are or packed
+ * into columns (MS_SEG_F_CODEC). The index and footer are
  * written when the segment is finished; without them the frames are found
  * by walking the frame headers, so a file cut off at any byte is readable up
  * to its last whole frame.
@@ -20,7 +21,7 @@
 #define MS_SEG_INDEX_MAGIC 0x5849534du /* "MSIX" */
 #define MS_SEG_END_MAGIC   0x444e534du /* "MSND" */
 #define MS_SEG_MAJOR	   1
-#define MS_SEG_MINOR	   0
+#define MS_SEG_MINOR	   1 /* 1: frames may be packed (MS_SEG_F_CODEC) */
 
 /* header */
 #define MS_SEG_HDR_SIZE	  64
@@ -46,8 +47,16 @@
 #define MS_SEG_F_FIRST_TS     16 /* u64, ticks of the first record */
 #define MS_SEG_F_LAST_TS      24 /* u64, ticks of the last record */
 #define MS_SEG_F_DATA_CRC     32 /* u32, CRC-32C of the zstd data */
+#define MS_SEG_F_CODEC	      36 /* u32, MS_SEG_CODEC_* (minor 0: 0) */
+#define MS_SEG_F_PACKED_SIZE  40 /* u32, PACKED: bytes of the packed frame */
 #define MS_SEG_F_CRC	      44 /* u32, CRC-32C of bytes 0..43 */
 #define MS_SEG_FRAME_RAW_MAX  (8u << 20)
+
+/* zstd data: one zstd frame of records */
+#define MS_SEG_CODEC_RECORDS 0
+/* zstd data: consecutive zstd frames whose contents, concatenated, are a
+ * packed frame (common/pack.h) that unpacks to the records */
+#define MS_SEG_CODEC_PACKED 1
 
 /* index: magic u32, nframes u32, then one entry per frame */
 #define MS_SEG_INDEX_HDR_SIZE	8

@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: MIT */
+#include "pack.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "record.h"
+
+#define PACK_VERSION 1
+
+/* The columns, in the order they are stored. */
+enum {
+	C_TYPE,	 /* type byte of a packed ALLOC/FREE; 0: next verbatim */
+	C_DT_A,	 /* ALLOC time delta */
+	C_DT_F,	 /* FREE time delta */
+	C_SIZE,	 /* ALLOC size */
+	C_STACK, /* ALLOC stack id */
+	C_AMODE, /* ALLOC: 0 explicit address, j: j-th of its class's LIFO */
+	C_AADDR, /* ALLOC explicit address (zigzag delta, as in records) */
+	C_FDIST, /* FREE: allocations since its block's ALLOC, 0 explicit */
+	C_FADDR, /* FREE explicit address (zigzag delta) */
+	C_EXTRA, /* ALLOC alignment and weight, when flagged */
+	C_VERB,	 /* every other record, verbatim */
+	NCOL
+};
+
+/* Recently freed blocks per size class, most recent last. */
+#define LIFO_DEPTH 8
+#define NCLASS	   128
+
+struct lifo {
+	uint64_t a[LIFO_DEPTH];
+	uint32_t n;
+};
+
+/*
+ * Encoder's map from a block's address to the allocation that made it:
+ * direct-mapped, a slot holds the latest allocation whose address hashes
+ * there (its address is checked in seq_addr). A block whose slot was taken
+ * by a later one is freed with an explicit address; nothing is lost, and
+ * the lookup costs no probing.
+ */
+#define MAP_BITS 16
+#define MAP_CAP	 (1u << MAP_BITS)
+
+struct col {
+	uint8_t *b;
+};
+
+struct ms_packer {
+	struct lifo lifo[NCLASS];
+	/* encoder */
+	uint32_t *map; /* seq, 0 for none */
+	struct col col[NCOL];
+	size_t col_cap;
+	/* both: address and class of every allocation in the frame */
+	uint64_t *seq_addr;
+	uint8_t *seq_cls;
+	size_t seq_cap;
+	/* what ms_pack() made: the header, then the columns */
+	uint8_t hdr[1 + (NCOL + 1) * MS_VARINT_MAX];
+	const uint8_t *part[NCOL + 1];
+	size_t part_len[NCOL + 1];
+	unsigned nparts;
+};
+
+struct ms_packer *ms_packer_create(void)
+{
+	return calloc(1, sizeof(struct ms_packer));
+}
+
+void ms_packer_destroy(struct ms_packer *pk)
+{
+	if (!pk)
+		return;
+	free(pk->map);
+	for (int i = 0; i < NCOL; i++)
+		free(pk->col[i].b);
+	free(pk->seq_addr);
+	free(pk->seq_cls);
+	free(pk);
+}
+
+/*
+ * glibc's size class of a request: its chunk size in 16-byte steps; the
+ * large ones share the last class.
+ */
+static inline uint8_t size_class(uint64_t size)
+{
+	uint64_t chunk;
+
+	if (size >= 16 * NCLASS)
+		return NCLASS - 1;
+	chunk = (size + 8 + 15) >> 4;
+	if (chunk >= NCLASS)
+		return NCLASS - 1;
+	return (uint8_t)(chunk < 2 ? 2 : chunk);
+}
+
+static void lifo_push(struct lifo *l, uint64_t addr)
+{
+	if (l->n == LIFO_DEPTH) {
+		for (uint32_t i = 1; i < LIFO_DEPTH; i++)
+			l->a[i - 1] = l->a[i];
+		l->n--;
+	}
+	l->a[l->n++] = addr;
+}
+
+/* Removes the j-th most recent entry (1-based) and returns it. */
+static uint64_t lifo_take(struct lifo *l, uint32_t j)
+{
+	uint32_t i = l->n - j;
+	uint64_t a = l->a[i];
+
+	for (; i + 1 < l->n; i++)
+		l->a[i] = l->a[i + 1];
+	l->n--;
+	return a;
+}
+
+static inline uint32_t lifo_find(const struct lifo *l, uint64_t addr)
+{
+	uint32_t m = 0;
+
+	/* all slots at once, without a branch per slot */
+	for (uint32_t i = 0; i < LIFO_DEPTH; i++)
+		m |= (uint32_t)(l->a[i] == addr) << i;
+	m &= (1u << l->n) - 1;
+	return m ? l->n - (31 - (uint32_t)__builtin_clz(m)) : 0;
+}
+
+static void models_reset(struct ms_packer *pk)
+{
+	for (int i = 0; i < NCLASS; i++)
+		pk->lifo[i].n = 0;
+}
+
+/* ---- encoder ---- */
+
+static inline uint32_t map_slot(uint64_t addr)
+{
+	return (uint32_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >>
+			  (64 - MAP_BITS));
+}
+
+static int seq_reserve(struct ms_packer *pk, size_t n)
+{
+	uint64_t *a;
+	uint8_t *c;
+
+	if (pk->seq_cap >= n)
+		return 0;
+	a = realloc(pk->seq_addr, n * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	pk->seq_addr = a;
+	c = realloc(pk->seq_cls, n);
+	if (!c)
+		return -ENOMEM;
+	pk->seq_cls = c;
+	pk->seq_cap = n;
+	return 0;
+}
+
+static inline void seq_put(struct ms_packer *pk, uint32_t seq, uint64_t addr,
+			   uint8_t cls)
+{
+	pk->seq_addr[seq] = addr;
+	pk->seq_cls[seq] = cls;
+}
+
+static int map_reset(struct ms_packer *pk)
+{
+	if (!pk->map) {
+		pk->map = calloc(MAP_CAP, sizeof(*pk->map));
+		return pk->map ? 0 : -ENOMEM;
+	}
+	memset(pk->map, 0, MAP_CAP * sizeof(*pk->map));
+	return 0;
+}
+
+static int cols_reserve(struct ms_packer *pk, size_t raw_len)
+{
+	size_t cap = raw_len + 16;
+
+	if (pk->col_cap >= cap)
+		return 0;
+	for (int i = 0; i < NCOL; i++) {
+		uint8_t *b = realloc(pk->col[i].b, cap);
+
+		if (!b)
+			return -ENOMEM;
+		pk->col[i].b = b;
+	}
+	pk->col_cap = cap;
+	return 0;
+}
+
+/*
+ * Reads a varint that ms_put_varint() would write the same way: no
+ * redundant trailing zero groups. Returns 0 or -1.
+ */
+static inline int get_canon(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+	const uint8_t *p = *pp;
+
+	if (end - p >= 2 && !(p[0] & p[1] & 0x80)) {
+		/* one or two bytes, decoded without a branch on which */
+		uint32_t b0 = p[0], b1 = p[1], two = b0 >> 7;
+
+		*v = (b0 & 0x7f) | ((b1 << 7) & (0u - two));
+		*pp = p + 1 + two;
+		return two && b1 == 0 ? -1 : 0;
+	}
+	if (ms_get_varint(pp, end, v) < 0)
+		return -1;
+	return (*pp)[-1] == 0 ? -1 : 0;
+}
+
+/*
+ * Writes `v` at `p` as ms_put_varint() would; returns the end. Columns have
+ * a few bytes of slack beyond what they hold.
+ */
+static inline uint8_t *put_u(uint8_t *p, uint64_t v)
+{
+	if (v < (1u << 14)) { /* one or two bytes, without a branch on which */
+		uint32_t two = v >= 0x80;
+
+		p[0] = (uint8_t)(v | (two << 7));
+		p[1] = (uint8_t)(v >> 7);
+		return p + 1 + two;
+	}
+	return ms_put_varint(p, v);
+}
+
+/* The fields of a hot record, as written. */
+struct hot {
+	uint64_t dt, zz, size, stack, align, weight;
+};
+
+/*
+ * Parses the ALLOC or FREE at [p, end) if it can be rebuilt exactly from
+ * its values. Returns its length, or 0 to keep it verbatim.
+ */
+static inline size_t parse_hot(const uint8_t *p, const uint8_t *end,
+			       uint64_t last_ts, struct hot *h)
+{
+	const uint8_t *q = p + 1;
+	uint8_t t = p[0];
+
+	if (get_canon(&q, end, &h->dt) < 0 || last_ts + h->dt < last_ts ||
+	    get_canon(&q, end, &h->zz) < 0)
+		return 0;
+	if (t == MS_REC_FREE)
+		return (size_t)(q - p);
+	if (get_canon(&q, end, &h->size) < 0 ||
+	    get_canon(&q, end, &h->stack) < 0)
+		return 0;
+	if ((t & MS_RECF_ALIGN) &&
+	    (get_canon(&q, end, &h->align) < 0 || h->align == 0))
+		return 0;
+	if ((t & MS_RECF_WEIGHT) &&
+	    (get_canon(&q, end, &h->weight) < 0 || h->weight == 0 ||
+	     h->weight == MS_WEIGHT_ONE))
+		return 0;
+	return (size_t)(q - p);
+}
+
+static inline int is_hot(uint8_t t)
+{
+	return t == MS_REC_FREE ||
+	       ((t & 0x0f) == MS_REC_ALLOC &&
+		!(t & 0xf0 & ~(MS_RECF_ALIGN | MS_RECF_WEIGHT)));
+}
+
+int ms_pack(struct ms_packer *pk, const uint8_t *raw, size_t len)
+{
+	const uint8_t *p = raw, *end = raw + len;
+	struct ms_rec_state s = {0, 0};
+	struct ms_event ev;
+	uint64_t nrec = 0;
+	uint32_t seq = 0; /* allocations so far */
+	uint8_t *w[NCOL], *o;
+
+	pk->nparts = 0;
+	if (len > UINT32_MAX)
+		return -EINVAL;
+	/* An ALLOC or REALLOC takes at least 5 bytes of records. */
+	if (cols_reserve(pk, len) < 0 || map_reset(pk) < 0 ||
+	    seq_reserve(pk, len / 5 + 2) < 0)
+		return -ENOMEM;
+	models_reset(pk);
+	/* Local write pointers: byte stores may alias anything in memory,
+	 * so what the loop keeps in *pk would be reloaded after each. */
+	for (int i = 0; i < NCOL; i++)
+		w[i] = pk->col[i].b;
+
+	while (p < end) {
+		uint8_t t = *p;
+		struct hot h = {0, 0, 0, 0, 0, 0};
+		size_t n = is_hot(t) ? parse_hot(p, end, s.last_ts, &h) : 0;
+
+		if (n && t == MS_REC_FREE) {
+			uint64_t addr =
+				s.last_addr + (uint64_t)ms_unzigzag(h.zz);
+			uint32_t *slot = &pk->map[map_slot(addr)], e = *slot;
+
+			*w[C_TYPE]++ = t;
+			w[C_DT_F] = put_u(w[C_DT_F], h.dt);
+			if (e && pk->seq_addr[e] == addr) {
+				w[C_FDIST] = put_u(w[C_FDIST], seq - e + 1);
+				lifo_push(&pk->lifo[pk->seq_cls[e]], addr);
+				*slot = 0;
+			} else {
+				*w[C_FDIST]++ = 0;
+				w[C_FADDR] = put_u(w[C_FADDR], h.zz);
+			}
+			s.last_ts += h.dt;
+			s.last_addr = addr;
+		} else if (n) {
+			uint64_t addr =
+				s.last_addr + (uint64_t)ms_unzigzag(h.zz);
+			uint8_t cls = size_class(h.size);
+			uint32_t j = lifo_find(&pk->lifo[cls], addr);
+
+			*w[C_TYPE]++ = t;
+			w[C_DT_A] = put_u(w[C_DT_A], h.dt);
+			w[C_SIZE] = put_u(w[C_SIZE], h.size);
+			w[C_STACK] = put_u(w[C_STACK], h.stack);
+			if (t & MS_RECF_ALIGN)
+				w[C_EXTRA] = put_u(w[C_EXTRA], h.align);
+			if (t & MS_RECF_WEIGHT)
+				w[C_EXTRA] = put_u(w[C_EXTRA], h.weight);
+			*w[C_AMODE]++ = (uint8_t)j;
+			if (j)
+				lifo_take(&pk->lifo[cls], j);
+			else
+				w[C_AADDR] = put_u(w[C_AADDR], h.zz);
+			s.last_ts += h.dt;
+			s.last_addr = addr;
+			seq_put(pk, ++seq, addr, cls);
+			pk->map[map_slot(addr)] = seq;
+		} else {
+			ssize_t r =
+				ms_rec_decode(&s, p, (size_t)(end - p), &ev);
+
+			if (r < 0)
+				return -EINVAL;
+			n = (size_t)r;
+			*w[C_TYPE]++ = 0;
+			memcpy(w[C_VERB], p, n);
+			w[C_VERB] += n;
+			if (ev.type == MS_REC_ALLOC ||
+			    ev.type == MS_REC_REALLOC) {
+				seq_put(pk, ++seq, ev.addr,
+					size_class(ev.size));
+				pk->map[map_slot(ev.addr)] = seq;
+			}
+		}
+		p += n;
+		nrec++;
+	}
+
+	o = pk->hdr;
+	*o++ = PACK_VERSION;
+	o = ms_put_varint(o, nrec);
+	for (int i = 0; i < NCOL; i++)
+		o = ms_put_varint(o, (uint64_t)(w[i] - pk->col[i].b));
+	pk->part[0] = pk->hdr;
+	pk->part_len[0] = (size_t)(o - pk->hdr);
+	for (int i = 0; i < NCOL; i++) {
+		pk->part[i + 1] = pk->col[i].b;
+		pk->part_len[i + 1] = (size_t)(w[i] - pk->col[i].b);
+	}
+	pk->nparts = NCOL + 1;
+	return 0;
+}
+
+unsigned ms_pack_parts(const struct ms_packer *pk, const uint8_t *const **part,
+		       const size_t **len)
+{
+	*part = pk->part;
+	*len = pk->part_len;
+	return pk->nparts;
+}
+
+/* ---- decoder (untrusted input) ---- */
+
+struct rd {
+	const uint8_t *p, *end;
+};
+
+static int rd_u(struct rd *r, uint64_t *v)
+{
+	return ms_get_varint(&r->p, r->end, v);
+}
+
+int ms_unpack(struct ms_packer *pk, const uint8_t *in, size_t len, uint8_t *out,
+	      size_t raw_len)
+{
+	struct rd in_rd = {in, in + len}, c[NCOL];
+	struct ms_rec_state s = {0, 0};
+	uint8_t *o = out, *oend = out + raw_len, tmp[MS_REC_SMALL_MAX];
+	uint64_t nrec, clen[NCOL];
+	const uint8_t *q;
+	uint32_t seq = 0;
+	size_t seq_max;
+	struct ms_event ev;
+
+	/* An ALLOC or REALLOC takes at least 5 bytes of records. */
+	seq_max = raw_len / 5 + 1;
+	if (seq_reserve(pk, seq_max + 1) < 0)
+		return -ENOMEM;
+	if (len < 1 || in[0] != PACK_VERSION)
+		return -EBADMSG;
+	in_rd.p++;
+	if (rd_u(&in_rd, &nrec) < 0 || nrec > raw_len)
+		return -EBADMSG;
+	for (int i = 0; i < NCOL; i++)
+		if (rd_u(&in_rd, &clen[i]) < 0)
+			return -EBADMSG;
+	q = in_rd.p;
+	for (int i = 0; i < NCOL; i++) {
+		if (clen[i] > (uint64_t)(in_rd.end - q))
+			return -EBADMSG;
+		c[i] = (struct rd){q, q + clen[i]};
+		q += clen[i];
+	}
+	if (q != in_rd.end || clen[C_TYPE] != nrec)
+		return -EBADMSG;
+	models_reset(pk);
+
+	for (uint64_t k = 0; k < nrec; k++) {
+		uint8_t t = *c[C_TYPE].p++;
+		uint8_t *w = oend - o >= MS_REC_SMALL_MAX ? o : tmp, *e;
+		uint64_t dt, zz, addr, d;
+
+		if (t == 0) {
+			ssize_t r = ms_rec_decode(
+				&s, c[C_VERB].p,
+				(size_t)(c[C_VERB].end - c[C_VERB].p), &ev);
+
+			if (r < 0 || (size_t)r > (size_t)(oend - o))
+				return -EBADMSG;
+			memcpy(o, c[C_VERB].p, (size_t)r);
+			c[C_VERB].p += r;
+			o += r;
+			if (ev.type == MS_REC_ALLOC ||
+			    ev.type == MS_REC_REALLOC) {
+				if (seq >= seq_max)
+					return -EBADMSG;
+				seq++;
+				seq_put(pk, seq, ev.addr, size_class(ev.size));
+			}
+			continue;
+		}
+		if (!is_hot(t))
+			return -EBADMSG;
+		if (rd_u(&c[t == MS_REC_FREE ? C_DT_F : C_DT_A], &dt) < 0 ||
+		    s.last_ts + dt < s.last_ts)
+			return -EBADMSG;
+		if (t == MS_REC_FREE) {
+			if (rd_u(&c[C_FDIST], &d) < 0 || d > seq)
+				return -EBADMSG;
+			if (d) {
+				addr = pk->seq_addr[seq + 1 - d];
+				lifo_push(&pk->lifo[pk->seq_cls[seq + 1 - d]],
+					  addr);
+			} else {
+				if (rd_u(&c[C_FADDR], &zz) < 0)
+					return -EBADMSG;
+				addr = s.last_addr + (uint64_t)ms_unzigzag(zz);
+			}
+			e = ms_rec_put_free(&s, w, s.last_ts + dt, addr);
+		} else {
+			uint64_t size, stack, align = 0, weight = MS_WEIGHT_ONE;
+			uint8_t cls, j;
+
+			if (rd_u(&c[C_SIZE], &size) < 0 ||
+			    rd_u(&c[C_STACK], &stack) < 0 ||
+			    c[C_AMODE].p >= c[C_AMODE].end)
+				return -EBADMSG;
+			if ((t & MS_RECF_ALIGN) &&
+			    (rd_u(&c[C_EXTRA], &align) < 0 || align == 0))
+				return -EBADMSG;
+			if ((t & MS_RECF_WEIGHT) &&
+			    (rd_u(&c[C_EXTRA], &weight) < 0 || weight == 0 ||
+			     weight == MS_WEIGHT_ONE))
+				return -EBADMSG;
+			cls = size_class(size);
+			j = *c[C_AMODE].p++;
+			if (j) {
+				if (j > pk->lifo[cls].n)
+					return -EBADMSG;
+				addr = lifo_take(&pk->lifo[cls], j);
+			} else {
+				if (rd_u(&c[C_AADDR], &zz) < 0)
+					return -EBADMSG;
+				addr = s.last_addr + (uint64_t)ms_unzigzag(zz);
+			}
+			if (seq >= seq_max)
+				return -EBADMSG;
+			seq++;
+			seq_put(pk, seq, addr, cls);
+			e = ms_rec_put_alloc(&s, w, s.last_ts + dt, addr, size,
+					     align, stack, weight);
+		}
+		if (w == tmp) {
+			if ((size_t)(e - tmp) > (size_t)(oend - o))
+				return -EBADMSG;
+			memcpy(o, tmp, (size_t)(e - tmp));
+			e = o + (e - tmp);
+		}
+		o = e;
+	}
+	for (int i = 0; i < NCOL; i++)
+		if (c[i].p != c[i].end)
+			return -EBADMSG;
+	return o == oend ? 0 : -EBADMSG;
+}

@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Frame packing: exact round trips of every kind of record stream, the
+ * models doing their work, and damaged packed input refused safely.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pack.h"
+#include "record.h"
+#include "ring_abi.h"
+
+#define FRAME_MAX (1u << 20)
+
+static uint8_t raw[FRAME_MAX], back[FRAME_MAX];
+static uint8_t packed[16 * FRAME_MAX];
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* Concatenates the parts of the last ms_pack(); returns the length. */
+static size_t join(struct ms_packer *pk)
+{
+	const uint8_t *const *part;
+	const size_t *len;
+	unsigned n = ms_pack_parts(pk, &part, &len);
+	size_t off = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(packed + off, part[i], len[i]);
+		off += len[i];
+	}
+	return off;
+}
+
+/* Length of part `i` (0 = header, 1.. = columns) of the last ms_pack(). */
+static size_t part_len(struct ms_packer *pk, unsigned i)
+{
+	const uint8_t *const *part;
+	const size_t *len;
+
+	assert_true(i < ms_pack_parts(pk, &part, &len));
+	return len[i];
+}
+
+static size_t roundtrip(struct ms_packer *pk, size_t len)
+{
+	size_t n;
+
+	assert_int_equal(ms_pack(pk, raw, len), 0);
+	n = join(pk);
+	memset(back, 0xa5, len);
+	assert_int_equal(ms_unpack(pk, packed, n, back, len), 0);
+	assert_memory_equal(back, raw, len);
+	return n;
+}
+
+/*
+ * A stream like a program's: a window of live blocks, frees of random
+ * ones, blocks reused at their size, now and then every other record
+ * type, flags, cross-thread frees and odd values.
+ */
+static size_t make_stream(uint8_t *out, size_t cap, uint64_t *nrec)
+{
+	struct ms_rec_state s = {1000, 0};
+	uint64_t live[64] = {0}, live_size[64] = {0}, ts = 1000;
+	uint64_t freed[8][4] = {{0}};
+	uint8_t *p = out, *end = out + cap - MS_REC_MAX;
+	uint64_t frames[5] = {0x401000, 0x401234, 0x7f0000001000, 7, 0};
+
+	*nrec = 0;
+	p = ms_rec_put_sync(&s, p);
+	while (p < end) {
+		uint64_t r = rnd(), k = r % 64, cls = (r >> 8) % 8;
+
+		ts += (r >> 12) % 300;
+		switch ((r >> 20) % 16) {
+		case 0: /* something else now and then */
+			switch ((r >> 24) % 8) {
+			case 0:
+				p = ms_rec_put_stack(&s, p, ts, r >> 40, frames,
+						     (uint32_t)(r >> 30) % 6);
+				break;
+			case 1:
+				p = ms_rec_put_realloc(&s, p, ts, live[k],
+						       r & ~15ull, r >> 50, k,
+						       k ? 65536 : 3);
+				live[k] = r & ~15ull;
+				break;
+			case 2:
+				p = ms_rec_put_thread_name(&s, p, ts, "worker",
+							   6);
+				break;
+			case 3:
+				p = ms_rec_put_lost(&s, p, ts, r >> 40,
+						    MS_LOST_FULL);
+				break;
+			case 4:
+				p = ms_rec_put_clock(&s, p, ts, r >> 4,
+						     2600000000u);
+				break;
+			case 5: /* a block freed on another thread */
+				p = ms_rec_put_free(&s, p, ts, r << 4);
+				break;
+			case 6: /* an allocation with alignment and weight */
+				p = ms_rec_put_alloc(&s, p, ts, r << 6, r >> 52,
+						     64, 3, 123456);
+				break;
+			default: /* the extremes */
+				p = ms_rec_put_alloc(&s, p, ts, UINT64_MAX,
+						     UINT64_MAX, 0, UINT64_MAX,
+						     MS_WEIGHT_ONE);
+				p = ms_rec_put_free(&s, p, ts, 0);
+				*nrec += 1;
+				break;
+			}
+			break;
+		default: {
+			uint64_t size = 16 * cls + 8, a;
+
+			if (live[k]) {
+				p = ms_rec_put_free(&s, p, ts, live[k]);
+				freed[live_size[k] % 8][r % 4] = live[k];
+				*nrec += 1;
+			}
+			/* mostly a block freed earlier at this size */
+			a = (r >> 40) % 4 ? freed[cls][(r >> 44) % 4] : 0;
+			if (!a)
+				a = 0x7f0000000000ull + ((r >> 16) & 0xffff0);
+			p = ms_rec_put_alloc(&s, p, ts, a, size, 0,
+					     (r >> 36) % 5, MS_WEIGHT_ONE);
+			live[k] = a;
+			live_size[k] = cls;
+			break;
+		}
+		}
+		*nrec += 1;
+	}
+	return (size_t)(p - out);
+}
+
+static void test_roundtrip_streams(void **state)
+{
+	struct ms_packer *pk = ms_packer_create();
+
+	(void)state;
+	assert_non_null(pk);
+	for (int round = 0; round < 40; round++) {
+		uint64_t nrec;
+		size_t cap = 64 + rnd() % (round < 20 ? 4096 : FRAME_MAX);
+		size_t len = make_stream(
+			raw, cap < MS_REC_MAX + 64 ? MS_REC_MAX + 64 : cap,
+			&nrec);
+
+		roundtrip(pk, len);
+	}
+	ms_packer_destroy(pk);
+}
+
+static void test_models_name_blocks(void **state)
+{
+	struct ms_packer *pk = ms_packer_create();
+	struct ms_rec_state s = {0, 0};
+	uint8_t *p = raw;
+
+	(void)state;
+	assert_non_null(pk);
+	p = ms_rec_put_sync(&s, p);
+	/* 100 blocks, freed in reverse, then allocated again at the same
+	 * sizes: every free names its ALLOC, every reuse its LIFO slot */
+	for (uint64_t i = 0; i < 100; i++)
+		p = ms_rec_put_alloc(&s, p, i, 0x10000 + i * 0x1000, 24, 0, 1,
+				     MS_WEIGHT_ONE);
+	for (uint64_t i = 100; i-- > 0;)
+		p = ms_rec_put_free(&s, p, 200, 0x10000 + i * 0x1000);
+	for (uint64_t i = 0; i < 8; i++)
+		p = ms_rec_put_alloc(&s, p, 300, 0x10000 + i * 0x1000, 24, 0, 1,
+				     MS_WEIGHT_ONE);
+	roundtrip(pk, (size_t)(p - raw));
+	assert_int_equal(part_len(pk, 1 + 8), 0); /* no explicit FREE addr */
+	/* 100 explicit ALLOC addresses at first, none for the reuses */
+	{
+		size_t first = part_len(pk, 1 + 6);
+
+		p = raw;
+		s = (struct ms_rec_state){0, 0};
+		p = ms_rec_put_sync(&s, p);
+		for (uint64_t i = 0; i < 100; i++)
+			p = ms_rec_put_alloc(&s, p, i, 0x10000 + i * 0x1000, 24,
+					     0, 1, MS_WEIGHT_ONE);
+		roundtrip(pk, (size_t)(p - raw));
+		assert_int_equal(part_len(pk, 1 + 6), first);
+	}
+	ms_packer_destroy(pk);
+}
+
+static void test_noncanonical_kept_verbatim(void **state)
+{
+	struct ms_packer *pk = ms_packer_create();
+	struct ms_rec_state s = {0, 0};
+	uint8_t *p = raw;
+	size_t verb;
+
+	(void)state;
+	assert_non_null(pk);
+	p = ms_rec_put_sync(&s, p);
+	p = ms_rec_put_alloc(&s, p, 5, 0x1000, 32, 0, 1, MS_WEIGHT_ONE);
+	/* FREE with a two-byte time delta of 1: valid, not canonical */
+	*p++ = MS_REC_FREE;
+	*p++ = 0x81;
+	*p++ = 0x00;
+	*p++ = 0; /* same address */
+	/* ALLOC flagged with a weight of exactly one: not canonical */
+	*p++ = MS_REC_ALLOC | MS_RECF_WEIGHT;
+	p = ms_put_varint(p, 1);
+	p = ms_put_varint(p, 0);
+	p = ms_put_varint(p, 8);
+	p = ms_put_varint(p, 1);
+	p = ms_put_varint(p, MS_WEIGHT_ONE);
+	roundtrip(pk, (size_t)(p - raw));
+	verb = part_len(pk, 1 + 10);
+	assert_int_equal(verb, 3 /* SYNC */ + 4 + 8);
+	/* invalid records are refused, not packed */
+	raw[3] = 0xff;
+	assert_int_equal(ms_pack(pk, raw, (size_t)(p - raw)), -EINVAL);
+	ms_packer_destroy(pk);
+}
+
+static void test_damage_refused(void **state)
+{
+	struct ms_packer *pk = ms_packer_create();
+	uint64_t nrec;
+	size_t len = make_stream(raw, 6000 + MS_REC_MAX, &nrec), n;
+
+	(void)state;
+	assert_non_null(pk);
+	n = roundtrip(pk, len);
+	/* every cut: refused */
+	for (size_t k = 0; k < n; k++)
+		assert_int_equal(ms_unpack(pk, packed, k, back, len), -EBADMSG);
+	/* the wrong record length: refused */
+	assert_int_equal(ms_unpack(pk, packed, n, back, len - 1), -EBADMSG);
+	assert_int_equal(ms_unpack(pk, packed, n, back, len + 1), -EBADMSG);
+	/* random damage: never a crash, never a write beyond `len` (ASan),
+	 * and whatever is accepted is `len` bytes */
+	for (int round = 0; round < 20000; round++) {
+		uint8_t saved[4];
+		size_t at[4];
+
+		for (int i = 0; i < 4; i++) {
+			at[i] = rnd() % n;
+			saved[i] = packed[at[i]];
+			packed[at[i]] ^= (uint8_t)(1 + rnd() % 255);
+		}
+		int err = ms_unpack(pk, packed, n, back, len);
+
+		assert_true(err == 0 || err == -EBADMSG);
+		for (int i = 4; i-- > 0;)
+			packed[at[i]] = saved[i];
+	}
+	assert_int_equal(ms_unpack(pk, packed, n, back, len), 0);
+	assert_memory_equal(back, raw, len);
+	ms_packer_destroy(pk);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip_streams),
+		cmocka_unit_test(test_models_name_blocks),
+		cmocka_unit_test(test_noncanonical_kept_verbatim),
+		cmocka_unit_test(test_damage_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -38,12 +38,17 @@ struct lifo {
 /*
  * Encoder's map from a block's address to the allocation that made it:
  * direct-mapped, a slot holds the latest allocation whose address hashes
- * there (its address is checked in seq_addr). A block whose slot was taken
- * by a later one is freed with an explicit address; nothing is lost, and
- * the lookup costs no probing.
+ * there. A block whose slot was taken by a later one is freed with an
+ * explicit address: nothing is lost, and the lookup costs no probing.
  */
-#define MAP_BITS 16
+#define MAP_BITS 14
 #define MAP_CAP	 (1u << MAP_BITS)
+
+struct map_ent {
+	uint64_t addr;
+	uint32_t seq; /* 0: empty */
+	uint32_t cls;
+};
 
 struct col {
 	uint8_t *b;
@@ -52,10 +57,10 @@ struct col {
 struct ms_packer {
 	struct lifo lifo[NCLASS];
 	/* encoder */
-	uint32_t *map; /* seq, 0 for none */
+	struct map_ent *map;
 	struct col col[NCOL];
 	size_t col_cap;
-	/* both: address and class of every allocation in the frame */
+	/* decoder: address and class of every allocation in the frame */
 	uint64_t *seq_addr;
 	uint8_t *seq_cls;
 	size_t seq_cap;
@@ -64,6 +69,12 @@ struct ms_packer {
 	const uint8_t *part[NCOL + 1];
 	size_t part_len[NCOL + 1];
 	unsigned nparts;
+	/* the frame being packed */
+	uint8_t *w[NCOL]; /* where each column goes on */
+	uint64_t nrec;
+	uint32_t seq;		 /* allocations so far */
+	size_t raw_cap, raw_len; /* bytes of records room was made for, taken */
+	int open;
 };
 
 struct ms_packer *ms_packer_create(void)
@@ -99,7 +110,7 @@ static inline uint8_t size_class(uint64_t size)
 	return (uint8_t)(chunk < 2 ? 2 : chunk);
 }
 
-static void lifo_push(struct lifo *l, uint64_t addr)
+static inline void lifo_push(struct lifo *l, uint64_t addr)
 {
 	if (l->n == LIFO_DEPTH) {
 		for (uint32_t i = 1; i < LIFO_DEPTH; i++)
@@ -109,18 +120,18 @@ static void lifo_push(struct lifo *l, uint64_t addr)
 	l->a[l->n++] = addr;
 }
 
-/* Removes the j-th most recent entry (1-based) and returns it. */
-static uint64_t lifo_take(struct lifo *l, uint32_t j)
+/* Removes the j-th most recent entry (1-based) and returns it: the top
+ * entry takes its place. */
+static inline uint64_t lifo_take(struct lifo *l, uint32_t j)
 {
-	uint32_t i = l->n - j;
-	uint64_t a = l->a[i];
+	uint64_t a = l->a[l->n - j];
 
-	for (; i + 1 < l->n; i++)
-		l->a[i] = l->a[i + 1];
+	l->a[l->n - j] = l->a[l->n - 1];
 	l->n--;
 	return a;
 }
 
+/* 1-based position from the top of the most recent `addr`, or 0. */
 static inline uint32_t lifo_find(const struct lifo *l, uint64_t addr)
 {
 	uint32_t m = 0;
@@ -276,55 +287,76 @@ static inline int is_hot(uint8_t t)
 		!(t & 0xf0 & ~(MS_RECF_ALIGN | MS_RECF_WEIGHT)));
 }
 
-int ms_pack(struct ms_packer *pk, const uint8_t *raw, size_t len)
+int ms_pack_begin(struct ms_packer *pk, size_t raw_cap)
 {
-	const uint8_t *p = raw, *end = raw + len;
-	struct ms_rec_state s = {0, 0};
-	struct ms_event ev;
-	uint64_t nrec = 0;
-	uint32_t seq = 0; /* allocations so far */
-	uint8_t *w[NCOL], *o;
-
 	pk->nparts = 0;
-	if (len > UINT32_MAX)
+	pk->nrec = 0;
+	pk->seq = 0;
+	pk->open = 0;
+	if (raw_cap > UINT32_MAX)
 		return -EINVAL;
-	/* An ALLOC or REALLOC takes at least 5 bytes of records. */
-	if (cols_reserve(pk, len) < 0 || map_reset(pk) < 0 ||
-	    seq_reserve(pk, len / 5 + 2) < 0)
+	if (cols_reserve(pk, raw_cap) < 0 || map_reset(pk) < 0)
 		return -ENOMEM;
 	models_reset(pk);
-	/* Local write pointers: byte stores may alias anything in memory,
-	 * so what the loop keeps in *pk would be reloaded after each. */
 	for (int i = 0; i < NCOL; i++)
-		w[i] = pk->col[i].b;
+		pk->w[i] = pk->col[i].b;
+	pk->raw_cap = raw_cap;
+	pk->raw_len = 0;
+	pk->open = 1;
+	return 0;
+}
 
+size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
+		   const uint8_t *p, const uint8_t *end,
+		   struct ms_pack_counts *n)
+{
+	const uint8_t *const start = p;
+	/*
+	 * Everything the loop keeps is in locals whose address is never
+	 * taken: a byte store through a column pointer may alias any memory
+	 * that can be reached, which would force reloads after each one.
+	 */
+	uint8_t *w[NCOL];
+	uint64_t last_ts = st->last_ts, last_addr = st->last_addr;
+	uint64_t nrec = 0, allocs = 0, frees = 0, first_ts = 0;
+	uint32_t seq = pk->seq;
+	struct map_ent *const map = pk->map;
+	struct lifo *const lifo = pk->lifo;
+
+	if (!pk->open || (size_t)(end - p) > pk->raw_cap - pk->raw_len)
+		return 0;
+	memcpy(w, pk->w, sizeof(w));
 	while (p < end) {
 		uint8_t t = *p;
 		struct hot h = {0, 0, 0, 0, 0, 0};
-		size_t n = is_hot(t) ? parse_hot(p, end, s.last_ts, &h) : 0;
+		size_t len = is_hot(t) ? parse_hot(p, end, last_ts, &h) : 0;
 
-		if (n && t == MS_REC_FREE) {
-			uint64_t addr =
-				s.last_addr + (uint64_t)ms_unzigzag(h.zz);
-			uint32_t *slot = &pk->map[map_slot(addr)], e = *slot;
+		if (!len)
+			break;
+		if (nrec == 0)
+			first_ts = last_ts + h.dt;
+		if (t == MS_REC_FREE) {
+			uint64_t addr = last_addr + (uint64_t)ms_unzigzag(h.zz);
+			struct map_ent *e = &map[map_slot(addr)];
 
 			*w[C_TYPE]++ = t;
 			w[C_DT_F] = put_u(w[C_DT_F], h.dt);
-			if (e && pk->seq_addr[e] == addr) {
-				w[C_FDIST] = put_u(w[C_FDIST], seq - e + 1);
-				lifo_push(&pk->lifo[pk->seq_cls[e]], addr);
-				*slot = 0;
+			if (e->seq && e->addr == addr) {
+				w[C_FDIST] =
+					put_u(w[C_FDIST], seq - e->seq + 1);
+				lifo_push(&lifo[e->cls], addr);
+				e->seq = 0;
 			} else {
 				*w[C_FDIST]++ = 0;
 				w[C_FADDR] = put_u(w[C_FADDR], h.zz);
 			}
-			s.last_ts += h.dt;
-			s.last_addr = addr;
-		} else if (n) {
-			uint64_t addr =
-				s.last_addr + (uint64_t)ms_unzigzag(h.zz);
+			last_ts += h.dt;
+			last_addr = addr;
+			frees++;
+		} else {
+			uint64_t addr = last_addr + (uint64_t)ms_unzigzag(h.zz);
 			uint8_t cls = size_class(h.size);
-			uint32_t j = lifo_find(&pk->lifo[cls], addr);
+			uint32_t j = lifo_find(&lifo[cls], addr);
 
 			*w[C_TYPE]++ = t;
 			w[C_DT_A] = put_u(w[C_DT_A], h.dt);
@@ -336,47 +368,96 @@ int ms_pack(struct ms_packer *pk, const uint8_t *raw, size_t len)
 				w[C_EXTRA] = put_u(w[C_EXTRA], h.weight);
 			*w[C_AMODE]++ = (uint8_t)j;
 			if (j)
-				lifo_take(&pk->lifo[cls], j);
+				lifo_take(&lifo[cls], j);
 			else
 				w[C_AADDR] = put_u(w[C_AADDR], h.zz);
-			s.last_ts += h.dt;
-			s.last_addr = addr;
-			seq_put(pk, ++seq, addr, cls);
-			pk->map[map_slot(addr)] = seq;
-		} else {
-			ssize_t r =
-				ms_rec_decode(&s, p, (size_t)(end - p), &ev);
-
-			if (r < 0)
-				return -EINVAL;
-			n = (size_t)r;
-			*w[C_TYPE]++ = 0;
-			memcpy(w[C_VERB], p, n);
-			w[C_VERB] += n;
-			if (ev.type == MS_REC_ALLOC ||
-			    ev.type == MS_REC_REALLOC) {
-				seq_put(pk, ++seq, ev.addr,
-					size_class(ev.size));
-				pk->map[map_slot(ev.addr)] = seq;
-			}
+			last_ts += h.dt;
+			last_addr = addr;
+			map[map_slot(addr)] =
+				(struct map_ent){addr, ++seq, cls};
+			allocs++;
 		}
-		p += n;
+		p += len;
 		nrec++;
 	}
+	memcpy(pk->w, w, sizeof(w));
+	pk->seq = seq;
+	pk->nrec += nrec;
+	pk->raw_len += (size_t)(p - start);
+	st->last_ts = last_ts;
+	st->last_addr = last_addr;
+	if (n) {
+		n->records = nrec;
+		n->allocs = allocs;
+		n->frees = frees;
+		n->first_ts = first_ts;
+	}
+	return (size_t)(p - start);
+}
 
-	o = pk->hdr;
+int ms_pack_other(struct ms_packer *pk, const uint8_t *p, size_t len,
+		  const struct ms_event *ev)
+{
+	if (!pk->open || len > pk->raw_cap - pk->raw_len) {
+		pk->open = 0; /* the frame can no longer be packed */
+		return -EINVAL;
+	}
+	*pk->w[C_TYPE]++ = 0;
+	memcpy(pk->w[C_VERB], p, len);
+	pk->w[C_VERB] += len;
+	if (ev->type == MS_REC_ALLOC || ev->type == MS_REC_REALLOC) {
+		pk->map[map_slot(ev->addr)] = (struct map_ent){
+			ev->addr, ++pk->seq, size_class(ev->size)};
+	}
+	pk->raw_len += len;
+	pk->nrec++;
+	return 0;
+}
+
+int ms_pack_end(struct ms_packer *pk)
+{
+	uint8_t *o = pk->hdr;
+
+	if (!pk->open)
+		return -EINVAL;
+	pk->open = 0;
 	*o++ = PACK_VERSION;
-	o = ms_put_varint(o, nrec);
+	o = ms_put_varint(o, pk->nrec);
 	for (int i = 0; i < NCOL; i++)
-		o = ms_put_varint(o, (uint64_t)(w[i] - pk->col[i].b));
+		o = ms_put_varint(o, (uint64_t)(pk->w[i] - pk->col[i].b));
 	pk->part[0] = pk->hdr;
 	pk->part_len[0] = (size_t)(o - pk->hdr);
 	for (int i = 0; i < NCOL; i++) {
 		pk->part[i + 1] = pk->col[i].b;
-		pk->part_len[i + 1] = (size_t)(w[i] - pk->col[i].b);
+		pk->part_len[i + 1] = (size_t)(pk->w[i] - pk->col[i].b);
 	}
 	pk->nparts = NCOL + 1;
 	return 0;
+}
+
+int ms_pack(struct ms_packer *pk, const uint8_t *raw, size_t len)
+{
+	const uint8_t *p = raw, *end = raw + len;
+	struct ms_rec_state s = {0, 0};
+	struct ms_event ev;
+	int err = ms_pack_begin(pk, len);
+
+	if (err)
+		return err;
+	while (p < end) {
+		ssize_t r;
+
+		p += ms_pack_run(pk, &s, p, end, NULL);
+		if (p == end)
+			break;
+		r = ms_rec_decode(&s, p, (size_t)(end - p), &ev);
+		if (r < 0 || ms_pack_other(pk, p, (size_t)r, &ev) < 0) {
+			pk->open = 0;
+			return -EINVAL;
+		}
+		p += r;
+	}
+	return ms_pack_end(pk);
 }
 
 unsigned ms_pack_parts(const struct ms_packer *pk, const uint8_t *const **part,

@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "record.h"
+
 struct ms_packer;
 
 struct ms_packer *ms_packer_create(void);
@@ -30,10 +32,35 @@ void ms_packer_destroy(struct ms_packer *pk);
 
 /*
  * Packs the records [raw, raw + len), which start with a SYNC record.
- * Returns 0, -EINVAL when the records cannot be packed exactly (store them
- * as they are), or -ENOMEM. The result is read with ms_pack_parts().
+ * Returns 0, -EINVAL when the records are not valid (store them as they
+ * are), or -ENOMEM. The result is read with ms_pack_parts().
  */
 int ms_pack(struct ms_packer *pk, const uint8_t *raw, size_t len);
+
+/*
+ * The same, a piece at a time, for a caller that checks each record as it
+ * arrives (the consumer's streams). A frame is begun with room for
+ * `raw_cap` bytes of records; ms_pack_run() packs the ALLOC and FREE
+ * records at [p, end) up to the first record it does not take (another
+ * type, one that would not rebuild exactly, or one cut off), advancing the
+ * stream state `st` over them, and returns the bytes taken, counting them
+ * in `n` (may be NULL). The caller decodes the record it stopped at and
+ * hands it to ms_pack_other() once it knows it is whole and valid.
+ * ms_pack_end() closes the frame for ms_pack_parts(); it fails when a
+ * record did not fit (the frame is then stored as records).
+ */
+struct ms_pack_counts {
+	uint64_t records, allocs, frees;
+	uint64_t first_ts; /* of the first record taken */
+};
+
+int ms_pack_begin(struct ms_packer *pk, size_t raw_cap);
+size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
+		   const uint8_t *p, const uint8_t *end,
+		   struct ms_pack_counts *n);
+int ms_pack_other(struct ms_packer *pk, const uint8_t *p, size_t len,
+		  const struct ms_event *ev);
+int ms_pack_end(struct ms_packer *pk);
 
 /*
  * The packed frame as consecutive parts (a header, then one part per

@@ -38,11 +38,20 @@ int ms_seg_create(const char *path, const struct ms_seg_info *info, int level,
 
 /*
  * Compresses `len` (<= MS_SEG_FRAME_RAW_MAX) bytes of records, which must
- * start with a SYNC record, and appends them as one frame. Returns 0 or
- * -errno.
+ * start with a SYNC record, and appends them as one frame, packed
+ * (common/pack.h) when they can be. Returns 0 or -errno.
  */
 int ms_seg_write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
 		       uint32_t count, uint64_t first_ts, uint64_t last_ts);
+
+/*
+ * The same for records already packed by `pk` (ms_pack_end() done); `raw`
+ * is stored instead when the packed frame would not fit.
+ */
+struct ms_packer;
+int ms_seg_write_packed(struct ms_seg_writer *w, const void *raw, size_t len,
+			const struct ms_packer *pk, uint32_t count,
+			uint64_t first_ts, uint64_t last_ts);
 
 /* Bytes written to the file so far. */
 uint64_t ms_seg_file_size(const struct ms_seg_writer *w);

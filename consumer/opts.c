@@ -20,6 +20,8 @@ const char ms_opts_help[] =
 	"block)\n"
 	"  --exit-when-idle        exit once every attached process has gone\n"
 	"  --zstd-level N          compression level, -7..19 (default: 1)\n"
+	"  --frame-kb N            KiB of records per compressed frame "
+	"(default: 512)\n"
 	"  --segment-mb N          rotate segment files at N MiB (default: "
 	"64)\n"
 	"  --quiet                 no informational lines\n";

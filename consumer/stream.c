@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "pack.h"
 #include "ring_abi.h"
 #include "segment.h"
 #include "segment_abi.h"
@@ -32,6 +33,9 @@ int ms_stream_init(struct ms_stream *s, const struct ms_stream_cfg *cfg)
 		s->cap = MS_SEG_FRAME_RAW_MAX;
 	s->buf = malloc(s->cap);
 	s->stacks = calloc(1, sizeof(*s->stacks));
+	/* Without a packer the writer packs each frame at flush, a second
+	 * pass over it. */
+	s->pk = ms_packer_create();
 	if (!s->buf || !s->stacks) {
 		free(s->buf);
 		free(s->stacks);
@@ -118,8 +122,12 @@ int ms_stream_flush(struct ms_stream *s)
 			return err;
 	}
 	before = ms_seg_file_size(s->w);
-	err = ms_seg_write_frame(s->w, s->buf, s->len, s->count, s->first_ts,
-				 s->last_ts);
+	if (s->pk && ms_pack_end(s->pk) == 0)
+		err = ms_seg_write_packed(s->w, s->buf, s->len, s->pk, s->count,
+					  s->first_ts, s->last_ts);
+	else
+		err = ms_seg_write_frame(s->w, s->buf, s->len, s->count,
+					 s->first_ts, s->last_ts);
 	if (err)
 		return err;
 	s->n.disk_bytes += ms_seg_file_size(s->w) - before + 32;
@@ -137,6 +145,11 @@ static void begin_frame(struct ms_stream *s)
 	uint8_t *end = ms_rec_put_sync(&s->dec, s->buf);
 
 	s->len = (size_t)(end - s->buf);
+	if (s->pk && ms_pack_begin(s->pk, s->cap) == 0) {
+		struct ms_event sync = {.type = MS_REC_SYNC};
+
+		ms_pack_other(s->pk, s->buf, s->len, &sync);
+	}
 	s->count = 0;
 	s->frame_open_ns = ms_mono_ns();
 }
@@ -258,9 +271,27 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 
 	while (off < n) {
 		const uint8_t *p = s->buf + start + off;
+		struct ms_rec_state before;
 		ssize_t k;
 
-		if (!tap) {
+		if (!tap && s->pk) {
+			/* the packer checks and packs ALLOC and FREE at once */
+			struct ms_pack_counts c;
+			size_t f = ms_pack_run(s->pk, &s->dec, p,
+					       s->buf + start + n, &c);
+
+			if (f) {
+				if (s->count == 0)
+					s->first_ts = c.first_ts;
+				s->count += (uint32_t)c.records;
+				s->last_ts = s->dec.last_ts;
+				s->n.records += c.records;
+				s->n.allocs += c.allocs;
+				s->n.frees += c.frees;
+				off += f;
+				continue;
+			}
+		} else if (!tap) {
 			size_t f = fast_record(s, p, s->buf + start + n);
 
 			if (f) {
@@ -272,6 +303,7 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 				continue;
 			}
 		}
+		before = s->dec;
 		k = ms_rec_decode(&s->dec, p, n - off, &ev);
 		if (k == -ENODATA)
 			break;
@@ -279,6 +311,11 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 			err = (int)k;
 			break;
 		}
+		/* An ALLOC or FREE goes to its columns even when a live view
+		 * made us decode it here; anything else as it is. */
+		if (s->pk &&
+		    ms_pack_run(s->pk, &before, p, p + k, NULL) != (size_t)k)
+			ms_pack_other(s->pk, p, (size_t)k, &ev);
 		if (s->count == 0)
 			s->first_ts = ev.ts;
 		s->last_ts = ev.ts;
@@ -356,6 +393,13 @@ int ms_stream_finish(struct ms_stream *s, uint64_t lost_pending)
 		uint8_t *end =
 			ms_rec_put_lost(&s->dec, s->buf + s->len,
 					s->dec.last_ts, lost_pending, cause);
+
+		if (s->pk) {
+			struct ms_event lost = {.type = MS_REC_LOST};
+
+			ms_pack_other(s->pk, s->buf + s->len,
+				      (size_t)(end - (s->buf + s->len)), &lost);
+		}
 		if (s->count == 0)
 			s->first_ts = s->dec.last_ts;
 		s->last_ts = s->dec.last_ts;
@@ -376,7 +420,9 @@ int ms_stream_finish(struct ms_stream *s, uint64_t lost_pending)
 		free(s->stacks->caller);
 	free(s->stacks);
 	free(s->buf);
+	ms_packer_destroy(s->pk);
 	s->stacks = NULL;
 	s->buf = NULL;
+	s->pk = NULL;
 	return err;
 }

@@ -22,6 +22,7 @@
 #include "record.h"
 
 struct ms_seg_writer;
+struct ms_packer;
 
 /* Called for every decoded event while a live view listens. */
 typedef void ms_stream_tap_fn(void *ctx, const struct ms_tail_event *ev);
@@ -60,7 +61,8 @@ struct ms_stream {
 	uint64_t first_ts, last_ts;
 	uint64_t frame_open_ns; /* monotonic time the open frame began */
 	struct ms_seg_writer *w;
-	uint32_t seq;			    /* n of the next segment file */
+	struct ms_packer *pk; /* packs the open frame; NULL: packed at flush */
+	uint32_t seq;	      /* n of the next segment file */
 	uint64_t clk_ticks, clk_ns, clk_hz; /* latest CLOCK record */
 	struct ms_stack_cache *stacks;
 	struct ms_stream_counts n;

@@ -144,13 +144,14 @@ int main(int argc, char **argv)
 	c = calloc((size_t)threads, sizeof(*c));
 	s = calloc((size_t)threads, sizeof(*s));
 	for (long t = 0; t < threads; t++) {
-		struct ms_stream_cfg cfg = {.dir = dir,
-					    .pid = 1,
-					    .tid = (uint32_t)(100 + t),
-					    .tick_hz = 1000000000u,
-					    .level = (int)level,
-					    .frame_target = 1u << 20,
-					    .seg_max = 64u << 20};
+		struct ms_stream_cfg cfg = {
+			.dir = dir,
+			.pid = 1,
+			.tid = (uint32_t)(100 + t),
+			.tick_hz = 1000000000u,
+			.level = (int)level,
+			.frame_target = 512u << 10, /* the consumer's default */
+			.seg_max = 64u << 20};
 
 		p[t].seed = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1);
 		ms_clock_calibrate(&p[t].clk, t ? 0 : 20);

@@ -52,17 +52,18 @@ struct uw_cache {
 	struct uw_state s[2][UW_CACHE_FRAMES + 1];
 };
 
+/* A thread's state, mmap'd at its first walk: TLS holds only a pointer. */
 struct uw_thread {
 	struct uw_table *tab;
-	struct uw_cache *cache;
 	int busy; /* in ms_stackwalk(): a signal handler's walk gives up */
-	uintptr_t lo, hi; /* this thread's stack; hi 0: not asked yet */
+	uintptr_t lo, hi; /* this thread's stack */
 	int no_bounds;	  /* pthread_getattr_np() failed: never walk */
 	uint32_t gen;	  /* of uw_gen when the table was last valid */
 	struct ms_stackwalk_stats st;
+	struct uw_cache cache;
 };
 
-static MS_TLS struct uw_thread uw;
+static MS_TLS struct uw_thread *uw;
 static _Atomic uint32_t uw_gen; /* +1 at each dlclose() */
 
 static struct uw_table *table_create(uint64_t cap)
@@ -77,14 +78,6 @@ static struct uw_table *table_create(uint64_t cap)
 	t->cap = cap;
 	t->map_len = len;
 	return t;
-}
-
-static struct uw_cache *cache_create(void)
-{
-	struct uw_cache *c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	return c == MAP_FAILED ? NULL : c;
 }
 
 static uint64_t slot_of(const struct uw_table *t, uintptr_t pc)
@@ -185,6 +178,19 @@ static unw_dyn_info_list_t *dyn_list(void)
 	return (unw_dyn_info_list_t *)addr;
 }
 
+/* The calling thread's state, with its stack bounds; NULL on failure. */
+static __attribute__((noinline)) struct uw_thread *thread_create(void)
+{
+	struct uw_thread *u = mmap(NULL, sizeof(*u), PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (u == MAP_FAILED)
+		return NULL;
+	get_bounds(u);
+	uw = u;
+	return u;
+}
+
 /* 0 when a walk from stack pointer sp may start; -1: leave it to libunwind */
 static int prepare(struct uw_thread *u, uintptr_t sp)
 {
@@ -198,10 +204,6 @@ static int prepare(struct uw_thread *u, uintptr_t sp)
 		u->gen = gen;
 		if (!u->tab)
 			return -1;
-		if (!u->cache)
-			u->cache = cache_create();
-		if (!u->hi && !u->no_bounds)
-			get_bounds(u);
 	}
 	/* Code registered with libunwind's dynamic API: libunwind's rules */
 	dyn = dyn_list();
@@ -331,9 +333,9 @@ static int try_reuse(struct walk *k)
 static void cache_begin(struct walk *k)
 {
 	struct uw_thread *u = k->u;
-	struct uw_cache *c = u->cache;
+	struct uw_cache *c = &u->cache;
 
-	if (!c || k->size > UW_CACHE_FRAMES)
+	if (k->size > UW_CACHE_FRAMES)
 		return;
 	k->old = c->s[c->cur];
 	k->old_n = c->gen == u->gen ? c->n : 0;
@@ -344,7 +346,7 @@ static void cache_begin(struct walk *k)
 
 static void cache_end(struct walk *k, int ok)
 {
-	struct uw_cache *c = k->u->cache;
+	struct uw_cache *c = &k->u->cache;
 
 	if (!k->w)
 		return;
@@ -360,7 +362,7 @@ static void cache_end(struct walk *k, int ok)
 
 __attribute__((noinline)) int ms_stackwalk(void **buf, int size)
 {
-	struct walk k = {.u = &uw, .buf = buf, .size = size};
+	struct walk k = {.u = uw, .buf = buf, .size = size};
 	int r = 0;
 
 	/* The machine state at label 0, which is pc's exact row. */
@@ -368,6 +370,8 @@ __attribute__((noinline)) int ms_stackwalk(void **buf, int size)
 			 "mov %%rsp, %1\n\t"
 			 "mov %%rbp, %2"
 			 : "=r"(k.pc), "=r"(k.sp), "=r"(k.fp));
+	if (MS_UNLIKELY(!k.u) && !(k.u = thread_create()))
+		return -1;
 	if (k.u->busy) /* a signal handler interrupted a walk */
 		return -1;
 	k.u->busy = 1;
@@ -410,17 +414,17 @@ void ms_stackwalk_forget_all(void)
 
 void ms_stackwalk_thread_exit(void)
 {
-	struct uw_thread *u = &uw;
+	struct uw_thread *u = uw;
 
+	if (!u)
+		return;
+	uw = NULL;
 	if (u->tab)
 		munmap(u->tab, u->tab->map_len);
-	if (u->cache)
-		munmap(u->cache, sizeof(*u->cache));
-	u->tab = NULL;
-	u->cache = NULL;
+	munmap(u, sizeof(*u));
 }
 
 void ms_stackwalk_get_stats(struct ms_stackwalk_stats *s)
 {
-	*s = uw.st;
+	*s = uw ? uw->st : (struct ms_stackwalk_stats){0};
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "hooks.h"
+#include "stackwalk.h"
 
 void cfree(void *p);
 void *valloc(size_t size);
@@ -295,8 +296,10 @@ MS_EXPORT int dlclose(void *h)
 	if (MS_UNLIKELY(ms_booting()) || !ms_real.dlclose)
 		return -1;
 	r = ms_real.dlclose(h);
-	if (r == 0)
+	if (r == 0) {
+		ms_stackwalk_forget_all(); /* its code may be unmapped */
 		modules_changed();
+	}
 	return r;
 }
 

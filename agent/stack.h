@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Call stacks: capture with libunwind, per-thread deduplication.
+ * Call stacks: capture (stackwalk.h, libunwind behind it), per-thread
+ * deduplication.
  *
  * A thread writes each distinct stack once, as a STACK record with a new
  * id (per thread, from 1), and afterwards only refers to the id. The table
@@ -17,6 +18,7 @@
 #include <libunwind.h>
 
 #include "record.h"
+#include "stackwalk.h"
 
 struct ms_stack_entry {
 	uint64_t hash; /* 0: empty */
@@ -57,7 +59,7 @@ int ms_stack_insert(struct ms_stack_table **tp, uint64_t h, uint64_t id);
  * 1 gives `caller` alone. Frames of the agent above it are skipped.
  * Returns the frame count (>= 1).
  *
- * Inline: every agent frame between the program and unw_backtrace costs
+ * Inline: every agent frame between the program and the unwinder costs
  * one more step of unwinding on every sampled call.
  */
 static inline __attribute__((always_inline)) uint32_t
@@ -72,7 +74,10 @@ ms_stack_capture(uint64_t *frames, uint32_t depth, uintptr_t caller)
 		return 1;
 	if (depth > MS_STACK_MAX)
 		depth = MS_STACK_MAX;
-	n = unw_backtrace(buf, (int)(depth + MS_SKIP_MAX));
+	/* our walker; libunwind whenever it cannot vouch for a frame */
+	n = ms_stackwalk(buf, (int)(depth + MS_SKIP_MAX));
+	if (n < 0)
+		n = unw_backtrace(buf, (int)(depth + MS_SKIP_MAX));
 	for (int i = 0; i < n && i < MS_SKIP_MAX; i++) {
 		if ((uintptr_t)buf[i] == caller) {
 			first = i;

@@ -15,6 +15,7 @@
 
 #include "emit.h"
 #include "stack.h"
+#include "stackwalk.h"
 
 struct ms_agent ms_g = {
 	.state = MS_AGENT_EARLY,
@@ -219,6 +220,7 @@ void ms_thread_finish(struct ms_tstate *t)
 	t->state = MS_T_EXITED;
 	ms_stack_table_destroy(t->stacks);
 	t->stacks = NULL;
+	ms_stackwalk_thread_exit();
 	t->guard = 0;
 }
 

@@ -137,6 +137,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, level);
+	if (level <= 2) { /* as the segment writer compresses columns */
+		ZSTD_CCtx_setParameter(z, ZSTD_c_minMatch, 7);
+		ZSTD_CCtx_setParameter(z, ZSTD_c_hashLog, 11);
+	}
 	for (; i < argc; i++) {
 		struct ms_seg_reader *rd;
 		struct ms_seg_frame fr;

@@ -20,6 +20,7 @@
 #include "record.h"
 #include "ring_abi.h"
 #include "segment.h"
+#include "segment_abi.h"
 #include "stream.h"
 
 static char dir[64];
@@ -283,10 +284,99 @@ static void test_tap_sees_events_and_callers(void **state)
 	ms_stream_finish(&s, 0);
 }
 
+/*
+ * Frames are packed as the stream checks them, with or without a live view
+ * (which decodes every record itself): every frame is stored packed, and
+ * reading the archive back gives the ring's bytes exactly, odd records
+ * (non-canonical, REALLOC, weights, alignment) included.
+ */
+static void test_packed_exactly(void **state)
+{
+	static uint8_t ring[1 << 20], got[1 << 20];
+	struct ms_rec_state rs = {0, 0};
+	struct tapped t = {0};
+	uint8_t *p = ring;
+	size_t len, done = 0, glen = 0, step = 1;
+	struct ms_stream_cfg c;
+	struct ms_stream s;
+	struct ms_seg_reader *r;
+	struct ms_seg_frame fr;
+	char path[400];
+	uint8_t fh[MS_SEG_FRAME_HDR_SIZE];
+	FILE *f;
+	int k, i = 0;
+
+	(void)state;
+	p = ms_rec_put_clock(&rs, p, 100, 5000, 1000000000u);
+	for (uint64_t n = 0; n < 30000; n++) {
+		uint64_t a = 0x7f0000100000ull + (n * 7919 % 512) * 64;
+
+		p = ms_rec_put_alloc(&rs, p, 200 + n * 3, a, 24 + n % 200,
+				     n % 97 == 0 ? 64 : 0, 1 + n % 3,
+				     n % 5 ? MS_WEIGHT_ONE : 3 * MS_WEIGHT_ONE);
+		if (n % 1000 ==
+		    7) { /* a FREE with a two-byte time delta of 1 */
+			*p++ = MS_REC_FREE;
+			*p++ = 0x81;
+			*p++ = 0x00;
+			p = ms_put_varint(p, 0);
+		} else if (n % 1000 == 8) {
+			p = ms_rec_put_realloc(&rs, p, 200 + n * 3 + 1, a,
+					       a + 0x100000, 99, 1,
+					       MS_WEIGHT_ONE);
+		} else {
+			p = ms_rec_put_free(&rs, p, 200 + n * 3 + 1, a);
+		}
+	}
+	len = (size_t)(p - ring);
+	cfg(&c, 64 << 10, 64 << 20);
+	assert_int_equal(ms_stream_init(&s, &c), 0);
+	while (done < len) {
+		size_t give = len - done < step ? len - done : step;
+		/* a live view on every other piece */
+		ssize_t n = ms_stream_feed(&s, ring + done, give,
+					   i++ % 2 ? tap : NULL, &t);
+
+		assert_true(n >= 0);
+		done += (size_t)n;
+		step = (size_t)n < give ? step + 7 : step * 5 % 3000 + 1;
+	}
+	assert_int_equal(ms_stream_finish(&s, 0), 0);
+	assert_true(t.allocs > 0);
+
+	snprintf(path, sizeof(path), "%s/8-0.mseg", dir);
+	assert_int_equal(ms_seg_open(path, &r), 0);
+	while ((k = ms_seg_next(r, &fr)) == 1) {
+		struct ms_rec_state st = {0, 0};
+		struct ms_event ev;
+		ssize_t m = ms_rec_decode(&st, fr.data, fr.len, &ev);
+
+		assert_true(m > 0); /* the SYNC, then the ring's bytes */
+		assert_int_equal(ev.type, MS_REC_SYNC);
+		assert_true(glen + fr.len - (size_t)m <= sizeof(got));
+		memcpy(got + glen, fr.data + m, fr.len - (size_t)m);
+		glen += fr.len - (size_t)m;
+		/* stored packed */
+		f = fopen(path, "rb");
+		assert_non_null(f);
+		assert_int_equal(fseek(f, (long)fr.offset, SEEK_SET), 0);
+		assert_int_equal(fread(fh, 1, sizeof(fh), f), sizeof(fh));
+		fclose(f);
+		assert_int_equal(ms_get_le32(fh + MS_SEG_F_CODEC),
+				 MS_SEG_CODEC_PACKED);
+	}
+	assert_int_equal(k, 0);
+	ms_seg_close(r);
+	assert_int_equal(glen, len);
+	assert_memory_equal(got, ring, len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip_in_pieces, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_packed_exactly, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_final_lost_and_rotation,
 						setup, teardown),

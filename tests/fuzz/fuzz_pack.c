@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Frame packing (common/pack.c). The first input byte picks the property:
+ *   even: the rest are records; when ms_pack() takes them, ms_unpack()
+ *         must give them back byte for byte;
+ *   odd:  the rest (after a 2-byte record length) are packed bytes;
+ *         ms_unpack() must refuse or fill exactly that length, never
+ *         more, never crash.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "pack.h"
+#include "record.h"
+
+#define RAW_MAX 65536
+
+static struct ms_packer *pk;
+static uint8_t joined[16 * RAW_MAX + 256], back[RAW_MAX + 1];
+
+static size_t join(void)
+{
+	const uint8_t *const *part;
+	const size_t *len;
+	unsigned n = ms_pack_parts(pk, &part, &len);
+	size_t off = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		MS_FUZZ_CHECK(off + len[i] <= sizeof(joined));
+		memcpy(joined + off, part[i], len[i]);
+		off += len[i];
+	}
+	return off;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!pk && !(pk = ms_packer_create()))
+		abort();
+	if (size < 1 || size > RAW_MAX)
+		return 0;
+	if (!(data[0] & 1)) {
+		const uint8_t *raw = data + 1;
+		size_t len = size - 1, n;
+
+		if (ms_pack(pk, raw, len) != 0)
+			return 0;
+		n = join();
+		MS_FUZZ_CHECK(ms_unpack(pk, joined, n, back, len) == 0);
+		MS_FUZZ_CHECK(memcmp(back, raw, len) == 0);
+	} else if (size >= 3) {
+		size_t len = (size_t)data[1] | (size_t)data[2] << 8;
+		int err;
+
+		back[len] = 0xa5; /* a guard just past what may be written */
+		err = ms_unpack(pk, data + 3, size - 3, back, len);
+		MS_FUZZ_CHECK(err == 0 || err == -EBADMSG);
+		MS_FUZZ_CHECK(back[len] == 0xa5);
+	}
+	return 0;
+}
+
+void ms_fuzz_seeds(ms_fuzz_emit emit, void *arg)
+{
+	static uint8_t buf[1 + 4096];
+	struct ms_rec_state st = {0};
+	static const uint64_t frames[2] = {0x401000, 0x402000};
+	uint8_t *p = buf + 1;
+	size_t len, n;
+
+	buf[0] = 0;
+	p = ms_rec_put_sync(&st, p);
+	p = ms_rec_put_clock(&st, p, 10, 99, 1000);
+	p = ms_rec_put_stack(&st, p, 11, 1, frames, 2);
+	for (uint64_t k = 0; k < 40; k++) {
+		p = ms_rec_put_alloc(&st, p, 20 + k, 0x10000 + 0x40 * (k % 7),
+				     16 * (k % 5) + 8, k == 3 ? 64 : 0, 1,
+				     k == 5 ? 3 * MS_WEIGHT_ONE
+					    : MS_WEIGHT_ONE);
+		if (k % 3)
+			p = ms_rec_put_free(&st, p, 21 + k,
+					    0x10000 + 0x40 * (k % 7));
+	}
+	p = ms_rec_put_realloc(&st, p, 90, 0x10000, 0x20000, 100, 1,
+			       MS_WEIGHT_ONE);
+	p = ms_rec_put_lost(&st, p, 91, 4, 0);
+	len = (size_t)(p - buf);
+	emit(buf, len, arg);
+	/* the same records packed, for the other property */
+	if (!pk && !(pk = ms_packer_create()))
+		abort();
+	if (ms_pack(pk, buf + 1, len - 1) != 0)
+		abort();
+	n = join();
+	{
+		uint8_t *q = malloc(n + 3);
+
+		if (!q)
+			abort();
+		q[0] = 1;
+		q[1] = (uint8_t)(len - 1);
+		q[2] = (uint8_t)((len - 1) >> 8);
+		memcpy(q + 3, joined, n);
+		emit(q, n + 3, arg);
+		free(q);
+	}
+}

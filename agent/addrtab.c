@@ -17,13 +17,13 @@ struct ms_addrtab *ms_addrtab_create(unsigned log2_slots)
 		return NULL;
 	nslots = 1ull << log2_slots;
 	len = sizeof(*t) + nslots * sizeof(uintptr_t) +
-	      (sizeof(uint32_t) << MS_ADDRTAB_FILTER_LOG2);
+	      ((size_t)1 << MS_ADDRTAB_FILTER_LOG2);
 	/* Untouched pages stay unallocated: the table costs what it holds. */
 	t = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (t == MAP_FAILED)
 		return NULL;
-	t->filter = (_Atomic uint32_t *)(void *)(t->slot + nslots);
+	t->filter = (_Atomic uint8_t *)(void *)(t->slot + nslots);
 	t->nbuckets = nslots / MS_ADDRTAB_WAYS;
 	t->nslots = nslots;
 	t->map_len = len;
@@ -49,10 +49,10 @@ void ms_addrtab_clear(struct ms_addrtab *t)
 int ms_addrtab_insert(struct ms_addrtab *t, const void *p)
 {
 	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p);
-	_Atomic uint32_t *c = ms_addrtab_counter(t, p);
+	_Atomic uint8_t *c = ms_addrtab_counter(t, p);
 
 	/* Counted first: the counter never says 0 while `p` is present. */
-	ms_fetch_add_relaxed(c, 1);
+	ms_addrtab_count_add(c, 1);
 	for (unsigned i = 0; i < MS_ADDRTAB_WAYS; i++) {
 		uintptr_t expect = 0;
 
@@ -62,7 +62,7 @@ int ms_addrtab_insert(struct ms_addrtab *t, const void *p)
 		if (ms_cas_acq_rel(&b[i], &expect, (uintptr_t)p))
 			return 0;
 	}
-	ms_fetch_sub_relaxed(c, 1);
+	ms_addrtab_count_add(c, -1);
 	return -ENOSPC;
 }
 

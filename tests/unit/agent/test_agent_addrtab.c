@@ -116,11 +116,43 @@ static void test_full_bucket(void **state)
 	ms_addrtab_destroy(t);
 }
 
+/*
+ * 300 present addresses on one filter counter: the byte counter sticks at
+ * its maximum instead of wrapping, so every one of them is still found
+ * and removed (a wrapped counter would read 0 for some of them).
+ */
+static void test_counter_saturates(void **state)
+{
+	struct ms_addrtab *t = ms_addrtab_create(20);
+	static const void *same[300];
+	const void *first = (const void *)(uintptr_t)0x7f0000000000ull;
+	_Atomic uint8_t *c = ms_addrtab_counter(t, first);
+	int n = 0;
+
+	(void)state;
+	assert_non_null(t);
+	for (uintptr_t a = (uintptr_t)first; n < 300; a += 16)
+		if (ms_addrtab_counter(t, (const void *)a) == c)
+			same[n++] = (const void *)a;
+	for (int i = 0; i < n; i++)
+		assert_int_equal(ms_addrtab_insert(t, same[i]), 0);
+	assert_int_equal(ms_load_relaxed(c), MS_ADDRTAB_STICKY);
+	for (int i = 0; i < n; i++) {
+		assert_true(ms_addrtab_contains(t, same[i]));
+		assert_int_equal(ms_addrtab_remove(t, same[i]), 1);
+	}
+	assert_int_equal(ms_addrtab_count(t), 0);
+	assert_int_equal(ms_load_relaxed(c), MS_ADDRTAB_STICKY);
+	assert_false(ms_addrtab_contains(t, same[0]));
+	ms_addrtab_destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_concurrent_exact),
 		cmocka_unit_test(test_full_bucket),
+		cmocka_unit_test(test_counter_saturates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

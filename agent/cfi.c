@@ -54,12 +54,15 @@ static uint64_t rd_bytes(struct rd *r, unsigned n)
 	return v;
 }
 
-static uint64_t rd_uleb(struct rd *r)
+/* A LEB128 value; *bits gets how many bits it had, *neg its sign bit. */
+static uint64_t rd_leb(struct rd *r, unsigned *bits, int *neg)
 {
 	uint64_t v = 0;
 	unsigned shift = 0;
 	uint8_t b;
 
+	*bits = 0;
+	*neg = 0;
 	do {
 		if (r->bad || r->p >= r->end || shift > 63) {
 			r->bad = 1;
@@ -69,26 +72,27 @@ static uint64_t rd_uleb(struct rd *r)
 		v |= (uint64_t)(b & 0x7f) << shift;
 		shift += 7;
 	} while (b & 0x80);
+	*bits = shift;
+	*neg = (b & 0x40) != 0;
 	return v;
+}
+
+static uint64_t rd_uleb(struct rd *r)
+{
+	unsigned bits;
+	int neg;
+
+	return rd_leb(r, &bits, &neg);
 }
 
 static int64_t rd_sleb(struct rd *r)
 {
-	uint64_t v = 0;
-	unsigned shift = 0;
-	uint8_t b;
+	unsigned bits;
+	int neg;
+	uint64_t v = rd_leb(r, &bits, &neg);
 
-	do {
-		if (r->bad || r->p >= r->end || shift > 63) {
-			r->bad = 1;
-			return 0;
-		}
-		b = *r->p++;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		shift += 7;
-	} while (b & 0x80);
-	if (shift < 64 && (b & 0x40))
-		v |= ~0ull << shift;
+	if (bits < 64 && neg)
+		v |= ~0ull << bits;
 	return (int64_t)v;
 }
 

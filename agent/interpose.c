@@ -8,10 +8,12 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "gotpatch.h"
 #include "hooks.h"
 #include "stackwalk.h"
 
@@ -248,6 +250,90 @@ MS_EXPORT void *pvalloc(size_t size)
 	return DISP(pvalloc)(size);
 }
 
+/*
+ * This library's own entry points, whatever the global lookup of their
+ * names gives (a program may define malloc itself). Only their addresses
+ * are used: glibc's declarations carry attributes these need not repeat.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-attributes"
+#endif
+extern __typeof__(malloc) ms_wrap_malloc
+	__attribute__((alias("malloc"), visibility("hidden")));
+extern __typeof__(free) ms_wrap_free
+	__attribute__((alias("free"), visibility("hidden")));
+extern __typeof__(calloc) ms_wrap_calloc
+	__attribute__((alias("calloc"), visibility("hidden")));
+extern __typeof__(realloc) ms_wrap_realloc
+	__attribute__((alias("realloc"), visibility("hidden")));
+extern __typeof__(posix_memalign) ms_wrap_posix_memalign
+	__attribute__((alias("posix_memalign"), visibility("hidden")));
+extern __typeof__(aligned_alloc) ms_wrap_aligned_alloc
+	__attribute__((alias("aligned_alloc"), visibility("hidden")));
+extern __typeof__(memalign) ms_wrap_memalign
+	__attribute__((alias("memalign"), visibility("hidden")));
+extern __typeof__(valloc) ms_wrap_valloc
+	__attribute__((alias("valloc"), visibility("hidden")));
+extern __typeof__(pvalloc) ms_wrap_pvalloc
+	__attribute__((alias("pvalloc"), visibility("hidden")));
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+/*
+ * A dlopen went through here: its objects may deep-bind (RTLD_DEEPBIND),
+ * so unresolved slots are no longer bound by name. Store-then-load on
+ * both sides (seq_cst, dlopen only): either bypass_wrappers() sees
+ * dlopen_seen, or dlopen sees bypassing and waits for the walk to end.
+ */
+static int dlopen_seen;
+static int bypassing;
+
+static void note_dlopen(void)
+{
+	__atomic_store_n(&dlopen_seen, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&bypassing, __ATOMIC_SEQ_CST))
+		sched_yield();
+}
+
+/*
+ * Attach failed at start-up: nothing will ever be tracked in this process
+ * (memscope_init() returns the same error, a fork child of an untracked
+ * parent stays untracked), so the PLT slots that lead to the wrappers are
+ * pointed at what the wrappers would call (gotpatch.h). Unresolved slots
+ * are bound by name only when the dynamic linker would have bound them
+ * here: no dlopen yet, no auditor, no LD_BIND_NOT.
+ */
+static void bypass_wrappers(void)
+{
+	const struct ms_real_fns wrap = {
+		.malloc = ms_wrap_malloc,
+		.free = ms_wrap_free,
+		.calloc = ms_wrap_calloc,
+		.realloc = ms_wrap_realloc,
+		.posix_memalign = ms_wrap_posix_memalign,
+		.aligned_alloc = ms_wrap_aligned_alloc,
+		.memalign = ms_wrap_memalign,
+		.valloc = ms_wrap_valloc,
+		.pvalloc = ms_wrap_pvalloc,
+	};
+	struct ms_got_redirect r[MS_GOT_MAX];
+	int flags = 0;
+	size_t n;
+
+	if (ms_agent_state() != MS_AGENT_OFF || !ms_g.attach_tried ||
+	    !ms_g.attach_err)
+		return;
+	n = ms_got_bypass_table(&wrap, r);
+	__atomic_store_n(&bypassing, 1, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&dlopen_seen, __ATOMIC_SEQ_CST) &&
+	    !getenv("LD_AUDIT") && !getenv("LD_BIND_NOT"))
+		flags |= MS_GOT_LAZY;
+	ms_got_redirect(r, n, (uintptr_t)ms_wrap_malloc, flags);
+	__atomic_store_n(&bypassing, 0, __ATOMIC_RELEASE); /* note_dlopen() */
+}
+
 /* The module map changed: record it on the calling thread. */
 static void modules_changed(void)
 {
@@ -279,6 +365,7 @@ MS_EXPORT void *dlopen(const char *file, int mode)
 
 	if (MS_UNLIKELY(ms_booting()) || !ms_real.dlopen)
 		return NULL;
+	note_dlopen();
 	if (caller_matters(file)) {
 		modules_changed();
 		return ms_real.dlopen(file, mode);
@@ -345,4 +432,5 @@ __attribute__((constructor)) static void ms_interpose_init(void)
 		ms_agent_set_state(MS_AGENT_OFF);
 	ms_early_replay();
 	update_dispatch();
+	bypass_wrappers();
 }

@@ -19,6 +19,10 @@ Cases:
                        as argv[1]; counts must match exactly.
   no-consumer PROG     no consumer: same stdout and exit status as without
                        the agent, and exactly one "memscope:" line on stderr.
+  got PROG             no consumer: the program's PLT slots for malloc and
+                       free lead straight to libc (PROG checks them itself:
+                       `untracked`, `bypassed`, `tracked`), with the same
+                       stdout as without the agent and under `record`.
   consumer-killed PROG [ARGS]
                        the consumer is SIGKILLed while PROG runs: PROG still
                        finishes with its normal output and status.
@@ -196,6 +200,32 @@ def case_no_consumer(args, tmp):
         fail("expected exactly one 'memscope:' line, got %r" % extra)
 
 
+def case_got(args, tmp):
+    env = clean_env()
+    runs = {}
+    for mode in ("untracked", "bypassed"):
+        if mode == "bypassed":
+            env["LD_PRELOAD"] = args.agent
+            env["MEMSCOPE_SOCKET"] = os.path.join(tmp, "nobody.sock")
+        p = subprocess.run(args.prog + [mode], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=TIMEOUT,
+                           text=True)
+        print("%s: status %d, stdout %r, stderr %r" %
+              (mode, p.returncode, p.stdout, p.stderr))
+        if p.returncode != 0:
+            fail("%s: exit status %d" % (mode, p.returncode))
+        runs[mode] = p
+    if runs["bypassed"].stdout != runs["untracked"].stdout:
+        fail("stdout differs with the agent and no consumer")
+    lines = runs["bypassed"].stderr.splitlines()
+    if len(lines) != 1 or not lines[0].startswith("memscope: "):
+        fail("expected exactly one 'memscope:' line, got %r" % lines)
+    stdout, _ = record(args, tmp, args.prog + ["tracked"])
+    for line in runs["untracked"].stdout.splitlines():
+        if line not in stdout.splitlines():
+            fail("tracked: %r missing from %r" % (line, stdout))
+
+
 def wait_for(path, seconds):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -244,6 +274,7 @@ CASES = {
     "api": case_api,
     "sampled": case_sampled,
     "no-consumer": case_no_consumer,
+    "got": case_got,
     "consumer-killed": case_consumer_killed,
 }
 

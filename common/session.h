@@ -11,11 +11,12 @@
 
 #include "proto_abi.h"
 
-#define MS_DEFAULT_SESSION	  "default"
-#define MS_DEFAULT_RING_KB	  1024
-#define MS_DEFAULT_STACK_DEPTH	  32
-#define MS_MAX_STACK_DEPTH	  128
-#define MS_DEFAULT_BYTES_INTERVAL 524288
+#define MS_DEFAULT_SESSION	   "default"
+#define MS_DEFAULT_RING_KB	   1024 /* full mode */
+#define MS_DEFAULT_RING_KB_SAMPLED 256	/* tiered, bytes:N: fewer events */
+#define MS_DEFAULT_STACK_DEPTH	   32
+#define MS_MAX_STACK_DEPTH	   128
+#define MS_DEFAULT_BYTES_INTERVAL  524288
 
 struct ms_settings {
 	uint32_t sampling; /* MS_SAMPLING_* */

@@ -18,6 +18,7 @@ struct ms_daemon_opts {
 	const char *session;	/* session name; NULL: $MEMSCOPE_SESSION */
 	const char *out;	/* archive directory (created) */
 	struct ms_settings set; /* sent to agents; tick_hz filled in */
+	int ring_kb_given;	/* else ring_kb follows the sampling mode */
 	int exit_when_idle;	/* stop once every attached process is gone */
 	int quiet;		/* no informational lines on stderr */
 	int level;		/* zstd level */

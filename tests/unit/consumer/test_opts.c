@@ -58,6 +58,18 @@ static void test_defaults_and_errors(void **state)
 	(void)state;
 	assert_int_equal(parse(&o, 0, NULL), 1);
 	assert_int_equal(o.set.sampling, MS_SAMPLING_TIERED);
+	/* the ring size follows the mode unless given, in any order */
+	assert_int_equal(o.set.ring_kb, MS_DEFAULT_RING_KB_SAMPLED);
+	assert_int_equal(parse(&o, 0, "--sampling", "full", NULL), 3);
+	assert_int_equal(o.set.ring_kb, MS_DEFAULT_RING_KB);
+	assert_int_equal(
+		parse(&o, 0, "--ring-kb", "512", "--sampling", "full", NULL),
+		5);
+	assert_int_equal(o.set.ring_kb, 512);
+	assert_int_equal(parse(&o, 1, "--sampling", "bytes:100", "cmd", NULL),
+			 3);
+	assert_int_equal(o.set.ring_kb, MS_DEFAULT_RING_KB_SAMPLED);
+	assert_int_equal(parse(&o, 0, NULL), 1);
 	assert_int_equal(o.set.on_full, MS_ON_FULL_BLOCK);
 	assert_int_equal(o.level, 1);
 	assert_int_equal(parse(&o, 0, "--help", NULL), MS_OPTS_HELP);

@@ -294,7 +294,7 @@ static void sweep_conns(struct ms_daemon *d)
 			ms_conn_close(d, c);
 			continue;
 		}
-		if (c->tail && ms_tailc_send(c->tail, c->fd) < 0) {
+		if (c->tail && ms_tailc_send(c->tail, c->fd, 0) < 0) {
 			*pp = c->next;
 			ms_conn_close(d, c);
 			continue;
@@ -463,6 +463,8 @@ void ms_daemon_close(struct ms_daemon *d)
 		d->conns = c->next;
 		if (c->fd < -1)
 			c->fd = -c->fd - 2;
+		else if (c->tail) /* what is left, and what was missed */
+			ms_tailc_send(c->tail, c->fd, 1);
 		c->tail = NULL; /* freed below with the list */
 		ms_conn_close(d, c);
 	}

@@ -198,7 +198,7 @@ void ms_cring_free_now(struct ms_cring *r);
 struct ms_tailc *ms_tailc_new(const struct ms_msg_tail_req *req);
 void ms_tailc_push(struct ms_daemon *d, const struct ms_tail_event *ev);
 /* Sends queued events; returns 0, or -errno when the client is gone. */
-int ms_tailc_send(struct ms_tailc *t, int fd);
+int ms_tailc_send(struct ms_tailc *t, int fd, int final);
 void ms_tailc_free_rcu(struct rcu_head *h);
 
 /* manifest.c */

@@ -5,8 +5,11 @@
  * waits: the event is counted as missed and the client is told.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "daemon_int.h"
@@ -73,7 +76,24 @@ void ms_tailc_push(struct ms_daemon *d, const struct ms_tail_event *ev)
 	}
 }
 
-int ms_tailc_send(struct ms_tailc *t, int fd)
+/*
+ * How many more messages of `len` bytes the socket's send buffer takes
+ * (each also costs the kernel's per-packet overhead); INT_MAX when that
+ * cannot be known.
+ */
+static int room_for(int fd, size_t len)
+{
+	int sndbuf, queued;
+	socklen_t l = sizeof(sndbuf);
+	long per = (long)len + 1024;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &l) < 0 ||
+	    ioctl(fd, SIOCOUTQ, &queued) < 0)
+		return INT_MAX;
+	return sndbuf > queued ? (int)((sndbuf - queued) / per) : 0;
+}
+
+int ms_tailc_send(struct ms_tailc *t, int fd, int final)
 {
 	struct ms_msg_tail_events m;
 
@@ -83,10 +103,25 @@ int ms_tailc_send(struct ms_tailc *t, int fd)
 		uint64_t tail = ms_load_relaxed(&t->tail);
 		uint64_t missed = ms_load_relaxed(&t->missed);
 		uint32_t n = 0;
+		int room;
 		ssize_t w;
 
 		if (head == tail && missed == 0)
 			return 0;
+		/*
+		 * The last message the socket can take is kept for the count
+		 * of missed events: a stopped client learns it when it reads
+		 * again, even after the consumer has gone. Only the final
+		 * send uses it, for that count and what is still queued.
+		 */
+		room = room_for(fd, sizeof(m));
+		if (room < (final ? 1 : 2))
+			return 0;
+		if (final && room == 1 && head != tail) {
+			ms_fetch_add_relaxed(&t->missed, head - tail);
+			ms_store_release(&t->tail, head);
+			continue;
+		}
 		memset(&m, 0, sizeof(m));
 		while (tail + n < head && n < MS_TAIL_BATCH) {
 			m.ev[n] = t->q[(tail + n) % MS_TAILQ_CAP];

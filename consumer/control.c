@@ -71,6 +71,7 @@ static int on_hello(struct ms_daemon *d, struct ms_conn *c,
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	ms_proc_init_info(p);
 	c->role = MS_CONN_AGENT;
 	c->proc = p;
 	/* The kernel's word on the pid, not the message's. */
@@ -133,6 +134,8 @@ static int on_ring(struct ms_daemon *d, struct ms_conn *c, int fd)
 		return -EPROTO;
 	}
 	r = calloc(1, sizeof(*r));
+	if (r)
+		r->sum = -1;
 	if (!r) {
 		close(fd);
 		return 0; /* this thread stays untracked */

@@ -360,6 +360,7 @@ static int update_procs(struct ms_daemon *d)
 			continue;
 		}
 		live++;
+		d->manifest_dirty = 1; /* counts and threads move on */
 	}
 	return live;
 }
@@ -472,7 +473,7 @@ void ms_daemon_close(struct ms_daemon *d)
 	ms_list_for_each_safe(r, rn, &d->rings, node) ms_cring_free_now(r);
 	ms_list_for_each_safe(t, tn, &d->tails, node)
 		ms_tailc_free_rcu(&t->rcu);
-	ms_list_for_each_safe(p, pn, &d->procs, node) free(p);
+	ms_list_for_each_safe(p, pn, &d->procs, node) ms_proc_free(p);
 	if (d->lfd >= 0)
 		close(d->lfd);
 	if (d->bound)

@@ -92,6 +92,27 @@ struct ms_proc_counts {
 	_Atomic uint64_t raw_bytes, disk_bytes, abandoned, segments;
 };
 
+/* A thread (ring generation) as the manifest lists it. */
+struct ms_thread_sum {
+	uint32_t tid;
+	int ended;
+	char name[MS_NAME_MAX + 1];
+	struct ms_stream_counts n;
+};
+
+/* A module a process reported (MODULE_LOAD), as the manifest lists it. */
+struct ms_module {
+	uint64_t base, size;
+	uint32_t build_id_len;
+	int unloaded;
+	uint8_t build_id[MS_BUILD_ID_MAX];
+	char *path;
+};
+
+/* The manifest lists at most this many threads and modules per process. */
+#define MS_MANIFEST_THREADS 4096
+#define MS_MANIFEST_MODULES 4096
+
 struct ms_proc {
 	struct cds_list_head node; /* d->procs: control thread only */
 	uint32_t pid, ppid;
@@ -103,7 +124,24 @@ struct ms_proc {
 	_Atomic int gone;	     /* socket closed; release by control */
 	_Atomic uint32_t rings_live; /* accepted, not yet retired */
 	struct ms_proc_counts n;
+	/* Threads and modules: the poller adds, the manifest reads. */
+	pthread_mutex_t info_lock;
+	struct ms_thread_sum *thr;
+	uint32_t nthr, thr_cap;
+	uint64_t thr_omitted;
+	struct ms_module *mod;
+	uint32_t nmod, mod_cap;
+	uint64_t mod_omitted;
 };
+
+/* The process's thread and module lists (proc.c). */
+void ms_proc_init_info(struct ms_proc *p);
+void ms_proc_free(struct ms_proc *p);
+/* Appends a thread; returns its index, or -1 when the list is full. */
+int64_t ms_proc_add_thread(struct ms_proc *p, uint32_t tid);
+void ms_proc_update_thread(struct ms_proc *p, int64_t i,
+			   const struct ms_stream *st, int ended);
+void ms_proc_module(struct ms_proc *p, const struct ms_event *ev);
 
 struct ms_cring {
 	struct cds_list_head node; /* d->rings (RCU) */
@@ -114,6 +152,7 @@ struct ms_cring {
 	/* poller-owned from here */
 	struct ms_stream st;
 	struct ms_stream_counts pub; /* part of st.n already published */
+	int64_t sum;		     /* index in proc->thr, or -1 */
 	uint32_t gen;		     /* generation of st (0: none yet) */
 	int have_stream;
 	int abandoned;

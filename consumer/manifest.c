@@ -68,7 +68,54 @@ static void put_counts(FILE *f, const struct ms_proc_counts *n)
 		(unsigned long long)ms_load_relaxed(&n->abandoned));
 }
 
-static void put_proc(FILE *f, const struct ms_proc *p)
+static void put_threads(FILE *f, struct ms_proc *p)
+{
+	fputs(",\n      \"per_thread\": [", f);
+	for (uint32_t i = 0; i < p->nthr; i++) {
+		const struct ms_thread_sum *t = &p->thr[i];
+
+		fprintf(f, "%s\n        {\"tid\": %u, \"name\": ", i ? "," : "",
+			t->tid);
+		ms_json_str(f, t->name);
+		fprintf(f,
+			", \"status\": \"%s\", \"events\": %llu, "
+			"\"allocs\": %llu, \"frees\": %llu, \"dropped\": "
+			"%llu, \"bytes_on_disk\": %llu, \"segments\": %llu}",
+			t->ended ? "ended" : "running",
+			(unsigned long long)t->n.records,
+			(unsigned long long)t->n.allocs,
+			(unsigned long long)t->n.frees,
+			(unsigned long long)t->n.dropped,
+			(unsigned long long)t->n.disk_bytes,
+			(unsigned long long)t->n.segments);
+	}
+	fprintf(f, "%s], \"threads_not_listed\": %llu",
+		p->nthr ? "\n      " : "", (unsigned long long)p->thr_omitted);
+}
+
+static void put_modules(FILE *f, struct ms_proc *p)
+{
+	fputs(",\n      \"modules\": [", f);
+	for (uint32_t i = 0; i < p->nmod; i++) {
+		const struct ms_module *m = &p->mod[i];
+
+		fprintf(f,
+			"%s\n        {\"base\": \"0x%llx\", \"size\": %llu, "
+			"\"build_id\": \"",
+			i ? "," : "", (unsigned long long)m->base,
+			(unsigned long long)m->size);
+		for (uint32_t k = 0; k < m->build_id_len; k++)
+			fprintf(f, "%02x", m->build_id[k]);
+		fputs("\", \"path\": ", f);
+		ms_json_str(f, m->path);
+		fprintf(f, ", \"status\": \"%s\"}",
+			m->unloaded ? "unloaded" : "loaded");
+	}
+	fprintf(f, "%s], \"modules_not_listed\": %llu",
+		p->nmod ? "\n      " : "", (unsigned long long)p->mod_omitted);
+}
+
+static void put_proc(FILE *f, struct ms_proc *p)
 {
 	fprintf(f, "    {\"pid\": %u, \"ppid\": %u, \"exe\": ", p->pid,
 		p->ppid);
@@ -80,6 +127,10 @@ static void put_proc(FILE *f, const struct ms_proc *p)
 	ms_json_time(f, p->exited ? p->end_rt_ns : 0);
 	fprintf(f, ", \"rings\": %u, ", p->nrings);
 	put_counts(f, &p->n);
+	pthread_mutex_lock(&p->info_lock);
+	put_threads(f, p);
+	put_modules(f, p);
+	pthread_mutex_unlock(&p->info_lock);
 	fputc('}', f);
 }
 

@@ -44,6 +44,12 @@ static void publish(struct ms_cring *r)
 	ms_fetch_add_relaxed(&c->disk_bytes, n->disk_bytes - p->disk_bytes);
 	ms_fetch_add_relaxed(&c->segments, n->segments - p->segments);
 	*p = *n;
+	ms_proc_update_thread(r->proc, r->sum, &r->st, 0);
+}
+
+static void module_seen(void *ctx, const struct ms_event *ev)
+{
+	ms_proc_module(ctx, ev);
 }
 
 static void start_stream(struct ms_cring *r, uint32_t gen)
@@ -57,6 +63,8 @@ static void start_stream(struct ms_cring *r, uint32_t gen)
 		.level = d->o.level,
 		.frame_target = (size_t)d->o.frame_kb << 10,
 		.seg_max = d->o.seg_mb << 20,
+		.on_module = module_seen,
+		.ctx = r->proc,
 	};
 
 	r->gen = gen;
@@ -68,6 +76,7 @@ static void start_stream(struct ms_cring *r, uint32_t gen)
 		return;
 	}
 	memset(&r->pub, 0, sizeof(r->pub));
+	r->sum = ms_proc_add_thread(r->proc, cfg.tid);
 	r->have_stream = 1;
 	ms_fetch_add_relaxed(&r->proc->n.threads, 1);
 }
@@ -81,6 +90,7 @@ static void end_stream(struct ms_cring *r)
 		ms_dlog(r->d, "pid %u tid %u: writing the archive failed: %s",
 			r->proc->pid, r->st.cfg.tid, strerror(-err));
 	publish(r);
+	ms_proc_update_thread(r->proc, r->sum, &r->st, 1);
 	r->have_stream = 0;
 }
 

@@ -203,6 +203,11 @@ static void account(struct ms_stream *s, const struct ms_event *e)
 		memcpy(s->name, e->str, e->str_len);
 		s->name[e->str_len] = 0;
 		break;
+	case MS_REC_MODULE_LOAD:
+	case MS_REC_MODULE_UNLOAD:
+		if (s->cfg.on_module)
+			s->cfg.on_module(s->cfg.ctx, e);
+		break;
 	default:
 		break;
 	}

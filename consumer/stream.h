@@ -35,6 +35,10 @@ struct ms_stream_cfg {
 	int level;	     /* zstd level */
 	size_t frame_target; /* raw bytes per frame */
 	uint64_t seg_max;    /* rotate segments beyond this size */
+	/* Called with each MODULE_LOAD / MODULE_UNLOAD accepted; may be
+	 * NULL. */
+	void (*on_module)(void *ctx, const struct ms_event *ev);
+	void *ctx;
 };
 
 /* Counts of what a stream has written; all only grow. */

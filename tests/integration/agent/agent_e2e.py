@@ -70,7 +70,9 @@ def record(args, tmp, prog, sampling="full", extra=()):
     s = subprocess.run([args.cli, "stats", out, "--json"],
                        stdout=subprocess.PIPE, env=env, timeout=TIMEOUT,
                        text=True, check=True)
-    return p.stdout, json.loads(s.stdout)
+    stats = json.loads(s.stdout)
+    stats["_archive"] = out
+    return p.stdout, stats
 
 
 def expectations(stdout):
@@ -107,6 +109,42 @@ def case_counts(args, tmp):
                  (tid, t.get("name"), name))
     if stats["dropped"] != 0:
         fail("%d events dropped" % stats["dropped"])
+    check_manifest(args, stats)
+
+
+def check_manifest(args, stats):
+    """The manifest lists each thread with the archive's counts and name,
+    and each process's modules with build ids; a library given to the
+    program as its argument (dlopen) is listed, and unloaded."""
+    with open(os.path.join(stats["_archive"], "manifest.json")) as f:
+        man = json.load(f)
+    for t in stats["per_thread"]:
+        # exec keeps the pid: one pid may be several processes
+        mt = [x for p in man["processes"] if p["pid"] == t["pid"]
+              for x in p["per_thread"] if x["tid"] == t["tid"]]
+        if not mt:
+            fail("thread %d missing from the manifest" % t["tid"])
+        got = (sum(x["allocs"] for x in mt), sum(x["frees"] for x in mt))
+        if got != (t["allocs"], t["frees"]) or \
+                any(x["status"] != "ended" for x in mt):
+            fail("manifest thread %d: %s, archive %s" %
+                 (t["tid"], mt, (t["allocs"], t["frees"])))
+        if t.get("name") and t["name"] not in [x["name"] for x in mt]:
+            fail("manifest thread %d: no name %r" % (t["tid"], t["name"]))
+    for p in man["processes"]:
+        libc = [m for m in p["modules"] if "libc.so" in m["path"]]
+        if not libc or not re.fullmatch(r"[0-9a-f]{40}", libc[0]["build_id"]):
+            fail("pid %d: no libc with a build id among %d modules" %
+                 (p["pid"], len(p["modules"])))
+    libs = [a for a in args.prog[1:] if a.endswith(".so")]
+    for lib in libs:
+        found = [m for p in man["processes"] for m in p["modules"]
+                 if m["path"] == lib]
+        if not found or found[-1]["status"] != "unloaded":
+            fail("%s: %s in the manifest's modules" % (lib, found))
+    print("manifest: %d threads, %d modules listed" %
+          (sum(len(p["per_thread"]) for p in man["processes"]),
+           sum(len(p["modules"]) for p in man["processes"])))
 
 
 def case_sampled(args, tmp):

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the manifest lists of a process besides its counts: its threads
+ * (one entry per ring generation, with the stream's counts and name) and
+ * the modules it reported. The poller adds and updates under the
+ * process's info lock, the manifest writer reads under it; both lists are
+ * bounded, and what does not fit is counted.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon_int.h"
+
+void ms_proc_init_info(struct ms_proc *p)
+{
+	pthread_mutex_init(&p->info_lock, NULL);
+}
+
+void ms_proc_free(struct ms_proc *p)
+{
+	if (!p)
+		return;
+	for (uint32_t i = 0; i < p->nmod; i++)
+		free(p->mod[i].path);
+	free(p->mod);
+	free(p->thr);
+	pthread_mutex_destroy(&p->info_lock);
+	free(p);
+}
+
+/* Room for one more of `size` bytes in *arr (cap doubles up to max). */
+static int grow(void **arr, uint32_t n, uint32_t *cap, size_t size,
+		uint32_t max)
+{
+	uint32_t c = *cap ? *cap * 2 : 16;
+	void *a;
+
+	if (n < *cap)
+		return 0;
+	if (n >= max)
+		return -1;
+	if (c > max)
+		c = max;
+	a = realloc(*arr, (size_t)c * size);
+	if (!a)
+		return -1;
+	*arr = a;
+	*cap = c;
+	return 0;
+}
+
+int64_t ms_proc_add_thread(struct ms_proc *p, uint32_t tid)
+{
+	int64_t i = -1;
+
+	pthread_mutex_lock(&p->info_lock);
+	if (grow((void **)&p->thr, p->nthr, &p->thr_cap, sizeof(*p->thr),
+		 MS_MANIFEST_THREADS) == 0) {
+		i = p->nthr++;
+		memset(&p->thr[i], 0, sizeof(p->thr[i]));
+		p->thr[i].tid = tid;
+	} else {
+		p->thr_omitted++;
+	}
+	pthread_mutex_unlock(&p->info_lock);
+	return i;
+}
+
+void ms_proc_update_thread(struct ms_proc *p, int64_t i,
+			   const struct ms_stream *st, int ended)
+{
+	if (i < 0)
+		return;
+	pthread_mutex_lock(&p->info_lock);
+	p->thr[i].n = st->n;
+	memcpy(p->thr[i].name, st->name, sizeof(p->thr[i].name));
+	p->thr[i].ended = ended;
+	pthread_mutex_unlock(&p->info_lock);
+}
+
+void ms_proc_module(struct ms_proc *p, const struct ms_event *ev)
+{
+	pthread_mutex_lock(&p->info_lock);
+	if (ev->type == MS_REC_MODULE_UNLOAD) {
+		/* the latest load at that base */
+		for (uint32_t i = p->nmod; i-- > 0;)
+			if (p->mod[i].base == ev->addr && !p->mod[i].unloaded) {
+				p->mod[i].unloaded = 1;
+				break;
+			}
+	} else if (grow((void **)&p->mod, p->nmod, &p->mod_cap, sizeof(*p->mod),
+			MS_MANIFEST_MODULES) == 0) {
+		struct ms_module *m = &p->mod[p->nmod];
+		char *path = malloc((size_t)ev->str_len + 1);
+
+		if (path) {
+			memcpy(path, ev->str, ev->str_len);
+			path[ev->str_len] = 0;
+			memset(m, 0, sizeof(*m));
+			m->base = ev->addr;
+			m->size = ev->size;
+			m->build_id_len = ev->build_id_len;
+			memcpy(m->build_id, ev->build_id, ev->build_id_len);
+			m->path = path;
+			p->nmod++;
+		} else {
+			p->mod_omitted++;
+		}
+	} else {
+		p->mod_omitted++;
+	}
+	pthread_mutex_unlock(&p->info_lock);
+}

@@ -50,15 +50,11 @@ struct map_ent {
 	uint32_t cls;
 };
 
-struct col {
-	uint8_t *b;
-};
-
 struct ms_packer {
 	struct lifo lifo[NCLASS];
 	/* encoder */
 	struct map_ent *map;
-	struct col col[NCOL];
+	uint8_t *col[NCOL]; /* each col_cap bytes */
 	size_t col_cap;
 	/* decoder: address and class of every allocation in the frame */
 	uint64_t *seq_addr;
@@ -88,7 +84,7 @@ void ms_packer_destroy(struct ms_packer *pk)
 		return;
 	free(pk->map);
 	for (int i = 0; i < NCOL; i++)
-		free(pk->col[i].b);
+		free(pk->col[i]);
 	free(pk->seq_addr);
 	free(pk->seq_cls);
 	free(pk);
@@ -200,11 +196,11 @@ static int cols_reserve(struct ms_packer *pk, size_t raw_len)
 	if (pk->col_cap >= cap)
 		return 0;
 	for (int i = 0; i < NCOL; i++) {
-		uint8_t *b = realloc(pk->col[i].b, cap);
+		uint8_t *b = realloc(pk->col[i], cap);
 
 		if (!b)
 			return -ENOMEM;
-		pk->col[i].b = b;
+		pk->col[i] = b;
 	}
 	pk->col_cap = cap;
 	return 0;
@@ -228,7 +224,7 @@ static inline int get_canon(const uint8_t **pp, const uint8_t *end, uint64_t *v)
 	}
 	if (ms_get_varint(pp, end, v) < 0)
 		return -1;
-	return (*pp)[-1] == 0 ? -1 : 0;
+	return *pp - p > 1 && (*pp)[-1] == 0 ? -1 : 0;
 }
 
 /*
@@ -299,7 +295,7 @@ int ms_pack_begin(struct ms_packer *pk, size_t raw_cap)
 		return -ENOMEM;
 	models_reset(pk);
 	for (int i = 0; i < NCOL; i++)
-		pk->w[i] = pk->col[i].b;
+		pk->w[i] = pk->col[i];
 	pk->raw_cap = raw_cap;
 	pk->raw_len = 0;
 	pk->open = 1;
@@ -424,12 +420,12 @@ int ms_pack_end(struct ms_packer *pk)
 	*o++ = PACK_VERSION;
 	o = ms_put_varint(o, pk->nrec);
 	for (int i = 0; i < NCOL; i++)
-		o = ms_put_varint(o, (uint64_t)(pk->w[i] - pk->col[i].b));
+		o = ms_put_varint(o, (uint64_t)(pk->w[i] - pk->col[i]));
 	pk->part[0] = pk->hdr;
 	pk->part_len[0] = (size_t)(o - pk->hdr);
 	for (int i = 0; i < NCOL; i++) {
-		pk->part[i + 1] = pk->col[i].b;
-		pk->part_len[i + 1] = (size_t)(pk->w[i] - pk->col[i].b);
+		pk->part[i + 1] = pk->col[i];
+		pk->part_len[i + 1] = (size_t)(pk->w[i] - pk->col[i]);
 	}
 	pk->nparts = NCOL + 1;
 	return 0;

@@ -277,12 +277,32 @@ static void test_damage_refused(void **state)
 	ms_packer_destroy(pk);
 }
 
+/* A record whose last byte is a one-byte 0 ending the input is canonical:
+ * packed, not kept verbatim. */
+static void test_zero_at_the_end_is_packed(void **state)
+{
+	struct ms_packer *pk = ms_packer_create();
+	struct ms_rec_state s = {0, 0};
+	uint8_t *p = raw, *sync_end;
+
+	(void)state;
+	assert_non_null(pk);
+	sync_end = p = ms_rec_put_sync(&s, p);
+	p = ms_rec_put_alloc(&s, p, 5, 0x1000, 32, 0, 1, MS_WEIGHT_ONE);
+	p = ms_rec_put_free(&s, p, 6, 0x1000); /* address delta 0, last */
+	assert_int_equal(p[-1], 0);
+	roundtrip(pk, (size_t)(p - raw));
+	assert_int_equal(part_len(pk, 1 + 10), (size_t)(sync_end - raw));
+	ms_packer_destroy(pk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_streams),
 		cmocka_unit_test(test_models_name_blocks),
 		cmocka_unit_test(test_noncanonical_kept_verbatim),
+		cmocka_unit_test(test_zero_at_the_end_is_packed),
 		cmocka_unit_test(test_damage_refused),
 	};
 

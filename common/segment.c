@@ -23,7 +23,6 @@ struct ms_seg_writer {
 	int fd;
 	uint64_t off;
 	ZSTD_CCtx *cctx;
-	int level;
 	uint8_t *out;
 	size_t out_cap;
 	uint8_t *index; /* growing array of index entries */
@@ -149,7 +148,16 @@ int ms_seg_create(const char *path, const struct ms_seg_info *info, int level,
 	if (!w->out || !w->cctx)
 		goto out_free;
 	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
-	w->level = level;
+	if (level <= 2) {
+		/*
+		 * At the fast levels the packed columns' matches are long or
+		 * absent: a minimum match of 7 and a small hash table cost
+		 * nothing in size and save a sixth of zstd's time (bench_pack,
+		 * level 1: 11.8 -> 9.7 ns per record).
+		 */
+		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_minMatch, 7);
+		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_hashLog, 11);
+	}
 	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
 		err = -errno;
@@ -197,13 +205,6 @@ static int add_index(struct ms_seg_writer *w, uint64_t off, uint32_t count,
 	return 0;
 }
 
-static void fast_params(struct ms_seg_writer *w, int on)
-{
-	/* 0: what the level implies */
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_minMatch, on ? 7 : 0);
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_hashLog, on ? 11 : 0);
-}
-
 /*
  * Packs the records and compresses each part as a zstd frame of its own
  * (each column gets its own entropy tables). Returns the compressed size
@@ -220,13 +221,6 @@ static size_t compress_parts(struct ms_seg_writer *w,
 	n = ms_pack_parts(pk, &part, &plen);
 	if (n == 0)
 		return 0;
-	/*
-	 * At the fast levels the columns' matches are long or absent: a
-	 * minimum match of 7 and a small hash table cost nothing in size and
-	 * save a sixth of zstd's time (bench_pack, level 1: 11.8 -> 9.7 ns
-	 * per record).
-	 */
-	fast_params(w, w->level <= 2);
 	for (unsigned i = 0; i < n; i++) {
 		size_t k;
 
@@ -234,14 +228,11 @@ static size_t compress_parts(struct ms_seg_writer *w,
 			continue;
 		k = ZSTD_compress2(w->cctx, w->out + off, w->out_cap - off,
 				   part[i], plen[i]);
-		if (ZSTD_isError(k)) {
-			fast_params(w, 0);
+		if (ZSTD_isError(k))
 			return 0; /* bigger than the records would be */
-		}
 		off += k;
 		total += plen[i];
 	}
-	fast_params(w, 0);
 	if (total > UINT32_MAX)
 		return 0;
 	*packed_size = (uint32_t)total;

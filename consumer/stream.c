@@ -145,7 +145,12 @@ static void begin_frame(struct ms_stream *s)
 	uint8_t *end = ms_rec_put_sync(&s->dec, s->buf);
 
 	s->len = (size_t)(end - s->buf);
-	if (s->pk && ms_pack_begin(s->pk, s->cap) == 0) {
+	if (s->pk && ms_pack_begin(s->pk, s->cap) < 0) {
+		/* out of memory: from now on the writer packs at flush */
+		ms_packer_destroy(s->pk);
+		s->pk = NULL;
+	}
+	if (s->pk) {
 		struct ms_event sync = {.type = MS_REC_SYNC};
 
 		ms_pack_other(s->pk, s->buf, s->len, &sync);

@@ -411,11 +411,16 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 			if (tick)
 				tick(d, tick_ctx);
 		}
+		/* Once a second, or less often when writing it is slow (a
+		 * session of many processes and threads): at most 5% of
+		 * this thread's time. */
 		if (d->manifest_dirty &&
-		    now - d->manifest_ns >= MS_MANIFEST_NS) {
+		    now - d->manifest_ns >= MS_MANIFEST_NS &&
+		    now - d->manifest_ns >= 20 * d->manifest_cost_ns) {
 			d->manifest_dirty = 0;
 			d->manifest_ns = now;
 			ms_manifest_write(d, 0);
+			d->manifest_cost_ns = ms_mono_ns() - now;
 		}
 		if (should_stop(d, live, now, &idle_since))
 			break;

@@ -214,6 +214,7 @@ struct ms_daemon {
 	int fwd_count;
 	int manifest_dirty;
 	uint64_t manifest_ns;
+	uint64_t manifest_cost_ns; /* how long the last write took */
 	_Atomic uint64_t rings_refused, rings_abandoned;
 	_Atomic uint64_t
 		mapped_bytes; /* control adds, poller's frees subtract */

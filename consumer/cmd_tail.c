@@ -3,9 +3,15 @@
  * `memscope tail`: live events from a running consumer. The consumer keeps
  * a bounded queue per tail client and never waits for one; events that did
  * not fit are reported here as "... N events missed".
+ *
+ * Events arrive thread by thread, as the consumer drains each ring; tail
+ * holds them for a short window and prints them in time order across
+ * threads (a min-heap on the timestamp). An event that arrives later than
+ * the window is printed when it comes, out of order.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,20 +28,27 @@ struct tail_opts {
 	const char *session;
 	struct ms_msg_tail_req req;
 	int json;
-	int all;	/* also thread, module and clock events */
-	uint64_t count; /* stop after this many events; 0: never */
+	int all;	    /* also thread, module and clock events */
+	uint64_t count;	    /* stop after this many events; 0: never */
+	uint64_t window_ms; /* held this long to print in time order */
 };
+
+#define TAIL_DEFAULT_WINDOW_MS 100
+#define TAIL_HELD_MAX	       65536 /* events held at most */
 
 static void help(void)
 {
 	printf("usage: memscope tail [--session NAME] [--pid P] [--tid T] "
 	       "[--min-size N] [--json]\n"
-	       "                     [--count N] [--all]\n\n"
+	       "                     [--count N] [--all] [--window MS]\n\n"
 	       "Prints the events of a running consumer's session as they "
 	       "arrive:\ntime (s), pid, tid, kind, size, address, caller. "
 	       "--json prints one object\nper line. --count N stops after N "
 	       "events. Heap events (alloc, free, realloc,\nlost) are shown; "
-	       "--all adds thread, module and clock events.\n");
+	       "--all adds thread, module and clock events. Events are\n"
+	       "held for --window MS (default %d) and printed in time order "
+	       "across threads;\n--window 0 prints them as they arrive.\n",
+	       TAIL_DEFAULT_WINDOW_MS);
 }
 
 static int num(const char *cmd, const char *opt, const char *v, uint64_t max,
@@ -83,6 +96,9 @@ static int parse(int argc, char **argv, struct tail_opts *t)
 				return -1;
 		} else if (!strcmp(a, "--count")) {
 			if (num("tail", a, val, UINT64_MAX, &t->count))
+				return -1;
+		} else if (!strcmp(a, "--window")) {
+			if (num("tail", a, val, 60000, &t->window_ms))
 				return -1;
 		} else {
 			fprintf(stderr,
@@ -166,16 +182,113 @@ static int heap_event(uint8_t type)
 	       type == MS_REC_REALLOC || type == MS_REC_LOST;
 }
 
+/* Events held for the time window: a min-heap on (time, arrival). */
+struct held {
+	struct ms_tail_event ev;
+	uint64_t seq;
+};
+
+struct reorder {
+	struct held *h;
+	size_t n;
+	uint64_t seq, max_ts, shown, t0;
+	struct tail_opts *t;
+};
+
+static int before(const struct held *a, const struct held *b)
+{
+	return a->ev.ts_ns != b->ev.ts_ns ? a->ev.ts_ns < b->ev.ts_ns
+					  : a->seq < b->seq;
+}
+
+static void sift_down(struct reorder *r, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		struct held tmp;
+
+		if (l < r->n && before(&r->h[l], &r->h[m]))
+			m = l;
+		if (l + 1 < r->n && before(&r->h[l + 1], &r->h[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		tmp = r->h[i];
+		r->h[i] = r->h[m];
+		r->h[m] = tmp;
+		i = m;
+	}
+}
+
+/* Prints the earliest held event; 1 when --count is reached. */
+static int pop_one(struct reorder *r)
+{
+	struct held e = r->h[0];
+
+	r->h[0] = r->h[--r->n];
+	sift_down(r, 0);
+	if (!r->t0)
+		r->t0 = e.ev.ts_ns;
+	print_event(&e.ev, r->t->json, r->t0);
+	return r->t->count && ++r->shown >= r->t->count;
+}
+
+static int push(struct reorder *r, const struct ms_tail_event *ev)
+{
+	size_t i;
+
+	if (r->n == TAIL_HELD_MAX && pop_one(r))
+		return 1;
+	i = r->n++;
+	r->h[i] = (struct held){*ev, r->seq++};
+	while (i && before(&r->h[i], &r->h[(i - 1) / 2])) {
+		struct held tmp = r->h[i];
+
+		r->h[i] = r->h[(i - 1) / 2];
+		r->h[(i - 1) / 2] = tmp;
+		i = (i - 1) / 2;
+	}
+	if (ev->ts_ns > r->max_ts)
+		r->max_ts = ev->ts_ns;
+	return 0;
+}
+
+/* Prints what is older than the window (all: everything); 1 at --count. */
+static int release(struct reorder *r, int all)
+{
+	uint64_t w = r->t->window_ms * 1000000u;
+
+	while (r->n && (all || r->h[0].ev.ts_ns + w <= r->max_ts))
+		if (pop_one(r))
+			return 1;
+	return 0;
+}
+
 /* Returns 0 at the consumer's end or after --count events, else -1. */
 static int stream(int fd, struct tail_opts *t)
 {
 	static struct ms_msg_tail_events m;
-	uint64_t shown = 0, t0 = 0;
+	static struct held held[TAIL_HELD_MAX];
+	struct reorder r = {.h = held, .t = t};
 
 	for (;;) {
-		ssize_t n = recv(fd, &m, sizeof(m), 0);
+		/* Nothing new for a window: what is held is in order. */
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		int ready = poll(&pf, 1, r.n ? (int)t->window_ms : -1);
+		ssize_t n;
 
+		if (ready == 0) {
+			int done = release(&r, 1);
+
+			fflush(stdout);
+			if (done)
+				return 0;
+			continue;
+		}
+		n = recv(fd, &m, sizeof(m), 0);
 		if (n == 0) {
+			release(&r, 1);
+			fflush(stdout);
 			fprintf(stderr, "memscope tail: the consumer ended\n");
 			return 0;
 		}
@@ -195,10 +308,7 @@ static int stream(int fd, struct tail_opts *t)
 		for (uint32_t i = 0; i < m.count; i++) {
 			if (!t->all && !heap_event(m.ev[i].type))
 				continue;
-			if (!t0)
-				t0 = m.ev[i].ts_ns;
-			print_event(&m.ev[i], t->json, t0);
-			if (t->count && ++shown >= t->count) {
+			if (push(&r, &m.ev[i]) || release(&r, 0)) {
 				fflush(stdout);
 				return 0;
 			}
@@ -213,6 +323,7 @@ int ms_cmd_tail(int argc, char **argv)
 	int fd, r;
 
 	memset(&t, 0, sizeof(t));
+	t.window_ms = TAIL_DEFAULT_WINDOW_MS;
 	r = parse(argc, argv, &t);
 	if (r > 0) {
 		help();

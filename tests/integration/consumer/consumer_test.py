@@ -278,6 +278,8 @@ def sc_tail(args, tmp):
     lines = reader.communicate(timeout=60)[0].splitlines()
     evs = [e for e in (json.loads(x) for x in lines) if "kind" in e]
     check(len(evs) == 50, "reader got %d events" % len(evs))
+    ts = [e["t_ns"] for e in evs]
+    check(ts == sorted(ts), "reader's events out of time order: %s" % ts)
     check(all(e.get("kind") in ("alloc", "free") for e in evs if
               "kind" in e), "unexpected kinds")
     so = stopped.communicate(timeout=60)[0]

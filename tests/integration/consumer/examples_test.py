@@ -128,9 +128,11 @@ def sc_run_tail(args, tmp):
     session = "ex%d" % os.getpid()
     c = Consumer(args.cli, out, session, ["--sampling", "full",
                                           "--exit-when-idle"])
+    # A window wider than any ring's backlog on a loaded machine, so that
+    # the order checked below is the tail's promise, not luck.
     tail = spawn([args.cli, "tail", "--session", session,
-                  "--count", "20"], stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, text=True)
+                  "--count", "3000", "--window", "3000"],
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_streaming(tail)
     p = subprocess.run([args.cli, "run", "--session", session, "--",
                         ex(args, "stress_test"), "--threads", "16",
@@ -142,17 +144,23 @@ def sc_run_tail(args, tmp):
     lines = [l for l in tout.splitlines() if l.strip()]
     check(len(lines) >= 20, "tail showed %d lines: %s" % (len(lines), terr))
     check(any(" alloc " in l for l in lines), "no alloc in tail:\n" + tout)
+    # events of 16 threads, printed in time order across threads
+    times = [float(l.split()[0]) for l in lines if "missed" not in l]
+    tids = {l.split()[2] for l in lines if "missed" not in l}
+    check(times == sorted(times), "tail out of time order:\n" + tout)
     total, threads = expectations(p.stdout)
     compare(stats(args, out), total, threads)
-    print("run+tail: %d tail lines, e.g. %s" % (len(lines), lines[-1]))
+    print("run+tail: %d tail lines from %d threads in time order, e.g. %s"
+          % (len(lines), len(tids), lines[-1]))
 
 
 def wait_streaming(tail, timeout=60):
     """Waits until `memscope tail` has finished its handshake and sits in
-    recv() for event batches, so stopping it cannot come before the
+    poll() for event batches, so stopping it cannot come before the
     consumer knows the client (a fixed sleep lost that race under load).
-    /proc/PID/syscall shows the blocking call: recvfrom (45 on x86_64)
-    with the size of a TAIL_EVENTS message as its length argument."""
+    /proc/PID/syscall shows the blocking call: poll or ppoll (7 or 271 on
+    x86_64; the handshake only uses send and recv), or recvfrom (45) with
+    the size of a TAIL_EVENTS message as its length argument."""
     want = "0x%x" % TAIL_EVENTS_SIZE
     end = time.time() + timeout
     while time.time() < end:
@@ -164,6 +172,8 @@ def wait_streaming(tail, timeout=60):
             time.sleep(1.0)  # no /proc/PID/syscall: fall back to waiting
             return
         if len(call) > 3 and call[0] == "45" and call[3] == want:
+            return
+        if call and call[0] in ("7", "271"):
             return
         time.sleep(0.01)
     raise Fail("tail never started streaming")

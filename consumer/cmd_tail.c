@@ -192,8 +192,20 @@ struct reorder {
 	struct held *h;
 	size_t n;
 	uint64_t seq, max_ts, shown, t0;
+	uint64_t missed; /* told by the consumer, not printed yet */
 	struct tail_opts *t;
 };
+
+/* One line for all the consumer said was missed since the last one. */
+static void print_missed(struct reorder *r)
+{
+	if (!r->missed)
+		return;
+	printf(r->t->json ? "{\"missed\": %" PRIu64 "}\n"
+			  : "... %" PRIu64 " events missed\n",
+	       r->missed);
+	r->missed = 0;
+}
 
 static int before(const struct held *a, const struct held *b)
 {
@@ -227,6 +239,7 @@ static int pop_one(struct reorder *r)
 
 	r->h[0] = r->h[--r->n];
 	sift_down(r, 0);
+	print_missed(r);
 	if (!r->t0)
 		r->t0 = e.ev.ts_ns;
 	print_event(&e.ev, r->t->json, r->t0);
@@ -261,6 +274,8 @@ static int release(struct reorder *r, int all)
 	while (r->n && (all || r->h[0].ev.ts_ns + w <= r->max_ts))
 		if (pop_one(r))
 			return 1;
+	if (all)
+		print_missed(r);
 	return 0;
 }
 
@@ -301,10 +316,7 @@ static int stream(int fd, struct tail_opts *t)
 					"consumer\n");
 			return -1;
 		}
-		if (m.missed)
-			printf(t->json ? "{\"missed\": %" PRIu64 "}\n"
-				       : "... %" PRIu64 " events missed\n",
-			       m.missed);
+		r.missed += m.missed;
 		for (uint32_t i = 0; i < m.count; i++) {
 			if (!t->all && !heap_event(m.ev[i].type))
 				continue;

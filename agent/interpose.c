@@ -259,24 +259,19 @@ MS_EXPORT void *pvalloc(size_t size)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-attributes"
 #endif
-extern __typeof__(malloc) ms_wrap_malloc
-	__attribute__((alias("malloc"), visibility("hidden")));
-extern __typeof__(free) ms_wrap_free
-	__attribute__((alias("free"), visibility("hidden")));
-extern __typeof__(calloc) ms_wrap_calloc
-	__attribute__((alias("calloc"), visibility("hidden")));
-extern __typeof__(realloc) ms_wrap_realloc
-	__attribute__((alias("realloc"), visibility("hidden")));
-extern __typeof__(posix_memalign) ms_wrap_posix_memalign
-	__attribute__((alias("posix_memalign"), visibility("hidden")));
-extern __typeof__(aligned_alloc) ms_wrap_aligned_alloc
-	__attribute__((alias("aligned_alloc"), visibility("hidden")));
-extern __typeof__(memalign) ms_wrap_memalign
-	__attribute__((alias("memalign"), visibility("hidden")));
-extern __typeof__(valloc) ms_wrap_valloc
-	__attribute__((alias("valloc"), visibility("hidden")));
-extern __typeof__(pvalloc) ms_wrap_pvalloc
-	__attribute__((alias("pvalloc"), visibility("hidden")));
+#define MS_WRAP_ALIAS(f)                                                       \
+	extern __typeof__(f) ms_wrap_##f                                       \
+		__attribute__((alias(#f), visibility("hidden")))
+MS_WRAP_ALIAS(malloc);
+MS_WRAP_ALIAS(free);
+MS_WRAP_ALIAS(calloc);
+MS_WRAP_ALIAS(realloc);
+MS_WRAP_ALIAS(posix_memalign);
+MS_WRAP_ALIAS(aligned_alloc);
+MS_WRAP_ALIAS(memalign);
+MS_WRAP_ALIAS(valloc);
+MS_WRAP_ALIAS(pvalloc);
+#undef MS_WRAP_ALIAS
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

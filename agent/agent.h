@@ -10,6 +10,7 @@
 #ifndef MS_AGENT_H
 #define MS_AGENT_H
 
+#include <link.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -135,6 +136,10 @@ struct ms_real_fns {
 	void *(*dlopen)(const char *, int);
 	int (*dlclose)(void *);
 	int (*setname)(pthread_t, const char *);
+	int (*pthread_create)(pthread_t *, const pthread_attr_t *,
+			      void *(*)(void *), void *);
+	int (*dl_iterate_phdr)(int (*)(struct dl_phdr_info *, size_t, void *),
+			       void *);
 };
 
 extern struct ms_real_fns ms_real MS_HIDDEN;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "nocancel.h"
 #include "proto.h"
 #include "stack.h"
 
@@ -50,9 +51,8 @@ void ms_warn_once(const char *fmt, ...)
 	if (n > (int)sizeof(buf) - 2)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
-	/* write(2), not stdio: no lock, no allocation, no buffering. */
-	if (write(2, buf, (size_t)n) < 0)
-		return;
+	/* Not stdio: no lock, no allocation, no buffering. */
+	ms_nc_write(2, buf, (size_t)n);
 }
 
 static void set_timeout(int fd, unsigned ms)
@@ -72,19 +72,19 @@ static int send_hello(int fd)
 	n = readlink("/proc/self/exe", m.exe, sizeof(m.exe) - 1);
 	if (n < 0)
 		m.exe[0] = 0;
-	n = send(fd, &m, sizeof(m), MSG_NOSIGNAL);
+	n = ms_nc_send(fd, &m, sizeof(m), MSG_NOSIGNAL);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	return n == (ssize_t)sizeof(m) ? 0 : -EPROTO;
 }
 
 static int recv_settings(int fd, struct ms_settings *s)
 {
 	struct ms_msg_settings m;
-	ssize_t n = recv(fd, &m, sizeof(m), MSG_TRUNC);
+	ssize_t n = ms_nc_recv(fd, &m, sizeof(m), MSG_TRUNC);
 
 	if (n < 0)
-		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		return n == -EAGAIN ? -ETIMEDOUT : (int)n;
 	if (n == 0)
 		return -ECONNRESET;
 	if (!ms_msg_valid(&m.hdr, (size_t)n, MS_MSG_SETTINGS, sizeof(m)))
@@ -113,13 +113,12 @@ static int connect_session(const char *path)
 		return -errno;
 	set_timeout(fd, MS_HANDSHAKE_MS);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto out_err;
+	err = ms_nc_connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (err < 0) {
+		ms_nc_close(fd);
+		return err;
+	}
 	return fd;
-out_err:
-	err = -errno;
-	close(fd);
-	return err;
 }
 
 /* The MEMSCOPE_* overlay; names the malformed ones in `bad`. */
@@ -174,7 +173,7 @@ static int settle_socket(int fd)
 	int hi = fcntl(fd, F_DUPFD_CLOEXEC, MS_SOCK_FD_MIN);
 
 	if (hi >= 0) {
-		close(fd);
+		ms_nc_close(fd);
 		fd = hi;
 	}
 	if (fstat(fd, &st) == 0) {
@@ -193,7 +192,9 @@ static int go_on(int fd, const struct ms_settings *s)
 	 * bits were near-random and cost ~0.5 archive bytes per event. */
 	ms_clock_coarsen(&ms_g.clk, MS_AGENT_TICK_SHIFT);
 	ms_g.ring_size = ms_ring_size_from_kb(s->ring_kb);
-	/* Per-thread unwind caches: no lock shared between threads. */
+	/* Per-thread unwind caches where libunwind was built with them
+	 * (Debian's is not: it keeps its global cache and mutex, see
+	 * stackwalk.h on ms_stackwalk_in_phdr). */
 	if (s->stack_depth > 1)
 		unw_set_caching_policy(unw_local_addr_space,
 				       UNW_CACHE_PER_THREAD);
@@ -215,7 +216,7 @@ static int handshake(const char *path, struct ms_settings *s)
 
 	if (fd < 0) {
 		ms_warn_once("no consumer at %s (%s); running untracked", path,
-			     strerror(-fd));
+			     strerrordesc_np(-fd));
 		return fd;
 	}
 	err = send_hello(fd);
@@ -224,8 +225,8 @@ static int handshake(const char *path, struct ms_settings *s)
 	if (err) {
 		ms_warn_once("consumer at %s did not accept this process "
 			     "(%s); running untracked",
-			     path, strerror(-err));
-		close(fd);
+			     path, strerrordesc_np(-err));
+		ms_nc_close(fd);
 		return err;
 	}
 	return fd;
@@ -264,8 +265,8 @@ int ms_attach_locked(const char *session, const struct ms_settings *api,
 	err = go_on(fd, &s);
 	if (err) {
 		ms_warn_once("cannot set up tracking (%s); running untracked",
-			     strerror(-err));
-		close(fd);
+			     strerrordesc_np(-err));
+		ms_nc_close(fd);
 	}
 	return ms_g.attach_err = err;
 }
@@ -311,7 +312,7 @@ void ms_attach_close_socket(void)
 	/* Only if it is still ours: never close a descriptor of the program. */
 	if (ms_g.sock >= 0 && fstat(ms_g.sock, &st) == 0 &&
 	    st.st_dev == sock_dev && st.st_ino == sock_ino)
-		close(ms_g.sock);
+		ms_nc_close(ms_g.sock);
 	ms_g.sock = -1;
 }
 
@@ -326,6 +327,7 @@ int ms_attach_send_ring(int fd, uint32_t tid, uint32_t index)
 	struct msghdr mh = {0};
 	struct cmsghdr *c;
 	struct stat st;
+	ssize_t n;
 
 	/* Still our socket? The program may have closed it behind our back. */
 	if (fstat(ms_g.sock, &st) < 0 || st.st_dev != sock_dev ||
@@ -346,7 +348,8 @@ int ms_attach_send_ring(int fd, uint32_t tid, uint32_t index)
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	/* Whole SEQPACKET messages: concurrent senders need no lock. */
-	if (sendmsg(ms_g.sock, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(m))
-		return errno ? -errno : -EPROTO;
-	return 0;
+	n = ms_nc_sendmsg(ms_g.sock, &mh, MSG_NOSIGNAL);
+	if (n < 0)
+		return (int)n;
+	return n == (ssize_t)sizeof(m) ? 0 : -EPROTO;
 }

@@ -69,6 +69,8 @@ void ms_boot_resolve(void)
 	RESOLVE(dlopen, "dlopen", NULL);
 	RESOLVE(dlclose, "dlclose", NULL);
 	RESOLVE(setname, "pthread_setname_np", NULL);
+	RESOLVE(pthread_create, "pthread_create", NULL);
+	RESOLVE(dl_iterate_phdr, "dl_iterate_phdr", NULL);
 	/* free last: it is the "resolved" flag the hot path tests. */
 	ms_real.malloc = fns.malloc;
 	ms_real.calloc = fns.calloc;
@@ -81,6 +83,8 @@ void ms_boot_resolve(void)
 	ms_real.dlopen = fns.dlopen;
 	ms_real.dlclose = fns.dlclose;
 	ms_real.setname = fns.setname;
+	ms_real.pthread_create = fns.pthread_create;
+	ms_real.dl_iterate_phdr = fns.dl_iterate_phdr;
 	__atomic_store_n(&ms_real.free, fns.free, __ATOMIC_RELEASE);
 	t->guard = guard;
 }

@@ -8,6 +8,7 @@
  */
 #include "cfi.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
 #include <stddef.h>
@@ -501,6 +502,22 @@ int ms_cfi_rule_fde(const uint8_t *fde, uintptr_t pc, struct ms_cfi_rule *out)
 	return 0;
 }
 
+#if defined(DLFO_STRUCT_HAS_EH_DBASE)
+/*
+ * The PT_GNU_EH_FRAME of the object holding pc. _dl_find_object() (glibc
+ * 2.35) takes no lock: this runs inside the program's malloc, which may be
+ * called with the loader's locks held (dlopen constructors) or inside
+ * another thread's dl_iterate_phdr() callback.
+ */
+static const uint8_t *eh_frame_hdr_of(uintptr_t pc)
+{
+	struct dl_find_object o;
+
+	if (_dl_find_object((void *)pc, &o) != 0)
+		return NULL;
+	return o.dlfo_eh_frame;
+}
+#else
 struct find {
 	uintptr_t pc;
 	const uint8_t *hdr; /* PT_GNU_EH_FRAME of the object holding pc */
@@ -529,6 +546,15 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
 		f->hdr = hdr;
 	return in;
 }
+
+/* Older glibc: the loader's list, under its (recursive) lock. */
+static const uint8_t *eh_frame_hdr_of(uintptr_t pc)
+{
+	struct find f = {pc, NULL};
+
+	return dl_iterate_phdr(find_object, &f) ? f.hdr : NULL;
+}
+#endif
 
 /* The FDE that may cover pc, from .eh_frame_hdr's sorted table. */
 static const uint8_t *search_fde(const uint8_t *hdr, uintptr_t pc)
@@ -569,14 +595,13 @@ static const uint8_t *search_fde(const uint8_t *hdr, uintptr_t pc)
 
 void ms_cfi_rule(uintptr_t pc, struct ms_cfi_rule *r)
 {
-	struct find f = {pc, NULL};
-	const uint8_t *fde;
+	const uint8_t *hdr = eh_frame_hdr_of(pc), *fde;
 
 	*r = (struct ms_cfi_rule){0};
 	r->kind = MS_CFI_OTHER;
-	if (!dl_iterate_phdr(find_object, &f) || !f.hdr)
+	if (!hdr)
 		return;
-	fde = search_fde(f.hdr, pc);
+	fde = search_fde(hdr, pc);
 	if (!fde || ms_cfi_rule_fde(fde, pc, r) < 0)
 		r->kind = MS_CFI_OTHER;
 }

@@ -29,8 +29,8 @@ struct ms_cfi_rule {
 /*
  * The rule in force at `pc` (a return address minus one, or the exact
  * address of an instruction). Fills *r; kind MS_CFI_OTHER when pc has no
- * unwind info or its frame is not a plain one. Takes dl_iterate_phdr()'s
- * lock; does not allocate.
+ * unwind info or its frame is not a plain one. Finds the object with
+ * _dl_find_object(): no lock, no allocation.
  */
 void ms_cfi_rule(uintptr_t pc, struct ms_cfi_rule *r);
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "emit.h"
+#include "nocancel.h"
 
 #include <sched.h>
 #include <time.h>
@@ -21,7 +22,7 @@ void ms_emit_lost(struct ms_tstate *t, unsigned cause)
 
 static void backoff(unsigned i)
 {
-	struct timespec ts = {0, 0};
+	long ns;
 
 	if (i < MS_SPINS) {
 		ms_cpu_relax();
@@ -32,10 +33,10 @@ static void backoff(unsigned i)
 		return;
 	}
 	i -= MS_SPINS + MS_YIELDS;
-	ts.tv_nsec = i < 10 ? 10000L << i : 1000000L; /* 10 us .. 1 ms */
-	if (ts.tv_nsec > 1000000L)
-		ts.tv_nsec = 1000000L;
-	nanosleep(&ts, NULL);
+	ns = i < 10 ? 10000L << i : 1000000L; /* 10 us .. 1 ms */
+	if (ns > 1000000L)
+		ns = 1000000L;
+	ms_nc_nanosleep(ns);
 }
 
 /*

@@ -15,6 +15,7 @@
 
 #include "gotpatch.h"
 #include "hooks.h"
+#include "stackbounds.h"
 #include "stackwalk.h"
 
 void cfree(void *p);
@@ -292,6 +293,13 @@ static void note_dlopen(void)
 		sched_yield();
 }
 
+/* Attach failed at start-up: nothing will ever be tracked here. */
+static int untracked_for_good(void)
+{
+	return ms_agent_state() == MS_AGENT_OFF && ms_g.attach_tried &&
+	       ms_g.attach_err;
+}
+
 /*
  * Attach failed at start-up: nothing will ever be tracked in this process
  * (memscope_init() returns the same error, a fork child of an untracked
@@ -317,8 +325,7 @@ static void bypass_wrappers(void)
 	int flags = 0;
 	size_t n;
 
-	if (ms_agent_state() != MS_AGENT_OFF || !ms_g.attach_tried ||
-	    !ms_g.attach_err)
+	if (!untracked_for_good())
 		return;
 	n = ms_got_bypass_table(&wrap, r);
 	__atomic_store_n(&bypassing, 1, __ATOMIC_SEQ_CST);
@@ -385,6 +392,20 @@ MS_EXPORT int dlclose(void *h)
 	return r;
 }
 
+/* Counted for the stack capture (stackwalk.h, ms_stackwalk_in_phdr). */
+MS_EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *),
+			      void *data)
+{
+	int r;
+
+	if (MS_UNLIKELY(ms_booting()) || !ms_real.dl_iterate_phdr)
+		return 0;
+	ms_stackwalk_in_phdr++;
+	r = ms_real.dl_iterate_phdr(cb, data);
+	ms_stackwalk_in_phdr--;
+	return r;
+}
+
 MS_EXPORT int pthread_setname_np(pthread_t th, const char *name)
 {
 	struct ms_tstate *t = &ms_tls;
@@ -400,6 +421,49 @@ MS_EXPORT int pthread_setname_np(pthread_t th, const char *name)
 		ms_guard_leave(t);
 	}
 	return r;
+}
+
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+/*
+ * A new thread learns its stack's bounds here, before its own code runs
+ * and so before it can hold any lock (stackbounds.h), then jumps to its
+ * start routine: a tail call, so no frame of ours stays below it.
+ */
+static void *start_trampoline(void *p)
+{
+	struct start s = *(struct start *)p;
+	struct ms_tstate *t = &ms_tls;
+
+	t->guard++; /* pthread_getattr_np() allocates: not the program's */
+	ms_real.free(p);
+	ms_stack_bounds_learn();
+	t->guard--;
+	return s.fn(s.arg);
+}
+
+MS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
+			     void *(*fn)(void *), void *arg)
+{
+	struct start *s;
+	int err;
+
+	if (MS_UNLIKELY(ms_booting()) || !ms_real.pthread_create)
+		return EAGAIN;
+	if (untracked_for_good())
+		return ms_real.pthread_create(th, attr, fn, arg);
+	s = ms_real.malloc(sizeof(*s));
+	if (!s) /* the walker will find the bounds another way */
+		return ms_real.pthread_create(th, attr, fn, arg);
+	s->fn = fn;
+	s->arg = arg;
+	err = ms_real.pthread_create(th, attr, start_trampoline, s);
+	if (err)
+		ms_real.free(s);
+	return err;
 }
 
 /*

@@ -6,19 +6,23 @@
  * bias, so [base, base + size) covers the module's code. The build id comes
  * from the PT_NOTE segments (NT_GNU_BUILD_ID).
  *
- * mod_lock serialises the passes. It is taken before the loader's lock
- * (inside dl_iterate_phdr) and never the other way round, except in the one
- * initial pass of a process, which runs at attach before other threads
- * exist in practice.
+ * A pass copies what dl_iterate_phdr() shows into scratch memory of its
+ * own (mmap'd), and only then, with the loader's lock released, takes
+ * mod_lock to compare with what was sent. mod_lock is thus never held
+ * while the loader's lock is wanted: a pass may run inside malloc called
+ * with the loader's lock held (a dlopen constructor, a dl_iterate_phdr
+ * callback of the program) while another thread's pass holds mod_lock.
  */
 #include <elf.h>
 #include <link.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "emit.h"
 
-#define MS_MAX_MODULES 2048
+#define MS_MAX_MODULES	 2048
+#define MS_SCRATCH_PATHS (512u << 10) /* bytes of paths one pass keeps */
 
 struct ms_module {
 	uint64_t base; /* 0: free entry */
@@ -26,14 +30,25 @@ struct ms_module {
 	uint32_t mark;
 };
 
+/* One object as a pass saw it. */
+struct seen {
+	uint64_t base, size;
+	uint32_t idlen, plen; /* plen 0: the main program, or no room */
+	uint32_t path_off;    /* in the scratch's paths */
+	uint8_t id[MS_BUILD_ID_MAX];
+};
+
+struct scratch {
+	size_t map_len;
+	uint32_t n, paths_used;
+	char *paths;
+	struct seen s[MS_MAX_MODULES];
+};
+
 static pthread_mutex_t mod_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ms_module mods[MS_MAX_MODULES];
 static uint32_t nmods, pass;
 static char exe_path[MS_PATH_MAX];
-
-struct scan {
-	struct ms_tstate *t;
-};
 
 static uint32_t build_id(const struct dl_phdr_info *info, const uint8_t **id)
 {
@@ -78,10 +93,9 @@ static uint64_t span(const struct dl_phdr_info *info)
 	return end;
 }
 
-static const char *module_path(const struct dl_phdr_info *info)
+/* The main program's path (dlpi_name is empty); under mod_lock. */
+static const char *program_path(void)
 {
-	if (info->dlpi_name && info->dlpi_name[0])
-		return info->dlpi_name;
 	if (!exe_path[0]) {
 		ssize_t n = readlink("/proc/self/exe", exe_path,
 				     sizeof(exe_path) - 1);
@@ -90,22 +104,17 @@ static const char *module_path(const struct dl_phdr_info *info)
 	return exe_path;
 }
 
-static void emit_load(struct ms_tstate *t, const struct dl_phdr_info *info,
-		      uint64_t size)
+static void emit_load(struct ms_tstate *t, const struct scratch *sc,
+		      const struct seen *m)
 {
-	const char *path = module_path(info);
-	const uint8_t *id;
-	uint32_t idlen = build_id(info, &id);
+	const char *path = m->plen ? sc->paths + m->path_off : program_path();
 	uint32_t plen = (uint32_t)strnlen(path, MS_PATH_MAX);
-	uint8_t *p;
+	uint8_t *p = ms_emit_reserve_meta(t, 64 + m->idlen + plen);
 
-	if (idlen > MS_BUILD_ID_MAX)
-		idlen = MS_BUILD_ID_MAX;
-	p = ms_emit_reserve_meta(t, 64 + idlen + plen);
 	if (p)
 		ms_emit_commit(t, ms_rec_put_module_load(
-					  &t->rs, p, ms_now(), info->dlpi_addr,
-					  size, id, idlen, path, plen));
+					  &t->rs, p, ms_now(), m->base, m->size,
+					  m->id, m->idlen, path, plen));
 }
 
 static void emit_unload(struct ms_tstate *t, uint64_t base)
@@ -141,41 +150,88 @@ static struct ms_module *add(uint64_t base, uint64_t size)
 	return m;
 }
 
+/* Runs under the loader's lock: copies, and takes no lock of ours. */
 static int scan_cb(struct dl_phdr_info *info, size_t len, void *arg)
 {
-	struct scan *sc = arg;
+	struct scratch *sc = arg;
+	const char *name = info->dlpi_name ? info->dlpi_name : "";
+	uint32_t plen = (uint32_t)strnlen(name, MS_PATH_MAX - 1);
 	uint64_t size = span(info);
-	struct ms_module *m;
+	const uint8_t *id;
+	struct seen *m;
 
 	(void)len;
-	if (size == 0)
+	if (size == 0 || sc->n == MS_MAX_MODULES)
 		return 0;
-	m = find(info->dlpi_addr, size);
-	if (!m) {
-		m = add(info->dlpi_addr, size);
-		emit_load(sc->t, info, size);
+	m = &sc->s[sc->n++];
+	m->base = info->dlpi_addr;
+	m->size = size;
+	m->idlen = build_id(info, &id);
+	if (m->idlen > MS_BUILD_ID_MAX)
+		m->idlen = MS_BUILD_ID_MAX;
+	if (m->idlen)
+		memcpy(m->id, id, m->idlen);
+	m->plen = 0;
+	if (plen && sc->paths_used + plen + 1 <= MS_SCRATCH_PATHS) {
+		m->path_off = sc->paths_used;
+		m->plen = plen;
+		memcpy(sc->paths + m->path_off, name, plen);
+		sc->paths[m->path_off + plen] = 0;
+		sc->paths_used += plen + 1;
 	}
-	if (m)
-		m->mark = pass;
 	return 0;
 }
 
-void ms_modules_rescan(struct ms_tstate *t)
+static struct scratch *scratch_create(void)
 {
-	struct scan sc = {t};
+	size_t len = sizeof(struct scratch) + MS_SCRATCH_PATHS;
+	struct scratch *sc = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	if (t->state != MS_T_ACTIVE)
-		return;
-	pthread_mutex_lock(&mod_lock);
+	if (sc == MAP_FAILED)
+		return NULL;
+	sc->map_len = len;
+	sc->paths = (char *)(sc + 1);
+	return sc;
+}
+
+/* What changed since the last pass, sent on t's ring. Under mod_lock. */
+static void compare(struct ms_tstate *t, const struct scratch *sc)
+{
 	pass++;
-	dl_iterate_phdr(scan_cb, &sc);
+	for (uint32_t i = 0; i < sc->n; i++) {
+		const struct seen *s = &sc->s[i];
+		struct ms_module *m = find(s->base, s->size);
+
+		if (!m) {
+			m = add(s->base, s->size);
+			emit_load(t, sc, s);
+		}
+		if (m)
+			m->mark = pass;
+	}
 	for (uint32_t i = 0; i < nmods; i++) {
 		if (mods[i].size && mods[i].mark != pass) {
 			emit_unload(t, mods[i].base);
 			mods[i].size = 0;
 		}
 	}
+}
+
+void ms_modules_rescan(struct ms_tstate *t)
+{
+	struct scratch *sc;
+
+	if (t->state != MS_T_ACTIVE)
+		return;
+	sc = scratch_create();
+	if (!sc)
+		return; /* the next dlopen/dlclose tries again */
+	dl_iterate_phdr(scan_cb, sc);
+	pthread_mutex_lock(&mod_lock);
+	compare(t, sc);
 	pthread_mutex_unlock(&mod_lock);
+	munmap(sc, sc->map_len);
 }
 
 void ms_modules_emit_all(struct ms_tstate *t)

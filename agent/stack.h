@@ -11,6 +11,7 @@
 #ifndef MS_STACK_H
 #define MS_STACK_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,8 +77,15 @@ ms_stack_capture(uint64_t *frames, uint32_t depth, uintptr_t caller)
 		depth = MS_STACK_MAX;
 	/* our walker; libunwind whenever it cannot vouch for a frame */
 	n = ms_stackwalk(buf, (int)(depth + MS_SKIP_MAX));
-	if (n < 0)
+	if (n < 0 && ms_stackwalk_in_phdr)
+		return 1; /* the loader's lock is held: see stackwalk.h */
+	if (n < 0) {
+		/* libunwind's probes (mincore, msync) may set errno */
+		int saved_errno = errno;
+
 		n = unw_backtrace(buf, (int)(depth + MS_SKIP_MAX));
+		errno = saved_errno;
+	}
 	for (int i = 0; i < n && i < MS_SKIP_MAX; i++) {
 		if ((uintptr_t)buf[i] == caller) {
 			first = i;

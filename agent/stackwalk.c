@@ -8,7 +8,6 @@
 #include "stackwalk.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -17,10 +16,12 @@
 
 #include "agent.h"
 #include "cfi.h"
+#include "stackbounds.h"
 
 #define UW_TABLE_CAP	1024   /* rules; doubles at half load */
 #define UW_MIN_RA	0x4000 /* libunwind's fast path stops below this */
 #define UW_CACHE_FRAMES 160    /* longest walk the cache keeps */
+#define UW_BOUNDS_TRIES 4      /* walks that look for the stack's bounds */
 
 struct uw_slot {
 	uintptr_t pc; /* 0: empty */
@@ -56,14 +57,16 @@ struct uw_cache {
 struct uw_thread {
 	struct uw_table *tab;
 	int busy; /* in ms_stackwalk(): a signal handler's walk gives up */
-	uintptr_t lo, hi; /* this thread's stack */
-	int no_bounds;	  /* pthread_getattr_np() failed: never walk */
-	uint32_t gen;	  /* of uw_gen when the table was last valid */
+	uintptr_t lo, hi; /* this thread's stack (stackbounds.h) */
+	int no_bounds;	  /* not known yet, or not knowable */
+	int bounds_tries;
+	uint32_t gen; /* of uw_gen when the table was last valid */
 	struct ms_stackwalk_stats st;
 	struct uw_cache cache;
 };
 
 static MS_TLS struct uw_thread *uw;
+MS_TLS int ms_stackwalk_in_phdr;
 static _Atomic uint32_t uw_gen; /* +1 at each dlclose() */
 
 static struct uw_table *table_create(uint64_t cap)
@@ -140,23 +143,6 @@ static inline struct ms_cfi_rule rule_at(struct uw_thread *u, uintptr_t pc)
 	}
 }
 
-static void get_bounds(struct uw_thread *u)
-{
-	pthread_attr_t a;
-	void *addr;
-	size_t size;
-
-	u->no_bounds = 1;
-	if (pthread_getattr_np(pthread_self(), &a) != 0)
-		return;
-	if (pthread_attr_getstack(&a, &addr, &size) == 0 && size) {
-		u->lo = (uintptr_t)addr;
-		u->hi = (uintptr_t)addr + size;
-		u->no_bounds = 0;
-	}
-	pthread_attr_destroy(&a);
-}
-
 /*
  * libunwind's list of dynamically registered code (_U_dyn_register()),
  * through its public accessors; it is looked at before .eh_frame.
@@ -178,7 +164,7 @@ static unw_dyn_info_list_t *dyn_list(void)
 	return (unw_dyn_info_list_t *)addr;
 }
 
-/* The calling thread's state, with its stack bounds; NULL on failure. */
+/* The calling thread's state; NULL on failure. */
 static __attribute__((noinline)) struct uw_thread *thread_create(void)
 {
 	struct uw_thread *u = mmap(NULL, sizeof(*u), PROT_READ | PROT_WRITE,
@@ -186,9 +172,26 @@ static __attribute__((noinline)) struct uw_thread *thread_create(void)
 
 	if (u == MAP_FAILED)
 		return NULL;
-	get_bounds(u);
+	u->no_bounds = 1;
 	uw = u;
 	return u;
+}
+
+/*
+ * Learns the stack's bounds at the first walk; a thread whose first walks
+ * run on another stack (a signal handler's, a coroutine's) asks again a
+ * few times before it leaves every walk to libunwind.
+ */
+static __attribute__((noinline)) int find_bounds(struct uw_thread *u,
+						 uintptr_t sp)
+{
+	if (u->bounds_tries >= UW_BOUNDS_TRIES)
+		return -1;
+	u->bounds_tries++;
+	if (ms_stack_bounds(sp, &u->lo, &u->hi) < 0)
+		return -1;
+	u->no_bounds = 0;
+	return 0;
 }
 
 /* 0 when a walk from stack pointer sp may start; -1: leave it to libunwind */
@@ -209,8 +212,10 @@ static int prepare(struct uw_thread *u, uintptr_t sp)
 	dyn = dyn_list();
 	if (MS_UNLIKELY(!dyn || dyn->first != NULL))
 		return -1;
+	if (MS_UNLIKELY(u->no_bounds) && find_bounds(u, sp) < 0)
+		return -1;
 	/* On an alternate signal stack or a coroutine's: not ours to bound */
-	return u->no_bounds || sp < u->lo || sp >= u->hi ? -1 : 0;
+	return sp < u->lo || sp >= u->hi ? -1 : 0;
 }
 
 /*

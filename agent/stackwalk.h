@@ -17,7 +17,7 @@
  * unw_backtrace() returns.
  *
  * Reads of stack memory stay within [current RSP, top of this thread's
- * stack) (pthread_getattr_np() once per thread): always mapped. Rules are
+ * stack) (stackbounds.h, once per thread): always mapped. Rules are
  * forgotten when the program calls dlclose() (code may be unmapped and
  * other code loaded at the same address).
  *
@@ -39,12 +39,23 @@
  * return addresses of the calling thread's stack, innermost first,
  * starting with ms_stackwalk()'s own, and returns their count. Returns -1
  * when some frame is not provably walked right here: call unw_backtrace()
- * then. A thread's first walk maps its tables and asks
- * pthread_getattr_np() (which may allocate); learning a new code address
- * takes dl_iterate_phdr()'s lock; otherwise no lock, no allocation, no
- * system call.
+ * then. A thread's first walk maps its tables and learns the stack's
+ * bounds (stackbounds.h: at most a few system calls); learning a new code
+ * address asks _dl_find_object() (lock-free); otherwise no system call.
+ * Never a lock, never an allocation.
  */
 int ms_stackwalk(void **buf, int size);
+
+/*
+ * How many dl_iterate_phdr() calls this thread is inside (interpose.c
+ * counts them). Their callbacks run with the loader's lock held, and
+ * libunwind takes its global cache lock and then the loader's: a stack
+ * taken there must not be asked of libunwind (ms_stack_capture() keeps the
+ * caller alone when the walker gives up), or a thread inside libunwind
+ * and this one wait for each other.
+ */
+extern __thread int ms_stackwalk_in_phdr
+	__attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 /* Forgets every thread's rules (after dlclose). Async-signal-safe. */
 void ms_stackwalk_forget_all(void);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "emit.h"
+#include "nocancel.h"
 #include "stack.h"
 #include "stackwalk.h"
 
@@ -38,11 +39,11 @@ int ms_thread_read_comm(uint32_t tid, char *buf)
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%u/comm", tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = ms_nc_open(path, O_RDONLY);
 	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, 15);
-	close(fd);
+		return fd;
+	n = ms_nc_read(fd, buf, 15);
+	ms_nc_close(fd);
 	if (n <= 0)
 		return -EIO;
 	if (buf[n - 1] == '\n')
@@ -108,7 +109,7 @@ static int new_ring(struct ms_slot *s, uint32_t tid)
 	madvise(s->ring.data, 2 * s->ring.size, MADV_POPULATE_WRITE);
 #endif
 	/* The consumer holds its own copy now; ours would only leak. */
-	close(s->ring.fd);
+	ms_nc_close(s->ring.fd);
 	s->ring.fd = -1;
 	s->used = 1;
 	return 0;
@@ -134,11 +135,11 @@ static int get_ring(struct ms_tstate *t)
 		/* The consumer is gone (or our socket is): stop paying for
 		 * tracking in every thread that starts from now on. */
 		ms_warn_once("lost the consumer (%s); tracking stopped",
-			     strerror(-err));
+			     strerrordesc_np(-err));
 		ms_agent_set_state(MS_AGENT_OFF);
 	} else if (err) {
 		ms_warn_once("no ring for thread %u (%s); it runs untracked",
-			     t->tid, strerror(-err));
+			     t->tid, strerrordesc_np(-err));
 	}
 	if (!err) {
 		t->slot = s;
@@ -167,7 +168,7 @@ static void write_preamble(struct ms_tstate *t)
 int ms_thread_start(struct ms_tstate *t)
 {
 	char name[16];
-	int err, guard = t->guard, modules = 0;
+	int err, guard = t->guard, modules = 0, saved_errno = errno;
 
 	if (t->state != MS_T_UNINIT)
 		return t->state == MS_T_ACTIVE ? 0 : -ENOTCONN;
@@ -195,6 +196,7 @@ int ms_thread_start(struct ms_tstate *t)
 		ms_thread_emit_name(t, name);
 out:
 	t->guard = guard;
+	errno = saved_errno; /* the program's call succeeded */
 	return err;
 }
 

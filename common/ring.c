@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "ring.h"
 
+#include "nocancel.h"
+
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -71,17 +73,19 @@ static int make_memfd(uint64_t data_size)
 	if (fd < 0)
 		return -errno;
 	if (ftruncate(fd, len) < 0)
-		goto out_close;
+		goto out_errno;
 	/* Commit the pages now: a full tmpfs fails here, not as SIGBUS. */
-	if (fallocate(fd, 0, 0, len) < 0 && errno != EOPNOTSUPP)
+	err = ms_nc_fallocate(fd, 0, 0, len);
+	if (err < 0 && err != -EOPNOTSUPP)
 		goto out_close;
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) <
 	    0)
-		goto out_close;
+		goto out_errno;
 	return fd;
-out_close:
+out_errno:
 	err = -errno;
-	close(fd);
+out_close:
+	ms_nc_close(fd);
 	return err;
 }
 
@@ -100,7 +104,7 @@ int ms_ring_create(uint64_t data_size, uint32_t pid, uint32_t tid,
 		return fd;
 	err = map_double(fd, data_size, r);
 	if (err) {
-		close(fd);
+		ms_nc_close(fd);
 		return err;
 	}
 	h = r->hdr; /* fresh memfd pages are zero */
@@ -167,7 +171,7 @@ void ms_ring_unmap(struct ms_ring *r)
 	if (r->hdr)
 		munmap(r->hdr, r->map_len);
 	if (r->fd >= 0)
-		close(r->fd);
+		ms_nc_close(r->fd);
 	r->hdr = NULL;
 	r->data = NULL;
 	r->fd = -1;

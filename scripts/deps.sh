@@ -4,8 +4,11 @@
 
 MS_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libzstd-dev
     libunwind-dev libcmocka-dev libdw-dev libelf-dev python3 procps)
-# scripts/test also builds with clang (warnings, ASan+UBSan)
-MS_TEST_PACKAGES=(clang libclang-rt-14-dev)
+# scripts/test also builds with clang (warnings, ASan+UBSan), traces real
+# programs of several runtimes (Rust: ripgrep, fd; Node.js; Java) and
+# compares figures with heaptrack's
+MS_TEST_PACKAGES=(clang libclang-rt-14-dev ripgrep fd-find nodejs
+    default-jdk-headless heaptrack)
 
 # ms_install_deps [extra packages...]
 ms_install_deps() {

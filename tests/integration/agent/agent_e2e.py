@@ -26,6 +26,11 @@ Cases:
   consumer-killed PROG [ARGS]
                        the consumer is SIGKILLed while PROG runs: PROG still
                        finishes with its normal output and status.
+  no-hang PROG [ARGS]  PROG (which calls libc where libc allocates under its
+                       own locks) finishes within HANG_TIMEOUT seconds with
+                       the untracked run's stdout and status, in `full` mode
+                       with deep stacks, in `tiered`, and with every call
+                       sampled (`bytes:1`); nothing is dropped.
 """
 import argparse
 import json
@@ -41,6 +46,7 @@ import time
 EXPECT = re.compile(r"^EXPECT pid=(\d+) tid=(\d+) allocs=(\d+) frees=(\d+)"
                     r"(?: name=(\S+))?$", re.M)
 TIMEOUT = 120
+HANG_TIMEOUT = 30  # a scenario takes well under a second untracked
 
 
 def fail(msg):
@@ -306,6 +312,58 @@ def case_consumer_killed(args, tmp):
         cons.wait()
 
 
+def run_bounded(cmd, env, seconds):
+    """Runs cmd in its own process group; on timeout the whole group is
+    killed and None is returned: a hang fails instead of stalling."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env, text=True, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        return None
+    return p.returncode, out, err
+
+
+def case_no_hang(args, tmp):
+    env = clean_env()
+    plain = run_bounded(args.prog, env, HANG_TIMEOUT)
+    if plain is None:
+        fail("the program hangs even untracked")
+    env["MEMSCOPE_AGENT"] = args.agent
+    modes = (("full", "32"), ("tiered", "32"), ("bytes:1", "32"),
+             ("full", "0"))
+    for sampling, depth in modes:
+        out = os.path.join(tmp, "a-%s-%s" % (sampling.replace(":", "-"),
+                                             depth))
+        cmd = [args.cli, "record", "--out", out, "--sampling", sampling,
+               "--stack-depth", depth, "--quiet", "--", *args.prog]
+        t0 = time.monotonic()
+        got = run_bounded(cmd, env, HANG_TIMEOUT)
+        took = time.monotonic() - t0
+        if got is None:
+            fail("%s, depth %s: no end after %d s (hang)" %
+                 (sampling, depth, HANG_TIMEOUT))
+        status, stdout, stderr = got
+        sys.stderr.write(stderr)
+        if status != plain[0] or stdout != plain[1]:
+            fail("%s, depth %s: status %d, stdout %r; untracked %d, %r" %
+                 (sampling, depth, status, stdout, plain[0], plain[1]))
+        s = subprocess.run([args.cli, "stats", out, "--json"],
+                           stdout=subprocess.PIPE, env=env, timeout=TIMEOUT,
+                           text=True, check=True)
+        stats = json.loads(s.stdout)
+        print("%-8s depth %-2s: %.2f s, %d events, %d dropped, %d threads" %
+              (sampling, depth, took, stats["events"], stats["dropped"],
+               stats["threads"]))
+        # tiered may rightly sample none of a scenario's small blocks
+        if stats["dropped"] != 0 or (stats["allocs"] == 0 and
+                                     sampling != "tiered"):
+            fail("%s: %d allocs, %d dropped" %
+                 (sampling, stats["allocs"], stats["dropped"]))
+
+
 CASES = {
     "counts": case_counts,
     "signals": case_signals,
@@ -314,6 +372,7 @@ CASES = {
     "no-consumer": case_no_consumer,
     "got": case_got,
     "consumer-killed": case_consumer_killed,
+    "no-hang": case_no_hang,
 }
 
 

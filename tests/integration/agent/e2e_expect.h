@@ -34,8 +34,9 @@ static inline void e2e_print(const struct e2e_counts *c, const char *name)
 	fflush(stdout);
 }
 
-/* Stores through this keep the compiler from eliding malloc/free pairs. */
-static void *volatile e2e_sink;
+/* Stores through this keep the compiler from eliding malloc/free pairs;
+ * one per thread, or threads would free each other's blocks. */
+static __thread void *volatile e2e_sink;
 
 static inline void e2e_pair(size_t size)
 {

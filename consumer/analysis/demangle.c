@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomics.h"
+
 /* libstdc++ (cxxabi.h); C linkage, so C can call it. */
 char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
@@ -39,8 +41,7 @@ static const struct {
 /* One $..$ escape at p: the character, with *len its length; 0 if none. */
 static char rust_escape(const char *p, size_t *len)
 {
-	for (size_t i = 0; i < sizeof(rust_escapes) / sizeof(rust_escapes[0]);
-	     i++) {
+	for (size_t i = 0; i < MS_ARRAY_SIZE(rust_escapes); i++) {
 		*len = strlen(rust_escapes[i].esc);
 		if (!strncmp(p, rust_escapes[i].esc, *len))
 			return rust_escapes[i].c;

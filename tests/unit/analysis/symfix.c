@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include "symfix.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+
 #include <errno.h>
+#include <inttypes.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,4 +138,76 @@ static int rm_one(const char *path, const struct stat *st, int flag,
 void symfix_rmtree(const char *dir)
 {
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void symfix_check_frame(const struct ms_frame *fr, const char *fn,
+			const char *file, uint32_t line, int inlined,
+			int source)
+{
+	assert_non_null(fr->function);
+	assert_string_equal(fr->function, fn);
+	if (file) {
+		assert_non_null(fr->file);
+		assert_string_equal(fr->file, file);
+	} else {
+		assert_null(fr->file);
+	}
+	assert_int_equal(fr->line, line);
+	assert_int_equal(fr->inlined, inlined);
+	assert_int_equal(fr->source, source);
+}
+
+void symfix_check_names(const struct symfix *fx, struct ms_symbolizer *s,
+			const struct ms_module *m, int source)
+{
+	static const char *const plain[] = {"ms_fx_alpha", "ms_fx_beta",
+					    "ms_fx_gamma"};
+	const struct symfix_site *site;
+	const struct ms_frame *fr;
+
+	for (int i = 0; i < 3; i++) {
+		site = symfix_site(fx, plain[i]);
+		assert_int_equal(ms_sym_resolve(s, m, site->off, &fr), 1);
+		symfix_check_frame(&fr[0], plain[i], MS_SYMFIX_SRC,
+				   (uint32_t)site->line, 0, source);
+	}
+	site = symfix_site(fx, "ms_fx_inner");
+	assert_int_equal(ms_sym_resolve(s, m, site->off, &fr), 2);
+	symfix_check_frame(&fr[0], "ms_fx_inner", MS_SYMFIX_SRC,
+			   (uint32_t)site->line, 1, source);
+	symfix_check_frame(&fr[1], "ms_fx_outer", MS_SYMFIX_SRC,
+			   (uint32_t)site->caller_line, 0, source);
+	site = symfix_site(fx, "ms_fx::Counter::bump(int)");
+	assert_int_equal(ms_sym_resolve(s, m, site->off, &fr), 1);
+	symfix_check_frame(&fr[0], "ms_fx::Counter::bump(int)",
+			   MS_SYMFIX_CXX_SRC, (uint32_t)site->line, 0, source);
+}
+
+void symfix_check_unnamed(const struct symfix *fx, struct ms_symbolizer *s,
+			  const struct ms_module *m, const char *name)
+{
+	const struct ms_frame *fr;
+	char want[256];
+
+	for (int i = 0; i < fx->nsites; i++) {
+		snprintf(want, sizeof(want), "%s+0x%" PRIx64, name,
+			 fx->site[i].off);
+		assert_int_equal(ms_sym_resolve(s, m, fx->site[i].off, &fr), 1);
+		symfix_check_frame(&fr[0], want, NULL, 0, 0, MS_SYM_NONE);
+	}
+}
+
+char *symfix_debug_tree(const struct symfix *fx)
+{
+	char *dir = symfix_tmpdir(), path[1024];
+	int n = snprintf(path, sizeof(path), "%s/.build-id/%02x/", dir,
+			 fx->bid[0]);
+
+	for (size_t i = 1; i < fx->bid_len; i++)
+		n += snprintf(path + n, sizeof(path) - (size_t)n, "%02x",
+			      fx->bid[i]);
+	snprintf(path + n, sizeof(path) - (size_t)n, ".debug");
+	if (symfix_copy(MS_SYMFIX_DEBUG, path))
+		abort();
+	return dir;
 }

@@ -2,7 +2,8 @@
 /*
  * The analysis tests' view of symbols_fixture.c: run it and "record" what
  * the agent would (load bias, build id), and the offsets of its sites.
- * Also temporary directories and file copies for the tests' scenarios.
+ * Also temporary directories and file copies for the tests' scenarios, and
+ * the checks the tests share (cmocka).
  */
 #ifndef MS_SYMFIX_H
 #define MS_SYMFIX_H
@@ -10,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "record.h"
+#include "symbols.h"
 
 #define SYMFIX_SITES 8
 
@@ -34,8 +35,7 @@ struct symfix {
 int symfix_run(const char *path, struct symfix *fx);
 
 /* The site in function `fn`; aborts when there is none. */
-const struct symfix_site *symfix_site(const struct symfix *fx,
-				      const char *fn);
+const struct symfix_site *symfix_site(const struct symfix *fx, const char *fn);
 
 /* A new empty directory under /tmp; the caller frees the string. */
 char *symfix_tmpdir(void);
@@ -45,5 +45,23 @@ int symfix_copy(const char *from, const char *to);
 
 /* Removes a directory tree. */
 void symfix_rmtree(const char *dir);
+
+/* A new directory holding the fixture's debug file where a debug
+ * directory has it: DIR/.build-id/xx/rest.debug. */
+char *symfix_debug_tree(const struct symfix *fx);
+
+/* cmocka checks of one frame, every field. */
+void symfix_check_frame(const struct ms_frame *fr, const char *fn,
+			const char *file, uint32_t line, int inlined,
+			int source);
+
+/* Every site of the fixture resolved with its exact function, file, line
+ * and inlined chain, each frame from `source`. */
+void symfix_check_names(const struct symfix *fx, struct ms_symbolizer *s,
+			const struct ms_module *m, int source);
+
+/* Every site resolved as "name+0xoffset", no file or line. */
+void symfix_check_unnamed(const struct symfix *fx, struct ms_symbolizer *s,
+			  const struct ms_module *m, const char *name);
 
 #endif

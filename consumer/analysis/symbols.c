@@ -15,6 +15,7 @@
 #include "cuindex.h"
 #include "demangle.h"
 #include "strpool.h"
+#include "symstore.h"
 
 /* What the symbolizer knows of one module (by module id). */
 struct symmod {
@@ -24,11 +25,14 @@ struct symmod {
 	int dwarf_read;		/* cus is what there is */
 	Dwarf_Addr dwbias;	/* module address - DWARF address */
 	struct ms_cuindex *cus; /* NULL: no DWARF */
+	int store_looked;
+	const struct ms_module *store_mod; /* the store's, NULL: none */
 };
 
 struct ms_symbolizer {
 	Dwfl_Callbacks cb;
 	char *debug_path; /* cb.debuginfo_path points here */
+	const struct ms_symstore *store;
 	struct ms_frametab memo;
 	struct ms_strpool *strings;
 	struct symmod *mods;
@@ -61,6 +65,7 @@ int ms_sym_create(const struct ms_sym_opts *opts, struct ms_symbolizer **out)
 		if (!s->debug_path)
 			goto out_free;
 	}
+	s->store = opts ? opts->store : NULL;
 	if (ms_strpool_create(&s->strings))
 		goto out_free;
 	if (ms_frametab_init(&s->memo))
@@ -344,6 +349,27 @@ static int from_symtab(struct ms_symbolizer *s, Dwfl_Module *dm, uint64_t off,
 	return fr[0].function ? 1 : -ENOMEM;
 }
 
+/* The store's frames; their strings live as long as the store. */
+static int from_store(struct ms_symbolizer *s, struct symmod *sm,
+		      const struct ms_module *mod, uint64_t off,
+		      struct ms_frame *fr)
+{
+	const struct ms_frame *sf;
+	unsigned n;
+
+	if (!s->store)
+		return 0;
+	if (!sm->store_looked) {
+		sm->store_mod = ms_symstore_module(s->store, mod);
+		sm->store_looked = 1;
+	}
+	if (!sm->store_mod)
+		return 0;
+	n = ms_symstore_lookup(s->store, sm->store_mod, off, &sf);
+	memcpy(fr, sf, n * sizeof(*fr));
+	return (int)n;
+}
+
 /* No name: "name+0xoffset". */
 static int unnamed(struct ms_symbolizer *s, const struct ms_module *mod,
 		   uint64_t off, struct ms_frame *fr)
@@ -371,6 +397,8 @@ static int resolve_cold(struct ms_symbolizer *s, const struct ms_module *mod,
 		if (n == 0)
 			n = from_symtab(s, sm->dm, off, fr);
 	}
+	if (n == 0)
+		n = from_store(s, sm, mod, off, fr);
 	if (n == 0)
 		n = unnamed(s, mod, off, fr);
 	if (n < 0)
@@ -405,6 +433,28 @@ int ms_sym_module_state(struct ms_symbolizer *s, const struct ms_module *mod)
 void ms_sym_get_stats(const struct ms_symbolizer *s, struct ms_sym_stats *st)
 {
 	*st = s->st;
+}
+
+int ms_sym_write_store(struct ms_symbolizer *s, const struct ms_symkey *keys,
+		       size_t n, const char *path)
+{
+	struct ms_symstore_writer *w = NULL;
+	const struct ms_frame *fr;
+	int err = ms_symstore_writer_create(&w);
+
+	for (size_t i = 0; i < n && !err; i++) {
+		int nf = ms_sym_resolve(s, keys[i].mod, keys[i].off, &fr);
+
+		if (nf < 0)
+			err = nf;
+		else if (fr[0].source != MS_SYM_NONE)
+			err = ms_symstore_add(w, keys[i].mod, keys[i].off, fr,
+					      (unsigned)nf);
+	}
+	if (!err)
+		err = ms_symstore_save(w, path);
+	ms_symstore_writer_destroy(w);
+	return err;
 }
 
 ssize_t ms_sym_file_build_id(const char *path, uint8_t *buf, size_t cap)

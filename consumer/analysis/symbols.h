@@ -10,7 +10,8 @@
  *      directories, by .gnu_debuglink, or through debuginfod when
  *      DEBUGINFOD_URLS is set), giving inlined frames, function, file and
  *      line; else its ELF symbol table, giving the function alone;
- *   2. nothing: one frame named "name+0xoffset", name the basename of the
+ *   2. the symbol store, when one is given (symstore.h);
+ *   3. nothing: one frame named "name+0xoffset", name the basename of the
  *      recorded path. A missing file or one with another build id never
  *      gives a name.
  *
@@ -34,6 +35,7 @@
 #include "modmap.h"
 
 struct ms_symbolizer;
+struct ms_symstore;
 
 struct ms_sym_opts {
 	/*
@@ -43,6 +45,10 @@ struct ms_sym_opts {
 	 * beside the module. NULL: elfutils' default ":.debug:/usr/lib/debug".
 	 */
 	const char *debug_dirs;
+	/* Asked when the module's file gives no name (missing, another
+	 * build id, stripped); may be NULL. It must outlive the
+	 * symbolizer. */
+	const struct ms_symstore *store;
 };
 
 struct ms_sym_stats {
@@ -73,6 +79,20 @@ int ms_sym_resolve(struct ms_symbolizer *s, const struct ms_module *mod,
 int ms_sym_module_state(struct ms_symbolizer *s, const struct ms_module *mod);
 
 void ms_sym_get_stats(const struct ms_symbolizer *s, struct ms_sym_stats *st);
+
+/* A code location to keep in a symbol store. */
+struct ms_symkey {
+	const struct ms_module *mod;
+	uint64_t off;
+};
+
+/*
+ * Resolves the `n` keys and writes those that get a name (from any source)
+ * to a symbol store file at `path`, replaced atomically. Returns 0 or
+ * -errno.
+ */
+int ms_sym_write_store(struct ms_symbolizer *s, const struct ms_symkey *keys,
+		       size_t n, const char *path);
 
 /*
  * The GNU build id of the ELF file at `path` into buf (cap bytes). Returns

@@ -69,7 +69,8 @@ int ms_cuindex_build(Dwarf *dw, struct ms_cuindex **out)
 			return -ENOMEM;
 		}
 	}
-	qsort(ci->r, ci->n, sizeof(*ci->r), by_start);
+	if (ci->n > 1) /* r is NULL without units */
+		qsort(ci->r, ci->n, sizeof(*ci->r), by_start);
 	for (size_t i = 0; i < ci->n; i++)
 		ci->r[i].max_end = i && ci->r[i - 1].max_end > ci->r[i].end
 					   ? ci->r[i - 1].max_end

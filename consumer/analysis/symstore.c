@@ -185,7 +185,8 @@ static size_t sort_keys(struct ms_symstore_writer *w, uint32_t *per_mod)
 {
 	size_t kept = 0;
 
-	qsort(w->keys, w->nkeys, sizeof(*w->keys), by_key);
+	if (w->nkeys > 1) /* keys is NULL when none was added */
+		qsort(w->keys, w->nkeys, sizeof(*w->keys), by_key);
 	for (size_t i = 0; i < w->nkeys; i++) {
 		if (kept && w->keys[kept - 1].mod == w->keys[i].mod &&
 		    w->keys[kept - 1].off == w->keys[i].off)

@@ -17,6 +17,9 @@
 #include "strpool.h"
 #include "symstore.h"
 
+/* Inlined instances followed into one function. */
+#define MS_INLINE_DEPTH_MAX 256
+
 /* What the symbolizer knows of one module (by module id). */
 struct symmod {
 	int state; /* 0 not tried yet, 1 open, else -errno */
@@ -246,44 +249,75 @@ static struct pos line_of(struct ms_symbolizer *s, Dwarf_Die *cu,
 	return p;
 }
 
-/*
- * Frames from the scopes around an address, innermost first: each inlined
- * instance is a frame at the position found so far, and its call site is
- * the position of the frame outside it; the real function ends the run.
- * Beyond MS_FRAMES_MAX the middle frames are dropped. Returns the count,
- * 0 when no function holds the address.
- */
-static int scope_frames(struct ms_symbolizer *s, Dwarf_Die *scopes, int ns,
-			struct pos at, struct ms_frame *fr)
+/* The child of `parent` whose code covers addr and that may hold inlined
+ * instances: its tag, or 0 when there is none. */
+static int covering_child(Dwarf_Die *parent, Dwarf_Addr addr, Dwarf_Die *d)
 {
-	int n = 0;
+	if (dwarf_child(parent, d) != 0)
+		return 0;
+	do {
+		int tag = dwarf_tag(d);
 
-	for (int i = 0; i < ns; i++) {
-		int tag = dwarf_tag(&scopes[i]);
-		const char *name;
+		if ((tag == DW_TAG_inlined_subroutine ||
+		     tag == DW_TAG_lexical_block) &&
+		    dwarf_haspc(d, addr) == 1)
+			return tag;
+	} while (dwarf_siblingof(d, d) == 0);
+	return 0;
+}
 
-		if (tag != DW_TAG_subprogram &&
-		    tag != DW_TAG_inlined_subroutine)
-			continue;
-		name = die_name(&scopes[i]);
-		fr[n] = (struct ms_frame){
-			.function = display_name(s, name ? name : "??"),
-			.file = at.file,
-			.line = at.line,
-			.inlined = tag == DW_TAG_inlined_subroutine,
-			.source = MS_SYM_DWARF,
-		};
-		if (!fr[n].function)
-			return -ENOMEM;
-		if (n < MS_FRAMES_MAX - 1)
-			n++;
-		if (tag == DW_TAG_subprogram)
-			break;
-		at = call_site(s, &scopes[i]);
+/* The inlined instances around addr in fn, outermost first: the DIEs that
+ * contain the address, so the chain of callers. Returns their count, at
+ * most `max` (deeper ones are not followed). */
+static int inlined_chain(Dwarf_Die *fn, Dwarf_Addr addr, Dwarf_Die *out,
+			 int max)
+{
+	Dwarf_Die cur = *fn, d;
+	int n = 0, tag;
+
+	while (n < max && (tag = covering_child(&cur, addr, &d))) {
+		if (tag == DW_TAG_inlined_subroutine)
+			out[n++] = d;
+		cur = d;
 	}
-	if (n)
-		fr[n - 1].inlined = 0; /* the run ends with a real function */
 	return n;
+}
+
+static struct ms_frame dwarf_frame(struct ms_symbolizer *s, Dwarf_Die *die,
+				   struct pos at, int inlined)
+{
+	const char *name = die_name(die);
+
+	return (struct ms_frame){
+		.function = display_name(s, name ? name : "??"),
+		.file = at.file,
+		.line = at.line,
+		.inlined = (uint8_t)inlined,
+		.source = MS_SYM_DWARF,
+	};
+}
+
+/*
+ * The run for an address in fn with the inlined instances `inl` around it:
+ * innermost first, each at the position found so far, its call site the
+ * position of the frame outside it; fn last. Beyond MS_FRAMES_MAX the
+ * outer inlined frames are dropped. Returns the count or -ENOMEM.
+ */
+static int run_frames(struct ms_symbolizer *s, Dwarf_Die *fn, Dwarf_Die *inl,
+		      int n, struct pos at, struct ms_frame *fr)
+{
+	int k = 0;
+
+	for (int i = n - 1; i >= 0; i--) {
+		if (k < MS_FRAMES_MAX - 1) {
+			fr[k] = dwarf_frame(s, &inl[i], at, 1);
+			if (!fr[k++].function)
+				return -ENOMEM;
+		}
+		at = call_site(s, &inl[i]);
+	}
+	fr[k] = dwarf_frame(s, fn, at, 0);
+	return fr[k].function ? k + 1 : -ENOMEM;
 }
 
 /* The module's DWARF (from its file or a separate debug file) and its
@@ -304,26 +338,17 @@ static int dwarf_of(struct symmod *sm)
 static int from_dwarf(struct ms_symbolizer *s, struct symmod *sm, uint64_t off,
 		      struct ms_frame *fr)
 {
-	Dwarf_Die cu, *scopes, inner;
+	Dwarf_Die cu, fn, inl[MS_INLINE_DEPTH_MAX];
 	Dwarf_Addr addr = off - sm->dwbias;
 	int n = dwarf_of(sm);
 
-	if (n || !sm->cus || ms_cuindex_find(sm->cus, addr, &cu))
+	if (n || !sm->cus)
 		return n;
-	n = dwarf_getscopes(&cu, addr, &scopes);
-	if (n <= 0)
-		return 0;
-	/* Past an inlined instance dwarf_getscopes goes on with the scopes
-	 * of its abstract definition (for variable lookup); the DIEs that
-	 * contain the innermost scope are the chain of callers. */
-	inner = scopes[0];
-	free(scopes);
-	n = dwarf_getscopes_die(&inner, &scopes);
-	if (n <= 0)
-		return 0;
-	n = scope_frames(s, scopes, n, line_of(s, &cu, addr), fr);
-	free(scopes);
-	return n;
+	n = ms_cuindex_function(sm->cus, addr, &cu, &fn);
+	if (n)
+		return n == -ENOMEM ? n : 0;
+	n = inlined_chain(&fn, addr, inl, MS_INLINE_DEPTH_MAX);
+	return run_frames(s, &fn, inl, n, line_of(s, &cu, addr), fr);
 }
 
 /* The ELF symbol table: a function symbol whose extent holds the offset

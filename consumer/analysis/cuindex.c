@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "grow.h"
+
 /* Address ranges sorted by start, each with the DIE that covers it. */
 struct range {
 	Dwarf_Addr start, end;
@@ -37,17 +39,14 @@ static int add_die(struct ranges *rs, Dwarf_Die *die, size_t unit)
 	ptrdiff_t off = 0;
 
 	while ((off = dwarf_ranges(die, off, &base, &start, &end)) > 0) {
+		struct range *r;
+
 		if (start >= end)
 			continue;
-		if (rs->n == rs->cap) {
-			size_t cap = rs->cap ? 2 * rs->cap : 64;
-			struct range *r = realloc(rs->r, cap * sizeof(*r));
-
-			if (!r)
-				return -ENOMEM;
-			rs->r = r;
-			rs->cap = cap;
-		}
+		r = ms_grow(rs->r, &rs->cap, rs->n + 1, sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		rs->r = r;
 		rs->r[rs->n++] = (struct range){start, end, 0, *die, unit};
 	}
 	return 0;
@@ -93,15 +92,12 @@ static const struct range *find(const struct ranges *rs, Dwarf_Addr addr)
 
 static int add_unit(struct ms_cuindex *ci, Dwarf_Die *cu)
 {
-	if (ci->nunits == ci->cap) {
-		size_t cap = ci->cap ? 2 * ci->cap : 64;
-		struct unit *u = realloc(ci->units, cap * sizeof(*u));
+	struct unit *u =
+		ms_grow(ci->units, &ci->cap, ci->nunits + 1, sizeof(*u));
 
-		if (!u)
-			return -ENOMEM;
-		ci->units = u;
-		ci->cap = cap;
-	}
+	if (!u)
+		return -ENOMEM;
+	ci->units = u;
 	ci->units[ci->nunits] = (struct unit){.cu = *cu};
 	return add_die(&ci->cus, cu, ci->nunits++);
 }

@@ -5,13 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "hash.h"
 
 #define MODTAB_MIN_BITS 6
 
 struct ms_modtab {
 	struct ms_module **mods; /* by id */
-	uint32_t n, cap;
+	uint32_t n;
+	size_t cap;
 	uint32_t *slots; /* id + 1; 0 is empty */
 	unsigned bits;
 };
@@ -163,21 +165,16 @@ int ms_modtab_get(struct ms_modtab *t, const uint8_t *bid, size_t bid_len,
 {
 	struct modkey k = make_key(bid, bid_len, path, path_len);
 	uint32_t *s = find_slot(t, &k);
-	struct ms_module *m;
+	struct ms_module *m, **mods;
 
 	if (*s) {
 		*out = t->mods[*s - 1];
 		return 0;
 	}
-	if (t->n == t->cap) {
-		uint32_t cap = t->cap ? 2 * t->cap : 16;
-		struct ms_module **mods = realloc(t->mods, cap * sizeof(*mods));
-
-		if (!mods)
-			return -ENOMEM;
-		t->mods = mods;
-		t->cap = cap;
-	}
+	mods = ms_grow(t->mods, &t->cap, (size_t)t->n + 1, sizeof(*mods));
+	if (!mods)
+		return -ENOMEM;
+	t->mods = mods;
 	m = new_module(t->n, &k);
 	if (!m)
 		return -ENOMEM;
@@ -283,19 +280,15 @@ int ms_modmap_load(struct ms_modmap *m, uint64_t base, uint64_t size,
 {
 	const struct ms_module *mod;
 	uint64_t end = base + size;
+	struct ms_range *r;
 	int err;
 
 	if (!size || end <= base)
 		return -EINVAL;
-	if (m->n + 2 > m->cap) { /* a split and the new range */
-		size_t cap = m->cap ? 2 * m->cap : 16;
-		struct ms_range *r = realloc(m->r, cap * sizeof(*r));
-
-		if (!r)
-			return -ENOMEM;
-		m->r = r;
-		m->cap = cap;
-	}
+	r = ms_grow(m->r, &m->cap, m->n + 2, sizeof(*r)); /* split, new */
+	if (!r)
+		return -ENOMEM;
+	m->r = r;
 	err = ms_modtab_get(m->tab, bid, bid_len, path, path_len, &mod);
 	if (err)
 		return err;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "hash.h"
 
 #define BLOCK_SIZE (64 * 1024)
@@ -26,7 +27,8 @@ struct entry {
 struct ms_strpool {
 	struct block *blocks;
 	struct entry *e; /* by index */
-	uint32_t n, cap;
+	uint32_t n;
+	size_t cap;
 	uint32_t *slots; /* index + 1; 0 is empty */
 	unsigned bits;
 	size_t bytes;
@@ -134,23 +136,6 @@ static void grow(struct ms_strpool *sp)
 	sp->bits = bits;
 }
 
-static int reserve(struct ms_strpool *sp)
-{
-	uint32_t cap = sp->cap ? 2 * sp->cap : 256;
-	struct entry *e;
-
-	if (sp->n < sp->cap)
-		return 0;
-	if (sp->cap > UINT32_MAX / 4)
-		return -ENOMEM;
-	e = realloc(sp->e, cap * sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	sp->e = e;
-	sp->cap = cap;
-	return 0;
-}
-
 const char *ms_strpool_intern(struct ms_strpool *sp, const char *s, size_t len,
 			      uint32_t *idx)
 {
@@ -160,8 +145,12 @@ const char *ms_strpool_intern(struct ms_strpool *sp, const char *s, size_t len,
 
 	if (*slot)
 		goto out;
-	if (len >= UINT32_MAX || reserve(sp))
+	if (len >= UINT32_MAX || sp->n == UINT32_MAX - 1)
 		return NULL;
+	e = ms_grow(sp->e, &sp->cap, (size_t)sp->n + 1, sizeof(*e));
+	if (!e)
+		return NULL;
+	sp->e = e;
 	k = sp->n;
 	e = &sp->e[k];
 	e->s = store(sp, s, len);

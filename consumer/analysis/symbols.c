@@ -14,6 +14,7 @@
 
 #include "cuindex.h"
 #include "demangle.h"
+#include "grow.h"
 #include "strpool.h"
 #include "symstore.h"
 
@@ -134,14 +135,14 @@ static struct symmod *symmod_of(struct ms_symbolizer *s,
 	struct symmod *sm;
 
 	if (mod->id >= s->nmods) {
-		size_t n = mod->id + 16;
+		size_t had = s->nmods;
 
-		sm = realloc(s->mods, n * sizeof(*sm));
+		sm = ms_grow(s->mods, &s->nmods, (size_t)mod->id + 1,
+			     sizeof(*sm));
 		if (!sm)
 			return NULL;
-		memset(sm + s->nmods, 0, (n - s->nmods) * sizeof(*sm));
+		memset(sm + had, 0, (s->nmods - had) * sizeof(*sm));
 		s->mods = sm;
-		s->nmods = n;
 	}
 	sm = &s->mods[mod->id];
 	if (sm->state == 0) {

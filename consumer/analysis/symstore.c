@@ -11,6 +11,7 @@
 
 #include "bytes.h"
 #include "checksum.h"
+#include "grow.h"
 #include "strpool.h"
 #include "symstore_abi.h"
 
@@ -64,24 +65,6 @@ void ms_symstore_writer_destroy(struct ms_symstore_writer *w)
 	free(w);
 }
 
-/* Grows *p (elements of `size`) to hold `need`. */
-static int reserve(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t n = *cap ? *cap : 256;
-	void *q;
-
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	q = realloc(*p, n * size);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = n;
-	return 0;
-}
-
 /* A string's index; long ones are cut. UINT32_MAX: no memory. */
 static uint32_t str_index(struct ms_symstore_writer *w, const char *s)
 {
@@ -96,11 +79,14 @@ static uint32_t str_index(struct ms_symstore_writer *w, const char *s)
 static int add_frames(struct ms_symstore_writer *w, const struct ms_frame *fr,
 		      unsigned n)
 {
-	if (reserve((void **)&w->fr, &w->frcap, w->nfr + n, sizeof(*w->fr)))
+	struct wframe *grown =
+		ms_grow(w->fr, &w->frcap, w->nfr + n, sizeof(*grown));
+
+	if (!grown)
 		return -ENOMEM;
+	w->fr = grown;
 	for (unsigned i = 0; i < n; i++) {
 		struct wframe *f = &w->fr[w->nfr + i];
-
 		uint32_t file = fr[i].file ? str_index(w, fr[i].file) : 0;
 
 		f->fn = str_index(w, fr[i].function ? fr[i].function : "??");
@@ -118,13 +104,16 @@ int ms_symstore_add(struct ms_symstore_writer *w, const struct ms_module *mod,
 {
 	const struct ms_module *wm;
 	size_t first = w->nfr;
+	struct wkey *keys;
 
 	if (n == 0 || n > MS_FRAMES_MAX)
 		return -EINVAL;
+	keys = ms_grow(w->keys, &w->keycap, w->nkeys + 1, sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	w->keys = keys;
 	if (ms_modtab_get(w->mods, mod->build_id, mod->build_id_len, mod->path,
 			  strlen(mod->path), &wm) ||
-	    reserve((void **)&w->keys, &w->keycap, w->nkeys + 1,
-		    sizeof(*w->keys)) ||
 	    add_frames(w, fr, n))
 		return -ENOMEM;
 	w->keys[w->nkeys] = (struct wkey){wm->id, n, off, first, w->nkeys};
@@ -152,10 +141,13 @@ struct obuf {
 
 static uint8_t *room(struct obuf *b, size_t n)
 {
-	if (b->err || reserve((void **)&b->p, &b->cap, b->n + n, 1)) {
+	uint8_t *p = b->err ? NULL : ms_grow(b->p, &b->cap, b->n + n, 1);
+
+	if (!p) {
 		b->err = -ENOMEM;
 		return NULL;
 	}
+	b->p = p;
 	b->n += n;
 	return b->p + b->n - n;
 }

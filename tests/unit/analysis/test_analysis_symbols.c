@@ -122,25 +122,30 @@ static void test_symtab_only(void **state)
 	ms_sym_destroy(s);
 }
 
+/* The module at `path` is not used, for the reason `err`: every site is
+ * "name+0xoffset". */
+static void check_unfit(struct ms_symbolizer *s, const char *path, int with_bid,
+			const char *name, int err)
+{
+	const struct ms_module *m = module(path, with_bid);
+
+	symfix_check_unnamed(&f.run, s, m, name);
+	assert_int_equal(ms_sym_module_state(s, m), err);
+}
+
 /* Rebuilt after recording: the file at the recorded path has another
  * build id, so it gives no name. */
 static void test_build_id_differs(void **state)
 {
 	char path[1024];
 	struct ms_symbolizer *s = symbolizer(f.empty);
-	const struct ms_module *m;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/rebuilt/ms_symfix", f.tmp);
 	assert_int_equal(symfix_copy(MS_SYMFIX_V2, path), 0);
-	m = module(path, 1);
-	symfix_check_unnamed(&f.run, s, m, "ms_symfix");
-	assert_int_equal(ms_sym_module_state(s, m), -ESTALE);
-
+	check_unfit(s, path, 1, "ms_symfix", -ESTALE);
 	/* recorded without a build id, the file has one: not the same */
-	m = module(MS_SYMFIX, 0);
-	symfix_check_unnamed(&f.run, s, m, "ms_symfix");
-	assert_int_equal(ms_sym_module_state(s, m), -ESTALE);
+	check_unfit(s, MS_SYMFIX, 0, "ms_symfix", -ESTALE);
 	ms_sym_destroy(s);
 }
 
@@ -148,20 +153,14 @@ static void test_missing_module(void **state)
 {
 	char path[1024];
 	struct ms_symbolizer *s = symbolizer(f.empty);
-	const struct ms_module *m;
 	struct ms_sym_stats st;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/gone/ms_symfix", f.tmp);
-	m = module(path, 1);
-	symfix_check_unnamed(&f.run, s, m, "ms_symfix");
-	assert_int_equal(ms_sym_module_state(s, m), -ENOENT);
-
+	check_unfit(s, path, 1, "ms_symfix", -ENOENT);
 	/* a file that is not ELF (no build id recorded: a module of its
 	 * own) */
-	m = module(MS_SYMFIX_SRC, 0);
-	symfix_check_unnamed(&f.run, s, m, "symbols_fixture.c");
-	assert_int_equal(ms_sym_module_state(s, m), -ENOEXEC);
+	check_unfit(s, MS_SYMFIX_SRC, 0, "symbols_fixture.c", -ENOEXEC);
 	ms_sym_get_stats(s, &st);
 	assert_int_equal(st.modules_unfit, 2);
 	ms_sym_destroy(s);

@@ -392,7 +392,8 @@ static int from_store(struct ms_symbolizer *s, struct symmod *sm,
 	if (!sm->store_mod)
 		return 0;
 	n = ms_symstore_lookup(s->store, sm->store_mod, off, &sf);
-	memcpy(fr, sf, n * sizeof(*fr));
+	if (n) /* sf is NULL when the store has no such key */
+		memcpy(fr, sf, n * sizeof(*fr));
 	return (int)n;
 }
 

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,8 +273,9 @@ static void test_files(void **state)
 static void test_symbolizer_fallback(void **state)
 {
 	struct ms_symkey keys[SYMFIX_SITES];
-	char *dir = symfix_tmpdir(), exe[1024], store[1024];
+	char *dir = symfix_tmpdir(), exe[1024], store[1024], want[256];
 	struct ms_sym_opts o = {.debug_dirs = dir};
+	const struct ms_frame *fr;
 	struct ms_symbolizer *s;
 	struct ms_symstore *st;
 	struct symfix run;
@@ -305,6 +307,11 @@ static void test_symbolizer_fallback(void **state)
 	o.store = st;
 	assert_int_equal(ms_sym_create(&o, &s), 0);
 	symfix_check_names(&run, s, m, MS_SYM_STORE);
+	/* an offset the store does not have: still no name */
+	snprintf(want, sizeof(want), "ms_symfix+0x%" PRIx64,
+		 run.site[0].off + 1);
+	assert_int_equal(ms_sym_resolve(s, m, run.site[0].off + 1, &fr), 1);
+	symfix_check_frame(fr, want, NULL, 0, 0, MS_SYM_NONE);
 	ms_sym_destroy(s);
 
 	/* rebuilt in its place: the store still knows the recorded build */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The archive reader (consumer/archive.c) on an archive made from the
+ * The archive reader (consumer/archive/) on an archive made from the
  * input: ARCHIVE/manifest.json and two segments of one thread,
  * ARCHIVE/1/2-0.mseg and 2-1.mseg. Input layout (all parts may be short):
  *   u16 manifest length (0xffff: no manifest) | manifest |

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The manifest JSON reader (consumer/archive_json.c) on arbitrary text,
- * and the output helpers that print what it parsed.
+ * The manifest JSON reader (consumer/archive/archive_json.c) on arbitrary
+ * text, and the output helpers that print what it parsed.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* consumer/opts.c, agentpath.c (traced environment), manifest JSON. */
+/* consumer/cli/opts.c, agentpath.c (traced environment), manifest JSON. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

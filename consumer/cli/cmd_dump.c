@@ -14,7 +14,11 @@
 #include <string.h>
 
 #include "archive.h"
+#include "archive_iter.h"
 #include "cli.h"
+#include "cli_progress.h"
+#include "json_writer.h"
+#include "text_writer.h"
 #include "ring_abi.h"
 #include "session.h"
 
@@ -379,24 +383,24 @@ int ms_cmd_dump(int argc, char **argv)
 	static char obuf[1 << 20];
 	struct dump_opts o = {0};
 	struct ms_archive *a;
-	struct ms_arc_cli cli;
+	struct ms_cli_progress cli;
 	int rc;
 
 	rc = parse_args(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
 	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
-	ms_arc_cli_init(&cli, "dump");
-	rc = ms_archive_open(o.dir, ms_arc_cli_error, &cli, &a);
+	ms_cli_progress_init(&cli, "dump");
+	rc = ms_archive_open(o.dir, ms_cli_on_error, &cli, &a);
 	if (rc) {
 		fprintf(stderr, "memscope dump: cannot read archive %s: %s\n",
 			o.dir, strerror(-rc));
 		return 1;
 	}
-	a->on_progress = ms_arc_cli_progress;
+	a->on_progress = ms_cli_on_progress;
 	a->on_progress_arg = &cli;
 	rc = merge(a, &o);
-	ms_arc_cli_done(&cli);
+	ms_cli_progress_done(&cli);
 	if (rc)
 		fprintf(stderr, "memscope dump: %s\n", strerror(-rc));
 	if (!rc && (o.has_pid || o.has_tid) && !any_wanted(a, &o)) {

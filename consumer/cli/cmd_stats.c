@@ -8,7 +8,11 @@
 
 #include "archive.h"
 #include "archive_json.h"
+#include "archive_scan.h"
 #include "cli.h"
+#include "cli_progress.h"
+#include "json_writer.h"
+#include "text_writer.h"
 
 static void usage(FILE *f)
 {
@@ -223,24 +227,24 @@ int ms_cmd_stats(int argc, char **argv)
 {
 	struct ms_arc_counts c;
 	struct ms_archive *a;
-	struct ms_arc_cli cli;
+	struct ms_cli_progress cli;
 	const char *dir = NULL;
 	int json = 0, rc;
 
 	rc = parse_args(argc, argv, &json, &dir);
 	if (rc >= 0)
 		return rc;
-	ms_arc_cli_init(&cli, "stats");
-	rc = ms_archive_open(dir, ms_arc_cli_error, &cli, &a);
+	ms_cli_progress_init(&cli, "stats");
+	rc = ms_archive_open(dir, ms_cli_on_error, &cli, &a);
 	if (rc) {
 		fprintf(stderr, "memscope stats: cannot read archive %s: %s\n",
 			dir, strerror(-rc));
 		return 1;
 	}
-	a->on_progress = ms_arc_cli_progress;
+	a->on_progress = ms_cli_on_progress;
 	a->on_progress_arg = &cli;
 	rc = ms_archive_scan(a);
-	ms_arc_cli_done(&cli);
+	ms_cli_progress_done(&cli);
 	if (rc)
 		fprintf(stderr, "memscope stats: %s\n", strerror(-rc));
 	ms_archive_totals(a, &c);

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "archive.h"
+#include "archive_iter.h"
+#include "archive_scan.h"
 #include "bytes.h"
 #include "fuzz.h"
 

@@ -7,9 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "archive.h"
 #include "archive_json.h"
 #include "fuzz.h"
+#include "json_writer.h"
+#include "text_writer.h"
 
 static FILE *null_out(void)
 {

@@ -17,7 +17,11 @@
 
 #include "archive.h"
 #include "archive_fixture.h"
+#include "archive_iter.h"
 #include "archive_json.h"
+#include "archive_scan.h"
+#include "json_writer.h"
+#include "text_writer.h"
 #include "segment.h"
 #include "segment_abi.h"
 

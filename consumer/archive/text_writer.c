@@ -7,7 +7,7 @@
 #include "json_writer.h"
 #include "utf8.h"
 
-void ms_arc_text_string(FILE *f, const void *s, size_t len)
+void ms_text_put_str(FILE *f, const void *s, size_t len)
 {
 	const uint8_t *p = s;
 
@@ -26,7 +26,7 @@ void ms_arc_text_string(FILE *f, const void *s, size_t len)
 	}
 }
 
-void ms_arc_text_scalars(FILE *f, const struct ms_json_node *obj,
+void ms_text_put_scalars(FILE *f, const struct ms_json_node *obj,
 			 const char *prefix)
 {
 	for (const struct ms_json_node *c = obj ? obj->child : NULL; c;
@@ -34,11 +34,11 @@ void ms_arc_text_scalars(FILE *f, const struct ms_json_node *obj,
 		if (c->type == MS_JSON_ARRAY || c->type == MS_JSON_OBJECT)
 			continue;
 		fprintf(f, " %s", prefix);
-		ms_arc_text_string(f, c->key, c->key_len);
+		ms_text_put_str(f, c->key, c->key_len);
 		fputc('=', f);
 		if (c->type == MS_JSON_STRING)
-			ms_arc_text_string(f, c->str, c->len);
+			ms_text_put_str(f, c->str, c->len);
 		else
-			ms_arc_json_scalar(f, c);
+			ms_json_put_scalar(f, c);
 	}
 }

@@ -9,9 +9,9 @@
 struct ms_json_node;
 
 /* Printable ASCII and valid UTF-8 as is, other bytes as \xNN. */
-void ms_arc_text_string(FILE *f, const void *s, size_t len);
+void ms_text_put_str(FILE *f, const void *s, size_t len);
 /* An object's scalar members as " prefixKEY=VALUE". */
-void ms_arc_text_scalars(FILE *f, const struct ms_json_node *obj,
+void ms_text_put_scalars(FILE *f, const struct ms_json_node *obj,
 			 const char *prefix);
 
 #endif

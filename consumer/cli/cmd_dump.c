@@ -101,7 +101,7 @@ static void text_other(FILE *f, const struct ms_event *ev)
 		for (uint32_t i = 0; i < ev->build_id_len; i++)
 			fprintf(f, "%02x", ev->build_id[i]);
 		fputs(" path=", f);
-		ms_arc_text_string(f, ev->str, ev->str_len);
+		ms_text_put_str(f, ev->str, ev->str_len);
 		break;
 	case MS_REC_MODULE_UNLOAD:
 		fprintf(f, " base=0x%" PRIx64, ev->addr);
@@ -112,7 +112,7 @@ static void text_other(FILE *f, const struct ms_event *ev)
 		break;
 	case MS_REC_THREAD_NAME:
 		fputs(" name=", f);
-		ms_arc_text_string(f, ev->str, ev->str_len);
+		ms_text_put_str(f, ev->str, ev->str_len);
 		break;
 	case MS_REC_LOST:
 		fprintf(f, " count=%" PRIu64 " cause=%s", ev->count,
@@ -164,7 +164,7 @@ static void json_module(FILE *f, const struct ms_event *ev)
 	for (uint32_t i = 0; i < ev->build_id_len; i++)
 		fprintf(f, "%02x", ev->build_id[i]);
 	fputs("\",\"path\":", f);
-	ms_arc_json_string(f, ev->str, ev->str_len);
+	ms_json_put_str(f, ev->str, ev->str_len);
 }
 
 static void json_other(FILE *f, const struct ms_event *ev)
@@ -196,7 +196,7 @@ static void json_other(FILE *f, const struct ms_event *ev)
 		break;
 	case MS_REC_THREAD_NAME:
 		fputs(",\"name\":", f);
-		ms_arc_json_string(f, ev->str, ev->str_len);
+		ms_json_put_str(f, ev->str, ev->str_len);
 		break;
 	case MS_REC_LOST:
 		fprintf(f, ",\"count\":%" PRIu64 ",\"cause\":\"%s\"", ev->count,

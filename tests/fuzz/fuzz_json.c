@@ -47,9 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	walk(ms_json_root(j), 0);
-	ms_arc_json_scalars(null_out(), ms_json_root(j), 1);
-	ms_arc_text_scalars(null_out(), ms_json_root(j), "");
-	ms_arc_json_string(null_out(), data, size);
+	ms_json_put_scalars(null_out(), ms_json_root(j), 1);
+	ms_text_put_scalars(null_out(), ms_json_root(j), "");
+	ms_json_put_str(null_out(), data, size);
 	ms_json_free(j);
 	return 0;
 }

@@ -464,9 +464,9 @@ static void test_output_strings(void **state)
 
 	(void)state;
 	assert_non_null(f);
-	ms_arc_json_string(f, in, sizeof(in) - 1);
+	ms_json_put_str(f, in, sizeof(in) - 1);
 	fputc('|', f);
-	ms_arc_text_string(f, in, sizeof(in) - 1);
+	ms_text_put_str(f, in, sizeof(in) - 1);
 	fclose(f);
 	assert_string_equal(buf, "\"a\\\"b\\\\c\\u0001\\ufffd\xc3\xa9 "
 				 "\\ufffd\\ufffd\"|"

@@ -15,80 +15,6 @@
 #include "segment.h"
 #include "segment_abi.h"
 
-/* ---- stack table: stack id -> first frame, per stream ---- */
-
-struct stack_ent {
-	uint64_t id; /* 0 = empty slot */
-	uint64_t caller;
-	int has_caller;
-};
-
-struct stack_map {
-	struct stack_ent *e;
-	size_t cap, n; /* cap: power of two */
-};
-
-static size_t stack_slot(const struct stack_map *m, uint64_t id)
-{
-	size_t i = (size_t)((id * 0x9e3779b97f4a7c15ull) >> 20) & (m->cap - 1);
-
-	while (m->e[i].id && m->e[i].id != id)
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-static int stack_grow(struct stack_map *m)
-{
-	struct stack_map n = {.cap = m->cap ? m->cap * 2 : 256};
-
-	n.e = calloc(n.cap, sizeof(*n.e));
-	if (!n.e)
-		return -ENOMEM;
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->e[i].id)
-			n.e[stack_slot(&n, m->e[i].id)] = m->e[i];
-	n.n = m->n;
-	free(m->e);
-	*m = n;
-	return 0;
-}
-
-static int stack_put(struct stack_map *m, const struct ms_event *ev)
-{
-	size_t i;
-
-	if (ev->stack_id == 0)
-		return 0;
-	if ((m->n + 1) * 2 > m->cap && stack_grow(m))
-		return -ENOMEM;
-	i = stack_slot(m, ev->stack_id);
-	if (!m->e[i].id)
-		m->n++;
-	m->e[i].id = ev->stack_id;
-	m->e[i].has_caller = ev->nframes > 0;
-	m->e[i].caller = ev->nframes ? ev->frames[0] : 0;
-	return 0;
-}
-
-static const struct stack_ent *stack_get(const struct stack_map *m, uint64_t id)
-{
-	size_t i;
-
-	if (id == 0 || m->cap == 0)
-		return NULL;
-	i = stack_slot(m, id);
-	return m->e[i].id ? &m->e[i] : NULL;
-}
-
-static void stack_clear(struct stack_map *m)
-{
-	if (m->e)
-		memset(m->e, 0, m->cap * sizeof(*m->e));
-	m->n = 0;
-}
-
-/* ---- the iterator ---- */
-
 struct ms_arc_iter {
 	struct ms_archive *a;
 	struct ms_arc_thread *t;
@@ -103,7 +29,7 @@ struct ms_arc_iter {
 	struct ms_rec_state st;
 	int have_clock;
 	uint64_t ref_ticks, ref_ns, hz;
-	struct stack_map stacks;
+	struct ms_arc_stacks stacks;
 	struct ms_arc_counts c;
 	char name[MS_NAME_MAX + 1];
 	struct ms_arc_event out;
@@ -134,7 +60,7 @@ void ms_arc_iter_close(struct ms_arc_iter *it)
 	if (!it)
 		return;
 	ms_seg_close(it->r);
-	free(it->stacks.e);
+	ms_arc_stacks_free(&it->stacks);
 	free(it);
 }
 
@@ -240,7 +166,7 @@ static uint64_t to_ns(const struct ms_arc_iter *it, uint64_t ticks)
 
 static void thread_start(struct ms_arc_iter *it, const struct ms_event *ev)
 {
-	stack_clear(&it->stacks);
+	ms_arc_stacks_clear(&it->stacks);
 	if (ev->pid != it->t->pid || ev->tid != it->t->tid)
 		ms_archive_error(it->a, it->path, 1, it->fr.offset,
 				 "THREAD_START says pid %llu tid %llu",
@@ -260,7 +186,8 @@ static int apply(struct ms_arc_iter *it, const struct ms_event *ev)
 		it->hz = ev->tick_hz;
 		break;
 	case MS_REC_STACK:
-		return stack_put(&it->stacks, ev);
+		return ms_arc_stacks_put(&it->stacks, ev->stack_id, ev->frames,
+					 ev->nframes);
 	case MS_REC_THREAD_START:
 		thread_start(it, ev);
 		break;
@@ -276,13 +203,13 @@ static int apply(struct ms_arc_iter *it, const struct ms_event *ev)
 
 static void fill_out(struct ms_arc_iter *it)
 {
-	const struct stack_ent *s = NULL;
+	uint8_t t = it->ev.type;
 
 	it->out.ns = to_ns(it, it->ev.ts);
-	if (it->ev.type == MS_REC_ALLOC || it->ev.type == MS_REC_REALLOC)
-		s = stack_get(&it->stacks, it->ev.stack_id);
-	it->out.has_caller = s && s->has_caller;
-	it->out.caller = it->out.has_caller ? s->caller : 0;
+	it->out.stack =
+		t == MS_REC_ALLOC || t == MS_REC_REALLOC
+			? ms_arc_stacks_get(&it->stacks, it->ev.stack_id)
+			: NULL;
 }
 
 /* The next record of the current frame: 1, or 0 when the frame is over. */

@@ -7,6 +7,12 @@
  * records are decoded from the SYNC record that opens it, so a damaged
  * frame never spoils the next. Damage is reported to the archive
  * (archive_error.h) and skipped.
+ *
+ * Every record but SYNC comes out, the stream's bookkeeping ones too:
+ * STACK (already applied to the stack table), CLOCK, THREAD_*, LOST, and
+ * MODULE_LOAD / MODULE_UNLOAD (ev->addr is the base, ev->size, ev->build_id
+ * and ev->str the path), from which an analysis keeps each process's
+ * module map.
  */
 #ifndef MS_ARCHIVE_ITER_H
 #define MS_ARCHIVE_ITER_H
@@ -14,15 +20,20 @@
 #include <stdint.h>
 
 #include "archive.h"
+#include "archive_stacks.h"
 #include "record.h"
 
 /* One decoded record of a stream, with what the stream knows about it. */
 struct ms_arc_event {
-	const struct ms_event *ev; /* valid until the next call */
+	const struct ms_event *ev; /* all of it valid until the next call */
 	uint32_t pid, tid;
-	uint64_t ns;	 /* CLOCK_MONOTONIC ns (from CLOCK records) */
-	uint64_t caller; /* first frame of the STACK `ev->stack_id` */
-	int has_caller;	 /* 0: no stack id, or a STACK never seen */
+	uint64_t ns; /* CLOCK_MONOTONIC ns (from CLOCK records) */
+	/*
+	 * ALLOC and REALLOC: the whole stack of `ev->stack_id`, as the
+	 * stream's STACK record gave it (stack->frames[0] is the caller).
+	 * NULL for other records, stack id 0, or a STACK never seen.
+	 */
+	const struct ms_arc_stack *stack;
 };
 
 struct ms_arc_iter;

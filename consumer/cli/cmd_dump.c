@@ -72,8 +72,8 @@ static void text_alloc(FILE *f, const struct ms_arc_event *e)
 	if (ev->align)
 		fprintf(f, " align=%" PRIu64, ev->align);
 	fprintf(f, " stack=%" PRIu64, ev->stack_id);
-	if (e->has_caller)
-		fprintf(f, " caller=0x%" PRIx64, e->caller);
+	if (e->stack && e->stack->nframes)
+		fprintf(f, " caller=0x%" PRIx64, e->stack->frames[0]);
 	if (ev->weight != MS_WEIGHT_ONE)
 		fprintf(f, " weight=%.4f", (double)ev->weight / MS_WEIGHT_ONE);
 }
@@ -148,8 +148,9 @@ static void json_alloc(FILE *f, const struct ms_arc_event *e)
 	if (ev->align)
 		fprintf(f, ",\"align\":%" PRIu64, ev->align);
 	fprintf(f, ",\"stack\":%" PRIu64, ev->stack_id);
-	if (e->has_caller)
-		fprintf(f, ",\"caller\":\"0x%" PRIx64 "\"", e->caller);
+	if (e->stack && e->stack->nframes)
+		fprintf(f, ",\"caller\":\"0x%" PRIx64 "\"",
+			e->stack->frames[0]);
 	if (ev->weight != MS_WEIGHT_ONE)
 		fprintf(f, ",\"weight\":%.6f",
 			(double)ev->weight / MS_WEIGHT_ONE);

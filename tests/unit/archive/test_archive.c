@@ -371,32 +371,64 @@ static void test_bad_records(void **state)
 	check_all_but(f, SIZE_MAX);
 }
 
-/* The iterator: every event once, callers from STACK records, ns from
- * CLOCK records, time never going backwards within a stream. */
+/* The fixture's stack `id`: 3 frames, innermost first. */
+static void check_stack(const struct ms_arc_event *e)
+{
+	const struct ms_arc_stack *s = e->stack;
+
+	assert_non_null(s);
+	assert_int_equal(s->id, e->ev->stack_id);
+	assert_int_equal(s->nframes, 3);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(s->frames[i],
+				 0x401000 + s->id * 0x40 + i * 0x1000);
+}
+
+/* The module record of the fixture's prelude, as a module map sees it. */
+static void check_module(const struct ms_event *ev)
+{
+	static const char path[] = "/usr/lib/libfake.so";
+
+	assert_int_equal(ev->addr, 0x7f0000000000ull);
+	assert_int_equal(ev->size, 0x21000);
+	assert_int_equal(ev->build_id_len, 4);
+	assert_memory_equal(ev->build_id, "\xde\xad\xbe\xef", 4);
+	assert_int_equal(ev->str_len, sizeof(path) - 1);
+	assert_memory_equal(ev->str, path, sizeof(path) - 1);
+}
+
+/* The iterator: every event once, whole stacks from STACK records, module
+ * records, ns from CLOCK records, time never going backwards within a
+ * stream. */
 static void test_iter(void **state)
 {
 	struct fx *f = *state;
 	const struct ms_arc_event *ev;
 	struct ms_arc_iter *it;
 	uint64_t n = 0, last = 0, first_alloc_caller = 0, first_ns = 0;
+	unsigned modules = 0;
 	int rc;
 
 	assert_int_equal(ms_archive_open(f->dir, NULL, NULL, &f->arc), 0);
 	assert_int_equal(ms_arc_iter_open(f->arc, &f->arc->threads[0], &it), 0);
 	while ((rc = ms_arc_iter_next(it, &ev)) > 0) {
+		uint8_t t = ev->ev->type;
+
 		if (n++ == 0)
 			first_ns = ev->ns;
 		assert_true(ev->ns >= last);
 		last = ev->ns;
-		if (ev->ev->type == MS_REC_ALLOC && !first_alloc_caller) {
-			assert_true(ev->has_caller);
-			first_alloc_caller = ev->caller;
-		}
-		if (ev->ev->type == MS_REC_ALLOC ||
-		    ev->ev->type == MS_REC_REALLOC)
-			assert_true(ev->has_caller);
+		if (t == MS_REC_ALLOC || t == MS_REC_REALLOC)
+			check_stack(ev);
+		else
+			assert_null(ev->stack);
+		if (t == MS_REC_ALLOC && !first_alloc_caller)
+			first_alloc_caller = ev->stack->frames[0];
+		if (t == MS_REC_MODULE_LOAD && ++modules)
+			check_module(ev->ev);
 	}
 	assert_int_equal(rc, 0);
+	assert_int_equal(modules, 1);
 	assert_int_equal(n, f->a.t[0].c.events);
 	assert_int_equal(ms_arc_iter_counts(it)->events, n);
 	assert_int_equal(first_alloc_caller, f->a.first_caller);
@@ -404,6 +436,65 @@ static void test_iter(void **state)
 	assert_int_equal(first_ns, 5000000000ull);
 	assert_int_equal(last - first_ns, (n - 1) * 100 / 3);
 	ms_arc_iter_close(it);
+	assert_int_equal(f->arc->nerrors, 0);
+}
+
+/* The iterator's stream 1000/7: the stack of each ALLOC, in order, as
+ * frame count (-1: no stack) and first frame. */
+static void stacks_seen(struct fx *f, int *nframes, uint64_t *first, size_t n)
+{
+	const struct ms_arc_event *ev;
+	struct ms_arc_iter *it;
+	size_t k = 0;
+
+	assert_int_equal(ms_archive_open(f->dir, NULL, NULL, &f->arc), 0);
+	assert_int_equal(
+		ms_arc_iter_open(f->arc,
+				 (struct ms_arc_thread *)find(f->arc, 1000, 7),
+				 &it),
+		0);
+	while (ms_arc_iter_next(it, &ev) > 0) {
+		if (ev->ev->type != MS_REC_ALLOC)
+			continue;
+		assert_true(k < n);
+		nframes[k] = ev->stack ? (int)ev->stack->nframes : -1;
+		first[k++] = ev->stack ? ev->stack->frames[0] : 0;
+	}
+	assert_int_equal(k, n);
+	ms_arc_iter_close(it);
+}
+
+/* Stack ids belong to a thread generation: THREAD_START forgets them, a
+ * later STACK record with the same id is a new stack. */
+static void test_stack_generations(void **state)
+{
+	static const uint64_t a[2] = {0xa1, 0xa2}, b[1] = {0xb1};
+	struct fx *f = *state;
+	struct ms_seg_info info = {.pid = 1000, .tid = 7, .tick_hz = 0};
+	struct ms_rec_state st = {0};
+	struct ms_seg_writer *w;
+	uint64_t first[3];
+	int nframes[3];
+	uint8_t buf[512], *p;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/1000/7-0.mseg", f->dir);
+	assert_int_equal(ms_seg_create(path, &info, 1, &w), 0);
+	p = ms_rec_put_sync(&st, buf);
+	p = ms_rec_put_stack(&st, p, 10, 1, a, 2);
+	p = ms_rec_put_alloc(&st, p, 20, 0x1000, 8, 0, 1, MS_WEIGHT_ONE);
+	p = ms_rec_put_thread_start(&st, p, 30, 1000, 7);
+	p = ms_rec_put_alloc(&st, p, 40, 0x2000, 8, 0, 1, MS_WEIGHT_ONE);
+	p = ms_rec_put_stack(&st, p, 50, 1, b, 1);
+	p = ms_rec_put_alloc(&st, p, 60, 0x3000, 8, 0, 1, MS_WEIGHT_ONE);
+	assert_int_equal(ms_seg_write_frame(w, buf, p - buf, 6, 10, 60), 0);
+	assert_int_equal(ms_seg_finish(w), 0);
+	stacks_seen(f, nframes, first, 3);
+	assert_int_equal(nframes[0], 2);
+	assert_int_equal(first[0], 0xa1);
+	assert_int_equal(nframes[1], -1);
+	assert_int_equal(nframes[2], 1);
+	assert_int_equal(first[2], 0xb1);
 	assert_int_equal(f->arc->nerrors, 0);
 }
 
@@ -533,6 +624,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_records, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_iter, setup_tsc, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_generations, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_totals,
 						setup_finished, teardown),
 		cmocka_unit_test(test_not_a_dir),

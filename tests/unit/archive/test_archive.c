@@ -25,12 +25,6 @@
 #include "segment.h"
 #include "segment_abi.h"
 
-struct fx {
-	char dir[256];
-	struct fx_archive a;
-	struct ms_archive *arc;
-};
-
 static const struct fx_spec default_spec = {
 	.nproc = 2,
 	.nthreads = 3,
@@ -40,31 +34,9 @@ static const struct fx_spec default_spec = {
 	.manifest = 1,
 };
 
-static int setup_spec(void **state, const struct fx_spec *sp)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_int_equal(fx_tempdir(f->dir, sizeof(f->dir)), 0);
-	assert_int_equal(fx_write(f->dir, sp, &f->a), 0);
-	*state = f;
-	return 0;
-}
-
 static int setup(void **state)
 {
-	return setup_spec(state, &default_spec);
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	ms_archive_close(f->arc);
-	fx_rmtree(f->dir);
-	fx_free(&f->a);
-	free(f);
-	return 0;
+	return fx_setup(state, &default_spec);
 }
 
 static void open_scan(struct fx *f)
@@ -166,7 +138,7 @@ static int setup_small(void **state)
 					  .ops = 13,
 					  .manifest = 1};
 
-	return setup_spec(state, &sp);
+	return fx_setup(state, &sp);
 }
 
 static void test_no_manifest(void **state)
@@ -505,7 +477,7 @@ static int setup_tsc(void **state)
 	sp.tick_hz = 3000000000ull;
 	sp.nproc = 1;
 	sp.nthreads = 1;
-	return setup_spec(state, &sp);
+	return fx_setup(state, &sp);
 }
 
 /* A finished manifest's totals: equal, no error; a thread's files gone,
@@ -533,7 +505,7 @@ static int setup_finished(void **state)
 	struct fx_spec sp = default_spec;
 
 	sp.finished = 1;
-	return setup_spec(state, &sp);
+	return fx_setup(state, &sp);
 }
 
 static void test_not_a_dir(void **state)
@@ -606,28 +578,29 @@ static void test_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clean, setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_known_numbers, setup_small,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_no_manifest, setup,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_broken_manifest, setup,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_corrupted, setup,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_header, setup,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_missing_segment_and_junk,
-						setup, teardown),
+						setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_records, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_iter, setup_tsc, teardown),
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_iter, setup_tsc,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stack_generations, setup,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_totals,
-						setup_finished, teardown),
+						setup_finished, fx_teardown),
 		cmocka_unit_test(test_not_a_dir),
 		cmocka_unit_test(test_output_strings),
 		cmocka_unit_test(test_json),

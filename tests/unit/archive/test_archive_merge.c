@@ -18,12 +18,6 @@
 #include "archive_fixture.h"
 #include "archive_merge.h"
 
-struct fx {
-	char dir[256];
-	struct fx_archive a;
-	struct ms_archive *arc;
-};
-
 /* What the tests compare of a record. */
 struct rec {
 	size_t thread; /* index in the archive */
@@ -41,25 +35,12 @@ static int setup(void **state)
 		.ops = 40,
 		.manifest = 1,
 	};
-	struct fx *f = calloc(1, sizeof(*f));
+	struct fx *f;
 
-	assert_non_null(f);
-	assert_int_equal(fx_tempdir(f->dir, sizeof(f->dir)), 0);
-	assert_int_equal(fx_write(f->dir, &sp, &f->a), 0);
-	assert_int_equal(ms_archive_open(f->dir, NULL, NULL, &f->arc), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	ms_archive_close(f->arc);
-	fx_rmtree(f->dir);
-	fx_free(&f->a);
-	free(f);
-	return 0;
+	if (fx_setup(state, &sp))
+		return -1;
+	f = *state;
+	return ms_archive_open(f->dir, NULL, NULL, &f->arc) ? -1 : 0;
 }
 
 static struct rec to_rec(const struct ms_archive *a,
@@ -186,8 +167,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_all_threads, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_filters, setup,
+						fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -207,27 +207,6 @@ static int cols_reserve(struct ms_packer *pk, size_t raw_len)
 }
 
 /*
- * Reads a varint that ms_put_varint() would write the same way: no
- * redundant trailing zero groups. Returns 0 or -1.
- */
-static inline int get_canon(const uint8_t **pp, const uint8_t *end, uint64_t *v)
-{
-	const uint8_t *p = *pp;
-
-	if (end - p >= 2 && !(p[0] & p[1] & 0x80)) {
-		/* one or two bytes, decoded without a branch on which */
-		uint32_t b0 = p[0], b1 = p[1], two = b0 >> 7;
-
-		*v = (b0 & 0x7f) | ((b1 << 7) & (0u - two));
-		*pp = p + 1 + two;
-		return two && b1 == 0 ? -1 : 0;
-	}
-	if (ms_get_varint(pp, end, v) < 0)
-		return -1;
-	return *pp - p > 1 && (*pp)[-1] == 0 ? -1 : 0;
-}
-
-/*
  * Writes `v` at `p` as ms_put_varint() would; returns the end. Columns have
  * a few bytes of slack beyond what they hold.
  */
@@ -241,46 +220,6 @@ static inline uint8_t *put_u(uint8_t *p, uint64_t v)
 		return p + 1 + two;
 	}
 	return ms_put_varint(p, v);
-}
-
-/* The fields of a hot record, as written. */
-struct hot {
-	uint64_t dt, zz, size, stack, align, weight;
-};
-
-/*
- * Parses the ALLOC or FREE at [p, end) if it can be rebuilt exactly from
- * its values. Returns its length, or 0 to keep it verbatim.
- */
-static inline size_t parse_hot(const uint8_t *p, const uint8_t *end,
-			       uint64_t last_ts, struct hot *h)
-{
-	const uint8_t *q = p + 1;
-	uint8_t t = p[0];
-
-	if (get_canon(&q, end, &h->dt) < 0 || last_ts + h->dt < last_ts ||
-	    get_canon(&q, end, &h->zz) < 0)
-		return 0;
-	if (t == MS_REC_FREE)
-		return (size_t)(q - p);
-	if (get_canon(&q, end, &h->size) < 0 ||
-	    get_canon(&q, end, &h->stack) < 0)
-		return 0;
-	if ((t & MS_RECF_ALIGN) &&
-	    (get_canon(&q, end, &h->align) < 0 || h->align == 0))
-		return 0;
-	if ((t & MS_RECF_WEIGHT) &&
-	    (get_canon(&q, end, &h->weight) < 0 || h->weight == 0 ||
-	     h->weight == MS_WEIGHT_ONE))
-		return 0;
-	return (size_t)(q - p);
-}
-
-static inline int is_hot(uint8_t t)
-{
-	return t == MS_REC_FREE ||
-	       ((t & 0x0f) == MS_REC_ALLOC &&
-		!(t & 0xf0 & ~(MS_RECF_ALIGN | MS_RECF_WEIGHT)));
 }
 
 int ms_pack_begin(struct ms_packer *pk, size_t raw_cap)
@@ -324,8 +263,8 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 	memcpy(w, pk->w, sizeof(w));
 	while (p < end) {
 		uint8_t t = *p;
-		struct hot h = {0, 0, 0, 0, 0, 0};
-		size_t len = is_hot(t) ? parse_hot(p, end, last_ts, &h) : 0;
+		struct ms_rec_hot h;
+		size_t len = ms_rec_decode_hot(p, end, last_ts, &h);
 
 		if (!len)
 			break;
@@ -534,7 +473,7 @@ int ms_unpack(struct ms_packer *pk, const uint8_t *in, size_t len, uint8_t *out,
 			}
 			continue;
 		}
-		if (!is_hot(t))
+		if (!ms_rec_is_hot(t))
 			return -EBADMSG;
 		if (rd_u(&c[t == MS_REC_FREE ? C_DT_F : C_DT_A], &dt) < 0 ||
 		    s.last_ts + dt < s.last_ts)

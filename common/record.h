@@ -181,6 +181,61 @@ uint8_t *ms_rec_put_lost(struct ms_rec_state *s, uint8_t *p, uint64_t ts,
 ssize_t ms_rec_decode(struct ms_rec_state *s, const uint8_t *p, size_t len,
 		      struct ms_event *ev);
 
+/*
+ * The hot records' fast path, a specialisation of ms_rec_decode() for the
+ * consumer's packer (common/pack.c), which checks and packs every ALLOC
+ * and FREE in one pass and needs, for each, the fields exactly as written.
+ *
+ * ms_rec_decode_hot() takes an ALLOC or FREE at [p, end) (p < end) only in
+ * the form the encoders write: minimal varints, the align flag only with
+ * an alignment > 0, the weight flag only with a weight other than 1.0 and
+ * 0, no time delta that wraps `last_ts`. It returns the record's length,
+ * or 0 to leave the record to ms_rec_decode(), the authority: every
+ * record it takes, ms_rec_decode() takes too, with the same length and
+ * fields, and the encoders write it again byte for byte (checked by
+ * tests/unit/common/test_record.c and the record and pack fuzz targets).
+ */
+struct ms_rec_hot {
+	uint64_t dt; /* time delta */
+	uint64_t zz; /* address delta, zigzag, as in the record */
+	/* ALLOC only; align 0 and weight MS_WEIGHT_ONE when not flagged */
+	uint64_t size, stack, align, weight;
+};
+
+/* An ALLOC type byte (with allowed flags) or a FREE one. */
+static inline int ms_rec_is_hot(uint8_t t)
+{
+	return t == MS_REC_FREE ||
+	       ((t & 0x0f) == MS_REC_ALLOC &&
+		!(t & 0xf0 & ~(MS_RECF_ALIGN | MS_RECF_WEIGHT)));
+}
+
+static inline size_t ms_rec_decode_hot(const uint8_t *p, const uint8_t *end,
+				       uint64_t last_ts, struct ms_rec_hot *h)
+{
+	const uint8_t *q = p + 1;
+	uint8_t t = p[0];
+
+	*h = (struct ms_rec_hot){.weight = MS_WEIGHT_ONE};
+	if (!ms_rec_is_hot(t) || ms_get_varint_canon(&q, end, &h->dt) < 0 ||
+	    last_ts + h->dt < last_ts ||
+	    ms_get_varint_canon(&q, end, &h->zz) < 0)
+		return 0;
+	if (t == MS_REC_FREE)
+		return (size_t)(q - p);
+	if (ms_get_varint_canon(&q, end, &h->size) < 0 ||
+	    ms_get_varint_canon(&q, end, &h->stack) < 0)
+		return 0;
+	if ((t & MS_RECF_ALIGN) &&
+	    (ms_get_varint_canon(&q, end, &h->align) < 0 || h->align == 0))
+		return 0;
+	if ((t & MS_RECF_WEIGHT) &&
+	    (ms_get_varint_canon(&q, end, &h->weight) < 0 || h->weight == 0 ||
+	     h->weight == MS_WEIGHT_ONE))
+		return 0;
+	return (size_t)(q - p);
+}
+
 /* A short lower-case name for a record type ("alloc"), or "unknown". */
 const char *ms_rec_type_name(unsigned type);
 

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ms_rec_state;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef void (*ms_fuzz_emit)(const uint8_t *data, size_t size, void *arg);
@@ -27,6 +29,16 @@ void ms_fuzz_seeds(ms_fuzz_emit emit, void *arg);
 	} while (0)
 void ms_fuzz_fail(const char *file, int line, const char *what)
 	__attribute__((noreturn));
+
+/*
+ * The hot records' fast path against the general decoder on the record at
+ * [p, p + len) with stream state `st` (record.h, ms_rec_decode_hot()):
+ * when the fast path takes it, ms_rec_decode() must give the same length
+ * and fields, and the encoders the same bytes. Returns the fast path's
+ * length (0: not taken).
+ */
+size_t ms_fuzz_hot_agrees(const struct ms_rec_state *st, const uint8_t *p,
+			  size_t len);
 
 /*
  * Seed helper: a small valid segment (three frames, a CLOCK, ALLOCs and

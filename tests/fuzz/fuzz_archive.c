@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The archive reader (consumer/archive.c) on an archive made from the
+ * The archive reader (consumer/archive/) on an archive made from the
  * input: ARCHIVE/manifest.json and two segments of one thread,
  * ARCHIVE/1/2-0.mseg and 2-1.mseg. Input layout (all parts may be short):
  *   u16 manifest length (0xffff: no manifest) | manifest |
@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "archive.h"
+#include "archive_iter.h"
+#include "archive_scan.h"
 #include "bytes.h"
 #include "fuzz.h"
 
@@ -85,7 +87,7 @@ static void check_thread(const struct ms_arc_thread *t)
 	MS_FUZZ_CHECK(strlen(t->name) <= MS_NAME_MAX);
 }
 
-/* dump's path: every event again, with callers and times. */
+/* dump's path: every event again, with stacks and times. */
 static void iterate(struct ms_archive *a)
 {
 	const struct ms_arc_event *ev;
@@ -94,8 +96,16 @@ static void iterate(struct ms_archive *a)
 
 	if (ms_arc_iter_open(a, &a->threads[0], &it))
 		abort();
-	while (ms_arc_iter_next(it, &ev) > 0)
+	while (ms_arc_iter_next(it, &ev) > 0) {
+		const struct ms_arc_stack *s = ev->stack;
+
+		MS_FUZZ_CHECK(!s || (s->id == ev->ev->stack_id &&
+				     s->nframes <= MS_STACK_MAX));
+		/* every frame readable (ASan checks the bounds) */
+		for (uint32_t i = 0; s && i < s->nframes; i++)
+			(void)((const volatile uint64_t *)s->frames)[i];
 		n++;
+	}
 	MS_FUZZ_CHECK(n == a->threads[0].c.events);
 	ms_arc_iter_close(it);
 }

@@ -1,11 +1,39 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fuzz.h"
 #include "record.h"
 #include "segment.h"
+
+size_t ms_fuzz_hot_agrees(const struct ms_rec_state *st, const uint8_t *p,
+			  size_t len)
+{
+	static struct ms_event ev;
+	struct ms_rec_state s = *st, enc = *st;
+	struct ms_rec_hot h;
+	uint8_t again[MS_REC_SMALL_MAX], *e;
+	size_t n = len ? ms_rec_decode_hot(p, p + len, st->last_ts, &h) : 0;
+
+	if (!n)
+		return 0;
+	MS_FUZZ_CHECK(ms_rec_decode(&s, p, len, &ev) == (ssize_t)n);
+	MS_FUZZ_CHECK(ev.type == (p[0] & 0x0f) && ev.flags == (p[0] & 0xf0));
+	MS_FUZZ_CHECK(ev.ts == st->last_ts + h.dt && ev.ts == s.last_ts);
+	MS_FUZZ_CHECK(ev.addr == st->last_addr + (uint64_t)ms_unzigzag(h.zz));
+	MS_FUZZ_CHECK(ev.size == h.size && ev.stack_id == h.stack);
+	MS_FUZZ_CHECK(ev.align == h.align && ev.weight == h.weight);
+	/* the form the encoders write: the same bytes again */
+	if (ev.type == MS_REC_FREE)
+		e = ms_rec_put_free(&enc, again, ev.ts, ev.addr);
+	else
+		e = ms_rec_put_alloc(&enc, again, ev.ts, ev.addr, ev.size,
+				     ev.align, ev.stack_id, ev.weight);
+	MS_FUZZ_CHECK((size_t)(e - again) == n && !memcmp(again, p, n));
+	return n;
+}
 
 void ms_fuzz_fail(const char *file, int line, const char *what)
 {

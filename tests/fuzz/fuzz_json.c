@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The manifest JSON reader (consumer/archive_json.c) on arbitrary text,
- * and the output helpers that print what it parsed.
+ * The manifest JSON reader (consumer/archive/archive_json.c) on arbitrary
+ * text, and the output helpers that print what it parsed.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "archive.h"
 #include "archive_json.h"
 #include "fuzz.h"
+#include "json_writer.h"
+#include "text_writer.h"
 
 static FILE *null_out(void)
 {
@@ -46,9 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	walk(ms_json_root(j), 0);
-	ms_arc_json_scalars(null_out(), ms_json_root(j), 1);
-	ms_arc_text_scalars(null_out(), ms_json_root(j), "");
-	ms_arc_json_string(null_out(), data, size);
+	ms_json_put_scalars(null_out(), ms_json_root(j), 1);
+	ms_text_put_scalars(null_out(), ms_json_root(j), "");
+	ms_json_put_str(null_out(), data, size);
 	ms_json_free(j);
 	return 0;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Frame packing (common/pack.c). The first input byte picks the property:
- *   even: the rest are records; when ms_pack() takes them, ms_unpack()
- *         must give them back byte for byte;
+ *   even: the rest are records; the packer's fast path for the hot
+ *         records must agree with ms_rec_decode() on each of them, and
+ *         when ms_pack() takes them, ms_unpack() must give them back byte
+ *         for byte;
  *   odd:  the rest (after a 2-byte record length) are packed bytes;
  *         ms_unpack() must refuse or fill exactly that length, never
  *         more, never crash.
@@ -35,6 +37,24 @@ static size_t join(void)
 	return off;
 }
 
+/* The packer's fast path on each record it would see (from zero state,
+ * as ms_pack() reads a frame) agrees with the general decoder. */
+static void hot_vs_general(const uint8_t *p, size_t len)
+{
+	static struct ms_event ev;
+	struct ms_rec_state st = {0, 0};
+	size_t pos = 0;
+	ssize_t n;
+
+	while (pos < len) {
+		ms_fuzz_hot_agrees(&st, p + pos, len - pos);
+		n = ms_rec_decode(&st, p + pos, len - pos, &ev);
+		if (n <= 0)
+			return;
+		pos += (size_t)n;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!pk && !(pk = ms_packer_create()))
@@ -45,6 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *raw = data + 1;
 		size_t len = size - 1, n;
 
+		hot_vs_general(raw, len);
 		if (ms_pack(pk, raw, len) != 0)
 			return 0;
 		n = join();

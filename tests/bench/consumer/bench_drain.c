@@ -8,7 +8,7 @@
  * real malloc addresses; rdtsc timestamps) into per-thread rings.
  * Only the consumer's side is timed: ring peek, copy out, decode and
  * validation of every record, frame building, zstd and the segment write,
- * exactly as the poller does it (consumer/stream.c).
+ * exactly as the poller does it (consumer/daemon/stream.c).
  *
  * usage: bench_drain [--events N] [--threads T] [--level L] [--dir D]
  * Prints events/s, raw and archived bytes per event, compression ratio.

@@ -290,6 +290,37 @@ def sc_tail(args, tmp):
           [x for x in so.splitlines() if "missed" in x][0])
 
 
+# "café" and a byte that is not UTF-8, as the agent would pass them on.
+NAME = os.fsdecode(b"caf\xc3\xa9\xff")
+WANT = "caf\u00e9\ufffd"
+
+
+def sc_utf8(args, tmp):
+    """A thread name and a module path holding "café" and a byte that is
+    not UTF-8 read back as "café" and U+FFFD from the manifest, stats
+    --json and dump --json (strict UTF-8 JSON)."""
+    _, st, total, threads = run_basic(args, tmp, extra_fake=["--name", NAME])
+    compare(st, total, threads)
+    out = tmp + "/arc"
+    with open(out + "/manifest.json", encoding="utf-8") as f:
+        procs = json.load(f)["processes"]
+    names = {t["name"] for p in procs for t in p["per_thread"]}
+    paths = {m["path"] for p in procs for m in p["modules"]}
+    check(names == {WANT}, "manifest: thread names %r" % names)
+    check(paths == {"/opt/%s/lib.so" % WANT}, "manifest: paths %r" % paths)
+    names = {t["name"] for t in st["per_thread"]}
+    check(names == {WANT}, "stats: thread names %r" % names)
+    p = subprocess.run([args.cli, "dump", out, "--json"],
+                       stdout=subprocess.PIPE, timeout=TIMEOUT)
+    evs = [json.loads(x) for x in p.stdout.decode("utf-8").splitlines()]
+    names = {e["name"] for e in evs if e["kind"] == "thread_name"}
+    paths = {e["path"] for e in evs if e["kind"] == "module_load"}
+    check(p.returncode == 0 and names == {WANT} and
+          paths == {"/opt/%s/lib.so" % WANT},
+          "dump: names %r, paths %r" % (names, paths))
+    print("utf8: %r read back as %r everywhere" % (os.fsencode(NAME), WANT))
+
+
 SCENARIOS = {
     "tail": sc_tail,
     "basic": sc_basic, "reuse": sc_reuse, "stress-block": sc_stress_block,
@@ -297,7 +328,7 @@ SCENARIOS = {
     "small-ring": sc_small_ring, "unsealed": sc_unsealed,
     "garbage-msg": sc_garbage_msg, "garbage-ring": sc_garbage_ring,
     "killed": sc_killed, "other-uid": sc_other_uid, "sigterm": sc_sigterm,
-    "in-use": sc_in_use,
+    "in-use": sc_in_use, "utf8": sc_utf8,
 }
 
 

@@ -18,6 +18,9 @@
  * thread writes its events, then the process SIGKILLs itself without closing),
  * peer (connect and expect no SETTINGS: for the other-uid test), stall (stop
  * after HELLO for --stall-ms before writing).
+ *
+ * --name N: each thread also names itself N (THREAD_NAME) and reports a
+ * module /opt/N/lib.so (MODULE_LOAD), N as raw bytes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +49,7 @@ struct cfg {
 	uint64_t ring_kb; /* 0: the consumer's */
 	int drop;	  /* -1: the consumer's */
 	const char *fault;
+	const char *name; /* THREAD_NAME and module path; NULL: none */
 	int window;
 	long rings_per_thread; /* >1: thread exits and new threads reuse */
 };
@@ -115,13 +119,14 @@ static int send_fd(int sock, int fd, uint32_t tid, uint32_t index)
 	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
-/* Waits for room in block mode; returns NULL when giving up (2 s). */
-static uint8_t *reserve(struct worker *w, int droppable)
+/* Waits for `n` bytes of room in block mode; returns NULL when giving up
+ * (2 s). */
+static uint8_t *reserve_n(struct worker *w, int droppable, size_t n)
 {
 	uint8_t *p;
 	unsigned spins = 0;
 
-	while (!(p = ms_ring_reserve(&w->r, MS_REC_SMALL_MAX))) {
+	while (!(p = ms_ring_reserve(&w->r, n))) {
 		uint64_t hb = ms_load_relaxed(&w->r.hdr->heartbeat);
 		uint64_t now = ms_mono_ns();
 
@@ -143,6 +148,11 @@ static uint8_t *reserve(struct worker *w, int droppable)
 			nanosleep(&(struct timespec){0, 50000}, NULL);
 	}
 	return p;
+}
+
+static uint8_t *reserve(struct worker *w, int droppable)
+{
+	return reserve_n(w, droppable, MS_REC_SMALL_MAX);
 }
 
 static void lose(struct worker *w, unsigned cause)
@@ -214,6 +224,28 @@ static void put_start(struct worker *w)
 			     w->clk.tick_hz);
 	e = ms_rec_put_thread_start(&w->st, e, ms_clock_ticks(&w->clk),
 				    (uint64_t)getpid(), w->tid);
+	ms_ring_commit(&w->r, (uint64_t)(e - p));
+}
+
+/* --name: the thread's name, and a module in a folder of that name. */
+static void put_name(struct worker *w)
+{
+	static const uint8_t bid[4] = {0xca, 0xfe, 0xba, 0xbe};
+	const char *n = w->c->name;
+	char path[128];
+	uint8_t *p = reserve(w, 0), *e;
+	int len = snprintf(path, sizeof(path), "/opt/%s/lib.so", n);
+
+	if (!p)
+		return;
+	e = ms_rec_put_thread_name(&w->st, p, ms_clock_ticks(&w->clk), n,
+				   (uint32_t)strlen(n));
+	ms_ring_commit(&w->r, (uint64_t)(e - p));
+	if (!(p = reserve_n(w, 0, 2 * sizeof(path))))
+		return;
+	e = ms_rec_put_module_load(&w->st, p, ms_clock_ticks(&w->clk),
+				   0x7f0000000000ull, 0x1000, bid, sizeof(bid),
+				   path, (uint32_t)len);
 	ms_ring_commit(&w->r, (uint64_t)(e - p));
 }
 
@@ -306,6 +338,8 @@ static void *thread_main(void *arg)
 			memset(&w->st, 0, sizeof(w->st));
 		}
 		put_start(w);
+		if (w->c->name)
+			put_name(w);
 		if (w->idx == 0 && !strcmp(w->c->fault, "garbage-ring"))
 			garbage(w);
 		if (w->idx == 2 && !strcmp(w->c->fault, "garbage-ring")) {
@@ -400,6 +434,8 @@ static int parse(int argc, char **argv, struct cfg *c)
 			c->fault = v;
 		else if (!strcmp(o, "--reuse"))
 			c->rings_per_thread = atol(v);
+		else if (!strcmp(o, "--name") && strlen(v) < 64)
+			c->name = v;
 		else
 			return -1;
 	}
@@ -440,7 +476,7 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: fake_agent [--session S] [--threads T] "
 			"[--ops N] [--ring-kb K] [--on-full drop|block] "
-			"[--reuse G] [--fault F]\n");
+			"[--reuse G] [--fault F] [--name N]\n");
 		return 2;
 	}
 	if (!strcmp(c.fault, "peer"))

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "record.h"
 #include "ring_abi.h"
 #include "segment.h"
@@ -276,6 +277,30 @@ void fx_free(struct fx_archive *a)
 {
 	free(a->t);
 	a->t = NULL;
+}
+
+int fx_setup(void **state, const struct fx_spec *sp)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	*state = f;
+	if (!f || fx_tempdir(f->dir, sizeof(f->dir)))
+		return -1;
+	return fx_write(f->dir, sp, &f->a) ? -1 : 0;
+}
+
+int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f)
+		return 0;
+	ms_archive_close(f->arc);
+	if (f->dir[0])
+		fx_rmtree(f->dir);
+	fx_free(&f->a);
+	free(f);
+	return 0;
 }
 
 int fx_tempdir(char *buf, size_t len)

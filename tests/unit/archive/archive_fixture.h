@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ms_archive;
+
 #define FX_MAX_SEGS   8
 #define FX_MAX_FRAMES 16
 
@@ -65,6 +67,19 @@ void fx_free(struct fx_archive *a);
 
 /* Adds `b` into `a`. */
 void fx_add(struct fx_counts *a, const struct fx_counts *b);
+
+/* A cmocka test's state: a fixture archive in a fresh directory, and the
+ * reader's view of it once the test opens it (closed by fx_teardown). */
+struct fx {
+	char dir[256];
+	struct fx_archive a;
+	struct ms_archive *arc;
+};
+
+/* cmocka setup and teardown: *state gets a struct fx written from `sp`.
+ * Return 0, or -1 (the test fails). */
+int fx_setup(void **state, const struct fx_spec *sp);
+int fx_teardown(void **state);
 
 /* A fresh directory under $TMPDIR or /tmp; `buf` gets its path. */
 int fx_tempdir(char *buf, size_t len);

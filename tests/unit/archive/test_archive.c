@@ -17,15 +17,13 @@
 
 #include "archive.h"
 #include "archive_fixture.h"
+#include "archive_iter.h"
 #include "archive_json.h"
+#include "archive_scan.h"
+#include "json_writer.h"
+#include "text_writer.h"
 #include "segment.h"
 #include "segment_abi.h"
-
-struct fx {
-	char dir[256];
-	struct fx_archive a;
-	struct ms_archive *arc;
-};
 
 static const struct fx_spec default_spec = {
 	.nproc = 2,
@@ -36,31 +34,9 @@ static const struct fx_spec default_spec = {
 	.manifest = 1,
 };
 
-static int setup_spec(void **state, const struct fx_spec *sp)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_int_equal(fx_tempdir(f->dir, sizeof(f->dir)), 0);
-	assert_int_equal(fx_write(f->dir, sp, &f->a), 0);
-	*state = f;
-	return 0;
-}
-
 static int setup(void **state)
 {
-	return setup_spec(state, &default_spec);
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	ms_archive_close(f->arc);
-	fx_rmtree(f->dir);
-	fx_free(&f->a);
-	free(f);
-	return 0;
+	return fx_setup(state, &default_spec);
 }
 
 static void open_scan(struct fx *f)
@@ -162,7 +138,7 @@ static int setup_small(void **state)
 					  .ops = 13,
 					  .manifest = 1};
 
-	return setup_spec(state, &sp);
+	return fx_setup(state, &sp);
 }
 
 static void test_no_manifest(void **state)
@@ -367,32 +343,64 @@ static void test_bad_records(void **state)
 	check_all_but(f, SIZE_MAX);
 }
 
-/* The iterator: every event once, callers from STACK records, ns from
- * CLOCK records, time never going backwards within a stream. */
+/* The fixture's stack `id`: 3 frames, innermost first. */
+static void check_stack(const struct ms_arc_event *e)
+{
+	const struct ms_arc_stack *s = e->stack;
+
+	assert_non_null(s);
+	assert_int_equal(s->id, e->ev->stack_id);
+	assert_int_equal(s->nframes, 3);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(s->frames[i],
+				 0x401000 + s->id * 0x40 + i * 0x1000);
+}
+
+/* The module record of the fixture's prelude, as a module map sees it. */
+static void check_module(const struct ms_event *ev)
+{
+	static const char path[] = "/usr/lib/libfake.so";
+
+	assert_int_equal(ev->addr, 0x7f0000000000ull);
+	assert_int_equal(ev->size, 0x21000);
+	assert_int_equal(ev->build_id_len, 4);
+	assert_memory_equal(ev->build_id, "\xde\xad\xbe\xef", 4);
+	assert_int_equal(ev->str_len, sizeof(path) - 1);
+	assert_memory_equal(ev->str, path, sizeof(path) - 1);
+}
+
+/* The iterator: every event once, whole stacks from STACK records, module
+ * records, ns from CLOCK records, time never going backwards within a
+ * stream. */
 static void test_iter(void **state)
 {
 	struct fx *f = *state;
 	const struct ms_arc_event *ev;
 	struct ms_arc_iter *it;
 	uint64_t n = 0, last = 0, first_alloc_caller = 0, first_ns = 0;
+	unsigned modules = 0;
 	int rc;
 
 	assert_int_equal(ms_archive_open(f->dir, NULL, NULL, &f->arc), 0);
 	assert_int_equal(ms_arc_iter_open(f->arc, &f->arc->threads[0], &it), 0);
 	while ((rc = ms_arc_iter_next(it, &ev)) > 0) {
+		uint8_t t = ev->ev->type;
+
 		if (n++ == 0)
 			first_ns = ev->ns;
 		assert_true(ev->ns >= last);
 		last = ev->ns;
-		if (ev->ev->type == MS_REC_ALLOC && !first_alloc_caller) {
-			assert_true(ev->has_caller);
-			first_alloc_caller = ev->caller;
-		}
-		if (ev->ev->type == MS_REC_ALLOC ||
-		    ev->ev->type == MS_REC_REALLOC)
-			assert_true(ev->has_caller);
+		if (t == MS_REC_ALLOC || t == MS_REC_REALLOC)
+			check_stack(ev);
+		else
+			assert_null(ev->stack);
+		if (t == MS_REC_ALLOC && !first_alloc_caller)
+			first_alloc_caller = ev->stack->frames[0];
+		if (t == MS_REC_MODULE_LOAD && ++modules)
+			check_module(ev->ev);
 	}
 	assert_int_equal(rc, 0);
+	assert_int_equal(modules, 1);
 	assert_int_equal(n, f->a.t[0].c.events);
 	assert_int_equal(ms_arc_iter_counts(it)->events, n);
 	assert_int_equal(first_alloc_caller, f->a.first_caller);
@@ -403,6 +411,65 @@ static void test_iter(void **state)
 	assert_int_equal(f->arc->nerrors, 0);
 }
 
+/* The iterator's stream 1000/7: the stack of each ALLOC, in order, as
+ * frame count (-1: no stack) and first frame. */
+static void stacks_seen(struct fx *f, int *nframes, uint64_t *first, size_t n)
+{
+	const struct ms_arc_event *ev;
+	struct ms_arc_iter *it;
+	size_t k = 0;
+
+	assert_int_equal(ms_archive_open(f->dir, NULL, NULL, &f->arc), 0);
+	assert_int_equal(
+		ms_arc_iter_open(f->arc,
+				 (struct ms_arc_thread *)find(f->arc, 1000, 7),
+				 &it),
+		0);
+	while (ms_arc_iter_next(it, &ev) > 0) {
+		if (ev->ev->type != MS_REC_ALLOC)
+			continue;
+		assert_true(k < n);
+		nframes[k] = ev->stack ? (int)ev->stack->nframes : -1;
+		first[k++] = ev->stack ? ev->stack->frames[0] : 0;
+	}
+	assert_int_equal(k, n);
+	ms_arc_iter_close(it);
+}
+
+/* Stack ids belong to a thread generation: THREAD_START forgets them, a
+ * later STACK record with the same id is a new stack. */
+static void test_stack_generations(void **state)
+{
+	static const uint64_t a[2] = {0xa1, 0xa2}, b[1] = {0xb1};
+	struct fx *f = *state;
+	struct ms_seg_info info = {.pid = 1000, .tid = 7, .tick_hz = 0};
+	struct ms_rec_state st = {0};
+	struct ms_seg_writer *w;
+	uint64_t first[3];
+	int nframes[3];
+	uint8_t buf[512], *p;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/1000/7-0.mseg", f->dir);
+	assert_int_equal(ms_seg_create(path, &info, 1, &w), 0);
+	p = ms_rec_put_sync(&st, buf);
+	p = ms_rec_put_stack(&st, p, 10, 1, a, 2);
+	p = ms_rec_put_alloc(&st, p, 20, 0x1000, 8, 0, 1, MS_WEIGHT_ONE);
+	p = ms_rec_put_thread_start(&st, p, 30, 1000, 7);
+	p = ms_rec_put_alloc(&st, p, 40, 0x2000, 8, 0, 1, MS_WEIGHT_ONE);
+	p = ms_rec_put_stack(&st, p, 50, 1, b, 1);
+	p = ms_rec_put_alloc(&st, p, 60, 0x3000, 8, 0, 1, MS_WEIGHT_ONE);
+	assert_int_equal(ms_seg_write_frame(w, buf, p - buf, 6, 10, 60), 0);
+	assert_int_equal(ms_seg_finish(w), 0);
+	stacks_seen(f, nframes, first, 3);
+	assert_int_equal(nframes[0], 2);
+	assert_int_equal(first[0], 0xa1);
+	assert_int_equal(nframes[1], -1);
+	assert_int_equal(nframes[2], 1);
+	assert_int_equal(first[2], 0xb1);
+	assert_int_equal(f->arc->nerrors, 0);
+}
+
 static int setup_tsc(void **state)
 {
 	struct fx_spec sp = default_spec;
@@ -410,7 +477,7 @@ static int setup_tsc(void **state)
 	sp.tick_hz = 3000000000ull;
 	sp.nproc = 1;
 	sp.nthreads = 1;
-	return setup_spec(state, &sp);
+	return fx_setup(state, &sp);
 }
 
 /* A finished manifest's totals: equal, no error; a thread's files gone,
@@ -438,7 +505,7 @@ static int setup_finished(void **state)
 	struct fx_spec sp = default_spec;
 
 	sp.finished = 1;
-	return setup_spec(state, &sp);
+	return fx_setup(state, &sp);
 }
 
 static void test_not_a_dir(void **state)
@@ -460,9 +527,9 @@ static void test_output_strings(void **state)
 
 	(void)state;
 	assert_non_null(f);
-	ms_arc_json_string(f, in, sizeof(in) - 1);
+	ms_json_put_str(f, in, sizeof(in) - 1);
 	fputc('|', f);
-	ms_arc_text_string(f, in, sizeof(in) - 1);
+	ms_text_put_str(f, in, sizeof(in) - 1);
 	fclose(f);
 	assert_string_equal(buf, "\"a\\\"b\\\\c\\u0001\\ufffd\xc3\xa9 "
 				 "\\ufffd\\ufffd\"|"
@@ -511,26 +578,29 @@ static void test_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clean, setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_known_numbers, setup_small,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_no_manifest, setup,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_broken_manifest, setup,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_corrupted, setup,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_header, setup,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_missing_segment_and_junk,
-						setup, teardown),
+						setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_records, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_iter, setup_tsc, teardown),
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_iter, setup_tsc,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stack_generations, setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_totals,
-						setup_finished, teardown),
+						setup_finished, fx_teardown),
 		cmocka_unit_test(test_not_a_dir),
 		cmocka_unit_test(test_output_strings),
 		cmocka_unit_test(test_json),

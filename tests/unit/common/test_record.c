@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "atomics.h"
+#include "fuzz.h"
 #include "record.h"
 #include "ring_abi.h"
 
@@ -283,6 +284,105 @@ static void test_random_bytes(void **state)
 	free(b);
 }
 
+/* ---- the hot records' fast path against the general decoder ---- */
+
+/* Every ALLOC and FREE the encoders write, the fast path takes whole, and
+ * ms_fuzz_hot_agrees() finds the same length, fields and bytes. */
+static void test_hot_takes_encoded(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < MS_ARRAY_SIZE(edge); i++) {
+		for (size_t j = 0; j < MS_ARRAY_SIZE(edge); j++) {
+			struct ms_rec_state s = {edge[j], edge[i]}, d = s;
+			uint64_t v = edge[i], w = v > 1 ? v : 2;
+			uint8_t *e;
+
+			e = ms_rec_put_alloc(&s, buf, edge[i], edge[j], v, v, v,
+					     w);
+			assert_int_equal(ms_fuzz_hot_agrees(&d, buf, e - buf),
+					 e - buf);
+			s = d;
+			e = ms_rec_put_alloc(&s, buf, edge[i], edge[j], v, 0, v,
+					     MS_WEIGHT_ONE);
+			assert_int_equal(ms_fuzz_hot_agrees(&d, buf, e - buf),
+					 e - buf);
+			s = d;
+			e = ms_rec_put_free(&s, buf, edge[j], edge[i]);
+			assert_int_equal(ms_fuzz_hot_agrees(&d, buf, e - buf),
+					 e - buf);
+		}
+	}
+}
+
+/* A record the general decoder accepts in another form than the
+ * encoders' is left to it (the packer keeps it verbatim). */
+static void hot_leaves(const struct ms_rec_state *s, const uint8_t *b,
+		       size_t len, ssize_t general)
+{
+	struct ms_rec_state t = *s;
+	struct ms_rec_hot h;
+
+	assert_int_equal(ms_rec_decode_hot(b, b + len, s->last_ts, &h), 0);
+	assert_int_equal(ms_rec_decode(&t, b, len, &ev), general);
+}
+
+static void test_hot_leaves_other_forms(void **state)
+{
+	struct ms_rec_state s = {100, 0x1000}, wrap = {UINT64_MAX - 5, 0};
+	const uint8_t padded[] = {MS_REC_FREE, 0x81, 0x00, 0x02};
+	const uint8_t align0[] = {MS_REC_ALLOC | MS_RECF_ALIGN, 1, 2, 8, 1, 0};
+	const uint8_t one[] = {MS_REC_ALLOC | MS_RECF_WEIGHT,
+			       1,
+			       2,
+			       8,
+			       1,
+			       0x80,
+			       0x80,
+			       0x04}; /* 65536 */
+	const uint8_t wraps[] = {MS_REC_FREE, 10, 2};
+	const uint8_t cut[] = {MS_REC_ALLOC, 1, 2, 8};
+	uint8_t *e;
+
+	(void)state;
+	hot_leaves(&s, padded, sizeof(padded), sizeof(padded));
+	hot_leaves(&s, align0, sizeof(align0), sizeof(align0));
+	hot_leaves(&s, one, sizeof(one), sizeof(one));
+	hot_leaves(&wrap, wraps, sizeof(wraps), sizeof(wraps));
+	hot_leaves(&s, cut, sizeof(cut), -ENODATA);
+	e = ms_rec_put_realloc(&s, buf, 200, 0x1000, 0x2000, 8, 1,
+			       MS_WEIGHT_ONE);
+	hot_leaves(&s, buf, (size_t)(e - buf), e - buf);
+	e = ms_rec_put_lost(&s, buf, 300, 1, 0);
+	hot_leaves(&s, buf, (size_t)(e - buf), e - buf);
+}
+
+/* Random bytes at every offset: whatever the fast path takes, the general
+ * decoder reads the same way. */
+static void test_hot_random_bytes(void **state)
+{
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	uint8_t b[512];
+	size_t taken = 0;
+
+	(void)state;
+	for (int round = 0; round < 4000; round++) {
+		struct ms_rec_state s = {x >> 8, x};
+
+		for (size_t i = 0; i < sizeof(b); i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			/* mostly hot type bytes and short varints */
+			b[i] = (uint8_t)(i % 5 ? x & 0x8f
+					       : MS_REC_FREE + x % 2);
+		}
+		for (size_t i = 0; i < sizeof(b); i++)
+			taken += ms_fuzz_hot_agrees(&s, b + i, sizeof(b) - i) >
+				 0;
+	}
+	assert_true(taken > 10000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +392,9 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_encoders_clamp_lengths),
 		cmocka_unit_test(test_random_bytes),
+		cmocka_unit_test(test_hot_takes_encoded),
+		cmocka_unit_test(test_hot_leaves_other_forms),
+		cmocka_unit_test(test_hot_random_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* consumer/opts.c, agentpath.c (traced environment), manifest JSON. */
+/* consumer/cli/opts.c, agentpath.c (traced environment). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "agentpath.h"
-#include "manifest.h"
 #include "opts.h"
 
 static int parse(struct ms_daemon_opts *o, int want_cmd, ...)
@@ -144,24 +143,6 @@ static void test_agent_path_env(void **state)
 	unsetenv("MEMSCOPE_AGENT");
 }
 
-static void test_json_escape(void **state)
-{
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-
-	(void)state;
-	ms_json_str(f, "a\"b\\c\n\x01");
-	fputc(' ', f);
-	ms_json_time(f, 0);
-	fputc(' ', f);
-	ms_json_time(f, 1000000000ull * 86400 + 5000000);
-	fclose(f);
-	assert_string_equal(out, "\"a\\\"b\\\\c\\u000a\\u0001\" null "
-				 "\"1970-01-02T00:00:00.005Z\"");
-	free(out);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,7 +151,6 @@ int main(void)
 		cmocka_unit_test(test_record_command_split),
 		cmocka_unit_test(test_traced_env),
 		cmocka_unit_test(test_agent_path_env),
-		cmocka_unit_test(test_json_escape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

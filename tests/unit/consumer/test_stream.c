@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * consumer/stream.c: frame building from ring bytes, partial records, the
- * final LOST, rotation, and garbage input.
+ * consumer/daemon/stream.c: frame building from ring bytes, partial
+ * records, the final LOST, rotation, and garbage input.
  */
 #include <setjmp.h>
 #include <stdarg.h>

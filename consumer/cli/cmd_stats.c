@@ -8,7 +8,11 @@
 
 #include "archive.h"
 #include "archive_json.h"
+#include "archive_scan.h"
 #include "cli.h"
+#include "cli_progress.h"
+#include "json_writer.h"
+#include "text_writer.h"
 
 static void usage(FILE *f)
 {
@@ -61,7 +65,7 @@ static void json_threads(const struct ms_archive *a)
 
 		printf("%s\n{\"pid\":%u,\"tid\":%u,\"name\":", i ? "," : "",
 		       t->pid, t->tid);
-		ms_arc_json_string(stdout, t->name, strlen(t->name));
+		ms_json_put_str(stdout, t->name, strlen(t->name));
 		printf(",\"allocs\":%" PRIu64 ",\"frees\":%" PRIu64
 		       ",\"dropped\":%" PRIu64 ",\"events\":%" PRIu64
 		       ",\"segments\":%" PRIu64 ",\"frames\":%" PRIu64
@@ -83,7 +87,7 @@ static void json_manifest(const struct ms_archive *a)
 	int first = 1;
 
 	printf("\"manifest\":%s,\"session\":", m ? "true" : "false");
-	ms_arc_json_scalars(stdout, m, 1);
+	ms_json_put_scalars(stdout, m, 1);
 	printf(",\n\"per_process\":[");
 	for (size_t i = 0; i < a->nthreads; i++) {
 		uint32_t pid = a->threads[i].pid;
@@ -92,7 +96,7 @@ static void json_manifest(const struct ms_archive *a)
 			continue;
 		last = pid;
 		printf("%s{\"pid\":%u,\"manifest\":", first ? "" : ",", pid);
-		ms_arc_json_scalars(stdout, ms_arc_manifest_process(a, pid), 0);
+		ms_json_put_scalars(stdout, ms_arc_manifest_process(a, pid), 0);
 		printf("}");
 		first = 0;
 	}
@@ -107,7 +111,7 @@ static void json_errors(const struct ms_archive *a)
 
 		printf("%s\n{\"file\":", i ? "," : "");
 		if (e->file)
-			ms_arc_json_string(stdout, e->file, strlen(e->file));
+			ms_json_put_str(stdout, e->file, strlen(e->file));
 		else
 			printf("null");
 		if (e->has_offset)
@@ -115,7 +119,7 @@ static void json_errors(const struct ms_archive *a)
 		else
 			printf(",\"offset\":null");
 		printf(",\"message\":");
-		ms_arc_json_string(stdout, e->msg, strlen(e->msg));
+		ms_json_put_str(stdout, e->msg, strlen(e->msg));
 		printf("}");
 	}
 	printf("],\"errors_not_listed\":%zu}\n", a->errors_dropped);
@@ -125,7 +129,7 @@ static void print_json(const struct ms_archive *a,
 		       const struct ms_arc_counts *c)
 {
 	printf("{\"archive\":");
-	ms_arc_json_string(stdout, a->dir, strlen(a->dir));
+	ms_json_put_str(stdout, a->dir, strlen(a->dir));
 	printf(",\n");
 	json_totals(a, c);
 	json_manifest(a);
@@ -141,7 +145,7 @@ static void text_totals(const struct ms_archive *a,
 	printf("archive     %s\n", a->dir);
 	if (m) {
 		printf("session    ");
-		ms_arc_text_scalars(stdout, m, "");
+		ms_text_put_scalars(stdout, m, "");
 		printf("\n");
 	}
 	printf("processes   %zu\nthreads     %zu\n", a->nprocesses,
@@ -169,7 +173,7 @@ static void text_threads(const struct ms_archive *a)
 		const struct ms_arc_thread *t = &a->threads[i];
 
 		printf("%8u %8u ", t->pid, t->tid);
-		ms_arc_text_string(stdout, t->name, strlen(t->name));
+		ms_text_put_str(stdout, t->name, strlen(t->name));
 		printf("%*s %12" PRIu64 " %12" PRIu64 " %10" PRIu64
 		       " %12" PRIu64 " %5" PRIu64 "\n",
 		       (int)(strlen(t->name) < 16 ? 16 - strlen(t->name) : 0),
@@ -223,24 +227,24 @@ int ms_cmd_stats(int argc, char **argv)
 {
 	struct ms_arc_counts c;
 	struct ms_archive *a;
-	struct ms_arc_cli cli;
+	struct ms_cli_progress cli;
 	const char *dir = NULL;
 	int json = 0, rc;
 
 	rc = parse_args(argc, argv, &json, &dir);
 	if (rc >= 0)
 		return rc;
-	ms_arc_cli_init(&cli, "stats");
-	rc = ms_archive_open(dir, ms_arc_cli_error, &cli, &a);
+	ms_cli_progress_init(&cli, "stats");
+	rc = ms_archive_open(dir, ms_cli_on_error, &cli, &a);
 	if (rc) {
 		fprintf(stderr, "memscope stats: cannot read archive %s: %s\n",
 			dir, strerror(-rc));
 		return 1;
 	}
-	a->on_progress = ms_arc_cli_progress;
+	a->on_progress = ms_cli_on_progress;
 	a->on_progress_arg = &cli;
 	rc = ms_archive_scan(a);
-	ms_arc_cli_done(&cli);
+	ms_cli_progress_done(&cli);
 	if (rc)
 		fprintf(stderr, "memscope stats: %s\n", strerror(-rc));
 	ms_archive_totals(a, &c);

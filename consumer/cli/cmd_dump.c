@@ -1,28 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * memscope dump ARCHIVE [--json] [--pid P] [--tid T]: every event of an
- * archive, one per line. Each thread's stream is read in order; the
- * streams are merged by time (k-way merge on converted nanoseconds, ties
- * broken by pid, tid), so the output is in global time order as far as
- * the clocks allow.
+ * archive, one per line, in global time order as far as the clocks allow
+ * (the archive's merge, archive_merge.h).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "archive.h"
+#include "archive_merge.h"
 #include "cli.h"
+#include "cli_progress.h"
+#include "json_writer.h"
+#include "text_writer.h"
 #include "ring_abi.h"
 #include "session.h"
 
 struct dump_opts {
 	const char *dir;
 	int json;
-	int has_pid, has_tid;
-	uint32_t pid, tid;
+	struct ms_arc_filter f;
 };
 
 static void usage(FILE *f)
@@ -68,8 +68,8 @@ static void text_alloc(FILE *f, const struct ms_arc_event *e)
 	if (ev->align)
 		fprintf(f, " align=%" PRIu64, ev->align);
 	fprintf(f, " stack=%" PRIu64, ev->stack_id);
-	if (e->has_caller)
-		fprintf(f, " caller=0x%" PRIx64, e->caller);
+	if (e->stack && e->stack->nframes)
+		fprintf(f, " caller=0x%" PRIx64, e->stack->frames[0]);
 	if (ev->weight != MS_WEIGHT_ONE)
 		fprintf(f, " weight=%.4f", (double)ev->weight / MS_WEIGHT_ONE);
 }
@@ -97,7 +97,7 @@ static void text_other(FILE *f, const struct ms_event *ev)
 		for (uint32_t i = 0; i < ev->build_id_len; i++)
 			fprintf(f, "%02x", ev->build_id[i]);
 		fputs(" path=", f);
-		ms_arc_text_string(f, ev->str, ev->str_len);
+		ms_text_put_str(f, ev->str, ev->str_len);
 		break;
 	case MS_REC_MODULE_UNLOAD:
 		fprintf(f, " base=0x%" PRIx64, ev->addr);
@@ -108,7 +108,7 @@ static void text_other(FILE *f, const struct ms_event *ev)
 		break;
 	case MS_REC_THREAD_NAME:
 		fputs(" name=", f);
-		ms_arc_text_string(f, ev->str, ev->str_len);
+		ms_text_put_str(f, ev->str, ev->str_len);
 		break;
 	case MS_REC_LOST:
 		fprintf(f, " count=%" PRIu64 " cause=%s", ev->count,
@@ -144,8 +144,9 @@ static void json_alloc(FILE *f, const struct ms_arc_event *e)
 	if (ev->align)
 		fprintf(f, ",\"align\":%" PRIu64, ev->align);
 	fprintf(f, ",\"stack\":%" PRIu64, ev->stack_id);
-	if (e->has_caller)
-		fprintf(f, ",\"caller\":\"0x%" PRIx64 "\"", e->caller);
+	if (e->stack && e->stack->nframes)
+		fprintf(f, ",\"caller\":\"0x%" PRIx64 "\"",
+			e->stack->frames[0]);
 	if (ev->weight != MS_WEIGHT_ONE)
 		fprintf(f, ",\"weight\":%.6f",
 			(double)ev->weight / MS_WEIGHT_ONE);
@@ -160,7 +161,7 @@ static void json_module(FILE *f, const struct ms_event *ev)
 	for (uint32_t i = 0; i < ev->build_id_len; i++)
 		fprintf(f, "%02x", ev->build_id[i]);
 	fputs("\",\"path\":", f);
-	ms_arc_json_string(f, ev->str, ev->str_len);
+	ms_json_put_str(f, ev->str, ev->str_len);
 }
 
 static void json_other(FILE *f, const struct ms_event *ev)
@@ -192,7 +193,7 @@ static void json_other(FILE *f, const struct ms_event *ev)
 		break;
 	case MS_REC_THREAD_NAME:
 		fputs(",\"name\":", f);
-		ms_arc_json_string(f, ev->str, ev->str_len);
+		ms_json_put_str(f, ev->str, ev->str_len);
 		break;
 	case MS_REC_LOST:
 		fprintf(f, ",\"count\":%" PRIu64 ",\"cause\":\"%s\"", ev->count,
@@ -215,107 +216,24 @@ static void print_json(FILE *f, const struct ms_arc_event *e)
 	fputs("}\n", f);
 }
 
-/* ---- merge ---- */
-
-struct stream {
-	struct ms_arc_iter *it;
-	const struct ms_arc_event *cur;
-	size_t order; /* thread index: ties keep (pid, tid) order */
-};
-
-static int before(const struct stream *a, const struct stream *b)
+/* Every record of the selected threads, in time order. */
+static int print_all(struct ms_archive *a, const struct dump_opts *o,
+		     size_t *nthreads)
 {
-	if (a->cur->ns != b->cur->ns)
-		return a->cur->ns < b->cur->ns;
-	return a->order < b->order;
-}
+	const struct ms_arc_event *e;
+	struct ms_arc_merge *m;
+	int rc = ms_arc_merge_open(a, &o->f, &m);
 
-static void sift_down(struct stream *h, size_t n, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, m = i;
-		struct stream t;
-
-		if (l < n && before(&h[l], &h[m]))
-			m = l;
-		if (l + 1 < n && before(&h[l + 1], &h[m]))
-			m = l + 1;
-		if (m == i)
-			return;
-		t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		i = m;
-	}
-}
-
-static int want(const struct dump_opts *o, const struct ms_arc_thread *t)
-{
-	return (!o->has_pid || t->pid == o->pid) &&
-	       (!o->has_tid || t->tid == o->tid);
-}
-
-static int any_wanted(const struct ms_archive *a, const struct dump_opts *o)
-{
-	for (size_t i = 0; i < a->nthreads; i++)
-		if (want(o, &a->threads[i]))
-			return 1;
-	return 0;
-}
-
-/* Opens and primes one stream per selected thread into the heap `h`. */
-static int open_streams(struct ms_archive *a, const struct dump_opts *o,
-			struct stream *h, size_t *n)
-{
-	int rc;
-
-	*n = 0;
-	for (size_t i = 0; i < a->nthreads; i++) {
-		struct stream *s = &h[*n];
-
-		if (!want(o, &a->threads[i]))
-			continue;
-		rc = ms_arc_iter_open(a, &a->threads[i], &s->it);
-		if (rc)
-			return rc;
-		s->order = i;
-		rc = ms_arc_iter_next(s->it, &s->cur);
-		if (rc <= 0)
-			ms_arc_iter_close(s->it);
-		if (rc < 0)
-			return rc;
-		*n += (size_t)rc;
-	}
-	for (size_t i = *n / 2; i-- > 0;)
-		sift_down(h, *n, i);
-	return 0;
-}
-
-static int merge(struct ms_archive *a, const struct dump_opts *o)
-{
-	struct stream *h = calloc(a->nthreads ? a->nthreads : 1, sizeof(*h));
-	size_t n = 0;
-	int rc;
-
-	if (!h)
-		return -ENOMEM;
-	rc = open_streams(a, o, h, &n);
-	while (!rc && n > 0) {
+	if (rc)
+		return rc;
+	while ((rc = ms_arc_merge_next(m, &e)) > 0) {
 		if (o->json)
-			print_json(stdout, h[0].cur);
+			print_json(stdout, e);
 		else
-			print_text(stdout, h[0].cur);
-		rc = ms_arc_iter_next(h[0].it, &h[0].cur);
-		if (rc == 0) {
-			ms_arc_iter_close(h[0].it);
-			h[0] = h[--n];
-		}
-		rc = rc < 0 ? rc : 0;
-		sift_down(h, n, 0);
+			print_text(stdout, e);
 	}
-	for (size_t i = 0; i < n; i++)
-		ms_arc_iter_close(h[i].it);
-	free(h);
+	*nthreads = ms_arc_merge_nthreads(m);
+	ms_arc_merge_close(m);
 	return rc;
 }
 
@@ -350,13 +268,13 @@ static int parse_args(int argc, char **argv, struct dump_opts *o)
 		if (c == 'j') {
 			o->json = 1;
 		} else if (c == 'p') {
-			if (parse_id("--pid", optarg, &o->pid))
+			if (parse_id("--pid", optarg, &o->f.pid))
 				return 2;
-			o->has_pid = 1;
+			o->f.has_pid = 1;
 		} else if (c == 't') {
-			if (parse_id("--tid", optarg, &o->tid))
+			if (parse_id("--tid", optarg, &o->f.tid))
 				return 2;
-			o->has_tid = 1;
+			o->f.has_tid = 1;
 		} else if (c == 'h') {
 			usage(stdout);
 			return 0;
@@ -379,27 +297,28 @@ int ms_cmd_dump(int argc, char **argv)
 	static char obuf[1 << 20];
 	struct dump_opts o = {0};
 	struct ms_archive *a;
-	struct ms_arc_cli cli;
+	struct ms_cli_progress cli;
+	size_t nthreads = 0;
 	int rc;
 
 	rc = parse_args(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
 	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
-	ms_arc_cli_init(&cli, "dump");
-	rc = ms_archive_open(o.dir, ms_arc_cli_error, &cli, &a);
+	ms_cli_progress_init(&cli, "dump");
+	rc = ms_archive_open(o.dir, ms_cli_on_error, &cli, &a);
 	if (rc) {
 		fprintf(stderr, "memscope dump: cannot read archive %s: %s\n",
 			o.dir, strerror(-rc));
 		return 1;
 	}
-	a->on_progress = ms_arc_cli_progress;
+	a->on_progress = ms_cli_on_progress;
 	a->on_progress_arg = &cli;
-	rc = merge(a, &o);
-	ms_arc_cli_done(&cli);
+	rc = print_all(a, &o, &nthreads);
+	ms_cli_progress_done(&cli);
 	if (rc)
 		fprintf(stderr, "memscope dump: %s\n", strerror(-rc));
-	if (!rc && (o.has_pid || o.has_tid) && !any_wanted(a, &o)) {
+	if (!rc && !nthreads && (o.f.has_pid || o.f.has_tid)) {
 		fprintf(stderr,
 			"memscope dump: no thread of %s matches "
 			"--pid/--tid; 'memscope stats %s' lists them\n",

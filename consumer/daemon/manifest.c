@@ -10,40 +10,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "daemon_int.h"
-#include "manifest.h"
-
-void ms_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
-void ms_json_time(FILE *f, uint64_t rt_ns)
-{
-	char buf[64];
-	time_t t = (time_t)(rt_ns / 1000000000u);
-	struct tm tm;
-
-	if (!rt_ns) {
-		fputs("null", f);
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(f, "\"%s.%03uZ\"", buf, (unsigned)(rt_ns / 1000000u % 1000u));
-}
+#include "json_writer.h"
 
 static const char *on_full_name(uint32_t v)
 {
@@ -76,7 +46,7 @@ static void put_threads(FILE *f, struct ms_proc *p)
 
 		fprintf(f, "%s\n        {\"tid\": %u, \"name\": ", i ? "," : "",
 			t->tid);
-		ms_json_str(f, t->name);
+		ms_json_put_cstr(f, t->name);
 		fprintf(f,
 			", \"status\": \"%s\", \"events\": %llu, "
 			"\"allocs\": %llu, \"frees\": %llu, \"dropped\": "
@@ -107,7 +77,7 @@ static void put_modules(FILE *f, struct ms_proc *p)
 		for (uint32_t k = 0; k < m->build_id_len; k++)
 			fprintf(f, "%02x", m->build_id[k]);
 		fputs("\", \"path\": ", f);
-		ms_json_str(f, m->path);
+		ms_json_put_cstr(f, m->path);
 		fprintf(f, ", \"status\": \"%s\"}",
 			m->unloaded ? "unloaded" : "loaded");
 	}
@@ -119,12 +89,12 @@ static void put_proc(FILE *f, struct ms_proc *p)
 {
 	fprintf(f, "    {\"pid\": %u, \"ppid\": %u, \"exe\": ", p->pid,
 		p->ppid);
-	ms_json_str(f, p->exe);
+	ms_json_put_cstr(f, p->exe);
 	fprintf(f, ", \"status\": \"%s\", \"start_time\": ",
 		p->exited ? "exited" : "running");
-	ms_json_time(f, p->start_rt_ns);
+	ms_json_put_time(f, p->start_rt_ns);
 	fputs(", \"end_time\": ", f);
-	ms_json_time(f, p->exited ? p->end_rt_ns : 0);
+	ms_json_put_time(f, p->exited ? p->end_rt_ns : 0);
 	fprintf(f, ", \"rings\": %u, ", p->nrings);
 	put_counts(f, &p->n);
 	pthread_mutex_lock(&p->info_lock);
@@ -178,13 +148,13 @@ static void put_manifest(FILE *f, struct ms_daemon *d, int final)
 
 	fputs("{\n  \"format\": \"memscope-archive\",\n  \"version\": 1,\n", f);
 	fputs("  \"session\": ", f);
-	ms_json_str(f, d->session);
+	ms_json_put_cstr(f, d->session);
 	fprintf(f, ",\n  \"consumer_pid\": %d,\n  \"state\": \"%s\",\n",
 		(int)getpid(), final ? "finished" : "running");
 	fputs("  \"start_time\": ", f);
-	ms_json_time(f, d->start_rt_ns);
+	ms_json_put_time(f, d->start_rt_ns);
 	fputs(",\n  \"end_time\": ", f);
-	ms_json_time(f, final ? d->end_rt_ns : 0);
+	ms_json_put_time(f, final ? d->end_rt_ns : 0);
 	fputs(",\n", f);
 	put_settings(f, d);
 	put_totals(f, d);

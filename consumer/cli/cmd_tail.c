@@ -6,8 +6,9 @@
  *
  * Events arrive thread by thread, as the consumer drains each ring; tail
  * holds them for a short window and prints them in time order across
- * threads (a min-heap on the timestamp). An event that arrives later than
- * the window is printed when it comes, out of order.
+ * threads (the consumer side's one min-heap, minheap.h, on the timestamp
+ * and arrival). An event that arrives later than the window is printed
+ * when it comes, out of order.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "minheap.h"
 #include "proto.h"
 #include "record.h"
 #include "session.h"
@@ -182,15 +184,14 @@ static int heap_event(uint8_t type)
 	       type == MS_REC_REALLOC || type == MS_REC_LOST;
 }
 
-/* Events held for the time window: a min-heap on (time, arrival). */
+/* Events held for the time window, in a min-heap on (time, arrival). */
 struct held {
 	struct ms_tail_event ev;
 	uint64_t seq;
 };
 
 struct reorder {
-	struct held *h;
-	size_t n;
+	struct ms_minheap h; /* of struct held */
 	uint64_t seq, max_ts, shown, t0;
 	uint64_t missed; /* told by the consumer, not printed yet */
 	struct tail_opts *t;
@@ -207,38 +208,20 @@ static void print_missed(struct reorder *r)
 	r->missed = 0;
 }
 
-static int before(const struct held *a, const struct held *b)
+static int before(const void *x, const void *y)
 {
+	const struct held *a = x, *b = y;
+
 	return a->ev.ts_ns != b->ev.ts_ns ? a->ev.ts_ns < b->ev.ts_ns
 					  : a->seq < b->seq;
-}
-
-static void sift_down(struct reorder *r, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, m = i;
-		struct held tmp;
-
-		if (l < r->n && before(&r->h[l], &r->h[m]))
-			m = l;
-		if (l + 1 < r->n && before(&r->h[l + 1], &r->h[m]))
-			m = l + 1;
-		if (m == i)
-			return;
-		tmp = r->h[i];
-		r->h[i] = r->h[m];
-		r->h[m] = tmp;
-		i = m;
-	}
 }
 
 /* Prints the earliest held event; 1 when --count is reached. */
 static int pop_one(struct reorder *r)
 {
-	struct held e = r->h[0];
+	struct held e;
 
-	r->h[0] = r->h[--r->n];
-	sift_down(r, 0);
+	ms_minheap_pop(&r->h, &e);
 	print_missed(r);
 	if (!r->t0)
 		r->t0 = e.ev.ts_ns;
@@ -248,22 +231,19 @@ static int pop_one(struct reorder *r)
 
 static int push(struct reorder *r, const struct ms_tail_event *ev)
 {
-	size_t i;
+	struct held e = {*ev, r->seq++};
 
-	if (r->n == TAIL_HELD_MAX && pop_one(r))
+	if (ms_minheap_len(&r->h) == TAIL_HELD_MAX && pop_one(r))
 		return 1;
-	i = r->n++;
-	r->h[i] = (struct held){*ev, r->seq++};
-	while (i && before(&r->h[i], &r->h[(i - 1) / 2])) {
-		struct held tmp = r->h[i];
-
-		r->h[i] = r->h[(i - 1) / 2];
-		r->h[(i - 1) / 2] = tmp;
-		i = (i - 1) / 2;
-	}
+	ms_minheap_push(&r->h, &e);
 	if (ev->ts_ns > r->max_ts)
 		r->max_ts = ev->ts_ns;
 	return 0;
+}
+
+static const struct held *oldest(const struct reorder *r)
+{
+	return ms_minheap_top(&r->h);
 }
 
 /* Prints what is older than the window (all: everything); 1 at --count. */
@@ -271,7 +251,7 @@ static int release(struct reorder *r, int all)
 {
 	uint64_t w = r->t->window_ms * 1000000u;
 
-	while (r->n && (all || r->h[0].ev.ts_ns + w <= r->max_ts))
+	while (oldest(r) && (all || oldest(r)->ev.ts_ns + w <= r->max_ts))
 		if (pop_one(r))
 			return 1;
 	if (all)
@@ -280,20 +260,20 @@ static int release(struct reorder *r, int all)
 }
 
 /* Returns 0 at the consumer's end or after --count events, else -1. */
-static int stream(int fd, struct tail_opts *t)
+static int stream(int fd, struct reorder *r)
 {
 	static struct ms_msg_tail_events m;
-	static struct held held[TAIL_HELD_MAX];
-	struct reorder r = {.h = held, .t = t};
+	struct tail_opts *t = r->t;
 
 	for (;;) {
 		/* Nothing new for a window: what is held is in order. */
 		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		int ready = poll(&pf, 1, r.n ? (int)t->window_ms : -1);
+		int ready = poll(
+			&pf, 1, ms_minheap_len(&r->h) ? (int)t->window_ms : -1);
 		ssize_t n;
 
 		if (ready == 0) {
-			int done = release(&r, 1);
+			int done = release(r, 1);
 
 			fflush(stdout);
 			if (done)
@@ -302,7 +282,7 @@ static int stream(int fd, struct tail_opts *t)
 		}
 		n = recv(fd, &m, sizeof(m), 0);
 		if (n == 0) {
-			release(&r, 1);
+			release(r, 1);
 			fflush(stdout);
 			fprintf(stderr, "memscope tail: the consumer ended\n");
 			return 0;
@@ -316,11 +296,11 @@ static int stream(int fd, struct tail_opts *t)
 					"consumer\n");
 			return -1;
 		}
-		r.missed += m.missed;
+		r->missed += m.missed;
 		for (uint32_t i = 0; i < m.count; i++) {
 			if (!t->all && !heap_event(m.ev[i].type))
 				continue;
-			if (push(&r, &m.ev[i]) || release(&r, 0)) {
+			if (push(r, &m.ev[i]) || release(r, 0)) {
 				fflush(stdout);
 				return 0;
 			}
@@ -329,9 +309,22 @@ static int stream(int fd, struct tail_opts *t)
 	}
 }
 
+static int open_reorder(struct reorder *r, struct tail_opts *t)
+{
+	memset(r, 0, sizeof(*r));
+	r->t = t;
+	if (ms_minheap_init(&r->h, sizeof(struct held), TAIL_HELD_MAX, before) <
+	    0) {
+		fprintf(stderr, "memscope tail: out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
 int ms_cmd_tail(int argc, char **argv)
 {
 	struct tail_opts t;
+	struct reorder ro;
 	int fd, r;
 
 	memset(&t, 0, sizeof(t));
@@ -350,7 +343,10 @@ int ms_cmd_tail(int argc, char **argv)
 		close(fd);
 		return 1;
 	}
-	r = stream(fd, &t);
+	r = open_reorder(&ro, &t);
+	if (!r)
+		r = stream(fd, &ro);
+	ms_minheap_free(&ro.h);
 	close(fd);
 	return r ? 1 : 0;
 }

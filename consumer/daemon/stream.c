@@ -219,56 +219,6 @@ static void account(struct ms_stream *s, const struct ms_event *e)
 }
 
 /*
- * The hot records (ALLOC without flags, FREE, REALLOC without weight) are
- * checked here without building a struct ms_event. Returns the record's
- * length, or 0 to let ms_rec_decode() judge it (other types, anything odd,
- * the end of the input): the fast path accepts exactly what the decoder
- * accepts, it only gets there sooner.
- */
-static size_t fast_record(struct ms_stream *s, const uint8_t *p,
-			  const uint8_t *end)
-{
-	const uint8_t *q = p + 1;
-	uint64_t dt, a, a2, size, sid;
-	struct ms_rec_state st = s->dec;
-
-	if (q >= end || ms_get_varint(&q, end, &dt) < 0)
-		return 0;
-	st.last_ts += dt;
-	switch (p[0]) {
-	case MS_REC_ALLOC:
-		if (ms_get_varint(&q, end, &a) < 0 ||
-		    ms_get_varint(&q, end, &size) < 0 ||
-		    ms_get_varint(&q, end, &sid) < 0)
-			return 0;
-		st.last_addr += (uint64_t)ms_unzigzag(a);
-		s->n.allocs++;
-		break;
-	case MS_REC_FREE:
-		if (ms_get_varint(&q, end, &a) < 0)
-			return 0;
-		st.last_addr += (uint64_t)ms_unzigzag(a);
-		s->n.frees++;
-		break;
-	case MS_REC_REALLOC:
-		if (ms_get_varint(&q, end, &a) < 0 ||
-		    ms_get_varint(&q, end, &a2) < 0 ||
-		    ms_get_varint(&q, end, &size) < 0 ||
-		    ms_get_varint(&q, end, &sid) < 0)
-			return 0;
-		st.last_addr += (uint64_t)ms_unzigzag(a);
-		st.last_addr += (uint64_t)ms_unzigzag(a2);
-		s->n.allocs++;
-		s->n.frees++;
-		break;
-	default:
-		return 0;
-	}
-	s->dec = st;
-	return (size_t)(q - p);
-}
-
-/*
  * Decodes the copied bytes at buf[start, start + n); *kept gets the bytes of
  * whole valid records. Returns 0, or -EBADMSG at an invalid record.
  */
@@ -298,17 +248,6 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 				s->n.records += c.records;
 				s->n.allocs += c.allocs;
 				s->n.frees += c.frees;
-				off += f;
-				continue;
-			}
-		} else if (!tap) {
-			size_t f = fast_record(s, p, s->buf + start + n);
-
-			if (f) {
-				if (s->count++ == 0)
-					s->first_ts = s->dec.last_ts;
-				s->last_ts = s->dec.last_ts;
-				s->n.records++;
 				off += f;
 				continue;
 			}

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Opening an archive: the listing of ARCHIVE/<pid>/<tid>-<n>.mseg grouped
+ * into thread streams, and the manifest read (never trusted for a count).
+ */
+#include "archive.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive_json.h"
+
+/* Strict decimal: digits only, no leading zero, fits in 32 bits. */
+static int parse_u32(const char *s, size_t n, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (n == 0 || n > 10 || (n > 1 && s[0] == '0'))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "<tid>-<n>.mseg" */
+static int parse_seg_name(const char *name, uint32_t *tid, uint32_t *seq)
+{
+	const char *dash = strchr(name, '-');
+	size_t len = strlen(name);
+
+	if (!dash || len < 5 || strcmp(name + len - 5, ".mseg"))
+		return -EINVAL;
+	if (parse_u32(name, (size_t)(dash - name), tid))
+		return -EINVAL;
+	return parse_u32(dash + 1, (size_t)(name + len - 5 - dash - 1), seq);
+}
+
+struct seg_entry {
+	uint32_t pid, tid, seq;
+	uint64_t size;
+	char *path;
+};
+
+struct listing {
+	struct seg_entry *e;
+	size_t n, cap;
+};
+
+static char *path_join(const char *a, const char *b)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", a, b) < 0)
+		return NULL;
+	return p;
+}
+
+static int listing_add(struct listing *l, const struct seg_entry *e)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct seg_entry *n = realloc(l->e, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		l->e = n;
+		l->cap = cap;
+	}
+	l->e[l->n++] = *e;
+	return 0;
+}
+
+/* One entry of ARCHIVE/<pid>/. */
+static int list_seg(struct ms_archive *a, struct listing *l, uint32_t pid,
+		    const char *pdir, const char *name)
+{
+	struct seg_entry e = {.pid = pid};
+	struct stat st;
+	int err;
+
+	e.path = path_join(pdir, name);
+	if (!e.path)
+		return -ENOMEM;
+	if (parse_seg_name(name, &e.tid, &e.seq)) {
+		ms_archive_error(
+			a, e.path, 0, 0,
+			"not a segment file (expected <tid>-<n>.mseg); "
+			"ignored");
+		goto out_free;
+	}
+	if (stat(e.path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ms_archive_error(a, e.path, 0, 0,
+				 "not a regular file; ignored");
+		goto out_free;
+	}
+	e.size = (uint64_t)st.st_size;
+	err = listing_add(l, &e);
+	if (err)
+		goto out_err;
+	return 0;
+out_free:
+	err = 0;
+out_err:
+	free(e.path);
+	return err;
+}
+
+static int list_pid(struct ms_archive *a, struct listing *l, uint32_t pid,
+		    const char *pdir)
+{
+	DIR *d = opendir(pdir);
+	struct dirent *de;
+	int err = 0;
+
+	if (!d) {
+		ms_archive_error(a, pdir, 0, 0, "cannot read: %s",
+				 strerror(errno));
+		return 0;
+	}
+	while (!err && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		err = list_seg(a, l, pid, pdir, de->d_name);
+	}
+	closedir(d);
+	return err;
+}
+
+/* Top level: numeric directories are processes; manifest.json is read
+ * separately; anything else (temporary files, logs) is not ours. */
+static int list_top(struct ms_archive *a, struct listing *l)
+{
+	DIR *d = opendir(a->dir);
+	struct dirent *de;
+	int err = 0;
+
+	if (!d)
+		return -errno;
+	while (!err && (de = readdir(d))) {
+		struct stat st;
+		uint32_t pid;
+		char *p;
+
+		if (parse_u32(de->d_name, strlen(de->d_name), &pid))
+			continue;
+		p = path_join(a->dir, de->d_name);
+		if (!p) {
+			err = -ENOMEM;
+			break;
+		}
+		if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+			ms_archive_error(a, p, 0, 0,
+					 "not a process directory; ignored");
+		else
+			err = list_pid(a, l, pid, p);
+		free(p);
+	}
+	closedir(d);
+	return err;
+}
+
+static int seg_cmp(const void *x, const void *y)
+{
+	const struct seg_entry *a = x, *b = y;
+
+	if (a->pid != b->pid)
+		return a->pid < b->pid ? -1 : 1;
+	if (a->tid != b->tid)
+		return a->tid < b->tid ? -1 : 1;
+	if (a->seq != b->seq)
+		return a->seq < b->seq ? -1 : 1;
+	return 0;
+}
+
+/* Reports segment numbers missing before each present one. */
+static void check_gaps(struct ms_archive *a, const struct ms_arc_thread *t)
+{
+	uint32_t want = 0;
+
+	for (size_t i = 0; i < t->nsegs; i++) {
+		uint32_t seq = t->segs[i].seq;
+
+		if (seq > want)
+			ms_archive_error(
+				a, t->segs[i].path, 0, 0,
+				"segments %u-%u .. %u-%u missing before "
+				"this one",
+				t->tid, want, t->tid, seq - 1);
+		want = seq + 1;
+	}
+}
+
+/* Groups the sorted listing into threads; takes the paths over. */
+static int group(struct ms_archive *a, struct listing *l)
+{
+	size_t i = 0;
+
+	qsort(l->e, l->n, sizeof(*l->e), seg_cmp);
+	a->threads = calloc(l->n ? l->n : 1, sizeof(*a->threads));
+	if (!a->threads)
+		return -ENOMEM;
+	while (i < l->n) {
+		struct ms_arc_thread *t = &a->threads[a->nthreads++];
+		size_t j = i;
+
+		while (j < l->n && l->e[j].pid == l->e[i].pid &&
+		       l->e[j].tid == l->e[i].tid)
+			j++;
+		t->pid = l->e[i].pid;
+		t->tid = l->e[i].tid;
+		t->segs = calloc(j - i, sizeof(*t->segs));
+		if (!t->segs)
+			return -ENOMEM;
+		for (size_t k = i; k < j; k++) {
+			t->segs[t->nsegs++] = (struct ms_arc_seg){
+				.path = l->e[k].path,
+				.seq = l->e[k].seq,
+				.size = l->e[k].size,
+			};
+			l->e[k].path = NULL;
+			a->disk_bytes += l->e[k].size;
+		}
+		if (a->nthreads == 1 || t[-1].pid != t->pid)
+			a->nprocesses++;
+		check_gaps(a, t);
+		i = j;
+	}
+	return 0;
+}
+
+/* ---- manifest ---- */
+
+static int read_small_file(const char *path, char **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 4096, n = 0;
+	char *b = NULL;
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap || !b) {
+			char *nb;
+
+			cap = b ? cap * 2 : cap;
+			if (cap > MS_JSON_MAX_INPUT + 1) {
+				err = -E2BIG;
+				break;
+			}
+			nb = realloc(b, cap);
+			if (!nb) {
+				err = -ENOMEM;
+				break;
+			}
+			b = nb;
+		}
+		r = read(fd, b + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = -errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (err) {
+		free(b);
+		return err;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+static void read_manifest(struct ms_archive *a)
+{
+	char *path = path_join(a->dir, "manifest.json"), *text = NULL;
+	size_t len = 0, off = 0;
+	int err;
+
+	if (!path)
+		return;
+	err = read_small_file(path, &text, &len);
+	if (err == -ENOENT) {
+		ms_archive_error(a, path, 0, 0,
+				 "missing: no session information (all counts "
+				 "come from the segments)");
+	} else if (err) {
+		ms_archive_error(a, path, 0, 0, "cannot read: %s",
+				 strerror(-err));
+	} else {
+		err = ms_json_parse(text, len, &a->manifest, &off);
+		if (err == -EBADMSG)
+			ms_archive_error(a, path, 1, off,
+					 "not valid JSON (%zu bytes); ignored",
+					 len);
+		else if (err)
+			ms_archive_error(a, path, 0, 0, "cannot parse: %s",
+					 strerror(-err));
+		else if (ms_json_root(a->manifest)->type != MS_JSON_OBJECT)
+			ms_archive_error(a, path, 0, 0,
+					 "not a JSON object; ignored");
+	}
+	free(text);
+	free(path);
+}
+
+const struct ms_json_node *ms_archive_manifest(const struct ms_archive *a)
+{
+	const struct ms_json_node *r;
+
+	if (!a->manifest)
+		return NULL;
+	r = ms_json_root(a->manifest);
+	return r->type == MS_JSON_OBJECT ? r : NULL;
+}
+
+int ms_archive_open(const char *dir, ms_arc_error_fn on_error, void *arg,
+		    struct ms_archive **out)
+{
+	struct ms_archive *a = calloc(1, sizeof(*a));
+	struct listing l = {0};
+	int err;
+
+	if (!a)
+		return -ENOMEM;
+	a->on_error = on_error;
+	a->on_error_arg = arg;
+	a->dir = strdup(dir);
+	if (!a->dir) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = list_top(a, &l);
+	if (!err)
+		err = group(a, &l);
+	if (!err)
+		read_manifest(a);
+out:
+	for (size_t i = 0; i < l.n; i++)
+		free(l.e[i].path);
+	free(l.e);
+	if (err) {
+		ms_archive_close(a);
+		return err;
+	}
+	*out = a;
+	return 0;
+}
+
+void ms_archive_close(struct ms_archive *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->nthreads; i++) {
+		for (size_t k = 0; k < a->threads[i].nsegs; k++)
+			free(a->threads[i].segs[k].path);
+		free(a->threads[i].segs);
+	}
+	free(a->threads);
+	for (size_t i = 0; i < a->nerrors; i++) {
+		free(a->errors[i].file);
+		free(a->errors[i].msg);
+	}
+	free(a->errors);
+	ms_json_free(a->manifest);
+	free(a->dir);
+	free(a);
+}
+
+const struct ms_json_node *ms_arc_manifest_process(const struct ms_archive *a,
+						   uint32_t pid)
+{
+	const struct ms_json_node *ps =
+		ms_json_get(ms_archive_manifest(a), "processes");
+	uint64_t v;
+
+	if (!ps || ps->type != MS_JSON_ARRAY)
+		return NULL;
+	for (const struct ms_json_node *p = ps->child; p; p = p->next)
+		if (!ms_json_u64(ms_json_get(p, "pid"), &v) && v == pid)
+			return p;
+	return NULL;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Archive reader: the library behind `memscope stats` and `memscope dump`.
+ *
+ * An archive is a directory ARCHIVE/<pid>/<tid>-<n>.mseg (one stream per
+ * thread, split into segments n = 0, 1, ...) plus ARCHIVE/manifest.json.
+ * Everything counted comes from the segments; the manifest only adds
+ * session information and may be missing or broken.
+ *
+ * This header lists and opens an archive. Its streams are read with
+ * archive_iter.h (one thread) and archive_merge.h (threads in time order);
+ * archive_scan.h counts them. Every byte read is untrusted: damage becomes
+ * an ms_arc_error (archive_error.h) and reading goes on with whatever is
+ * still readable.
+ */
+#ifndef MS_ARCHIVE_H
+#define MS_ARCHIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "archive_error.h"
+#include "record.h"
+
+struct ms_json;
+struct ms_json_node;
+
+struct ms_arc_counts {
+	uint64_t events;     /* records in frames, SYNC excluded */
+	uint64_t allocs;     /* ALLOC + REALLOC */
+	uint64_t frees;	     /* FREE + REALLOC */
+	uint64_t dropped;    /* sum of LOST counts */
+	uint64_t raw_bytes;  /* decompressed frame bytes */
+	uint64_t disk_bytes; /* .mseg file sizes */
+	uint64_t frames;
+	uint64_t segments;
+	unsigned __int128 weighted_size; /* sum of size * Q16 weight */
+};
+
+struct ms_arc_seg {
+	char *path;
+	uint32_t seq;
+	uint64_t size;
+};
+
+/* One thread stream (pid, tid). Counts are filled by ms_archive_scan(). */
+struct ms_arc_thread {
+	uint32_t pid, tid;
+	char name[MS_NAME_MAX + 1]; /* last THREAD_NAME, "" if none */
+	struct ms_arc_counts c;
+	struct ms_arc_seg *segs; /* in seq order */
+	size_t nsegs;
+};
+
+/* Read-only for users after ms_archive_open(). */
+struct ms_archive {
+	char *dir;
+	struct ms_arc_thread *threads; /* sorted by (pid, tid) */
+	size_t nthreads;
+	size_t nprocesses;
+	struct ms_arc_error *errors;
+	size_t nerrors;
+	size_t errors_dropped;	  /* beyond MS_ARC_MAX_ERRORS */
+	struct ms_json *manifest; /* NULL when missing or broken */
+	uint64_t disk_bytes;	  /* all .mseg files */
+	uint64_t bytes_read;	  /* frame bytes read so far (progress) */
+	ms_arc_error_fn on_error;
+	void *on_error_arg;
+	/* Called after each frame any iterator reads (may be NULL). */
+	void (*on_progress)(struct ms_archive *a, void *arg);
+	void *on_progress_arg;
+};
+
+/*
+ * Lists the archive in `dir` and reads its manifest. `on_error` (may be
+ * NULL) is called for each damage as it is found, before it is stored.
+ * Returns 0 (damage is reported through the error list), -ENOMEM, or
+ * -errno when `dir` cannot be read at all.
+ */
+int ms_archive_open(const char *dir, ms_arc_error_fn on_error, void *arg,
+		    struct ms_archive **out);
+void ms_archive_close(struct ms_archive *a);
+
+/* The manifest's root object, or NULL. */
+const struct ms_json_node *ms_archive_manifest(const struct ms_archive *a);
+
+/* The manifest's entry for process `pid` ("processes": [{"pid": ...}]),
+ * or NULL. */
+const struct ms_json_node *ms_arc_manifest_process(const struct ms_archive *a,
+						   uint32_t pid);
+
+#endif

@@ -64,4 +64,33 @@ static inline uint64_t ms_ticks_to_ns(uint64_t ticks, uint64_t ref_ticks,
 	return ns < 0 ? 0 : (uint64_t)ns;
 }
 
+/*
+ * A tick -> ns conversion fixed once, by multiplication: ns = ref_ns +
+ * (ticks - ref_ticks) * 1e9 / hz, within a few ns per 10^11 ticks.
+ */
+struct ms_timebase {
+	uint64_t ref_ticks, ref_ns, hz;
+	uint64_t mult; /* 1e9 * 2^32 / hz */
+};
+
+static inline void ms_timebase_set(struct ms_timebase *tb, uint64_t ref_ticks,
+				   uint64_t ref_ns, uint64_t hz)
+{
+	tb->ref_ticks = ref_ticks;
+	tb->ref_ns = ref_ns;
+	tb->hz = hz ? hz : 1000000000u;
+	tb->mult = (uint64_t)(((unsigned __int128)1000000000u << 32) / tb->hz);
+}
+
+static inline uint64_t ms_timebase_ns(const struct ms_timebase *tb,
+				      uint64_t ticks)
+{
+	__int128 d = (__int128)ticks - (__int128)tb->ref_ticks;
+	__int128 ns = (__int128)tb->ref_ns + ((d * (__int128)tb->mult) >> 32);
+
+	return ns < 0			   ? 0
+	       : ns > (__int128)UINT64_MAX ? UINT64_MAX
+					   : (uint64_t)ns;
+}
+
 #endif

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "archive_error.h"
+#include "clock.h"
 #include "record.h"
 
 struct ms_json;
@@ -66,6 +67,18 @@ struct ms_archive {
 	uint64_t bytes_read;	  /* frame bytes read so far (progress) */
 	ms_arc_error_fn on_error;
 	void *on_error_arg;
+	/*
+	 * One tick -> ns conversion for every stream of the archive whose
+	 * clock runs at its rate: the first CLOCK record any iterator reads.
+	 * Each thread's CLOCK record pairs a TSC reading with a
+	 * CLOCK_MONOTONIC one taken just after; a preemption between the two
+	 * shifts that thread's pair by microseconds, and converted with its
+	 * own pair, a thread's events would be misplaced against the others'
+	 * by as much (a free seen after the allocation that reused its
+	 * block). The TSC itself is one clock for all threads.
+	 */
+	struct ms_timebase tb;
+	int tb_set;
 	/* Called after each frame any iterator reads (may be NULL). */
 	void (*on_progress)(struct ms_archive *a, void *arg);
 	void *on_progress_arg;

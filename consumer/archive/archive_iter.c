@@ -28,7 +28,8 @@ struct ms_arc_iter {
 	uint32_t decoded; /* records of this frame so far */
 	struct ms_rec_state st;
 	int have_clock;
-	uint64_t ref_ticks, ref_ns, hz;
+	struct ms_timebase own;	      /* this stream's, at another rate */
+	const struct ms_timebase *tb; /* the archive's, or `own` */
 	struct ms_arc_stacks stacks;
 	struct ms_arc_counts c;
 	char name[MS_NAME_MAX + 1];
@@ -158,7 +159,7 @@ static void frame_done(struct ms_arc_iter *it, int damaged)
 static uint64_t to_ns(const struct ms_arc_iter *it, uint64_t ticks)
 {
 	if (it->have_clock)
-		return ms_ticks_to_ns(ticks, it->ref_ticks, it->ref_ns, it->hz);
+		return ms_timebase_ns(it->tb, ticks);
 	if (it->seg_hz == 0 || it->seg_hz == 1000000000u)
 		return ticks;
 	return ms_ticks_to_ns(ticks, 0, 0, it->seg_hz);
@@ -174,16 +175,31 @@ static void thread_start(struct ms_arc_iter *it, const struct ms_event *ev)
 				 (unsigned long long)ev->tid);
 }
 
+/* The archive's time base (archive.h), or the stream's own rate. */
+static void clock_record(struct ms_arc_iter *it, const struct ms_event *ev)
+{
+	struct ms_archive *a = it->a;
+
+	if (!a->tb_set) {
+		ms_timebase_set(&a->tb, ev->ts, ev->mono_ns, ev->tick_hz);
+		a->tb_set = 1;
+	}
+	it->have_clock = 1;
+	if (ev->tick_hz == a->tb.hz) {
+		it->tb = &a->tb;
+		return;
+	}
+	ms_timebase_set(&it->own, ev->ts, ev->mono_ns, ev->tick_hz);
+	it->tb = &it->own;
+}
+
 /* Updates the stream's state and counts with one record. */
 static int apply(struct ms_arc_iter *it, const struct ms_event *ev)
 {
 	ms_arc_count_event(&it->c, ev);
 	switch (ev->type) {
 	case MS_REC_CLOCK:
-		it->have_clock = 1;
-		it->ref_ticks = ev->ts;
-		it->ref_ns = ev->mono_ns;
-		it->hz = ev->tick_hz;
+		clock_record(it, ev);
 		break;
 	case MS_REC_STACK:
 		return ms_arc_stacks_put(&it->stacks, ev->stack_id, ev->frames,

@@ -13,5 +13,7 @@ int ms_cmd_record(int argc, char **argv);
 int ms_cmd_tail(int argc, char **argv);
 int ms_cmd_stats(int argc, char **argv);
 int ms_cmd_dump(int argc, char **argv);
+int ms_cmd_report(int argc, char **argv);
+int ms_cmd_symbolize(int argc, char **argv);
 
 #endif

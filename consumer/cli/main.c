@@ -16,6 +16,9 @@ static const struct {
 	{"tail", ms_cmd_tail, "live stream of events from a running consumer"},
 	{"stats", ms_cmd_stats, "summary counts of an archive"},
 	{"dump", ms_cmd_dump, "decoded events of an archive"},
+	{"report", ms_cmd_report, "where the memory went: peak, leaks, sites"},
+	{"symbolize", ms_cmd_symbolize,
+	 "store the stacks' function names in the archive"},
 };
 
 static void usage(FILE *f)

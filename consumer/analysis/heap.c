@@ -535,6 +535,14 @@ int ms_heap_event(struct ms_heap *h, const struct ms_heap_ev *e)
 	}
 }
 
+void ms_heap_prefetch(const struct ms_heap *h, uint32_t pid, uint64_t addr)
+{
+	const struct proc *p = h->last_proc;
+
+	if (p && p->pid == pid && p->cap)
+		__builtin_prefetch(&p->t[home_of(addr, p->bits)]);
+}
+
 int ms_heap_is_live(struct ms_heap *h, uint32_t pid, uint64_t addr)
 {
 	struct proc *p = proc_get(h, pid);

@@ -107,6 +107,10 @@ void ms_heap_destroy(struct ms_heap *h);
  */
 int ms_heap_event(struct ms_heap *h, const struct ms_heap_ev *e);
 
+/* Starts loading the live-table slot of addr: a caller that reads events
+ * ahead hides the cache miss of each event's lookup. */
+void ms_heap_prefetch(const struct ms_heap *h, uint32_t pid, uint64_t addr);
+
 /* Whether process pid has a live block at addr (for ordering ties). */
 int ms_heap_is_live(struct ms_heap *h, uint32_t pid, uint64_t addr);
 

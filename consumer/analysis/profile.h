@@ -31,6 +31,7 @@ struct ms_profile_opts {
 	uint64_t from_ns, to_ns; /* window, relative; to MS_PROFILE_END */
 	const char *debug_dirs;	 /* symbols.h; NULL: the defaults */
 	int no_symbols;		 /* module+offset only (tests, speed) */
+	int sites_only;		 /* the stacks alone, no heap figures */
 };
 
 /* A thread as the report shows it. */

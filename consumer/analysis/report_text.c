@@ -341,7 +341,7 @@ static void section_top_sites(struct out *w)
 static void section_lifetimes(struct out *w)
 {
 	site_table(w, "LIFETIMES of freed blocks, by site (median, p99)",
-		   key_freed, 0, cols_lifetime);
+		   key_freed, 1, cols_lifetime);
 }
 
 static void section_sizes(struct out *w)

@@ -16,4 +16,9 @@ int ms_cmd_dump(int argc, char **argv);
 int ms_cmd_report(int argc, char **argv);
 int ms_cmd_symbolize(int argc, char **argv);
 
+/* What `memscope symbolize DIR` does (record runs it too); `cmd` names
+ * the command in messages. Returns the exit status. */
+int ms_symbolize_archive(const char *dir, const char *debug_dirs,
+			 const char *cmd, int quiet);
+
 #endif

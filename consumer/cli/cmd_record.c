@@ -34,8 +34,11 @@ static void help(void)
 	printf("usage: memscope record [--out DIR] [OPTIONS] -- CMD "
 	       "[ARG...]\n\n"
 	       "Runs CMD traced by a private consumer and writes the archive "
-	       "to DIR.\nExits with CMD's exit status (128+N when a signal N "
-	       "ended it).\n\noptions:\n%s",
+	       "to DIR,\nthen stores the names of its stacks' functions in it "
+	       "('memscope\nsymbolize'). Exits with CMD's exit status (128+N "
+	       "when a signal N\nended it).\n\noptions:\n%s"
+	       "  --no-symbolize          leave the names out (report looks "
+	       "them up\n                          in the binaries later)\n",
 	       ms_opts_help);
 }
 
@@ -138,6 +141,20 @@ static int spawn(struct rec *r, char **argv, char **env)
 	return err;
 }
 
+/* Takes record's own option out of argv (before "--"): 1 when given. */
+static int take_no_symbolize(int *argc, char **argv)
+{
+	for (int i = 1; i < *argc && strcmp(argv[i], "--"); i++) {
+		if (strcmp(argv[i], "--no-symbolize"))
+			continue;
+		memmove(&argv[i], &argv[i + 1],
+			(size_t)(*argc - i) * sizeof(*argv));
+		(*argc)--;
+		return 1;
+	}
+	return 0;
+}
+
 static int prepare(int argc, char **argv, struct ms_daemon_opts *o, int *cmd)
 {
 	int i;
@@ -167,7 +184,7 @@ int ms_cmd_record(int argc, char **argv)
 	char out[256], session[80], agent[4096];
 	char **env = NULL;
 	pthread_t wt;
-	int cmd = 0, ret;
+	int cmd = 0, ret, no_symbolize = take_no_symbolize(&argc, argv);
 
 	ret = prepare(argc, argv, &o, &cmd);
 	if (ret >= 0)
@@ -206,6 +223,8 @@ int ms_cmd_record(int argc, char **argv)
 	summary(&r);
 	ms_daemon_close(r.d);
 	ms_env_free(env);
+	if (!no_symbolize)
+		ms_symbolize_archive(o.out, NULL, "record", 0);
 	(void)ret; /* a manifest error was reported; the status is CMD's */
 	return r.status;
 }

@@ -33,6 +33,48 @@ static void usage(FILE *f)
 		"  --help         this text\n");
 }
 
+int ms_symbolize_archive(const char *dir, const char *debug_dirs,
+			 const char *cmd, int quiet)
+{
+	struct ms_profile_opts po = {.to_ns = MS_PROFILE_END,
+				     .debug_dirs = debug_dirs,
+				     .sites_only = 1};
+	struct ms_cli_progress cli;
+	struct ms_archive *a;
+	struct ms_profile *p;
+	uint64_t t0 = ms_mono_ns();
+	size_t keys = 0;
+	int err;
+
+	ms_cli_progress_init(&cli, cmd);
+	err = ms_archive_open(dir, quiet ? NULL : ms_cli_on_error, &cli, &a);
+	if (err) {
+		fprintf(stderr, "memscope %s: cannot read %s: %s\n", cmd, dir,
+			strerror(-err));
+		return 1;
+	}
+	a->on_progress = ms_cli_on_progress;
+	a->on_progress_arg = &cli;
+	err = ms_profile_build(a, &po, &p);
+	ms_cli_progress_done(&cli);
+	if (!err) {
+		err = ms_profile_write_symbols(p, &keys);
+		ms_profile_free(p);
+	}
+	ms_archive_close(a);
+	if (err) {
+		fprintf(stderr, "memscope %s: symbols of %s: %s\n", cmd, dir,
+			strerror(-err));
+		return 1;
+	}
+	if (!quiet)
+		fprintf(stderr,
+			"memscope %s: names of %zu code addresses stored in "
+			"%s/symbols.msym (%.2f s)\n",
+			cmd, keys, dir, (ms_mono_ns() - t0) / 1e9);
+	return 0;
+}
+
 int ms_cmd_symbolize(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -41,18 +83,13 @@ int ms_cmd_symbolize(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	struct ms_profile_opts po = {.to_ns = MS_PROFILE_END};
-	struct ms_cli_progress cli;
-	struct ms_archive *a;
-	struct ms_profile *p;
-	uint64_t t0 = ms_mono_ns();
-	int c, err, quiet = 0;
-	size_t keys = 0;
+	const char *debug_dirs = NULL;
+	int c, quiet = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'd') {
-			po.debug_dirs = optarg;
+			debug_dirs = optarg;
 		} else if (c == 'q') {
 			quiet = 1;
 		} else if (c == 'h') {
@@ -68,31 +105,6 @@ int ms_cmd_symbolize(int argc, char **argv)
 				"directory; try 'memscope symbolize --help'\n");
 		return 2;
 	}
-	ms_cli_progress_init(&cli, "symbolize");
-	err = ms_archive_open(argv[optind], ms_cli_on_error, &cli, &a);
-	if (err) {
-		fprintf(stderr, "memscope symbolize: cannot read %s: %s\n",
-			argv[optind], strerror(-err));
-		return 1;
-	}
-	a->on_progress = ms_cli_on_progress;
-	a->on_progress_arg = &cli;
-	err = ms_profile_build(a, &po, &p);
-	ms_cli_progress_done(&cli);
-	if (!err) {
-		err = ms_profile_write_symbols(p, &keys);
-		ms_profile_free(p);
-	}
-	ms_archive_close(a);
-	if (err) {
-		fprintf(stderr, "memscope symbolize: %s: %s\n", argv[optind],
-			strerror(-err));
-		return 1;
-	}
-	if (!quiet)
-		fprintf(stderr,
-			"memscope symbolize: %zu code addresses looked up in "
-			"%.2f s; names in %s/symbols.msym\n",
-			keys, (ms_mono_ns() - t0) / 1e9, argv[optind]);
-	return 0;
+	return ms_symbolize_archive(argv[optind], debug_dirs, "symbolize",
+				    quiet);
 }

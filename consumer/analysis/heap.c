@@ -331,14 +331,24 @@ static void window_begin(struct ms_heap *h, uint64_t ns)
 
 static void note_live(struct ms_heap *h, uint64_t ns, uint64_t before)
 {
+	const struct ms_heap_sink *k = h->o.sink;
+
 	if (!h->counting)
 		return;
 	if (h->tot.live > h->tot.peak) {
 		h->tot.peak = h->tot.live;
 		h->tot.peak_ns = ns;
 		h->epoch++;
+		if (k && k->peak)
+			k->peak(k->arg, ns);
 	}
 	timeline_note(h, ns, before, h->tot.live);
+}
+
+static struct ms_heap_block block_of(const struct live *b)
+{
+	return (struct ms_heap_block){b->addr, b->size, b->weight,
+				      b->ns,   b->site, b->thread};
 }
 
 static unsigned size_class(uint64_t size)
@@ -383,7 +393,7 @@ static void free_block(struct ms_heap *h, struct proc *p, struct live *b,
 	struct ms_site *s = site_of(h, x.site);
 	struct ms_heap_thread *owner = &h->threads[x.thread];
 	uint64_t bytes = wbytes(x.size, x.weight), before = h->tot.live;
-	int in_window = h->counting && x.ns >= h->o.from_ns;
+	int in_window = h->counting && x.ns >= h->o.from_ns, temp;
 
 	live_remove(p, b);
 	p->freed[freed_slot(x.addr)] = x.addr;
@@ -401,9 +411,16 @@ static void free_block(struct ms_heap *h, struct proc *p, struct live *b,
 		if (x.thread != ti)
 			owner->freed_elsewhere_q16 += x.weight;
 	}
-	if (in_window && h->ts[ti].last_alloc == x.addr) {
+	temp = in_window && h->ts[ti].last_alloc == x.addr;
+	if (temp) {
 		h->tot.temp_q16 += x.weight;
 		s->temp_q16 += x.weight;
+	}
+	if (h->o.sink && h->o.sink->release) {
+		struct ms_heap_block blk = block_of(&x);
+
+		h->o.sink->release(h->o.sink->arg, &blk, e->ns, (uint32_t)ti,
+				   h->counting, temp);
 	}
 	if (in_window && (s->life || h->nlife < MAX_LIFETIME)) {
 		if (!s->life && (s->life = calloc(1, sizeof(*s->life))))
@@ -481,6 +498,11 @@ static int alloc_block(struct ms_heap *h, struct proc *p, size_t ti,
 		if (t->live > t->peak)
 			t->peak = t->live;
 		count_alloc(h, s, t, &b);
+	}
+	if (h->o.sink && h->o.sink->alloc) {
+		struct ms_heap_block blk = block_of(&b);
+
+		h->o.sink->alloc(h->o.sink->arg, &blk, h->counting);
 	}
 	note_live(h, e->ns, before);
 	return 0;
@@ -569,6 +591,11 @@ static void count_leaks(struct ms_heap *h)
 			s->leaked_q16 += b->weight;
 			h->tot.leaked += bytes;
 			h->tot.leaked_q16 += b->weight;
+			if (h->o.sink && h->o.sink->leak) {
+				struct ms_heap_block blk = block_of(b);
+
+				h->o.sink->leak(h->o.sink->arg, &blk);
+			}
 		}
 	}
 }

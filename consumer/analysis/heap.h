@@ -45,9 +45,38 @@ struct ms_heap_ev {
 	uint64_t count;	 /* LOST: events lost */
 };
 
+/* A block as a sink (below) sees it. */
+struct ms_heap_block {
+	uint64_t addr, size, weight; /* weight: Q16 */
+	uint64_t ns;		     /* of its allocation */
+	uint32_t site;
+	uint32_t thread; /* that allocated it: index in ms_heap_threads() */
+};
+
+/*
+ * Observers of the blocks that pass the filters, called in event order;
+ * each may be NULL. A view that needs more than the per-site figures (per
+ * thread, per time slice) keeps its own from these:
+ *  alloc:   a block allocated; `counted` 0 before the window
+ *  release: a block freed at `ns` by thread index `by`; `counted` 0
+ *           before the window; `temporary` as the totals count it
+ *  peak:    the heap reached a new high at `ns` (what is live now is
+ *           what was live at the peak, until the next call)
+ *  leak:    at the end, a block allocated in the window, still live
+ */
+struct ms_heap_sink {
+	void (*alloc)(void *arg, const struct ms_heap_block *b, int counted);
+	void (*release)(void *arg, const struct ms_heap_block *b, uint64_t ns,
+			uint32_t by, int counted, int temporary);
+	void (*peak)(void *arg, uint64_t ns);
+	void (*leak)(void *arg, const struct ms_heap_block *b);
+	void *arg;
+};
+
 struct ms_heap_opts {
-	uint64_t from_ns, to_ns; /* to_ns 0: to the end */
-	uint32_t pid, tid;	 /* 0: every process, every thread */
+	uint64_t from_ns, to_ns;	 /* to_ns 0: to the end */
+	uint32_t pid, tid;		 /* 0: every process, every thread */
+	const struct ms_heap_sink *sink; /* may be NULL */
 };
 
 /* The figures of one thread (its allocations, in the window). */

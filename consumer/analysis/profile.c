@@ -483,6 +483,7 @@ static int heap_begin(struct ms_profile *p, uint64_t first_ns)
 				 : add_sat(first_ns, p->o.to_ns),
 		.pid = p->o.pid,
 		.tid = p->o.tid,
+		.sink = p->o.sink,
 	};
 
 	p->start_ns = first_ns;

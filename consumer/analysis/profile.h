@@ -32,6 +32,7 @@ struct ms_profile_opts {
 	const char *debug_dirs;	 /* symbols.h; NULL: the defaults */
 	int no_symbols;		 /* module+offset only (tests, speed) */
 	int sites_only;		 /* the stacks alone, no heap figures */
+	const struct ms_heap_sink *sink; /* more figures: heap.h; or NULL */
 };
 
 /* A thread as the report shows it. */

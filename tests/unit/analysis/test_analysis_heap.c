@@ -332,6 +332,77 @@ static void test_many(void **state)
 	close_fx(&f);
 }
 
+struct seen {
+	unsigned allocs, counted, releases, temps, peaks, leaks;
+	uint64_t last_peak, leaked, by;
+};
+
+static void sk_alloc(void *arg, const struct ms_heap_block *b, int counted)
+{
+	struct seen *s = arg;
+
+	(void)b;
+	s->allocs++;
+	s->counted += counted;
+}
+
+static void sk_release(void *arg, const struct ms_heap_block *b, uint64_t ns,
+		       uint32_t by, int counted, int temporary)
+{
+	struct seen *s = arg;
+
+	(void)b;
+	(void)ns;
+	(void)counted;
+	s->releases++;
+	s->temps += temporary;
+	s->by = by;
+}
+
+static void sk_peak(void *arg, uint64_t ns)
+{
+	struct seen *s = arg;
+
+	s->peaks++;
+	s->last_peak = ns;
+}
+
+static void sk_leak(void *arg, const struct ms_heap_block *b)
+{
+	struct seen *s = arg;
+
+	s->leaks++;
+	s->leaked += b->size;
+}
+
+/* The sink sees what the totals count, block by block. */
+static void test_sink(void **state)
+{
+	struct seen seen = {0};
+	struct ms_heap_sink sk = {sk_alloc, sk_release, sk_peak, sk_leak,
+				  &seen};
+	struct fx f;
+
+	(void)state;
+	open_fx(&f, &(struct ms_heap_opts){.from_ns = 5, .sink = &sk});
+	alloc(&f, 1, 1, 0x10, 100, f.a); /* before the window */
+	alloc(&f, 1, 6, 0x20, 50, f.b);	 /* window starts: peak 100, then 150 */
+	release(&f, 1, 7, 0x20);	 /* temporary */
+	release(&f, 2, 8, 0x10);	 /* counted, by thread index 1 */
+	alloc(&f, 1, 9, 0x30, 500, f.c); /* new peak 500 */
+	ms_heap_finish(f.h);
+	assert_int_equal(seen.allocs, 3);
+	assert_int_equal(seen.counted, 2);
+	assert_int_equal(seen.releases, 2);
+	assert_int_equal(seen.temps, 1);
+	assert_int_equal(seen.by, 1);
+	assert_int_equal(seen.peaks, 2); /* 150 at 6, 500 at 9 */
+	assert_int_equal(seen.last_peak, 9);
+	assert_int_equal(seen.leaks, 1);
+	assert_int_equal(seen.leaked, 500);
+	close_fx(&f);
+}
+
 static void test_lifetime(void **state)
 {
 	struct ms_lifetime l;
@@ -360,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_weights),
 		cmocka_unit_test(test_findings),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_sink),
 		cmocka_unit_test(test_lifetime),
 	};
 

@@ -210,10 +210,62 @@ static int go_on(int fd, const struct ms_settings *s)
 	return 0;
 }
 
-static int handshake(const char *path, struct ms_settings *s)
+/*
+ * Only a consumer of our own user may receive our rings: the directory
+ * must be ours and closed (anyone who can write there can listen in the
+ * consumer's place), and the peer must run as us. Returns 0 or -EPERM
+ * (the warning written).
+ */
+static int check_dir(const char *session, const char *path)
 {
-	int fd = connect_session(path), err;
+	char dir[108], why[160];
+	int err = ms_session_sock_dir(path, dir, sizeof(dir));
 
+	if (err == 0)
+		err = ms_session_dir_check(dir,
+					   !ms_session_socket_named(session),
+					   why, sizeof(why));
+	if (err == -ENOENT) /* no consumer yet: connect says so */
+		return 0;
+	if (err == 0)
+		return 0;
+	ms_warn_once("not using the session directory %s: %s; running "
+		     "untracked",
+		     dir, err == -ENAMETOOLONG ? "path too long" : why);
+	return -EPERM;
+}
+
+static int check_peer(int fd, const char *path)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		ms_warn_once("cannot tell who listens on %s (%s); running "
+			     "untracked",
+			     path, strerrordesc_np(errno));
+		return -EPERM;
+	}
+	if (cred.uid == geteuid())
+		return 0;
+	ms_warn_once("the listener on %s runs as uid %u, not as this user "
+		     "(%u); running untracked",
+		     path, (unsigned)cred.uid, (unsigned)geteuid());
+	return -EPERM;
+}
+
+static int handshake(const char *session, const char *path,
+		     struct ms_settings *s)
+{
+	int fd, err;
+
+	if (check_dir(session, path) < 0)
+		return -EPERM;
+	fd = connect_session(path);
+	if (fd >= 0 && (err = check_peer(fd, path)) < 0) {
+		ms_nc_close(fd);
+		return err;
+	}
 	if (fd < 0) {
 		ms_warn_once("no consumer at %s (%s); running untracked", path,
 			     strerrordesc_np(-fd));
@@ -253,7 +305,7 @@ int ms_attach_locked(const char *session, const struct ms_settings *api,
 		return ms_g.attach_err = err;
 	}
 	ms_settings_defaults(&s);
-	fd = handshake(path, &s);
+	fd = handshake(session, path, &s);
 	if (fd < 0)
 		return ms_g.attach_err = fd;
 	apply_api(&s, api, api_mask);

@@ -153,20 +153,78 @@ int ms_session_socket(const char *name, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int ms_session_mkdir(void)
+int ms_session_socket_named(const char *name)
+{
+	const char *env = getenv("MEMSCOPE_SOCKET");
+
+	return !name && env && *env;
+}
+
+int ms_session_dir_check(const char *dir, int strict, char *why, size_t len)
+{
+	struct stat st;
+	int err;
+
+	if (lstat(dir, &st) < 0) {
+		err = -errno;
+		snprintf(why, len, "%s", strerrordesc_np(-err));
+		return err;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(why, len, "it is a symbolic link");
+		return -ELOOP;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(why, len, "it is not a directory");
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(why, len,
+			 "it belongs to uid %u, not to this user (%u)",
+			 (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & (strict ? 077 : 022)) {
+		snprintf(why, len, "its mode %03o lets others %s (0700 wanted)",
+			 (unsigned)(st.st_mode & 0777),
+			 st.st_mode & 022 ? "write there" : "in");
+		return -EPERM;
+	}
+	return 0;
+}
+
+int ms_session_sock_dir(const char *sock, char *buf, size_t len)
+{
+	const char *slash = strrchr(sock, '/');
+	size_t n = slash ? (size_t)(slash - sock) : 0;
+
+	if (!slash)
+		return snprintf(buf, len, ".") >= (int)len ? -ENAMETOOLONG : 0;
+	if (n == 0)
+		n = 1; /* "/x.sock": the root */
+	if (n >= len)
+		return -ENAMETOOLONG;
+	memcpy(buf, sock, n);
+	buf[n] = 0;
+	return 0;
+}
+
+int ms_session_mkdir(char *why, size_t len)
 {
 	char dir[256];
 	struct stat st;
 
-	if (ms_session_dir(dir, sizeof(dir)) < 0)
+	if (ms_session_dir(dir, sizeof(dir)) < 0) {
+		snprintf(why, len, "the path is too long");
 		return -ENAMETOOLONG;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(why, len, "%s", strerrordesc_np(errno));
 		return -errno;
-	if (lstat(dir, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid())
-		return -EPERM;
-	if ((st.st_mode & 077) && chmod(dir, 0700) < 0)
-		return -errno;
-	return 0;
+	}
+	/* ours, but left open by an older version or a umask: close it */
+	if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    st.st_uid == geteuid() && (st.st_mode & 077))
+		chmod(dir, 0700);
+	return ms_session_dir_check(dir, 1, why, len);
 }

@@ -53,8 +53,27 @@ int ms_session_dir(char *buf, size_t len);
  */
 int ms_session_socket(const char *name, char *buf, size_t len);
 
-/* Creates the session directory with mode 0700 if missing and checks that
- * it is ours and not accessible to others. Returns 0 or -errno. */
-int ms_session_mkdir(void);
+/*
+ * Creates the session directory with mode 0700 if missing (and closes it
+ * to others if it is ours), then checks it as ms_session_dir_check().
+ * Returns 0 or -errno; `why` (len bytes) then says what is wrong.
+ */
+int ms_session_mkdir(char *why, size_t len);
+
+/*
+ * Whether `dir` may hold session sockets: a directory itself (not a
+ * symbolic link), owned by this user, and closed to everyone else
+ * (`strict`: mode 0700, as the session directory is made) or at least to
+ * their writes (a directory the user named with MEMSCOPE_SOCKET). Anyone
+ * who could write there could listen in our place and receive every ring.
+ * Returns 0, or -errno with `why` saying what is wrong.
+ */
+int ms_session_dir_check(const char *dir, int strict, char *why, size_t len);
+
+/* 1 when the socket of session `name` is the one MEMSCOPE_SOCKET names. */
+int ms_session_socket_named(const char *name);
+
+/* The directory part of socket path `sock` into buf. 0 or -ENAMETOOLONG. */
+int ms_session_sock_dir(const char *sock, char *buf, size_t len);
 
 #endif

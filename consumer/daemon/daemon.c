@@ -131,6 +131,7 @@ static int open_socket(struct ms_daemon *d)
 static int setup_names(struct ms_daemon *d, const struct ms_daemon_opts *o)
 {
 	const char *name = o->session ? o->session : getenv("MEMSCOPE_SESSION");
+	char dir[256], why[160];
 	int err;
 
 	snprintf(d->session, sizeof(d->session), "%s",
@@ -143,12 +144,19 @@ static int setup_names(struct ms_daemon *d, const struct ms_daemon_opts *o)
 			d->session);
 		return err;
 	}
-	err = ms_session_mkdir();
+	err = ms_session_mkdir(why, sizeof(why));
+	if (!err && ms_session_sock_dir(d->sock_path, dir, sizeof(dir)) == 0)
+		err = ms_session_dir_check(dir,
+					   !ms_session_socket_named(o->session),
+					   why, sizeof(why));
 	if (err) {
+		if (ms_session_sock_dir(d->sock_path, dir, sizeof(dir)) < 0)
+			dir[0] = 0;
 		fprintf(stderr,
-			"memscope consumer: cannot use the session directory: "
-			"%s\n",
-			strerror(-err));
+			"memscope consumer: cannot use the session directory "
+			"%s: %s (remove it, or set XDG_RUNTIME_DIR to a "
+			"directory of your own)\n",
+			dir, why);
 		return err;
 	}
 	snprintf(d->out, sizeof(d->out), "%s", o->out);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "session.h"
@@ -91,12 +92,54 @@ static void test_socket_paths(void **state)
 	assert_string_equal(buf, want);
 }
 
+/* Only a directory of our own, closed to others, may hold sockets. */
+static void test_dir_check(void **state)
+{
+	char base[] = "/tmp/ms-test-dir-XXXXXX", p[128], why[160], dir[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	assert_int_equal(chmod(base, 0700), 0);
+	assert_int_equal(ms_session_dir_check(base, 1, why, sizeof(why)), 0);
+	chmod(base, 0755);
+	assert_int_equal(ms_session_dir_check(base, 1, why, sizeof(why)),
+			 -EPERM);
+	assert_non_null(strstr(why, "755"));
+	assert_int_equal(ms_session_dir_check(base, 0, why, sizeof(why)), 0);
+	chmod(base, 0777);
+	assert_int_equal(ms_session_dir_check(base, 0, why, sizeof(why)),
+			 -EPERM);
+	assert_non_null(strstr(why, "write"));
+	chmod(base, 0700);
+	snprintf(p, sizeof(p), "%s/link", base);
+	assert_int_equal(symlink(base, p), 0);
+	assert_int_equal(ms_session_dir_check(p, 1, why, sizeof(why)), -ELOOP);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/none", base);
+	assert_int_equal(ms_session_dir_check(p, 1, why, sizeof(why)), -ENOENT);
+	if (geteuid() == 0) { /* another owner: root can make one */
+		assert_int_equal(chown(base, 65534, 65534), 0);
+		assert_int_equal(
+			ms_session_dir_check(base, 1, why, sizeof(why)),
+			-EPERM);
+		assert_non_null(strstr(why, "uid 65534"));
+	}
+	assert_int_equal(ms_session_sock_dir("/run/x/a.sock", dir, 64), 0);
+	assert_string_equal(dir, "/run/x");
+	assert_int_equal(ms_session_sock_dir("/a.sock", dir, 64), 0);
+	assert_string_equal(dir, "/");
+	assert_int_equal(ms_session_sock_dir("a.sock", dir, 64), 0);
+	assert_string_equal(dir, ".");
+	rmdir(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_u64),
 		cmocka_unit_test(test_settings_parsers),
 		cmocka_unit_test(test_socket_paths),
+		cmocka_unit_test(test_dir_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -81,7 +81,8 @@ struct ms_tstate {
 	int guard; /* inside the agent: calls go straight to libc */
 	int state; /* MS_T_* */
 	uint32_t tid;
-	int gone; /* block mode gave up on this ring: drop from now on */
+	int gone;	    /* block mode: the consumer is gone, drop... */
+	uint64_t gone_beat; /* ...until its heartbeat moves past this */
 	struct ms_ring ring;
 	struct ms_rec_state rs;
 	uint64_t lost_pending; /* mirror of hdr->lost_pending */
@@ -176,6 +177,12 @@ int ms_attach(const char *session, const struct ms_settings *api,
 void ms_attach_pending(void) MS_HIDDEN;
 /* Closes the session socket if the descriptor is still ours. */
 void ms_attach_close_socket(void) MS_HIDDEN;
+/*
+ * 1 when the consumer has gone (its end of the session socket closed: it
+ * exited or was killed), or when it cannot be told (the program closed
+ * our socket); 0 while it is there, even stopped. One system call.
+ */
+int ms_attach_consumer_gone(void) MS_HIDDEN;
 /* Hands a new ring's memfd to the consumer. Returns 0 or -errno. */
 int ms_attach_send_ring(int fd, uint32_t tid, uint32_t index) MS_HIDDEN;
 /* The single "memscope: ..." stderr line (later calls write nothing). */

@@ -368,6 +368,20 @@ void ms_attach_close_socket(void)
 	ms_g.sock = -1;
 }
 
+int ms_attach_consumer_gone(void)
+{
+	struct pollfd pfd = {.fd = ms_g.sock, .events = POLLRDHUP};
+	struct stat st;
+
+	/* Not our socket any more (the program closed it): cannot tell. */
+	if (ms_g.sock < 0 || fstat(ms_g.sock, &st) < 0 ||
+	    st.st_dev != sock_dev || st.st_ino != sock_ino)
+		return 1;
+	if (ms_nc_poll(&pfd, 1, 0) < 0)
+		return 1;
+	return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 int ms_attach_send_ring(int fd, uint32_t tid, uint32_t index)
 {
 	struct ms_msg_ring m;

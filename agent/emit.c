@@ -5,7 +5,7 @@
 #include <sched.h>
 #include <time.h>
 
-#define MS_GIVE_UP_NS 2000000000ull /* block mode: consumer silent 2 s */
+#define MS_GIVE_UP_NS 2000000000ull /* block mode: ask the socket after 2 s */
 #define MS_SPINS      64
 #define MS_YIELDS     64
 
@@ -40,8 +40,12 @@ static void backoff(unsigned i)
 }
 
 /*
- * Block mode: waits for room while the consumer shows signs of life (its
- * tail or heartbeat moves). Returns NULL after MS_GIVE_UP_NS of silence.
+ * Block mode: waits for room as long as the consumer is there. Its tail
+ * or heartbeat moving says so; after MS_GIVE_UP_NS of silence the session
+ * socket is asked: a consumer that exited or was killed has closed its
+ * end, and the ring is given up (dropped from then on, until a heartbeat
+ * shows the consumer back); one that is only stopped or starved still
+ * holds it, and the wait goes on: lossless while the consumer lives.
  */
 static uint8_t *wait_room(struct ms_tstate *t, uint64_t n)
 {
@@ -65,10 +69,20 @@ static uint8_t *wait_room(struct ms_tstate *t, uint64_t n)
 			since = ms_mono_ns();
 		} else if (i >= MS_SPINS &&
 			   ms_mono_ns() - since > MS_GIVE_UP_NS) {
-			t->gone = 1;
-			return NULL;
+			if (ms_attach_consumer_gone()) {
+				t->gone = 1;
+				t->gone_beat = nb;
+				return NULL;
+			}
+			since = ms_mono_ns(); /* stopped: ask again later */
 		}
 	}
+}
+
+/* Block mode after giving up: a heartbeat since then means it is back. */
+static int consumer_back(struct ms_tstate *t)
+{
+	return ms_load_relaxed(&t->ring.hdr->heartbeat) != t->gone_beat;
 }
 
 static void lost_meta(struct ms_tstate *t)
@@ -91,6 +105,8 @@ uint8_t *ms_emit_reserve_slow(struct ms_tstate *t, uint64_t n, int event)
 		return NULL;
 	}
 	p = ms_ring_reserve(&t->ring, need);
+	if (!p && t->gone && consumer_back(t))
+		t->gone = 0;
 	if (!p && ms_g.set.on_full == MS_ON_FULL_BLOCK && !t->gone)
 		p = wait_room(t, need);
 	if (!p) {

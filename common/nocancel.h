@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -91,6 +92,15 @@ static inline int ms_nc_connect(int fd, const struct sockaddr *sa,
 static inline int ms_nc_fallocate(int fd, int mode, off_t off, off_t len)
 {
 	return (int)MS_NC(SYS_fallocate, fd, mode, off, len);
+}
+
+static inline int ms_nc_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	struct timespec ts = {timeout_ms / 1000,
+			      (timeout_ms % 1000) * 1000000L};
+
+	return (int)MS_NC(SYS_ppoll, fds, n, timeout_ms < 0 ? NULL : &ts, NULL,
+			  (size_t)8);
 }
 
 static inline int ms_nc_nanosleep(long ns)

@@ -26,6 +26,9 @@ Cases:
   consumer-killed PROG [ARGS]
                        the consumer is SIGKILLed while PROG runs: PROG still
                        finishes with its normal output and status.
+  consumer-stopped PROG THREADS ITERS
+                       in block mode the consumer is stopped for 5 s
+                       (SIGSTOP) while PROG runs: nothing is dropped.
   no-hang PROG [ARGS]  PROG (which calls libc where libc allocates under its
                        own locks) finishes within HANG_TIMEOUT seconds with
                        the untracked run's stdout and status, in `full` mode
@@ -312,6 +315,50 @@ def case_consumer_killed(args, tmp):
         cons.wait()
 
 
+def case_consumer_stopped(args, tmp):
+    """block mode is lossless while the consumer lives: stopped for 5 s
+    (SIGSTOP), it resumes and gets every event; PROG args: threads, iters.
+    """
+    env = clean_env()
+    plain = subprocess.run(args.prog, stdout=subprocess.PIPE, env=env,
+                           timeout=TIMEOUT)
+    env["XDG_RUNTIME_DIR"] = tmp
+    out = os.path.join(tmp, "archive")
+    cons = subprocess.Popen([args.cli, "consumer", "--session", "stopped",
+                             "--out", out, "--sampling", "full",
+                             "--on-full", "block", "--ring-kb", "64",
+                             "--stack-depth", "0", "--exit-when-idle",
+                             "--quiet"], env=env)
+    try:
+        if not wait_for(os.path.join(tmp, "memscope", "stopped.sock"), 10):
+            fail("the consumer did not start")
+        env["LD_PRELOAD"] = args.agent
+        env["MEMSCOPE_SESSION"] = "stopped"
+        prog = subprocess.Popen(args.prog, stdout=subprocess.PIPE, env=env)
+        time.sleep(0.3)
+        cons.send_signal(signal.SIGSTOP)
+        time.sleep(5)
+        cons.send_signal(signal.SIGCONT)
+        stdout, _ = prog.communicate(timeout=TIMEOUT)
+        cons.wait(timeout=60)
+    finally:
+        cons.send_signal(signal.SIGCONT)
+        cons.kill()
+        cons.wait()
+    env.pop("LD_PRELOAD")
+    s = subprocess.run([args.cli, "stats", out, "--json"],
+                       stdout=subprocess.PIPE, env=env, timeout=TIMEOUT,
+                       text=True, check=True)
+    stats = json.loads(s.stdout)
+    want = int(args.prog[1]) * int(args.prog[2])
+    print("program status %d; %d allocs (>= %d), %d dropped" %
+          (prog.returncode, stats["allocs"], want, stats["dropped"]))
+    if prog.returncode != 0 or stdout != plain.stdout:
+        fail("the program's output or status changed")
+    if stats["dropped"] != 0 or stats["allocs"] < want:
+        fail("events were lost while the consumer was stopped")
+
+
 def run_bounded(cmd, env, seconds):
     """Runs cmd in its own process group; on timeout the whole group is
     killed and None is returned: a hang fails instead of stalling."""
@@ -373,6 +420,7 @@ CASES = {
     "got": case_got,
     "consumer-killed": case_consumer_killed,
     "no-hang": case_no_hang,
+    "consumer-stopped": case_consumer_stopped,
 }
 
 

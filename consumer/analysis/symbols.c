@@ -14,6 +14,7 @@
 
 #include "cuindex.h"
 #include "demangle.h"
+#include "fileio.h"
 #include "grow.h"
 #include "strpool.h"
 #include "symstore.h"
@@ -104,17 +105,23 @@ static int open_module(struct ms_symbolizer *s, struct symmod *sm,
 {
 	const unsigned char *bits = NULL;
 	GElf_Addr vaddr;
-	int len;
+	int len, fd;
 
-	if (access(mod->path, R_OK))
-		return -errno;
+	/* The path comes from the archive: a FIFO there must not hang us. */
+	fd = ms_open_regular(mod->path);
+	if (fd < 0)
+		return fd;
 	sm->dwfl = dwfl_begin(&s->cb);
-	if (!sm->dwfl)
+	if (!sm->dwfl) {
+		close(fd);
 		return -ENOMEM;
+	}
 	dwfl_report_begin(sm->dwfl);
 	/* base 0 added to the p_vaddr of an ET_DYN: bias 0 (an ET_EXEC's is
-	 * 0 anyway) */
-	sm->dm = dwfl_report_elf(sm->dwfl, mod->name, mod->path, -1, 0, true);
+	 * 0 anyway); libdwfl owns fd once it succeeds */
+	sm->dm = dwfl_report_elf(sm->dwfl, mod->name, mod->path, fd, 0, true);
+	if (!sm->dm)
+		close(fd);
 	if (dwfl_report_end(sm->dwfl, NULL, NULL) || !sm->dm)
 		return -ENOEXEC;
 	len = dwfl_module_build_id(sm->dm, &bits, &vaddr);
@@ -486,13 +493,13 @@ int ms_sym_write_store(struct ms_symbolizer *s, const struct ms_symkey *keys,
 
 ssize_t ms_sym_file_build_id(const char *path, uint8_t *buf, size_t cap)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = ms_open_regular(path);
 	const void *id;
 	ssize_t len;
 	Elf *elf;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	elf_version(EV_CURRENT);
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF) {

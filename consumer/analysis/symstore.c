@@ -11,6 +11,7 @@
 
 #include "bytes.h"
 #include "checksum.h"
+#include "fileio.h"
 #include "grow.h"
 #include "strpool.h"
 #include "symstore_abi.h"
@@ -607,12 +608,12 @@ static int read_all(int fd, uint8_t **out, size_t *len)
 
 int ms_symstore_load(const char *path, struct ms_symstore **out)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+	int fd = ms_open_regular(path), err; /* the archive's own file */
 	uint8_t *p = NULL;
 	size_t n = 0;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	err = read_all(fd, &p, &n);
 	close(fd);
 	if (err)

@@ -405,6 +405,7 @@ static void free_block(struct ms_heap *h, struct proc *p, struct live *b,
 	owner->live -= bytes;
 	h->tot.live -= bytes;
 	if (h->counting) {
+		s->frees_q16 += x.weight;
 		h->tot.frees_q16 += x.weight;
 		h->tot.freed_bytes += bytes;
 		h->threads[ti].frees_q16 += x.weight;

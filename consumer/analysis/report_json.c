@@ -187,7 +187,7 @@ static void json_site(struct jout *w, uint32_t id)
 	put_u(f, "leaked_allocations", ms_q16_count(s->leaked_q16), 1);
 	put_u(f, "peak_bytes", s->peak, 1);
 	put_u(f, "peak_allocations", ms_q16_count(s->peak_q16), 1);
-	put_u(f, "freed", ms_q16_count(s->life ? s->life->total_q16 : 0), 1);
+	put_u(f, "freed", ms_q16_count(s->frees_q16), 1);
 	put_u(f, "lifetime_median_ns", ms_lifetime_percentile(s->life, 0.5), 1);
 	put_u(f, "lifetime_p99_ns", ms_lifetime_percentile(s->life, 0.99), 1);
 	fprintf(f, "\"label\": %d, \"frames\": [",

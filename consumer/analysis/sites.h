@@ -27,13 +27,16 @@ struct ms_site {
 	/* allocations made in the report's window */
 	uint64_t allocs_q16, bytes;
 	uint64_t temp_q16;	     /* freed before the thread's next call */
+	uint64_t frees_q16;	     /* its blocks freed in the window */
 	uint64_t leaked_q16, leaked; /* still live at the window's end */
 	/* live now (all blocks, also those from before the window) */
 	uint64_t live_q16, live;
 	/* live at the window's peak (lazily copied, see heap.c) */
 	uint64_t peak_q16, peak;
 	uint32_t peak_epoch;
-	struct ms_lifetime *life; /* blocks freed in the window; lazily */
+	/* lifetimes of its blocks allocated and freed in the window; made
+	 * lazily, for the first MAX_LIFETIME sites that need one (heap.c) */
+	struct ms_lifetime *life;
 };
 
 #define MS_SITE_NO_MODULE UINT32_MAX

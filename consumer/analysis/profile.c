@@ -546,7 +546,6 @@ int ms_profile_build(struct ms_archive *a, const struct ms_profile_opts *o,
 		     struct ms_profile **out)
 {
 	struct ms_profile *p = calloc(1, sizeof(*p));
-	size_t errs = a->nerrors + a->errors_dropped;
 	int r = -ENOMEM;
 
 	*out = NULL;
@@ -566,7 +565,9 @@ int ms_profile_build(struct ms_archive *a, const struct ms_profile_opts *o,
 	r = collect_threads(p);
 	if (r < 0)
 		goto out_free;
-	p->archive_errors = a->nerrors + a->errors_dropped - errs;
+	/* also what ms_archive_open() found: a manifest missing or damaged
+	 * takes the session's settings and the threads' names with it */
+	p->archive_errors = a->nerrors + a->errors_dropped;
 	*out = p;
 	return 0;
 out_free:

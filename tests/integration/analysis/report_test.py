@@ -38,8 +38,8 @@ Cases:
              allocated it) and --pid on a forking run (parent, child).
   damage     a segment cut short, bytes flipped in a frame, the manifest
              deleted or garbled, a segment emptied or replaced by garbage:
-             a report of what is readable, the damage named on stderr, exit
-             status 1, never a crash.
+             a report of what is readable, the damage named on stderr and
+             counted in the report, exit status 1, never a crash.
   sampled    stress_test --threads 8 --ops 200000 --seed 1 --peak 1 in
              `full`, `tiered` and `bytes:4096`: estimated bytes within 5% of
              the full run's exact total; estimated peak within 5% of the
@@ -890,9 +890,12 @@ def case_damage(t):
         rep, err = t.report(d, rc=1, stderr=True)
         check(where in err, "%s: stderr does not name %s: %r" %
               (name, where, err))
+        check(rep["archive_errors"] >= 1, "%s: archive_errors %d" %
+              (name, rep["archive_errors"]))
         check(rep["allocations"] <= whole["allocations"], "%s: more "
               "allocations than the intact archive" % name)
         text = t.text(d, rc=1)
+        has_line(text, r"^damage: +\d+ problems? in the archive", name)
         has_line(text, r"^SUMMARY$", name + ": the summary")
         print("%-28s exit 1, %d allocations of %d read, %d problem(s): %s"
               % (name, rep["allocations"], whole["allocations"],

@@ -521,11 +521,34 @@ static const char *name_of(const struct ms_profile *p, uint32_t pid,
 	return "";
 }
 
+static int cmp_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Threads come in the order first seen, so one process's threads need
+ * not be next to each other (a parent thread started after a child's). */
+static int count_processes(struct ms_profile *p)
+{
+	uint32_t *pid = malloc((p->nthreads + 1) * sizeof(*pid));
+
+	if (!pid)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->nthreads; i++)
+		pid[i] = p->threads[i].h.pid;
+	qsort(pid, p->nthreads, sizeof(*pid), cmp_u32);
+	for (size_t i = 0; i < p->nthreads; i++)
+		p->processes += i == 0 || pid[i] != pid[i - 1];
+	free(pid);
+	return 0;
+}
+
 static int collect_threads(struct ms_profile *p)
 {
 	size_t n;
 	const struct ms_heap_thread *t = ms_heap_threads(p->heap, &n);
-	uint32_t last_pid = 0;
 
 	p->threads = calloc(n ? n : 1, sizeof(*p->threads));
 	if (!p->threads)
@@ -534,12 +557,9 @@ static int collect_threads(struct ms_profile *p)
 		p->threads[i].h = t[i];
 		snprintf(p->threads[i].name, sizeof(p->threads[i].name), "%s",
 			 name_of(p, t[i].pid, t[i].tid));
-		if (t[i].pid != last_pid)
-			p->processes++;
-		last_pid = t[i].pid;
 	}
 	p->nthreads = n;
-	return 0;
+	return count_processes(p);
 }
 
 int ms_profile_build(struct ms_archive *a, const struct ms_profile_opts *o,

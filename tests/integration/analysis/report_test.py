@@ -35,7 +35,8 @@ Cases:
   window     --from/--to: around the peak (its block alone, the same peak),
              before it, after it; each equal to the replay of that window.
   filters    --tid (the cross-thread block counts for the thread that
-             allocated it) and --pid on a forking run (parent, child).
+             allocated it) and --pid on a forking run (parent, child, and
+             the count of processes).
   damage     a segment cut short, bytes flipped in a frame, the manifest
              deleted or garbled, a segment emptied or replaced by garbage:
              a report of what is readable, the damage named on stderr and
@@ -820,6 +821,8 @@ def case_filters(t):
         one(f, "fork_thread")
     rep = t.report(arc)
     check_replay(rep, events, "fork, all")
+    check(rep["processes"] == 2, "fork: %d processes, expected 2 (parent, "
+          "child, then a thread of the parent)" % rep["processes"])
     for x, other in ((par, ch), (ch, par)):
         rep = t.report(arc, "--pid", str(x["pid"]))
         check_replay(rep, events, "--pid %d" % x["pid"], pid=x["pid"])

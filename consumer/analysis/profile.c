@@ -635,6 +635,12 @@ static int symbolizer(struct ms_profile *p)
 	return ms_sym_create(&so, &p->sym);
 }
 
+/*
+ * A frame without symbols is named as the symbolizer names one it cannot
+ * resolve (symbols.c): by the offset of the call, the return address's
+ * minus 1, which addr2line answers with the call's line. So a frame has
+ * one name, whether symbols were looked up or not (--no-symbols).
+ */
 static int bare_frame(const struct ms_module *m, uint64_t addr, uint64_t off,
 		      int (*cb)(const struct ms_pframe *f, void *arg),
 		      void *arg)
@@ -643,8 +649,8 @@ static int bare_frame(const struct ms_module *m, uint64_t addr, uint64_t off,
 	struct ms_pframe f = {name, NULL, 0, 0, m ? m->name : NULL, addr, off};
 
 	if (m)
-		snprintf(name, sizeof(name), "%s+0x%llx", m->name,
-			 (unsigned long long)off);
+		snprintf(name, sizeof(name), "%.256s+0x%llx", m->name,
+			 (unsigned long long)(off ? off - 1 : 0));
 	else
 		snprintf(name, sizeof(name), "0x%llx",
 			 (unsigned long long)addr);

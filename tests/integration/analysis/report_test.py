@@ -27,7 +27,7 @@ Cases:
              `module+0x...`, never a name.
   rebuilt    the program replaced after recording by a build with another
              build id: its frames are `report_known+0x<offset>`, nothing
-             else.
+             else, named as `--no-symbols` names them.
   store      `memscope symbolize`, then the archive moved elsewhere and the
              program renamed away: the same names from ARCHIVE/symbols.msym
              (and without the store, none); prints symbolize's time and the
@@ -712,6 +712,16 @@ def case_rebuilt(t):
           "the rebuild has the same build id")
     rep = t.report(arc)
     check_unnamed(rep, "report_known", "after the rebuild")
+    # --no-symbols gives each of those frames the same name
+    bare = {s["id"]: s["frames"] for s in t.report(arc, "--no-symbols")[
+        "sites"]}
+    for s in rep["sites"]:
+        got = [fr["function"] for fr in bare[s["id"]]
+               if fr["module"] == "report_known"]
+        want = [fr["function"] for fr in s["frames"]
+                if fr["module"] == "report_known"]
+        check(got == want, "--no-symbols names %s, the report %s" %
+              (got, want))
     libc = [fr for s in rep["sites"] for fr in s["frames"]
             if fr["module"] and fr["module"].startswith("libc.so")]
     check(libc and all("+0x" not in fr["function"] for fr in libc

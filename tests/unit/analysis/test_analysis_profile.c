@@ -3,7 +3,8 @@
  * Profiles (consumer/analysis/profile.c) of scripted archives: real
  * segment files written with the record encoders (tests/fuzz's seed
  * helper), read back through the archive room's merge, with the figures
- * each script makes known exactly.
+ * each script makes known exactly. And a known bug of the heap model,
+ * as an expected failure.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 
 #include "archive.h"
 #include "fuzz.h"
+#include "heap.h"
 #include "profile.h"
 #include "record.h"
 
@@ -181,11 +183,64 @@ static void test_ties_free_before_reuse(void **state)
 	rmtree(dir);
 }
 
+/*
+ * KNOWN BUG in the heap model (consumer/analysis/heap.c, MAX_LIFETIME):
+ * only the first 32768 sites that free a block get a lifetime histogram,
+ * and a site's count of freed blocks lives only there, so every later
+ * site reports "freed": 0 (report_json.c) and no lifetimes, however many
+ * of its blocks were freed: a program with more stacks than that (a big
+ * C++ server) is told its late sites never free. The test states the
+ * truth and is an expected failure while KNOWN_BUG_LIFETIME_CAP is 1:
+ * set it to 0 once heap.c counts frees per site apart from the
+ * histograms.
+ */
+#define KNOWN_BUG_LIFETIME_CAP 1
+
+static void test_freed_past_lifetime_cap(void **state)
+{
+	const uint32_t nsites = 32768 + 2;
+	struct ms_sites sites;
+	struct ms_heap *h;
+	uint32_t last = 0;
+	uint64_t freed;
+
+	(void)state;
+	assert_int_equal(ms_sites_init(&sites), 0);
+	assert_int_equal(ms_heap_create(&(struct ms_heap_opts){0}, &sites, &h),
+			 0);
+	for (uint32_t i = 0; i < nsites; i++) {
+		uint64_t frame = 0x400000 + i;
+		int fresh;
+		struct ms_heap_ev e = {
+			MS_REC_ALLOC, 1,   1, 10 + 2 * i, 0x1000, 0,
+			16,	      ONE, 0, 0};
+
+		last = e.site = ms_sites_intern(&sites, 1, &frame, 1, &fresh);
+		assert_true(last != 0);
+		assert_int_equal(ms_heap_event(h, &e), 0);
+		e.type = MS_REC_FREE;
+		e.ns++;
+		assert_int_equal(ms_heap_event(h, &e), 0);
+	}
+	ms_heap_finish(h);
+	/* what the reports print as the site's "freed" */
+	freed = ms_sites_get(&sites, last)->life
+			? ms_sites_get(&sites, last)->life->total_q16
+			: 0;
+	if (KNOWN_BUG_LIFETIME_CAP)
+		assert_int_equal(freed, 0); /* the bug, as it stands */
+	else
+		assert_int_equal(freed, ONE);
+	ms_heap_destroy(h);
+	ms_sites_free(&sites);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ties_keep_thread_order),
 		cmocka_unit_test(test_ties_free_before_reuse),
+		cmocka_unit_test(test_freed_past_lifetime_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

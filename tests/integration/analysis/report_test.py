@@ -32,6 +32,8 @@ Cases:
              program renamed away: the same names from ARCHIVE/symbols.msym
              (and without the store, none); prints symbolize's time and the
              store's size.
+  fifo-module  the program's path replaced by a FIFO: the report must
+             finish (a known bug makes it wait forever: WILL_FAIL).
   window     --from/--to: around the peak (its block alone, the same peak),
              before it, after it; each equal to the replay of that window.
   filters    --tid (the cross-thread block counts for the thread that
@@ -751,6 +753,28 @@ def case_store(t):
     check_unnamed(t.report(bare), "report_known", "binary gone, no store")
 
 
+def case_fifo_module(t):
+    """A module whose recorded path is a FIFO by the time of the report:
+    no module file there, so its frames are module+0x..., and the report
+    finishes. KNOWN BUG (consumer/analysis/symbols.c): the symbolizer
+    opens the path with a blocking open(2), which waits for a writer that
+    never comes: ctest runs this case as WILL_FAIL until that is fixed."""
+    prog = t.path("bin", "report_known")
+    shutil.copy(t.a.known, prog)
+    f, arc = record_known(t, "fifo", prog)
+    os.unlink(prog)
+    os.mkfifo(prog)
+    try:
+        p = run([t.a.cli, "report", arc, "--format", "json"], timeout=5)
+    except subprocess.TimeoutExpired:
+        raise Fail("memscope report still waits after 5 s: it opened the "
+                   "FIFO %s as a module file" % prog)
+    rep = json.loads(p.stdout)
+    t.schema.validate(rep, "report with a FIFO for a module")
+    t.reports += 1
+    check_unnamed(rep, "report_known", "module path now a FIFO")
+
+
 # ---- window and filters ----
 
 def case_window(t):
@@ -1073,6 +1097,7 @@ CASES = {
     "debug-dir": case_debug_dir,
     "rebuilt": case_rebuilt,
     "store": case_store,
+    "fifo-module": case_fifo_module,
     "window": case_window,
     "filters": case_filters,
     "damage": case_damage,

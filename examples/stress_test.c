@@ -12,10 +12,19 @@
  *   memscope-expect thread index=I tid=T allocs=A frees=F
  *   memscope-expect total threads=N allocs=A frees=F
  *
+ * With --peak 1 it also counts the bytes its own calls hold (one atomic
+ * add per call, shared by all threads: slower, so off by default) and
+ * prints the highest total, the truth a report's peak is checked against
+ * in the same run (the peak of this workload differs from run to run):
+ *
+ *   memscope-expect peak bytes=B
+ *
  * usage: stress_test [--threads T] [--ops N] [--window W] [--cross PCT]
- *                    [--seed S]      (defaults: 150, 20000, 256, 5, 1)
+ *                    [--seed S] [--peak 0|1]
+ *                    (defaults: 150, 20000, 256, 5, 1, 0)
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,10 +47,35 @@ struct worker {
 	struct inbox in;
 };
 
-static int n_threads = 150, window = 256, cross_pct = 5;
+static int n_threads = 150, window = 256, cross_pct = 5, count_peak;
 static long n_ops = 20000;
 static struct worker *workers;
 static pthread_barrier_t done_barrier;
+/* --peak: bytes held now and at most. Every update is a read-modify-write
+ * of the one counter, so the maximum is taken over its exact history. */
+static _Atomic uint64_t live_bytes, peak_bytes;
+
+static void held(uint64_t n)
+{
+	uint64_t now, peak;
+
+	if (!count_peak)
+		return;
+	now = atomic_fetch_add_explicit(&live_bytes, n, memory_order_relaxed) +
+	      n;
+	peak = atomic_load_explicit(&peak_bytes, memory_order_relaxed);
+	while (now > peak &&
+	       !atomic_compare_exchange_weak_explicit(&peak_bytes, &peak, now,
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+}
+
+static void released(uint64_t n)
+{
+	if (count_peak)
+		atomic_fetch_sub_explicit(&live_bytes, n, memory_order_relaxed);
+}
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -75,21 +109,32 @@ static void *alloc_one(uint64_t r)
 	static const size_t medium[] = {1536, 2048, 4096, 8192, 16384};
 	static const size_t large[] = {65536, 131072, 262144, 1048576};
 	unsigned k = (unsigned)(r % 1000);
+	size_t n;
 	char *p;
 
 	if (k < 900)
-		p = alloc_small(small[(r >> 10) % 16]);
+		p = alloc_small(n = small[(r >> 10) % 16]);
 	else if (k < 995)
-		p = alloc_medium(medium[(r >> 10) % 5]);
+		p = alloc_medium(n = medium[(r >> 10) % 5]);
 	else
-		p = alloc_large(large[(r >> 10) % 4]);
-	if (p)
+		p = alloc_large(n = large[(r >> 10) % 4]);
+	if (p && count_peak) {
+		held(n);
+		memcpy(p, &n, sizeof(n)); /* for release() */
+	} else if (p) {
 		((volatile char *)p)[0] = (char)r; /* keep the call */
+	}
 	return p;
 }
 
 static void release(struct worker *w, void *p)
 {
+	size_t n;
+
+	if (count_peak) {
+		memcpy(&n, p, sizeof(n));
+		released(n);
+	}
 	free(p);
 	w->frees++;
 }
@@ -134,8 +179,10 @@ static void *thread_main(void *arg)
 	uint64_t s = w->seed;
 
 	w->tid = gettid();
-	if (live)
+	if (live) {
 		w->allocs++; /* the window itself */
+		held((size_t)window * sizeof(void *));
+	}
 	for (long i = 0; live && i < n_ops; i++) {
 		uint64_t r = rnd(&s);
 		int k = (int)(r % (uint64_t)window);
@@ -157,8 +204,11 @@ static void *thread_main(void *arg)
 			release(w, live[k]);
 	pthread_barrier_wait(&done_barrier); /* no more hand-offs */
 	drain_inbox(w);
-	if (live)
-		release(w, live);
+	if (live) {
+		released((size_t)window * sizeof(void *));
+		free(live);
+		w->frees++;
+	}
 	return NULL;
 }
 
@@ -177,6 +227,8 @@ static int parse(int argc, char **argv, uint64_t *seed)
 			cross_pct = (int)v;
 		else if (!strcmp(argv[i], "--seed"))
 			*seed = (uint64_t)v;
+		else if (!strcmp(argv[i], "--peak") && (v == 0 || v == 1))
+			count_peak = (int)v;
 		else
 			return -1;
 	}
@@ -190,13 +242,15 @@ int main(int argc, char **argv)
 
 	if (parse(argc, argv, &seed) < 0) {
 		fprintf(stderr, "usage: stress_test [--threads T] [--ops N] "
-				"[--window W] [--cross PCT] [--seed S]\n");
+				"[--window W] [--cross PCT] [--seed S] "
+				"[--peak 0|1]\n");
 		return 2;
 	}
 	workers = calloc((size_t)n_threads, sizeof(*workers));
 	th = calloc((size_t)n_threads, sizeof(*th));
 	if (!workers || !th)
 		return 1;
+	held((uint64_t)n_threads * (sizeof(*workers) + sizeof(*th)));
 	pthread_barrier_init(&done_barrier, NULL, (unsigned)n_threads);
 	for (int i = 0; i < n_threads; i++) {
 		workers[i].index = i;
@@ -224,6 +278,9 @@ int main(int argc, char **argv)
 	printf("memscope-expect total threads=%d allocs=%llu frees=%llu\n",
 	       n_threads, (unsigned long long)allocs,
 	       (unsigned long long)frees);
+	if (count_peak)
+		printf("memscope-expect peak bytes=%llu\n",
+		       (unsigned long long)atomic_load(&peak_bytes));
 	printf("stress_test: %d threads x %ld ops: %llu mallocs, %llu frees\n",
 	       n_threads, n_ops, (unsigned long long)allocs,
 	       (unsigned long long)frees);

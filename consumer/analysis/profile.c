@@ -47,12 +47,21 @@ struct procmap {
  * time may have happened in either order: a free of X on one thread and
  * the allocation that reuses X on another, or an allocation and its free
  * on another thread. They are applied in the order that makes sense of
- * them: frees of blocks live now, then allocations, then the rest.
+ * them, but each thread's own in the order it made them (a temporary is
+ * a block its thread frees before its next call): at each step the next
+ * event of one of the threads goes, the first that frees a block live
+ * now, else the first allocation at a free address, else the first.
  */
+struct run {
+	size_t at, end; /* the thread's events not applied yet: v[at, end) */
+	size_t prev;	/* an earlier run of the same thread; SIZE_MAX */
+};
+
 struct group {
 	struct ms_heap_ev *v;
-	uint8_t *done;
 	size_t n, cap;
+	struct run *runs; /* the merge hands each thread's events in a run */
+	size_t nruns, cap_runs;
 };
 
 /*
@@ -303,55 +312,104 @@ static void stack_redefined(struct ms_profile *p, const struct ms_arc_event *e)
 
 /* ---- the pass ---- */
 
-/* Applies the group's events whose turn `pass` it is (see struct group). */
-static int group_pass(struct ms_profile *p, struct group *g, int pass)
+/* How well applying e now makes sense (see struct group): 0 best. */
+static int turn(struct ms_profile *p, const struct ms_heap_ev *e)
 {
-	int r = 0, past = 0;
-
-	for (size_t i = 0; i < g->n && r >= 0; i++) {
-		const struct ms_heap_ev *e = &g->v[i];
-		int go;
-
-		if (g->done[i])
-			continue;
-		if (pass == 0)
-			go = e->type == MS_REC_LOST ||
-			     (e->type == MS_REC_FREE &&
-			      ms_heap_is_live(p->heap, e->pid, e->addr)) ||
-			     (e->type == MS_REC_REALLOC &&
-			      ms_heap_is_live(p->heap, e->pid, e->old_addr));
-		else
-			go = pass == 2 || e->type == MS_REC_ALLOC;
-		if (!go)
-			continue;
-		g->done[i] = 1;
-		r = ms_heap_event(p->heap, e);
-		past |= r == 1;
+	switch (e->type) {
+	case MS_REC_FREE:
+		return ms_heap_is_live(p->heap, e->pid, e->addr) ? 0 : 2;
+	case MS_REC_REALLOC:
+		return ms_heap_is_live(p->heap, e->pid, e->old_addr) ? 0 : 2;
+	case MS_REC_ALLOC:
+		return ms_heap_is_live(p->heap, e->pid, e->addr) ? 2 : 1;
+	default:
+		return 0;
 	}
-	return r < 0 ? r : past;
 }
 
-/* One thread's events keep their own order. */
-static int one_thread(const struct group *g)
+static int same_thread(const struct ms_heap_ev *a, const struct ms_heap_ev *b)
 {
-	for (size_t i = 1; i < g->n; i++)
-		if (g->v[i].tid != g->v[0].tid || g->v[i].pid != g->v[0].pid)
-			return 0;
-	return 1;
+	return a->tid == b->tid && a->pid == b->pid;
+}
+
+/* Cuts the group into runs of one thread's events. 0 or -ENOMEM. */
+static int group_runs(struct group *g)
+{
+	g->nruns = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		struct run *r;
+
+		if (i && same_thread(&g->v[i], &g->v[i - 1])) {
+			g->runs[g->nruns - 1].end = i + 1;
+			continue;
+		}
+		if (g->nruns == g->cap_runs) {
+			size_t cap = g->cap_runs ? g->cap_runs * 2 : 16;
+
+			r = realloc(g->runs, cap * sizeof(*r));
+			if (!r)
+				return -ENOMEM;
+			g->runs = r;
+			g->cap_runs = cap;
+		}
+		r = &g->runs[g->nruns];
+		*r = (struct run){i, i + 1, SIZE_MAX};
+		for (size_t k = g->nruns; k-- > 0;)
+			if (same_thread(&g->v[g->runs[k].at], &g->v[i])) {
+				r->prev = k;
+				break;
+			}
+		g->nruns++;
+	}
+	return 0;
+}
+
+/* Whether run r has nothing to apply now: all went, or its thread has
+ * events before it in another run. */
+static int idle(const struct group *g, const struct run *r)
+{
+	const struct run *prev = r->prev == SIZE_MAX ? NULL : &g->runs[r->prev];
+
+	return r->at == r->end || (prev && prev->at < prev->end);
+}
+
+/* The run whose next event goes now; SIZE_MAX when all went. */
+static size_t next_run(struct ms_profile *p, const struct group *g)
+{
+	size_t best = SIZE_MAX;
+	int best_turn = 3;
+
+	for (size_t k = 0; k < g->nruns && best_turn > 0; k++) {
+		int t;
+
+		if (idle(g, &g->runs[k]))
+			continue;
+		t = turn(p, &g->v[g->runs[k].at]);
+		if (t < best_turn) {
+			best = k;
+			best_turn = t;
+		}
+	}
+	return best;
 }
 
 static int group_flush(struct ms_profile *p)
 {
 	struct group *g = &p->st->g;
 	int r = 0, past = 0;
+	size_t k;
 
-	if (one_thread(g))
+	if (g->n > 1 && group_runs(g) < 0)
+		return -ENOMEM;
+	if (g->n == 1 || g->nruns == 1)
 		for (size_t i = 0; i < g->n && r >= 0; i++)
 			past |= (r = ms_heap_event(p->heap, &g->v[i])) == 1;
-	for (int pass = 0; !one_thread(g) && pass < 3 && r >= 0; pass++)
-		past |= (r = group_pass(p, g, pass)) == 1;
+	else
+		while (r >= 0 && (k = next_run(p, g)) != SIZE_MAX)
+			past |= (r = ms_heap_event(
+					 p->heap, &g->v[g->runs[k].at++])) == 1;
 	g->n = 0;
-	return r < 0 ? r : (past || r == 1);
+	return r < 0 ? r : past;
 }
 
 static int group_add(struct group *g, const struct ms_heap_ev *e)
@@ -359,18 +417,12 @@ static int group_add(struct group *g, const struct ms_heap_ev *e)
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 64;
 		struct ms_heap_ev *v = realloc(g->v, cap * sizeof(*v));
-		uint8_t *d;
 
 		if (!v)
 			return -ENOMEM;
 		g->v = v;
-		d = realloc(g->done, cap);
-		if (!d)
-			return -ENOMEM;
-		g->done = d;
 		g->cap = cap;
 	}
-	g->done[g->n] = 0;
 	g->v[g->n++] = *e;
 	return 0;
 }
@@ -567,11 +619,34 @@ static const char *name_of(const struct ms_profile *p, uint32_t pid,
 	return "";
 }
 
+static int cmp_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Threads come in the order first seen, so one process's threads need
+ * not be next to each other (a parent thread started after a child's). */
+static int count_processes(struct ms_profile *p)
+{
+	uint32_t *pid = malloc((p->nthreads + 1) * sizeof(*pid));
+
+	if (!pid)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->nthreads; i++)
+		pid[i] = p->threads[i].h.pid;
+	qsort(pid, p->nthreads, sizeof(*pid), cmp_u32);
+	for (size_t i = 0; i < p->nthreads; i++)
+		p->processes += i == 0 || pid[i] != pid[i - 1];
+	free(pid);
+	return 0;
+}
+
 static int collect_threads(struct ms_profile *p)
 {
 	size_t n;
 	const struct ms_heap_thread *t = ms_heap_threads(p->heap, &n);
-	uint32_t last_pid = 0;
 
 	p->threads = calloc(n ? n : 1, sizeof(*p->threads));
 	if (!p->threads)
@@ -580,19 +655,15 @@ static int collect_threads(struct ms_profile *p)
 		p->threads[i].h = t[i];
 		snprintf(p->threads[i].name, sizeof(p->threads[i].name), "%s",
 			 name_of(p, t[i].pid, t[i].tid));
-		if (t[i].pid != last_pid)
-			p->processes++;
-		last_pid = t[i].pid;
 	}
 	p->nthreads = n;
-	return 0;
+	return count_processes(p);
 }
 
 int ms_profile_build(struct ms_archive *a, const struct ms_profile_opts *o,
 		     struct ms_profile **out)
 {
 	struct ms_profile *p = calloc(1, sizeof(*p));
-	size_t errs = a->nerrors + a->errors_dropped;
 	int r = -ENOMEM;
 
 	*out = NULL;
@@ -612,7 +683,9 @@ int ms_profile_build(struct ms_archive *a, const struct ms_profile_opts *o,
 	r = collect_threads(p);
 	if (r < 0)
 		goto out_free;
-	p->archive_errors = a->nerrors + a->errors_dropped - errs;
+	/* also what ms_archive_open() found: a manifest missing or damaged
+	 * takes the session's settings and the threads' names with it */
+	p->archive_errors = a->nerrors + a->errors_dropped;
 	*out = p;
 	return 0;
 out_free:
@@ -632,7 +705,7 @@ void ms_profile_free(struct ms_profile *p)
 		free(p->st->gen_slot);
 		free(p->st->sc);
 		free(p->st->g.v);
-		free(p->st->g.done);
+		free(p->st->g.runs);
 		free(p->st);
 	}
 	ms_sym_destroy(p->sym);
@@ -660,6 +733,12 @@ static int symbolizer(struct ms_profile *p)
 	return ms_sym_create(&so, &p->sym);
 }
 
+/*
+ * A frame without symbols is named as the symbolizer names one it cannot
+ * resolve (symbols.c): by the offset of the call, the return address's
+ * minus 1, which addr2line answers with the call's line. So a frame has
+ * one name, whether symbols were looked up or not (--no-symbols).
+ */
 static int bare_frame(const struct ms_module *m, uint64_t addr, uint64_t off,
 		      int (*cb)(const struct ms_pframe *f, void *arg),
 		      void *arg)
@@ -668,8 +747,8 @@ static int bare_frame(const struct ms_module *m, uint64_t addr, uint64_t off,
 	struct ms_pframe f = {name, NULL, 0, 0, m ? m->name : NULL, addr, off};
 
 	if (m)
-		snprintf(name, sizeof(name), "%s+0x%llx", m->name,
-			 (unsigned long long)off);
+		snprintf(name, sizeof(name), "%.256s+0x%llx", m->name,
+			 (unsigned long long)(off ? off - 1 : 0));
 	else
 		snprintf(name, sizeof(name), "0x%llx",
 			 (unsigned long long)addr);

@@ -51,7 +51,7 @@ struct ms_profile {
 	uint32_t stack_depth;	   /* from the manifest; UINT32_MAX unknown */
 	uint64_t events;	   /* records read */
 	uint32_t processes;	   /* processes that allocated */
-	size_t archive_errors;	   /* damage found while reading */
+	size_t archive_errors;	   /* damage found, at open and reading */
 	struct ms_sites sites;
 	struct ms_heap *heap;
 	struct ms_profile_thread *threads;

@@ -47,4 +47,34 @@ size_t ms_fuzz_hot_agrees(const struct ms_rec_state *st, const uint8_t *p,
  */
 size_t ms_fuzz_make_segment(uint8_t **out, int finish);
 
+/*
+ * Seed helper: a finished segment of thread (pid, tid), 1 tick = 1 ns,
+ * holding the records [raw, raw + len) (a SYNC first) as one frame.
+ * Returns its size with *out malloc'ed, or 0 (records that do not decode).
+ */
+size_t ms_fuzz_segment(uint32_t pid, uint32_t tid, const uint8_t *raw,
+		       size_t len, uint8_t **out);
+
+/*
+ * The directory a target writes the archive made of its input into
+ * (created on first use, removed at exit), and a file in it: ARCHIVE/name
+ * with n bytes (directories on the way made), or removed when !present.
+ */
+const char *ms_fuzz_dir(void);
+void ms_fuzz_put(const char *name, const uint8_t *d, size_t n, int present);
+
+/* Cuts the next `want` bytes (fewer at the end) off the input [*d, *d +
+ * *size): returns how many, with *d and *size past them. */
+size_t ms_fuzz_take(const uint8_t **d, size_t *size, size_t want);
+
+/*
+ * The archive an input describes, written into ms_fuzz_dir():
+ *   u16 manifest length (0xffff: no manifest) | manifest |
+ *   u32 length of segment 0 | segment 0 | segment 1 (the rest)
+ * as manifest.json, seg0 and seg1 (left out when empty): names relative
+ * to the archive. All parts may be short.
+ */
+void ms_fuzz_put_archive(const uint8_t *data, size_t size, const char *seg0,
+			 const char *seg1);
+
 #endif

@@ -7,75 +7,14 @@
  *   u32 length of segment 0 | segment 0 | segment 1 (the rest)
  * Everything the reader reports must be consistent, and it must finish.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "archive.h"
 #include "archive_iter.h"
 #include "archive_scan.h"
 #include "bytes.h"
 #include "fuzz.h"
-
-static char dir[128];
-
-static void cleanup(void)
-{
-	char p[256];
-
-	snprintf(p, sizeof(p), "%s/1/2-0.mseg", dir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/1/2-1.mseg", dir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/manifest.json", dir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/1", dir);
-	rmdir(p);
-	rmdir(dir);
-}
-
-static void setup(void)
-{
-	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-	char p[256];
-
-	snprintf(dir, sizeof(dir), "%s/ms-fuzz-arc-XXXXXX", base);
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(p, sizeof(p), "%s/1", dir);
-	if (mkdir(p, 0700))
-		abort();
-	atexit(cleanup);
-}
-
-static void put(const char *name, const uint8_t *d, size_t n, int present)
-{
-	char p[256];
-	int fd;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	if (!present) {
-		unlink(p);
-		return;
-	}
-	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || (n && write(fd, d, n) != (ssize_t)n))
-		abort();
-	close(fd);
-}
-
-static size_t take(const uint8_t **d, size_t *size, size_t want)
-{
-	size_t n = want < *size ? want : *size;
-
-	*d += n;
-	*size -= n;
-	return n;
-}
 
 static void check_thread(const struct ms_arc_thread *t)
 {
@@ -112,24 +51,10 @@ static void iterate(struct ms_archive *a)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const uint8_t *m, *s0;
-	size_t mlen = 0xffff, slen = 0;
 	struct ms_archive *a;
 
-	if (!dir[0])
-		setup();
-	if (size >= 2)
-		mlen = ms_get_le16(data);
-	take(&data, &size, 2);
-	m = data;
-	put("manifest.json", m, take(&data, &size, mlen), mlen != 0xffff);
-	if (size >= 4)
-		slen = ms_get_le32(data);
-	take(&data, &size, 4);
-	s0 = data;
-	put("1/2-0.mseg", s0, take(&data, &size, slen), 1);
-	put("1/2-1.mseg", data, size, size > 0);
-	if (ms_archive_open(dir, NULL, NULL, &a))
+	ms_fuzz_put_archive(data, size, "1/2-0.mseg", "1/2-1.mseg");
+	if (ms_archive_open(ms_fuzz_dir(), NULL, NULL, &a))
 		abort();
 	MS_FUZZ_CHECK(a->nthreads == 1 && a->nprocesses == 1);
 	if (ms_archive_scan(a))

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "fuzz.h"
 #include "record.h"
 #include "segment.h"
@@ -91,4 +95,147 @@ size_t ms_fuzz_make_segment(uint8_t **out, int finish)
 	if (!finish && n > 40)
 		n -= 40; /* cut inside the index */
 	return n;
+}
+
+/* Reads a whole file into *out (malloc'ed). Returns its size, or 0. */
+static size_t slurp(const char *path, uint8_t **out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	size_t n = 0;
+
+	*out = NULL;
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &sb) == 0 && sb.st_size > 0 &&
+	    (*out = malloc((size_t)sb.st_size)) &&
+	    read(fd, *out, (size_t)sb.st_size) == sb.st_size)
+		n = (size_t)sb.st_size;
+	close(fd);
+	if (!n) {
+		free(*out);
+		*out = NULL;
+	}
+	return n;
+}
+
+size_t ms_fuzz_segment(uint32_t pid, uint32_t tid, const uint8_t *raw,
+		       size_t len, uint8_t **out)
+{
+	struct ms_seg_info info = {
+		.pid = pid, .tid = tid, .tick_hz = 1000000000u};
+	struct ms_rec_state st = {0};
+	struct ms_seg_writer *w;
+	char path[] = "/tmp/ms-fuzz-seed-XXXXXX";
+	uint64_t first = 0, last = 0;
+	uint32_t count = 0;
+	size_t n = 0;
+	int fd = mkstemp(path);
+
+	*out = NULL;
+	if (fd < 0)
+		return 0;
+	close(fd);
+	unlink(path);
+	/* the frame header's count and times, as a stream writes them */
+	for (size_t at = 0; at < len;) {
+		struct ms_event ev;
+		ssize_t k = ms_rec_decode(&st, raw + at, len - at, &ev);
+
+		if (k <= 0)
+			return 0;
+		at += (size_t)k;
+		if (ev.type == MS_REC_SYNC)
+			continue;
+		first = count++ ? first : ev.ts;
+		last = ev.ts;
+	}
+	if (ms_seg_create(path, &info, 1, &w))
+		return 0;
+	if (ms_seg_write_frame(w, raw, len, count, first, last) == 0 &&
+	    ms_seg_finish(w) == 0)
+		n = slurp(path, out);
+	unlink(path);
+	return n;
+}
+
+static char arc_dir[128];
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+		  struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void arc_cleanup(void)
+{
+	nftw(arc_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *ms_fuzz_dir(void)
+{
+	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+
+	if (arc_dir[0])
+		return arc_dir;
+	snprintf(arc_dir, sizeof(arc_dir), "%s/ms-fuzz-arc-XXXXXX", base);
+	if (!mkdtemp(arc_dir))
+		abort();
+	atexit(arc_cleanup);
+	return arc_dir;
+}
+
+void ms_fuzz_put(const char *name, const uint8_t *d, size_t n, int present)
+{
+	char p[512];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", ms_fuzz_dir(), name);
+	if (!present) {
+		unlink(p);
+		return;
+	}
+	for (char *s = strchr(p + strlen(arc_dir) + 1, '/'); s;
+	     s = strchr(s + 1, '/')) {
+		*s = 0;
+		mkdir(p, 0700);
+		*s = '/';
+	}
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || (n && write(fd, d, n) != (ssize_t)n))
+		abort();
+	close(fd);
+}
+
+size_t ms_fuzz_take(const uint8_t **d, size_t *size, size_t want)
+{
+	size_t n = want < *size ? want : *size;
+
+	*d += n;
+	*size -= n;
+	return n;
+}
+
+void ms_fuzz_put_archive(const uint8_t *data, size_t size, const char *seg0,
+			 const char *seg1)
+{
+	size_t mlen = 0xffff, slen = 0;
+	const uint8_t *m, *s0;
+
+	if (size >= 2)
+		mlen = ms_get_le16(data);
+	ms_fuzz_take(&data, &size, 2);
+	m = data;
+	ms_fuzz_put("manifest.json", m, ms_fuzz_take(&data, &size, mlen),
+		    mlen != 0xffff);
+	if (size >= 4)
+		slen = ms_get_le32(data);
+	ms_fuzz_take(&data, &size, 4);
+	s0 = data;
+	ms_fuzz_put(seg0, s0, ms_fuzz_take(&data, &size, slen), 1);
+	ms_fuzz_put(seg1, data, size, size > 0);
 }

@@ -3,7 +3,8 @@
 # memscope needs to build and test, only those that are missing.
 
 MS_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libzstd-dev
-    libunwind-dev libcmocka-dev libdw-dev libelf-dev python3 procps)
+    libunwind-dev libcmocka-dev libdw-dev libelf-dev python3 procps
+    protobuf-c-compiler libprotobuf-c-dev zlib1g-dev)
 # scripts/test also builds with clang (warnings, ASan+UBSan), traces real
 # programs of several runtimes (Rust: ripgrep, fd; Node.js; Java) and
 # compares figures with heaptrack's

@@ -4,6 +4,7 @@
  * read (docs/export.md):
  *   folded      "frame;frame;... N" lines, root first (flamegraph.pl)
  *   pprof       profile.proto, gzipped (go tool pprof)
+ *   speedscope  its JSON file format, one profile per thread
  * Stacks run from each site's label outward (export_stack.h). Figures
  * from sampled archives are weighted estimates, as in the report.
  */
@@ -59,6 +60,8 @@ int ms_folded_write(FILE *f, const struct ms_folded *t, int columns);
 /* The writers. Return 0, or -EIO (the output) or -ENOMEM. */
 int ms_export_folded(FILE *f, struct ms_profile *p, enum ms_export_weight w);
 /* s: the profile's split (export_split.h), finished. */
+int ms_export_speedscope(FILE *f, struct ms_profile *p,
+			 const struct ms_split *s, enum ms_export_weight w);
 int ms_export_pprof(FILE *f, struct ms_profile *p, const struct ms_split *s);
 
 #endif

@@ -17,6 +17,8 @@ static const struct {
 	{"stats", ms_cmd_stats, "summary counts of an archive"},
 	{"dump", ms_cmd_dump, "decoded events of an archive"},
 	{"report", ms_cmd_report, "where the memory went: peak, leaks, sites"},
+	{"export", ms_cmd_export,
+	 "stacks for flamegraph.pl, pprof or speedscope"},
 	{"symbolize", ms_cmd_symbolize,
 	 "store the stacks' function names in the archive"},
 };

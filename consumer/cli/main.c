@@ -19,6 +19,7 @@ static const struct {
 	{"report", ms_cmd_report, "where the memory went: peak, leaks, sites"},
 	{"export", ms_cmd_export,
 	 "stacks for flamegraph.pl, pprof or speedscope"},
+	{"diff", ms_cmd_diff, "growth by call site between two archives"},
 	{"symbolize", ms_cmd_symbolize,
 	 "store the stacks' function names in the archive"},
 };

@@ -3,12 +3,14 @@
 # memscope needs to build and test, only those that are missing.
 
 MS_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libzstd-dev
-    libunwind-dev libcmocka-dev libdw-dev libelf-dev python3 procps)
+    libunwind-dev libcmocka-dev libdw-dev libelf-dev python3 procps
+    protobuf-c-compiler libprotobuf-c-dev zlib1g-dev)
 # scripts/test also builds with clang (warnings, ASan+UBSan), traces real
-# programs of several runtimes (Rust: ripgrep, fd; Node.js; Java) and
-# compares figures with heaptrack's
+# programs of several runtimes (Rust: ripgrep, fd; Node.js; Java),
+# compares figures with heaptrack's, and reads `memscope export --format
+# pprof` with `go tool pprof` (golang-go)
 MS_TEST_PACKAGES=(clang libclang-rt-14-dev ripgrep fd-find nodejs
-    default-jdk-headless heaptrack)
+    default-jdk-headless heaptrack golang-go)
 
 # ms_install_deps [extra packages...]
 ms_install_deps() {

@@ -24,13 +24,22 @@ uint64_t ms_sampler_first(struct ms_sampler *s, size_t size, uintptr_t caller)
 	return ms_sample(s, size, caller);
 }
 
+/* Reported in batches: one message per this many events of a thread. */
+#define MS_UNRECORDED_BATCH 65536
+
 int ms_track_ready(struct ms_tstate *t)
 {
 	if (MS_LIKELY(t->state == MS_T_ACTIVE))
 		return 0;
-	if (t->state != MS_T_UNINIT || ms_agent_state() != MS_AGENT_ON)
-		return -ENOTCONN;
-	return ms_thread_start(t);
+	if (t->state == MS_T_UNINIT && ms_agent_state() == MS_AGENT_ON &&
+	    ms_thread_start(t) == 0)
+		return 0;
+	if (t->state == MS_T_REFUSED) {
+		/* This event too, when it was the one asking for a ring. */
+		if (++t->unrecorded == MS_UNRECORDED_BATCH)
+			ms_thread_unrecorded(t);
+	}
+	return -ENOTCONN;
 }
 
 struct ms_evt {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -196,6 +197,28 @@ static int setup_fds(struct ms_daemon *d)
 	return 0;
 }
 
+/*
+ * A descriptor per accepted connection and per thread's open segment: the
+ * soft limit (often 1024) would cap a consumer at about a thousand
+ * threads, so it goes up to the hard one. Returns the limit in force.
+ * Written by ms_daemon_run() before the first connection is accepted.
+ */
+static uint64_t raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = rl;
+
+		want.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
+}
+
 int ms_daemon_open(const struct ms_daemon_opts *o, struct ms_daemon **out)
 {
 	struct ms_daemon *d = calloc(1, sizeof(*d));
@@ -205,6 +228,7 @@ int ms_daemon_open(const struct ms_daemon_opts *o, struct ms_daemon **out)
 		return -ENOMEM;
 	d->o = *o;
 	d->lfd = d->efd = d->sfd = d->wake_fd = -1;
+	d->fd_limit = 1024;
 	pthread_mutex_init(&d->list_lock, NULL);
 	CDS_INIT_LIST_HEAD(&d->rings);
 	CDS_INIT_LIST_HEAD(&d->tails);
@@ -406,6 +430,9 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 	 * started its command with the user's own umask by now. */
 	if (!d->o.share_archive)
 		umask(077);
+	/* Also not earlier: the command keeps its own limit. */
+	d->fd_limit = raise_fd_limit();
+	ms_manifest_reserve(d);
 	err = ms_poller_start(d);
 	if (err) {
 		urcu_memb_unregister_thread();
@@ -445,6 +472,7 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 	update_procs(d);
 	d->end_rt_ns = realtime_ns();
 	err = ms_manifest_write(d, 1);
+	ms_manifest_unreserve(d);
 	urcu_memb_unregister_thread();
 	return err;
 }
@@ -465,8 +493,11 @@ void ms_daemon_totals(struct ms_daemon *d, struct ms_daemon_totals *t)
 		t->dropped += ms_load_relaxed(&p->n.dropped);
 		t->raw_bytes += ms_load_relaxed(&p->n.raw_bytes);
 		t->disk_bytes += ms_load_relaxed(&p->n.disk_bytes);
+		t->discarded += ms_load_relaxed(&p->n.discarded);
+		t->unwritten += ms_load_relaxed(&p->n.unwritten);
 	}
 	t->rings_refused = ms_load_relaxed(&d->rings_refused);
+	t->unrecorded = d->unrecorded;
 	t->rings_abandoned = ms_load_relaxed(&d->rings_abandoned);
 }
 
@@ -499,6 +530,7 @@ void ms_daemon_close(struct ms_daemon *d)
 		close(d->lfd);
 	if (d->bound)
 		unlink(d->sock_path);
+	ms_manifest_unreserve(d);
 	if (d->efd >= 0)
 		close(d->efd);
 	if (d->sfd >= 0)

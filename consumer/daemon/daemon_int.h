@@ -85,11 +85,19 @@ static inline void ms_rcu_del(struct cds_list_head *e)
  * N bytes takes 2N + 4 KiB of it). */
 #define MS_MAX_MAPPED_BYTES (256ull << 30)
 #define MS_TAILQ_CAP	    4096 /* events queued per tail client */
+/* Descriptors kept free for the archive, the manifest and new peers. */
+#define MS_FD_RESERVE 64
 
 /* Counters a process accumulates; the poller adds, others read. */
 struct ms_proc_counts {
 	_Atomic uint64_t threads, records, allocs, frees, dropped;
 	_Atomic uint64_t raw_bytes, disk_bytes, abandoned, segments;
+	/* Control thread: rings refused, and the events their threads
+	 * reported as not recorded (MS_MSG_UNRECORDED). */
+	_Atomic uint64_t refused, unrecorded;
+	/* Pollers: events drained but not written (a full disk), and those
+	 * of them not even counted in a LOST record of the archive. */
+	_Atomic uint64_t discarded, unwritten;
 };
 
 /* A thread (ring generation) as the manifest lists it. */
@@ -158,6 +166,8 @@ struct ms_cring {
 	int abandoned;
 	int retired;
 	uint64_t beat;
+	uint64_t disk_pub; /* part of st.disk_discarded published */
+	int disk_logged;   /* the log says this stream cannot write */
 };
 
 struct ms_tailc {
@@ -216,6 +226,10 @@ struct ms_daemon {
 	uint64_t manifest_ns;
 	uint64_t manifest_cost_ns; /* how long the last write took */
 	_Atomic uint64_t rings_refused, rings_abandoned;
+	uint64_t unrecorded; /* control: events of threads with no ring */
+	uint64_t fd_limit;   /* RLIMIT_NOFILE's soft limit, raised at open */
+	uint64_t nconns;     /* control: open connections */
+	int reserved;	     /* ARCHIVE/.reserve holds room for the manifest */
 	_Atomic uint64_t
 		mapped_bytes; /* control adds, poller's frees subtract */
 };
@@ -243,5 +257,8 @@ void ms_tailc_free_rcu(struct rcu_head *h);
 
 /* manifest.c */
 int ms_manifest_write(struct ms_daemon *d, int final);
+/* Room kept in the archive for the manifest on a full disk. */
+void ms_manifest_reserve(struct ms_daemon *d);
+void ms_manifest_unreserve(struct ms_daemon *d);
 
 #endif

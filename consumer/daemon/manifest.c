@@ -26,7 +26,9 @@ static void put_counts(FILE *f, const struct ms_proc_counts *n)
 		"\"threads\": %llu, \"events\": %llu, \"allocs\": %llu, "
 		"\"frees\": %llu, \"dropped\": %llu, \"raw_bytes\": %llu, "
 		"\"bytes_on_disk\": %llu, \"segments\": %llu, "
-		"\"abandoned_rings\": %llu",
+		"\"abandoned_rings\": %llu, \"rings_refused\": %llu, "
+		"\"events_unrecorded\": %llu, \"events_disk_lost\": %llu, "
+		"\"events_unwritten\": %llu",
 		(unsigned long long)ms_load_relaxed(&n->threads),
 		(unsigned long long)ms_load_relaxed(&n->records),
 		(unsigned long long)ms_load_relaxed(&n->allocs),
@@ -35,7 +37,11 @@ static void put_counts(FILE *f, const struct ms_proc_counts *n)
 		(unsigned long long)ms_load_relaxed(&n->raw_bytes),
 		(unsigned long long)ms_load_relaxed(&n->disk_bytes),
 		(unsigned long long)ms_load_relaxed(&n->segments),
-		(unsigned long long)ms_load_relaxed(&n->abandoned));
+		(unsigned long long)ms_load_relaxed(&n->abandoned),
+		(unsigned long long)ms_load_relaxed(&n->refused),
+		(unsigned long long)ms_load_relaxed(&n->unrecorded),
+		(unsigned long long)ms_load_relaxed(&n->discarded),
+		(unsigned long long)ms_load_relaxed(&n->unwritten));
 }
 
 static void put_threads(FILE *f, struct ms_proc *p)
@@ -50,14 +56,16 @@ static void put_threads(FILE *f, struct ms_proc *p)
 		fprintf(f,
 			", \"status\": \"%s\", \"events\": %llu, "
 			"\"allocs\": %llu, \"frees\": %llu, \"dropped\": "
-			"%llu, \"bytes_on_disk\": %llu, \"segments\": %llu}",
+			"%llu, \"bytes_on_disk\": %llu, \"segments\": %llu, "
+			"\"unwritten\": %llu}",
 			t->ended ? "ended" : "running",
 			(unsigned long long)t->n.records,
 			(unsigned long long)t->n.allocs,
 			(unsigned long long)t->n.frees,
 			(unsigned long long)t->n.dropped,
 			(unsigned long long)t->n.disk_bytes,
-			(unsigned long long)t->n.segments);
+			(unsigned long long)t->n.segments,
+			(unsigned long long)t->n.unwritten);
 	}
 	fprintf(f, "%s], \"threads_not_listed\": %llu",
 		p->nthr ? "\n      " : "", (unsigned long long)p->thr_omitted);
@@ -131,14 +139,19 @@ static void put_totals(FILE *f, struct ms_daemon *d)
 		"  \"totals\": {\"processes\": %llu, \"threads\": %llu, "
 		"\"events\": %llu, \"allocs\": %llu, \"frees\": %llu, "
 		"\"dropped\": %llu, \"raw_bytes\": %llu, \"bytes_on_disk\": "
-		"%llu, \"rings_refused\": %llu, \"rings_abandoned\": %llu},\n",
+		"%llu, \"rings_refused\": %llu, \"rings_abandoned\": %llu, "
+		"\"events_unrecorded\": %llu, \"events_disk_lost\": %llu, "
+		"\"events_unwritten\": %llu},\n",
 		(unsigned long long)t.processes, (unsigned long long)t.threads,
 		(unsigned long long)t.events, (unsigned long long)t.allocs,
 		(unsigned long long)t.frees, (unsigned long long)t.dropped,
 		(unsigned long long)t.raw_bytes,
 		(unsigned long long)t.disk_bytes,
 		(unsigned long long)t.rings_refused,
-		(unsigned long long)t.rings_abandoned);
+		(unsigned long long)t.rings_abandoned,
+		(unsigned long long)t.unrecorded,
+		(unsigned long long)t.discarded,
+		(unsigned long long)t.unwritten);
 }
 
 static void put_manifest(FILE *f, struct ms_daemon *d, int final)
@@ -169,7 +182,56 @@ static void put_manifest(FILE *f, struct ms_daemon *d, int final)
 	fputs("\n  ]\n}\n", f);
 }
 
+static int manifest_write(struct ms_daemon *d, int final);
+
+/*
+ * The room kept for the manifest: a full disk must not leave it saying
+ * "running" with old counts. Made when the collector starts; given up the
+ * first time the manifest cannot be written, then removed at the end.
+ */
+#define MS_RESERVE_BYTES (1u << 20)
+
+void ms_manifest_reserve(struct ms_daemon *d)
+{
+	char path[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.reserve", d->out);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (posix_fallocate(fd, 0, MS_RESERVE_BYTES) == 0)
+		d->reserved = 1;
+	else
+		unlink(path);
+	close(fd);
+}
+
+void ms_manifest_unreserve(struct ms_daemon *d)
+{
+	char path[4200];
+
+	if (!d->reserved)
+		return;
+	snprintf(path, sizeof(path), "%s/.reserve", d->out);
+	unlink(path);
+	d->reserved = 0;
+}
+
 int ms_manifest_write(struct ms_daemon *d, int final)
+{
+	int err = manifest_write(d, final);
+
+	if (err && d->reserved) {
+		ms_manifest_unreserve(d);
+		ms_dlog(d, "the archive's disk is full: used the room kept "
+			   "for the manifest");
+		err = manifest_write(d, final);
+	}
+	return err;
+}
+
+static int manifest_write(struct ms_daemon *d, int final)
 {
 	char tmp[4200], path[4200];
 	FILE *f;

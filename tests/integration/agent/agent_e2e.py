@@ -38,6 +38,7 @@ Cases:
 import argparse
 import json
 import os
+import resource
 import re
 import shutil
 import signal
@@ -359,6 +360,84 @@ def case_consumer_stopped(args, tmp):
         fail("events were lost while the consumer was stopped")
 
 
+def record_limited(args, tmp, name, nofile, threads):
+    """record of PROG with RLIMIT_NOFILE's soft and hard limits set to
+    `nofile` (a pair) for the consumer and the program alike."""
+    out = os.path.join(tmp, name)
+    env = clean_env()
+    env["MEMSCOPE_AGENT"] = args.agent
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+    cmd = [args.cli, "record", "--out", out, "--sampling", "full",
+           "--stack-depth", "0", "--ring-kb", "64", "--quiet", "--",
+           args.prog[0], str(threads)]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=TIMEOUT, text=True,
+                       preexec_fn=limit)
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr)
+        fail("%s exited %d" % (" ".join(cmd), p.returncode))
+    s = subprocess.run([args.cli, "stats", out, "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=TIMEOUT, text=True)
+    if s.returncode != 0:
+        fail("stats: " + s.stderr.strip())
+    return p, json.loads(s.stdout)
+
+
+def case_fd_limit(args, tmp):
+    """Issue 11, defect 2: a consumer at its descriptor limit loses no
+    event silently. PROG: e2e_many_threads."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard >= 4096:
+        # A soft limit of 1024 under a high hard one: the consumer raises
+        # its own, so 2000 live threads are all recorded, exactly.
+        p, stats = record_limited(args, tmp, "raised", (1024, hard), 2000)
+        exp = expectations(p.stdout)
+        for pid, tid, allocs, frees, _ in exp:
+            t = thread_of(stats, pid, tid)
+            if (t["allocs"], t["frees"]) != (int(allocs), int(frees)):
+                fail("thread %s: %d/%d, expected %s/%s" %
+                     (tid, t["allocs"], t["frees"], allocs, frees))
+        print("soft limit 1024: %d threads, all exact, %d dropped" %
+              (len(exp), stats["dropped"]))
+        if stats["dropped"]:
+            fail("events dropped")
+    else:
+        print("hard limit %d: the raised-limit part is skipped" % hard)
+    # A hard limit of 256 for 400 threads: some rings are refused. Each
+    # thread is either in the archive, exact, or refused, and the events
+    # of the refused ones are counted as unrecorded, exactly.
+    p, stats = record_limited(args, tmp, "capped", (256, 256), 400)
+    present = {(t["pid"], t["tid"]) for t in stats["per_thread"]}
+    missing_events = 0
+    missing = 0
+    for pid, tid, allocs, frees, _ in expectations(p.stdout):
+        if (int(pid), int(tid)) not in present:
+            missing += 1
+            missing_events += int(allocs) + int(frees)
+            continue
+        t = thread_of(stats, pid, tid)
+        if (t["allocs"], t["frees"]) != (int(allocs), int(frees)):
+            fail("thread %s: %d/%d, expected %s/%s" %
+                 (tid, t["allocs"], t["frees"], allocs, frees))
+    totals = stats["session"]["totals"]
+    print("hard limit 256, 400 threads: %d refused (manifest %d), "
+          "%d events not recorded (manifest %d)" %
+          (missing, totals["rings_refused"], missing_events,
+           totals["events_unrecorded"]))
+    if missing == 0:
+        fail("no ring was refused: the test did not reach the limit")
+    if totals["rings_refused"] != missing or \
+            totals["events_unrecorded"] != missing_events:
+        fail("refused rings or unrecorded events miscounted")
+    if "unrecorded" not in subprocess.run(
+            [args.cli, "stats", os.path.join(tmp, "capped")],
+            stdout=subprocess.PIPE, text=True, check=True).stdout:
+        fail("stats does not say that events were not recorded")
+
+
 def run_bounded(cmd, env, seconds):
     """Runs cmd in its own process group; on timeout the whole group is
     killed and None is returned: a hang fails instead of stalling."""
@@ -421,6 +500,7 @@ CASES = {
     "consumer-killed": case_consumer_killed,
     "no-hang": case_no_hang,
     "consumer-stopped": case_consumer_stopped,
+    "fd-limit": case_fd_limit,
 }
 
 

@@ -55,10 +55,57 @@ static void copy_name(char *dst, size_t cap, const char *src, size_t n)
 	dst[i] = 0;
 }
 
+/* The kernel's start time of `pid` (clock ticks since boot), which exec
+ * keeps and a reused pid does not; 0 when it cannot be read. */
+static uint64_t proc_starttime(uint32_t pid)
+{
+	char path[64], buf[1024], *s;
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* After the command name's last ')': state is field 3, and the
+	 * start time field 22, so 19 fields on. */
+	s = strrchr(buf, ')');
+	if (!s)
+		return 0;
+	for (int field = 2; field < 22 && s; field++)
+		s = strchr(s + 1, ' ');
+	if (!s || sscanf(s + 1, "%llu", &v) != 1)
+		return 0;
+	return v;
+}
+
+/* The last image of the process that `p` is a new image of, if any. */
+static struct ms_proc *earlier_image(struct ms_daemon *d,
+				     const struct ms_proc *p)
+{
+	struct ms_proc *q;
+
+	if (!p->starttime)
+		return NULL;
+	ms_list_for_each(q, &d->procs, node)
+	{
+		if (q->pid == p->pid && q->starttime == p->starttime &&
+		    !q->next_image)
+			return q;
+	}
+	return NULL;
+}
+
 static int on_hello(struct ms_daemon *d, struct ms_conn *c,
 		    const struct ms_msg_hello *m)
 {
-	struct ms_proc *p;
+	struct ms_proc *p, *prev;
 
 	if (c->hello_seen)
 		return -EPROTO;
@@ -80,15 +127,25 @@ static int on_hello(struct ms_daemon *d, struct ms_conn *c,
 	p->ppid = m->ppid;
 	copy_name(p->exe, sizeof(p->exe), m->exe, sizeof(m->exe));
 	p->start_rt_ns = realtime_ns();
+	p->starttime = proc_starttime(p->pid);
+	prev = earlier_image(d, p);
 	snprintf(p->dir, sizeof(p->dir), "%s/%u", d->out, p->pid);
 	if (mkdir(p->dir, d->o.share_archive ? 0755 : 0700) < 0 &&
 	    errno != EEXIST)
 		ms_dlog(d, "cannot create %s: %s", p->dir, strerror(errno));
 	cds_list_add_tail(&p->node, &d->procs);
-	d->nprocs++;
+	if (prev) {
+		prev->next_image = p;
+		p->prev_image = prev;
+		p->ppid = prev->ppid;
+	} else {
+		d->nprocs++;
+	}
 	d->attached_ever = 1;
 	d->manifest_dirty = 1;
-	if (!d->o.quiet)
+	if (!d->o.quiet && prev)
+		ms_dlog(d, "pid %u exec'd %s", p->pid, p->exe);
+	else if (!d->o.quiet)
 		ms_dlog(d, "pid %u attached (%s)", p->pid, p->exe);
 	send_settings(d, c->fd);
 	return 0;

@@ -387,7 +387,14 @@ static int update_procs(struct ms_daemon *d)
 					 memory_order_acquire) == 0) {
 			p->exited = 1;
 			d->manifest_dirty = 1;
-			if (!d->o.quiet)
+			if (!d->o.quiet && p->next_image)
+				ms_dlog(d,
+					"pid %u: image %s drained: %llu "
+					"events",
+					p->pid, p->exe,
+					(unsigned long long)ms_load_relaxed(
+						&p->n.records));
+			else if (!d->o.quiet)
 				ms_dlog(d, "pid %u finished: %llu events",
 					p->pid,
 					(unsigned long long)ms_load_relaxed(
@@ -484,9 +491,10 @@ void ms_daemon_totals(struct ms_daemon *d, struct ms_daemon_totals *t)
 	memset(t, 0, sizeof(*t));
 	ms_list_for_each(p, &d->procs, node)
 	{
-		t->processes++;
-		t->processes_live += !p->exited;
-		t->threads += ms_load_relaxed(&p->n.threads);
+		/* A process is its chain of images, live while its last is. */
+		t->processes += !p->prev_image;
+		t->processes_live += !p->exited && !p->next_image;
+		t->threads += ms_proc_threads(p);
 		t->events += ms_load_relaxed(&p->n.records);
 		t->allocs += ms_load_relaxed(&p->n.allocs);
 		t->frees += ms_load_relaxed(&p->n.frees);

@@ -121,9 +121,16 @@ struct ms_module {
 #define MS_MANIFEST_THREADS 4096
 #define MS_MANIFEST_MODULES 4096
 
+/*
+ * One image of a process: a pid that execs keeps its identity (the same
+ * pid and kernel start time) and gets a new image, linked to the last.
+ * Counted, listed in the manifest and shown by stats as one process.
+ */
 struct ms_proc {
 	struct cds_list_head node; /* d->procs: control thread only */
 	uint32_t pid, ppid;
+	uint64_t starttime; /* /proc/PID/stat field 22; 0 if unknown */
+	struct ms_proc *prev_image, *next_image; /* control thread only */
 	char exe[256];
 	char dir[4200];
 	uint64_t start_rt_ns, end_rt_ns;
@@ -144,6 +151,9 @@ struct ms_proc {
 
 /* The process's thread and module lists (proc.c). */
 void ms_proc_init_info(struct ms_proc *p);
+/* Threads of this image, the main thread not counted again when an
+ * earlier image of the process had it (same pid and tid). */
+uint64_t ms_proc_threads(struct ms_proc *p);
 void ms_proc_free(struct ms_proc *p);
 /* Appends a thread; returns its index, or -1 when the list is full. */
 int64_t ms_proc_add_thread(struct ms_proc *p, uint32_t tid);

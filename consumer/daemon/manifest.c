@@ -44,31 +44,39 @@ static void put_counts(FILE *f, const struct ms_proc_counts *n)
 		(unsigned long long)ms_load_relaxed(&n->unwritten));
 }
 
-static void put_threads(FILE *f, struct ms_proc *p)
+static void put_threads(FILE *f, struct ms_proc *first)
 {
-	fputs(",\n      \"per_thread\": [", f);
-	for (uint32_t i = 0; i < p->nthr; i++) {
-		const struct ms_thread_sum *t = &p->thr[i];
+	uint32_t listed = 0;
+	uint64_t omitted = 0;
 
-		fprintf(f, "%s\n        {\"tid\": %u, \"name\": ", i ? "," : "",
-			t->tid);
-		ms_json_put_cstr(f, t->name);
-		fprintf(f,
-			", \"status\": \"%s\", \"events\": %llu, "
-			"\"allocs\": %llu, \"frees\": %llu, \"dropped\": "
-			"%llu, \"bytes_on_disk\": %llu, \"segments\": %llu, "
-			"\"unwritten\": %llu}",
-			t->ended ? "ended" : "running",
-			(unsigned long long)t->n.records,
-			(unsigned long long)t->n.allocs,
-			(unsigned long long)t->n.frees,
-			(unsigned long long)t->n.dropped,
-			(unsigned long long)t->n.disk_bytes,
-			(unsigned long long)t->n.segments,
-			(unsigned long long)t->n.unwritten);
+	fputs(",\n      \"per_thread\": [", f);
+	for (struct ms_proc *p = first; p; p = p->next_image) {
+		pthread_mutex_lock(&p->info_lock);
+		for (uint32_t i = 0; i < p->nthr; i++) {
+			const struct ms_thread_sum *t = &p->thr[i];
+
+			fprintf(f, "%s\n        {\"tid\": %u, \"name\": ",
+				listed++ ? "," : "", t->tid);
+			ms_json_put_cstr(f, t->name);
+			fprintf(f,
+				", \"status\": \"%s\", \"events\": %llu, "
+				"\"allocs\": %llu, \"frees\": %llu, "
+				"\"dropped\": %llu, \"bytes_on_disk\": %llu, "
+				"\"segments\": %llu, \"unwritten\": %llu}",
+				t->ended ? "ended" : "running",
+				(unsigned long long)t->n.records,
+				(unsigned long long)t->n.allocs,
+				(unsigned long long)t->n.frees,
+				(unsigned long long)t->n.dropped,
+				(unsigned long long)t->n.disk_bytes,
+				(unsigned long long)t->n.segments,
+				(unsigned long long)t->n.unwritten);
+		}
+		omitted += p->thr_omitted;
+		pthread_mutex_unlock(&p->info_lock);
 	}
 	fprintf(f, "%s], \"threads_not_listed\": %llu",
-		p->nthr ? "\n      " : "", (unsigned long long)p->thr_omitted);
+		listed ? "\n      " : "", (unsigned long long)omitted);
 }
 
 static void put_modules(FILE *f, struct ms_proc *p)
@@ -93,22 +101,78 @@ static void put_modules(FILE *f, struct ms_proc *p)
 		p->nmod ? "\n      " : "", (unsigned long long)p->mod_omitted);
 }
 
-static void put_proc(FILE *f, struct ms_proc *p)
+/* Every image of a process (exec), oldest first. */
+static void put_images(FILE *f, struct ms_proc *first)
 {
-	fprintf(f, "    {\"pid\": %u, \"ppid\": %u, \"exe\": ", p->pid,
-		p->ppid);
-	ms_json_put_cstr(f, p->exe);
+	fputs(",\n      \"images\": [", f);
+	for (struct ms_proc *p = first; p; p = p->next_image) {
+		fprintf(f, "%s\n        {\"exe\": ", p == first ? "" : ",");
+		ms_json_put_cstr(f, p->exe);
+		fputs(", \"start_time\": ", f);
+		ms_json_put_time(f, p->start_rt_ns);
+		fputs(", \"end_time\": ", f);
+		ms_json_put_time(f, p->exited ? p->end_rt_ns : 0);
+		fprintf(f,
+			", \"events\": %llu, \"allocs\": %llu, \"frees\": "
+			"%llu}",
+			(unsigned long long)ms_load_relaxed(&p->n.records),
+			(unsigned long long)ms_load_relaxed(&p->n.allocs),
+			(unsigned long long)ms_load_relaxed(&p->n.frees));
+	}
+	fputs("\n      ]", f);
+}
+
+/* The counts of a process: the sum over its images. */
+static void sum_counts(struct ms_proc *first, struct ms_proc_counts *s)
+{
+	/* Every field is a counter, summed as such. */
+	_Static_assert(sizeof(*s) % sizeof(_Atomic uint64_t) == 0, "u64s");
+	_Atomic uint64_t *dst = (_Atomic uint64_t *)s;
+	size_t n = sizeof(*s) / sizeof(*dst);
+
+	memset(s, 0, sizeof(*s));
+	for (struct ms_proc *p = first; p; p = p->next_image) {
+		const _Atomic uint64_t *src = (const _Atomic uint64_t *)&p->n;
+
+		for (size_t i = 0; i < n; i++)
+			ms_store_relaxed(&dst[i],
+					 ms_load_relaxed(&dst[i]) +
+						 ms_load_relaxed(&src[i]));
+	}
+	/* A later image's main thread is the earlier one's (same tid). */
+	ms_store_relaxed(&s->threads, 0);
+	for (struct ms_proc *p = first; p; p = p->next_image)
+		ms_store_relaxed(&s->threads, ms_load_relaxed(&s->threads) +
+						      ms_proc_threads(p));
+}
+
+/* One process: the chain of its images from `first`, named by its last. */
+static void put_proc(FILE *f, struct ms_proc *first)
+{
+	struct ms_proc *last = first;
+	struct ms_proc_counts sum;
+	uint32_t rings = 0;
+
+	for (struct ms_proc *p = first; p; p = p->next_image) {
+		last = p;
+		rings += p->nrings;
+	}
+	fprintf(f, "    {\"pid\": %u, \"ppid\": %u, \"exe\": ", first->pid,
+		first->ppid);
+	ms_json_put_cstr(f, last->exe);
 	fprintf(f, ", \"status\": \"%s\", \"start_time\": ",
-		p->exited ? "exited" : "running");
-	ms_json_put_time(f, p->start_rt_ns);
+		last->exited ? "exited" : "running");
+	ms_json_put_time(f, first->start_rt_ns);
 	fputs(", \"end_time\": ", f);
-	ms_json_put_time(f, p->exited ? p->end_rt_ns : 0);
-	fprintf(f, ", \"rings\": %u, ", p->nrings);
-	put_counts(f, &p->n);
-	pthread_mutex_lock(&p->info_lock);
-	put_threads(f, p);
-	put_modules(f, p);
-	pthread_mutex_unlock(&p->info_lock);
+	ms_json_put_time(f, last->exited ? last->end_rt_ns : 0);
+	fprintf(f, ", \"rings\": %u, ", rings);
+	sum_counts(first, &sum);
+	put_counts(f, &sum);
+	put_images(f, first);
+	put_threads(f, first);
+	pthread_mutex_lock(&last->info_lock);
+	put_modules(f, last);
+	pthread_mutex_unlock(&last->info_lock);
 	fputc('}', f);
 }
 
@@ -174,6 +238,8 @@ static void put_manifest(FILE *f, struct ms_daemon *d, int final)
 	fputs("  \"processes\": [\n", f);
 	ms_list_for_each(p, &d->procs, node)
 	{
+		if (p->prev_image)
+			continue; /* listed with its first image */
 		if (!first)
 			fputs(",\n", f);
 		first = 0;

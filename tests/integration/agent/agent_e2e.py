@@ -105,6 +105,11 @@ def thread_of(stats, pid, tid, may_be_absent=False):
 
 def case_counts(args, tmp):
     stdout, stats = record(args, tmp, args.prog)
+    case_counts_of(stdout, stats)
+    check_manifest(args, stats)
+
+
+def case_counts_of(stdout, stats):
     for pid, tid, allocs, frees, name in expectations(stdout):
         t = thread_of(stats, pid, tid)
         got = (t["allocs"], t["frees"])
@@ -119,7 +124,6 @@ def case_counts(args, tmp):
                  (tid, t.get("name"), name))
     if stats["dropped"] != 0:
         fail("%d events dropped" % stats["dropped"])
-    check_manifest(args, stats)
 
 
 def check_manifest(args, stats):
@@ -360,6 +364,40 @@ def case_consumer_stopped(args, tmp):
         fail("events were lost while the consumer was stopped")
 
 
+def case_exec(args, tmp):
+    """Issue 11, defect 7: a pid that execs is one process with two images,
+    for the consumer, the manifest and stats alike; its entry names the
+    last image and counts both. PROG runs behind /usr/bin/env."""
+    stdout, stats = record(args, tmp, ["/usr/bin/env", *args.prog])
+    pid = int(expectations(stdout)[0][0])
+    with open(os.path.join(stats["_archive"], "manifest.json")) as f:
+        man = json.load(f)
+    entries = [p for p in man["processes"] if p["pid"] == pid]
+    allocs = sum(t["allocs"] for t in stats["per_thread"]
+                 if t["pid"] == pid)
+    print("pid %d: %d manifest entries, images %s, %d allocs (stats %d); "
+          "processes: stats %d, manifest %d" %
+          (pid, len(entries), [os.path.basename(i["exe"]) for i in
+                               entries[0].get("images", [])] if entries
+           else None, entries[0]["allocs"] if entries else -1, allocs,
+           stats["processes"], man["totals"]["processes"]))
+    if len(entries) != 1:
+        fail("pid %d has %d manifest entries" % (pid, len(entries)))
+    e = entries[0]
+    if os.path.basename(e["exe"]) != os.path.basename(args.prog[0]):
+        fail("the entry names %s, not the last image" % e["exe"])
+    if [os.path.basename(i["exe"]) for i in e["images"]] != \
+            ["env", os.path.basename(args.prog[0])]:
+        fail("images listed: %r" % e["images"])
+    if e["allocs"] != allocs:
+        fail("manifest counts %d allocs, the segments %d" %
+             (e["allocs"], allocs))
+    if stats["processes"] != 1 or man["totals"]["processes"] != 1:
+        fail("one process counted as %d (stats) / %d (manifest)" %
+             (stats["processes"], man["totals"]["processes"]))
+    case_counts_of(stdout, stats)
+
+
 def record_limited(args, tmp, name, nofile, threads):
     """record of PROG with RLIMIT_NOFILE's soft and hard limits set to
     `nofile` (a pair) for the consumer and the program alike."""
@@ -501,6 +539,7 @@ CASES = {
     "no-hang": case_no_hang,
     "consumer-stopped": case_consumer_stopped,
     "fd-limit": case_fd_limit,
+    "exec": case_exec,
 }
 
 

@@ -78,8 +78,29 @@ struct ms_agent {
 };
 
 /* Per-thread state. `guard` first: the hot path reads it most. */
+/*
+ * An event of a signal handler that ran while its thread was writing a
+ * record (ms_tstate.hot): kept here, written when that record is done.
+ */
+struct ms_deferred {
+	uint64_t p, old, size, caller, ts, weight;
+	uint32_t align;
+	uint8_t type; /* MS_REC_ALLOC, FREE or REALLOC */
+	uint8_t old_sampled;
+};
+
+#define MS_DEFER_MAX 16
+#define MS_GUARD_HOT 0x4000 /* one store: no moment half in, half out */
+
 struct ms_tstate {
-	int guard; /* inside the agent: calls go straight to libc */
+	/* Inside the agent: calls go straight to libc. MS_GUARD_HOT while
+	 * recording an event in track.c, where the agent itself calls nothing
+	 * that allocates: a call that finds it so comes from a signal
+	 * handler, and is deferred, not lost. */
+	int guard;
+	_Atomic uint32_t ndefer; /* entries of defer[] taken */
+	uint32_t defer_lost;	 /* deferred events that found no room */
+	struct ms_deferred defer[MS_DEFER_MAX];
 	int state; /* MS_T_* */
 	uint32_t tid;
 	int gone;	    /* block mode: the consumer is gone, drop... */
@@ -235,6 +256,10 @@ void ms_track_alloc(void *p, size_t size, size_t align, uintptr_t caller,
 		    uint64_t weight) MS_HIDDEN;
 /* Records the free of a tracked block (any block in full mode). */
 void ms_track_free(void *p) MS_HIDDEN;
+/* From a signal handler that interrupted the recording of an event. */
+void ms_track_defer(unsigned type, void *p, void *old, size_t size,
+		    size_t align, uintptr_t caller, uint64_t weight,
+		    int old_sampled) MS_HIDDEN;
 /*
  * realloc bookkeeping: `old_sampled` says whether `old` was a tracked
  * block (always 1 in full mode), `weight` the sampling weight of the new

@@ -58,16 +58,19 @@ static inline void ms_on_alloc(void *p, size_t size, size_t align,
 		return;
 	}
 	t = &ms_tls;
-	if (MS_UNLIKELY(t->guard) && t->guard != MS_GUARD_HOT)
-		return; /* the agent's own, or the loader's */
+	if (MS_UNLIKELY(t->guard)) {
+		/* A signal handler's, kept for later; else the agent's own,
+		 * or the loader's. */
+		if (t->guard == MS_GUARD_HOT &&
+		    (w = ms_sample(&t->smp, size, caller)) != 0)
+			ms_track_defer(MS_REC_ALLOC, p, NULL, size, align,
+				       caller, w, 0);
+		return;
+	}
 	w = ms_sample(&t->smp, size, caller);
 	if (MS_LIKELY(w == 0))
 		return;
-	if (MS_UNLIKELY(t->guard))
-		ms_track_defer(MS_REC_ALLOC, p, NULL, size, align, caller, w,
-			       0);
-	else
-		ms_track_alloc(p, size, align, caller, w);
+	ms_track_alloc(p, size, align, caller, w);
 }
 
 /* Before the real free: the block's address may be reused right after. */

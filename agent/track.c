@@ -242,18 +242,17 @@ static inline int track_begin(struct ms_tstate *t)
 	return 0;
 }
 
-/* The end of a recording: what handlers left, then out of the agent. A
- * handler between the last look and the guard's fall is caught after. */
+/* The end of a recording: out of the agent, then what handlers left
+ * (written in again); one that comes after the last look finds the guard
+ * down and records its own. */
 static inline void track_done(struct ms_tstate *t)
 {
-	for (;;) {
-		if (MS_UNLIKELY(ms_load_relaxed(&t->ndefer)))
-			replay_deferred(t);
-		ms_guard_leave(t);
-		if (MS_LIKELY(!ms_load_relaxed(&t->ndefer)))
-			return;
+	ms_guard_leave(t);
+	while (MS_UNLIKELY(ms_load_relaxed(&t->ndefer))) {
 		t->guard = MS_GUARD_HOT;
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		replay_deferred(t);
+		ms_guard_leave(t);
 	}
 }
 

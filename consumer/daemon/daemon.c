@@ -26,6 +26,9 @@
 #define MS_TICK_NS	 250000000u
 #define MS_MANIFEST_NS	 1000000000u
 #define MS_IDLE_GRACE_NS 200000000u
+/* After `record`'s command ended: a child it forked just before has
+ * attached by then, or runs on untracked (its agent says so). */
+#define MS_STOP_GRACE_NS 20000000u
 
 void ms_dlog(struct ms_daemon *d, const char *fmt, ...)
 {
@@ -230,6 +233,15 @@ int ms_daemon_open(const struct ms_daemon_opts *o, struct ms_daemon **out)
 	d->lfd = d->efd = d->sfd = d->wake_fd = -1;
 	d->fd_limit = 1024;
 	pthread_mutex_init(&d->list_lock, NULL);
+	pthread_mutex_init(&d->nap_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&d->nap_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	CDS_INIT_LIST_HEAD(&d->rings);
 	CDS_INIT_LIST_HEAD(&d->tails);
 	CDS_INIT_LIST_HEAD(&d->procs);
@@ -244,7 +256,18 @@ int ms_daemon_open(const struct ms_daemon_opts *o, struct ms_daemon **out)
 	}
 	d->o.out = d->out;
 	d->o.session = d->session;
-	ms_clock_calibrate(&d->clk, o->calib_ms ? o->calib_ms : 20);
+	{
+		/* The rate of this boot, kept beside the socket. */
+		char cache[sizeof(d->sock_path) + 16];
+		const char *slash = strrchr(d->sock_path, '/');
+		int len = slash ? (int)(slash - d->sock_path) : 0;
+
+		snprintf(cache, sizeof(cache), "%.*s/tsc-rate", len,
+			 d->sock_path);
+		ms_clock_calibrate_cached(&d->clk,
+					  o->calib_ms ? o->calib_ms : 20,
+					  len ? cache : "");
+	}
 	d->o.set.tick_hz = d->clk.use_tsc ? d->clk.tick_hz : 0;
 	d->start_rt_ns = realtime_ns();
 	d->manifest_dirty = 1;
@@ -421,7 +444,8 @@ static int should_stop(struct ms_daemon *d, int live, uint64_t now,
 	}
 	if (!*idle_since)
 		*idle_since = now;
-	return now - *idle_since >= MS_IDLE_GRACE_NS;
+	return now - *idle_since >=
+	       (stop == 2 ? MS_STOP_GRACE_NS : MS_IDLE_GRACE_NS);
 }
 
 int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
@@ -446,7 +470,10 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 		return err;
 	}
 	for (;;) {
-		int tmo = ms_load_relaxed(&d->ntails) ? 20 : 100;
+		/* Stopping when idle: a look every 5 ms, not 100. */
+		int tmo = ms_load_relaxed(&d->stop) == 2 ? 5
+			  : ms_load_relaxed(&d->ntails)	 ? 20
+							 : 100;
 		int n = epoll_wait(d->efd, evs, MS_ARRAY_SIZE(evs), tmo);
 		uint64_t now = ms_mono_ns();
 		int live;
@@ -546,5 +573,7 @@ void ms_daemon_close(struct ms_daemon *d)
 	if (d->wake_fd >= 0)
 		close(d->wake_fd);
 	pthread_mutex_destroy(&d->list_lock);
+	pthread_mutex_destroy(&d->nap_lock);
+	pthread_cond_destroy(&d->nap_cv);
 	free(d);
 }

@@ -218,6 +218,8 @@ struct ms_daemon {
 	int poller_started, beater_started;
 	_Atomic uint64_t rounds; /* poller visits, for the heartbeat thread */
 
+	pthread_mutex_t nap_lock; /* with nap_cv: the pollers' naps */
+	pthread_cond_t nap_cv;
 	pthread_mutex_t list_lock;
 	struct cds_list_head rings;
 	struct cds_list_head tails;

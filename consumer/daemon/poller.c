@@ -191,6 +191,9 @@ static void retire(struct ms_cring *r)
 	atomic_fetch_sub_explicit(&r->proc->rings_live, 1,
 				  memory_order_release);
 	urcu_memb_call_rcu(&r->rcu, free_rcu);
+	/* The control thread marks the process exited now, not at its next
+	 * timeout: `record` ends that much sooner. */
+	ms_daemon_wake(d);
 }
 
 void ms_cring_free_now(struct ms_cring *r)
@@ -307,6 +310,26 @@ static void idle_wait(unsigned *idle)
 }
 
 /*
+ * Sleeps `ns`, or less when the collector stops: its threads' naps must
+ * not add to the time `record` takes to end.
+ */
+static void nap(struct ms_daemon *d, uint64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ns += (uint64_t)ts.tv_nsec;
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	pthread_mutex_lock(&d->nap_lock);
+	/* Pairs with ms_poller_join()'s store_release(stopping). */
+	while (!ms_load_acquire(&d->stopping) &&
+	       pthread_cond_timedwait(&d->nap_cv, &d->nap_lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&d->nap_lock);
+}
+
+/*
  * Heartbeats for every ring at least every MS_BEAT_NS, even while the
  * poller spends a long round on other rings (150 busy threads on two
  * cores): a producer in block mode must not give up on a consumer that is
@@ -337,7 +360,7 @@ static void *beat_main(void *arg)
 						 (beat << 32) | 1);
 			urcu_memb_read_unlock();
 		}
-		nanosleep(&(struct timespec){0, MS_BEAT_NS}, NULL);
+		nap(d, MS_BEAT_NS);
 	}
 	urcu_memb_unregister_thread();
 	return NULL;
@@ -360,7 +383,7 @@ static void *poller_main(void *arg)
 			idle = 0;
 		else if (ms_rcu_deref(d->rings.next) == &d->rings)
 			/* nothing attached: a new ring waits at most 10 ms */
-			nanosleep(&(struct timespec){0, 10000000}, NULL);
+			nap(d, 10000000u);
 		else
 			idle_wait(&idle);
 	}
@@ -388,7 +411,10 @@ void ms_poller_join(struct ms_daemon *d)
 {
 	if (!d->poller_started)
 		return;
+	pthread_mutex_lock(&d->nap_lock);
 	ms_store_release(&d->stopping, 1);
+	pthread_cond_broadcast(&d->nap_cv);
+	pthread_mutex_unlock(&d->nap_lock);
 	pthread_join(d->poller, NULL);
 	d->poller_started = 0;
 	if (d->beater_started)

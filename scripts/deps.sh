@@ -8,9 +8,13 @@ MS_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libzstd-dev
 # scripts/test also builds with clang (warnings, ASan+UBSan), traces real
 # programs of several runtimes (Rust: ripgrep, fd; Node.js; Java),
 # compares figures with heaptrack's, and reads `memscope export --format
-# pprof` with `go tool pprof` (golang-go)
+# pprof` with `go tool pprof` (golang-go); builds the man pages with
+# scdoc (47 KB installed, libc only; pandoc is a 165 MB Haskell binary)
+# and checks them against --help; builds the .deb and installs it
+# (dpkg-dev: dpkg-shlibdeps computes its dependencies; file: CPack finds
+# the ELF files with it)
 MS_TEST_PACKAGES=(clang libclang-rt-14-dev ripgrep fd-find nodejs
-    default-jdk-headless heaptrack golang-go)
+    default-jdk-headless heaptrack golang-go scdoc dpkg-dev file)
 
 # ms_install_deps [extra packages...]
 ms_install_deps() {

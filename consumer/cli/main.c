@@ -29,7 +29,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: memscope COMMAND [OPTIONS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\n'memscope COMMAND --help' describes each command.\n");
+	fprintf(f, "\n'memscope COMMAND --help' describes each command;\n"
+		   "'memscope --version' prints the version.\n");
 }
 
 int main(int argc, char **argv)

@@ -212,9 +212,9 @@ static void replay_deferred(struct ms_tstate *t)
 		if (n > MS_DEFER_MAX)
 			done = n;
 		/* Empty only if no handler took a slot since. */
-		if (__atomic_compare_exchange_n(&t->ndefer, &n, 0, 0,
-						__ATOMIC_RELAXED,
-						__ATOMIC_RELAXED))
+		if (atomic_compare_exchange_strong_explicit(
+			    &t->ndefer, &n, 0, memory_order_relaxed,
+			    memory_order_relaxed))
 			done = 0;
 	}
 	if (MS_UNLIKELY(t->defer_lost))

@@ -11,33 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive_batch.h"
 #include "archive_iter.h"
 #include "archive_json.h"
-
-static uint64_t sat_add(uint64_t a, uint64_t b)
-{
-	return a + b < a ? UINT64_MAX : a + b;
-}
-
-static unsigned __int128 sat_add128(unsigned __int128 a, unsigned __int128 b)
-{
-	return a + b < a ? ~(unsigned __int128)0 : a + b;
-}
-
-void ms_arc_count_event(struct ms_arc_counts *c, const struct ms_event *ev)
-{
-	int alloc = ev->type == MS_REC_ALLOC || ev->type == MS_REC_REALLOC;
-
-	c->events++;
-	c->allocs += (uint64_t)alloc;
-	c->frees += ev->type == MS_REC_FREE || ev->type == MS_REC_REALLOC;
-	if (alloc)
-		c->weighted_size =
-			sat_add128(c->weighted_size,
-				   (unsigned __int128)ev->size * ev->weight);
-	if (ev->type == MS_REC_LOST)
-		c->dropped = sat_add(c->dropped, ev->count);
-}
 
 /*
  * A finished manifest states the session's totals: when the segments hold
@@ -91,15 +67,16 @@ static void check_manifest_totals(struct ms_archive *a)
 
 static void add_counts(struct ms_arc_counts *d, const struct ms_arc_counts *s)
 {
-	d->events = sat_add(d->events, s->events);
-	d->allocs = sat_add(d->allocs, s->allocs);
-	d->frees = sat_add(d->frees, s->frees);
-	d->dropped = sat_add(d->dropped, s->dropped);
-	d->raw_bytes = sat_add(d->raw_bytes, s->raw_bytes);
-	d->disk_bytes = sat_add(d->disk_bytes, s->disk_bytes);
-	d->frames = sat_add(d->frames, s->frames);
-	d->segments = sat_add(d->segments, s->segments);
-	d->weighted_size = sat_add128(d->weighted_size, s->weighted_size);
+	d->events = ms_arc_sat_add(d->events, s->events);
+	d->allocs = ms_arc_sat_add(d->allocs, s->allocs);
+	d->frees = ms_arc_sat_add(d->frees, s->frees);
+	d->dropped = ms_arc_sat_add(d->dropped, s->dropped);
+	d->raw_bytes = ms_arc_sat_add(d->raw_bytes, s->raw_bytes);
+	d->disk_bytes = ms_arc_sat_add(d->disk_bytes, s->disk_bytes);
+	d->frames = ms_arc_sat_add(d->frames, s->frames);
+	d->segments = ms_arc_sat_add(d->segments, s->segments);
+	d->weighted_size =
+		ms_arc_sat_add128(d->weighted_size, s->weighted_size);
 }
 
 void ms_archive_totals(const struct ms_archive *a, struct ms_arc_counts *out)
@@ -116,23 +93,36 @@ uint64_t ms_arc_estimated_bytes(const struct ms_arc_counts *c)
 	return v > UINT64_MAX ? UINT64_MAX : (uint64_t)v;
 }
 
+/*
+ * Counts stream `t`, its damage and progress reported as they come. The
+ * archive's time base, if not set yet, comes from its first CLOCK record,
+ * as when the streams are read one after the other.
+ */
+static int scan_stream(struct ms_archive *a, struct ms_arc_thread *t)
+{
+	struct ms_arc_iter *it;
+	struct ms_timebase tb;
+	int rc = ms_arc_iter_open(a, t, &it);
+
+	if (rc)
+		return rc;
+	rc = ms_arc_iter_fill(it, NULL, MS_ARC_FILL_COUNTS, SIZE_MAX);
+	t->c = *ms_arc_iter_counts(it);
+	snprintf(t->name, sizeof(t->name), "%s", ms_arc_iter_name(it));
+	if (!a->tb_set && ms_arc_iter_first_clock(it, &tb)) {
+		a->tb = tb;
+		a->tb_set = 1;
+	}
+	ms_arc_iter_close(it);
+	return rc;
+}
+
 int ms_archive_scan(struct ms_archive *a)
 {
 	for (size_t i = 0; i < a->nthreads; i++) {
-		struct ms_arc_thread *t = &a->threads[i];
-		const struct ms_arc_event *ev;
-		struct ms_arc_iter *it;
-		int rc;
+		int rc = scan_stream(a, &a->threads[i]);
 
-		rc = ms_arc_iter_open(a, t, &it);
 		if (rc)
-			return rc;
-		while ((rc = ms_arc_iter_next(it, &ev)) > 0)
-			;
-		t->c = *ms_arc_iter_counts(it);
-		snprintf(t->name, sizeof(t->name), "%s", ms_arc_iter_name(it));
-		ms_arc_iter_close(it);
-		if (rc < 0)
 			return rc;
 	}
 	check_manifest_totals(a);

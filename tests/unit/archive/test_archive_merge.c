@@ -11,12 +11,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "archive.h"
 #include "archive_fixture.h"
 #include "archive_merge.h"
+#include "record.h"
 
 /* What the tests compare of a record. */
 struct rec {
@@ -24,6 +26,22 @@ struct rec {
 	uint64_t ns, addr, stack_first;
 	uint8_t type;
 };
+
+/* Threads tie, and each has a CLOCK record mid-frame (archive_fixture.h). */
+static int setup_clocks(void **state)
+{
+	static const struct fx_spec sp = {
+		.nproc = 2,
+		.nthreads = 3,
+		.nsegs = 2,
+		.nframes = 2,
+		.ops = 40,
+		.manifest = 1,
+		.clock_mid = 1,
+	};
+
+	return fx_setup(state, &sp);
+}
 
 static int setup(void **state)
 {
@@ -163,6 +181,175 @@ static void test_filters(void **state)
 	free(r);
 }
 
+/* ---- damage: reported where reading record by record reports it ---- */
+
+/* What a reader saw, in order: records and errors. */
+struct seen {
+	char **line;
+	size_t n, cap;
+};
+
+static void seen_add(struct seen *s, char *line)
+{
+	assert_non_null(line);
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 1024;
+		s->line = realloc(s->line, s->cap * sizeof(*s->line));
+		assert_non_null(s->line);
+	}
+	s->line[s->n++] = line;
+}
+
+static void seen_error(const struct ms_arc_error *e, void *arg)
+{
+	char *l;
+
+	assert_true(asprintf(&l, "error %s %d %llu %s", e->file ? e->file : "-",
+			     e->has_offset, (unsigned long long)e->offset,
+			     e->msg) > 0);
+	seen_add(arg, l);
+}
+
+static void seen_record(struct seen *s, const struct ms_arc_event *e)
+{
+	const struct ms_event *ev = e->ev;
+	char *l;
+
+	assert_true(asprintf(&l,
+			     "%u %u %llu %s ts %llu addr %llx old %llx size "
+			     "%llu id %llu w %llu a %llu n %u stack %u:%llx",
+			     e->pid, e->tid, (unsigned long long)e->ns,
+			     ms_rec_type_name(ev->type),
+			     (unsigned long long)ev->ts,
+			     (unsigned long long)ev->addr,
+			     (unsigned long long)ev->old_addr,
+			     (unsigned long long)ev->size,
+			     (unsigned long long)ev->stack_id,
+			     (unsigned long long)ev->weight,
+			     (unsigned long long)ev->align, ev->nframes,
+			     e->stack ? e->stack->nframes : 0,
+			     e->stack && e->stack->nframes
+				     ? (unsigned long long)e->stack->frames[0]
+				     : 0ull) > 0);
+	seen_add(s, l);
+}
+
+static void seen_free(struct seen *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->line[i]);
+	free(s->line);
+}
+
+/*
+ * The reference: one iterator per thread, each read one record ahead of
+ * the merge, the earliest (ties: thread order) handed out and its iterator
+ * moved on -- the merge as it was before batches, errors reported by the
+ * iterators as they find them.
+ */
+static void reference(const char *dir, struct seen *s)
+{
+	struct ms_archive *a;
+	struct ms_arc_iter **it;
+	const struct ms_arc_event **cur;
+	size_t n;
+
+	assert_int_equal(ms_archive_open(dir, seen_error, s, &a), 0);
+	n = a->nthreads;
+	it = calloc(n, sizeof(*it));
+	cur = calloc(n, sizeof(*cur));
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(ms_arc_iter_open(a, &a->threads[i], &it[i]),
+				 0);
+		if (ms_arc_iter_next(it[i], &cur[i]) <= 0)
+			cur[i] = NULL;
+	}
+	for (;;) {
+		size_t k = n;
+
+		for (size_t i = 0; i < n; i++)
+			if (cur[i] && (k == n || cur[i]->ns < cur[k]->ns))
+				k = i;
+		if (k == n)
+			break;
+		seen_record(s, cur[k]);
+		if (ms_arc_iter_next(it[k], &cur[k]) <= 0)
+			cur[k] = NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		ms_arc_iter_close(it[i]);
+	free(it);
+	free(cur);
+	ms_archive_close(a);
+}
+
+static void merged_seen(const char *dir, struct seen *s)
+{
+	const struct ms_arc_event *e;
+	struct ms_arc_merge *m;
+	struct ms_archive *a;
+	int rc;
+
+	assert_int_equal(ms_archive_open(dir, seen_error, s, &a), 0);
+	assert_int_equal(ms_arc_merge_open(a, NULL, &m), 0);
+	while ((rc = ms_arc_merge_next(m, &e)) > 0)
+		seen_record(s, e);
+	assert_int_equal(rc, 0);
+	ms_arc_merge_close(m);
+	ms_archive_close(a);
+}
+
+static void check_as_reference(const char *dir)
+{
+	struct seen want = {0}, got = {0};
+	size_t errors = 0;
+
+	reference(dir, &want);
+	merged_seen(dir, &got);
+	for (size_t i = 0; i < want.n && i < got.n; i++) {
+		assert_string_equal(got.line[i], want.line[i]);
+		errors += !strncmp(want.line[i], "error ", 6);
+	}
+	assert_int_equal(got.n, want.n);
+	assert_true(errors > 0);
+	seen_free(&want);
+	seen_free(&got);
+}
+
+/* Damage in several streams, at their start, in the middle and at the
+ * end: the errors come out between the same records as before batches. */
+static void test_damage_in_order(void **state)
+{
+	struct fx *f = *state;
+	const struct fx_thread *t = f->a.t;
+
+	/* thread 0: a byte of its second frame's data */
+	assert_int_equal(fx_flip(t[0].s[0].path, t[0].s[0].f[1].offset + 60),
+			 0);
+	/* thread 1: its first frame, where its CLOCK record is */
+	assert_int_equal(fx_flip(t[1].s[0].path, t[1].s[0].f[0].offset + 60),
+			 0);
+	/* thread 2: cut inside its last frame; thread 4: a frame header */
+	assert_int_equal(
+		fx_truncate(t[2].s[1].path, t[2].s[1].f[1].offset + 70), 0);
+	assert_int_equal(fx_flip(t[4].s[1].path, t[4].s[1].f[0].offset + 3), 0);
+	check_as_reference(f->dir);
+}
+
+/* No stream starts with a CLOCK record: the archive's time base comes
+ * from whichever CLOCK record is read first, as before batches. */
+static void test_damage_no_first_clock(void **state)
+{
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < f->a.nthreads; i++) {
+		const struct fx_seg *s = &f->a.t[i].s[0];
+
+		assert_int_equal(fx_flip(s->path, s->f[0].offset + 60), 0);
+	}
+	check_as_reference(f->dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +357,10 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_filters, setup,
 						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_damage_in_order,
+						setup_clocks, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_damage_no_first_clock,
+						setup_clocks, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -187,12 +187,16 @@ static inline void ms_arc_item_event(const struct ms_arc_item *it,
  * What ms_arc_iter_fill() keeps besides the notes: record items (the
  * merge), and counts (ms_arc_iter_counts(): the scan). Without record
  * items, times are not converted and the archive's time base is left
- * alone: the first CLOCK record read is kept for the caller
- * (ms_arc_iter_first_clock()).
+ * alone: the first CLOCK record read is kept (ms_arc_iter_first_clock()).
+ * MS_ARC_FILL_FIRST, for a stream's first record, with record items:
+ * neither the archive's time base nor the stream's own clock is touched,
+ * so that a thread other than the archive's may read it; if it is a
+ * CLOCK record, it is kept for ms_arc_iter_apply_clock().
  */
 enum {
 	MS_ARC_FILL_RECORDS = 1,
 	MS_ARC_FILL_COUNTS = 2,
+	MS_ARC_FILL_FIRST = 4,
 };
 
 /*
@@ -215,5 +219,13 @@ int ms_arc_iter_fill(struct ms_arc_iter *it, struct ms_arc_batch *b,
  * was read (1), as ticks, monotonic ns and rate. */
 int ms_arc_iter_first_clock(const struct ms_arc_iter *it,
 			    struct ms_timebase *tb);
+
+/*
+ * After a fill with MS_ARC_FILL_FIRST, on the archive's thread, while no
+ * other fills the iterator: applies the CLOCK record kept, if any (1),
+ * as reading it would have (the archive's time base set if it is not),
+ * and gives its time in ns (its item's `ns` was not known).
+ */
+int ms_arc_iter_apply_clock(struct ms_arc_iter *it, uint64_t *ns);
 
 #endif

@@ -42,8 +42,8 @@ struct ms_arc_iter {
 	 * batch that takes the notes (NULL: they go to the archive) */
 	unsigned mode;
 	struct ms_arc_batch *notes;
-	int first_clock_set; /* without record items: the first CLOCK */
-	struct ms_timebase first_clock;
+	int clock_kept; /* a CLOCK record read but not applied */
+	struct ms_timebase kept;
 };
 
 /* Step results besides 1 (a record), 0 (the end) and -errno. */
@@ -216,29 +216,37 @@ static void thread_start(struct ms_arc_iter *it, const struct ms_event *ev)
 }
 
 /* The archive's time base (archive.h), or the stream's own rate. */
-static void clock_record(struct ms_arc_iter *it, const struct ms_event *ev)
+static void clock_apply(struct ms_arc_iter *it, uint64_t ts, uint64_t mono_ns,
+			uint64_t hz)
 {
 	struct ms_archive *a = it->a;
 
-	if (it->mode && !(it->mode & MS_ARC_FILL_RECORDS)) {
-		/* no times wanted: the archive's time base is the caller's */
-		if (!it->first_clock_set)
-			ms_timebase_set(&it->first_clock, ev->ts, ev->mono_ns,
-					ev->tick_hz);
-		it->first_clock_set = 1;
-		return;
-	}
 	if (!a->tb_set) {
-		ms_timebase_set(&a->tb, ev->ts, ev->mono_ns, ev->tick_hz);
+		ms_timebase_set(&a->tb, ts, mono_ns, hz);
 		a->tb_set = 1;
 	}
 	it->have_clock = 1;
-	if (ev->tick_hz == a->tb.hz) {
+	if (hz == a->tb.hz) {
 		it->tb = &a->tb;
 		return;
 	}
-	ms_timebase_set(&it->own, ev->ts, ev->mono_ns, ev->tick_hz);
+	ms_timebase_set(&it->own, ts, mono_ns, hz);
 	it->tb = &it->own;
+}
+
+static void clock_record(struct ms_arc_iter *it, const struct ms_event *ev)
+{
+	/* no times wanted, or not yet: the archive's time base is left to
+	 * the caller, the first CLOCK kept for it */
+	if (it->mode && (!(it->mode & MS_ARC_FILL_RECORDS) ||
+			 (it->mode & MS_ARC_FILL_FIRST))) {
+		if (!it->clock_kept)
+			ms_timebase_set(&it->kept, ev->ts, ev->mono_ns,
+					ev->tick_hz);
+		it->clock_kept = 1;
+		return;
+	}
+	clock_apply(it, ev->ts, ev->mono_ns, ev->tick_hz);
 }
 
 /*
@@ -429,7 +437,17 @@ int ms_arc_iter_fill(struct ms_arc_iter *it, struct ms_arc_batch *b,
 int ms_arc_iter_first_clock(const struct ms_arc_iter *it,
 			    struct ms_timebase *tb)
 {
-	if (it->first_clock_set)
-		*tb = it->first_clock;
-	return it->first_clock_set;
+	if (it->clock_kept)
+		*tb = it->kept;
+	return it->clock_kept;
+}
+
+int ms_arc_iter_apply_clock(struct ms_arc_iter *it, uint64_t *ns)
+{
+	if (!it->clock_kept)
+		return 0;
+	clock_apply(it, it->kept.ref_ticks, it->kept.ref_ns, it->kept.hz);
+	it->clock_kept = 0;
+	*ns = to_ns(it, it->kept.ref_ticks);
+	return 1;
 }

@@ -1,16 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The merge reads each stream in batches (archive_batch.h): a stream's
- * iterator decodes a run of records at a time, and the merge takes them
- * one by one, replaying the notes between them, keeping the stream's stack
- * table from its STACK records and filling one struct ms_event for the
- * record it hands out.
+ * iterator decodes a run of records at a time, on a worker thread when
+ * that pays (archive_ahead.h), and the merge takes them one by one,
+ * replaying the notes between them, keeping the stream's stack table from
+ * its STACK records and filling one struct ms_event for the record it
+ * hands out. Workers read each stream's first record, without the
+ * archive's time base, and the merge takes them in (pid, tid) order, so
+ * that the first CLOCK record among them sets it, as reading record by
+ * record does; then they read ahead, once the time base is set: nothing
+ * changes it afterwards, so what a stream's records are depends on that
+ * stream alone, however far ahead it is decoded.
  */
 #include "archive_merge.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
+#include "archive_ahead.h"
 #include "archive_batch.h"
 #include "minheap.h"
 
@@ -19,13 +26,14 @@
 
 /* One thread stream. */
 struct source {
-	struct ms_arc_iter *it; /* NULL once the stream is read */
-	struct ms_arc_batch b;
-	const uint8_t *p, *end;		  /* the batch's items not read yet */
-	const struct ms_arc_item *cur;	  /* the stream's current record */
+	struct ms_arc_iter *it;	       /* the filler's; NULL once read */
+	struct ms_arc_batch *b;	       /* the batch being read, the engine's */
+	const uint8_t *p, *end;	       /* the batch's items not read yet */
+	const struct ms_arc_item *cur; /* the stream's current record */
 	const struct ms_arc_stack *stack; /* of `cur` (ALLOC, REALLOC) */
 	struct ms_arc_stacks stacks;
 	uint32_t pid, tid;
+	int started; /* the filler's: its first record was read */
 };
 
 /* A stream in the heap, keyed by its current record's time. */
@@ -39,6 +47,9 @@ struct ms_arc_merge {
 	struct ms_minheap h;
 	struct source *src;
 	size_t nsrc;
+	struct ms_arc_ahead *ah;
+	int opened;	/* every stream's first record was read */
+	int refilling;	/* the workers read ahead (the time base is set) */
 	int handed_out; /* the top's record was returned: advance it first */
 	int ev_state;	/* ms_arc_item_event()'s */
 	struct ms_arc_event out;
@@ -62,26 +73,51 @@ static int before(const void *x, const void *y)
 }
 
 /*
- * The stream's next batch: 1, 0 when the stream is over, or -ENOMEM.
- * Until the archive's time base is set, one record at a time: a CLOCK
- * record read ahead would set it from another stream than reading record
- * by record does.
+ * Fills the next batch of stream `k` (archive_ahead.h: on any thread).
+ * The first holds the stream's first record alone, read without the
+ * archive's time base (add_source() applies a CLOCK record in it in
+ * (pid, tid) order). Until the time base is set, one record at a time: a
+ * CLOCK record read ahead would set it from another stream than reading
+ * record by record does. The batch that ends the stream closes its
+ * iterator, as its segments' memory is no longer needed.
  */
-static int next_batch(struct ms_arc_merge *m, struct source *s)
+static void fill_batch(void *arg, size_t k, struct ms_arc_batch *b)
 {
-	size_t max = m->a->tb_set ? SIZE_MAX : 1;
+	struct ms_arc_merge *m = arg;
+	struct source *s = &m->src[k];
+	unsigned mode = MS_ARC_FILL_RECORDS;
+	size_t max = 1;
 
-	if (s->b.end)
-		return s->b.rc;
-	if (ms_arc_batch_reset(&s->b, BATCH_BYTES))
-		return -ENOMEM;
-	ms_arc_iter_fill(s->it, &s->b, MS_ARC_FILL_RECORDS, max);
-	if (s->b.end) { /* its segments' memory is no longer needed */
+	if (!s->started)
+		mode |= MS_ARC_FILL_FIRST;
+	else if (m->a->tb_set)
+		max = SIZE_MAX;
+	s->started = 1;
+	if (ms_arc_batch_reset(b, BATCH_BYTES)) {
+		b->rc = -ENOMEM;
+		b->end = 1;
+		return;
+	}
+	ms_arc_iter_fill(s->it, b, mode, max);
+	if (b->end && !(mode & MS_ARC_FILL_FIRST)) {
 		ms_arc_iter_close(s->it);
 		s->it = NULL;
 	}
-	s->p = s->b.buf;
-	s->end = s->b.buf + s->b.len;
+}
+
+/* The stream's next batch: 1, 0 when the stream is over, or -ENOMEM. */
+static int next_batch(struct ms_arc_merge *m, struct source *s)
+{
+	if (s->b && s->b->end)
+		return s->b->rc;
+	s->b = ms_arc_ahead_next(m->ah, (size_t)(s - m->src));
+	s->p = s->b->buf;
+	s->end = s->b->buf + s->b->len;
+	/* set on this thread, by the first CLOCK record: for good */
+	if (m->opened && !m->refilling && m->a->tb_set) {
+		ms_arc_ahead_refill(m->ah);
+		m->refilling = 1;
+	}
 	return 1;
 }
 
@@ -136,23 +172,34 @@ static int advance(struct ms_arc_merge *m, struct source *s)
 	}
 }
 
-/* Puts stream `k` in the heap at its first record, unless it has none. */
+/*
+ * Puts stream `k` in the heap at its first record, unless it has none. A
+ * CLOCK record there is applied now, in (pid, tid) order: the archive's
+ * time base is the first CLOCK record's read that way.
+ */
 static int add_source(struct ms_arc_merge *m, size_t k)
 {
 	struct source *s = &m->src[k];
 	struct key key = {.k = k};
+	uint64_t ns;
 	int rc = advance(m, s);
 
 	if (rc <= 0)
 		return rc;
+	/* the batch is the reader's alone: its item may take the time */
+	if (ms_arc_iter_apply_clock(s->it, &ns))
+		((struct ms_arc_item *)(uintptr_t)s->cur)->ns = ns;
 	key.ns = s->cur->ns;
 	return ms_minheap_push(&m->h, &key);
 }
 
-/* One source per thread `f` selects, in (pid, tid) order. */
+/* One source per thread `f` selects, in (pid, tid) order; the workers
+ * that pay for their segments' size. */
 static int open_sources(struct ms_arc_merge *m, const struct ms_arc_filter *f)
 {
 	struct ms_archive *a = m->a;
+	uint64_t bytes = 0;
+	unsigned threads;
 
 	m->src = calloc(a->nthreads ? a->nthreads : 1, sizeof(*m->src));
 	if (!m->src)
@@ -164,10 +211,17 @@ static int open_sources(struct ms_arc_merge *m, const struct ms_arc_filter *f)
 			continue;
 		s->pid = a->threads[i].pid;
 		s->tid = a->threads[i].tid;
+		for (size_t k = 0; k < a->threads[i].nsegs; k++)
+			bytes += a->threads[i].segs[k].size;
 		if (ms_arc_iter_open(a, &a->threads[i], &s->it))
 			return -ENOMEM;
 		m->nsrc++;
 	}
+	threads = ms_arc_ahead_threads(a, m->nsrc, bytes, 1);
+	if (ms_arc_ahead_create(m->nsrc, 2, fill_batch, m, &m->ah))
+		return -ENOMEM;
+	if (threads) /* the first records, each stream's first */
+		ms_arc_ahead_start(m->ah, threads);
 	return 0;
 }
 
@@ -184,10 +238,13 @@ int ms_arc_merge_open(struct ms_archive *a, const struct ms_arc_filter *f,
 	if (!rc)
 		rc = ms_minheap_init(&m->h, sizeof(struct key), m->nsrc,
 				     before);
-	/* the first record of each stream in (pid, tid) order: the archive's
-	 * time base is set from the first CLOCK record read */
 	for (size_t k = 0; !rc && k < m->nsrc; k++)
 		rc = add_source(m, k);
+	m->opened = 1;
+	if (!rc && a->tb_set) { /* else once it is (next_batch()) */
+		ms_arc_ahead_refill(m->ah);
+		m->refilling = 1;
+	}
 	if (rc) {
 		ms_arc_merge_close(m);
 		return rc;
@@ -200,14 +257,15 @@ int ms_arc_merge_open(struct ms_archive *a, const struct ms_arc_filter *f,
 static int advance_top(struct ms_arc_merge *m)
 {
 	struct key *key = ms_minheap_top(&m->h);
-	struct source *s = &m->src[key->k];
+	size_t k = key->k;
+	struct source *s = &m->src[k];
 	int rc = advance(m, s);
 
 	if (rc < 0)
 		return rc;
-	if (rc == 0) { /* the last record's stack was valid until now */
+	if (rc == 0) { /* the last record was valid until now */
 		ms_minheap_pop(&m->h, NULL);
-		ms_arc_batch_free(&s->b);
+		ms_arc_ahead_done(m->ah, k);
 		ms_arc_stacks_free(&s->stacks);
 	} else {
 		key->ns = s->cur->ns;
@@ -252,9 +310,9 @@ void ms_arc_merge_close(struct ms_arc_merge *m)
 {
 	if (!m)
 		return;
+	ms_arc_ahead_destroy(m->ah); /* no worker runs after this */
 	for (size_t k = 0; k < m->nsrc; k++) {
 		ms_arc_iter_close(m->src[k].it);
-		ms_arc_batch_free(&m->src[k].b);
 		ms_arc_stacks_free(&m->src[k].stacks);
 	}
 	free(m->src);

@@ -4,11 +4,13 @@
  *
  * usage: bench_merge [--runs N] [--modes LIST] [ARCHIVE]
  *
- * Modes (comma-separated, default "merge,scan"):
+ * Modes (comma-separated, default "merge:0,merge,scan:0,scan"):
  *   merge  the time-ordered merge of every thread (archive_merge.h), as
  *          `memscope dump` and `memscope report` read an archive; each
  *          record's type, address, time and stack are touched
  *   scan   the counts of every stream (archive_scan.h), `memscope stats`
+ * each with ":N" for N threads decoding ahead besides the reader
+ * (ms_archive.read_threads; 0: none), or without for as many as pay.
  *
  * Every measurement runs in a child process of its own, so that its peak
  * RSS and CPU time are its own; the modes alternate round by round (the
@@ -37,6 +39,7 @@
 struct mode {
 	char name[32];
 	int scan;
+	int threads; /* ms_archive.read_threads */
 	double wall[MAX_RUNS], cpu[MAX_RUNS];
 	long rss_kb;
 	uint64_t events;
@@ -98,6 +101,7 @@ static struct result measure(const char *dir, const struct mode *md)
 	r.rc = ms_archive_open(dir, NULL, NULL, &a);
 	if (r.rc)
 		return r;
+	a->read_threads = md->threads;
 	t0 = now();
 	r.rc = md->scan ? run_scan(a, &r.events) : run_merge(a, &r.events);
 	r.wall = now() - t0;
@@ -172,11 +176,17 @@ static int parse_modes(const char *s, struct mode *m, int *n)
 	snprintf(buf, sizeof(buf), "%s", s);
 	for (char *t = strtok_r(buf, ",", &save); t;
 	     t = strtok_r(NULL, ",", &save)) {
-		if (*n == MAX_MODES ||
-		    (strcmp(t, "merge") && strcmp(t, "scan")))
+		char *colon = strchr(t, ':');
+
+		if (*n == MAX_MODES)
 			return -EINVAL;
 		memset(&m[*n], 0, sizeof(m[*n]));
 		snprintf(m[*n].name, sizeof(m[*n].name), "%s", t);
+		m[*n].threads = colon ? atoi(colon + 1) : -1;
+		if (colon)
+			*colon = '\0';
+		if (strcmp(t, "merge") && strcmp(t, "scan"))
+			return -EINVAL;
 		m[*n].scan = !strcmp(t, "scan");
 		(*n)++;
 	}
@@ -204,15 +214,15 @@ static int make_archive(char *dir, size_t len, struct fx_archive *fa)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: bench_merge [--runs N] [--modes merge,scan] "
-			"[ARCHIVE]\n");
+	fprintf(stderr, "usage: bench_merge [--runs N] "
+			"[--modes merge[:N],scan[:N]] [ARCHIVE]\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
 	static struct mode modes[MAX_MODES];
-	const char *dir = NULL, *mlist = "merge,scan";
+	const char *dir = NULL, *mlist = "merge:0,merge,scan:0,scan";
 	char tmp[256] = "";
 	struct fx_archive fa = {0};
 	int runs = 5, nm = 0, rc = 0;

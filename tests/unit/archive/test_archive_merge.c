@@ -3,7 +3,11 @@
  * consumer/archive/archive_merge.c on synthetic archives whose threads
  * share their timestamps (ties everywhere): every record of the selected
  * threads once, by time, ties in (pid, tid) order, and each thread's
- * records exactly as its own iterator gives them.
+ * records exactly as its own iterator gives them. On damaged archives,
+ * with and without workers decoding ahead (archive_ahead.c), the merge
+ * gives what a merge of iterators read record by record gives, errors
+ * between the same records, and the scan what counting the streams one
+ * after the other gives.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +22,8 @@
 #include "archive.h"
 #include "archive_fixture.h"
 #include "archive_merge.h"
+#include "archive_scan.h"
+#include "atomics.h"
 #include "record.h"
 
 /* What the tests compare of a record. */
@@ -283,37 +289,45 @@ static void reference(const char *dir, struct seen *s)
 	ms_archive_close(a);
 }
 
-static void merged_seen(const char *dir, struct seen *s)
+/* The merge with `threads` decoding ahead; `stop_after`: closed early. */
+static void merged_seen(const char *dir, struct seen *s, int threads,
+			size_t stop_after)
 {
 	const struct ms_arc_event *e;
 	struct ms_arc_merge *m;
 	struct ms_archive *a;
-	int rc;
+	int rc = 0;
 
 	assert_int_equal(ms_archive_open(dir, seen_error, s, &a), 0);
+	a->read_threads = threads;
 	assert_int_equal(ms_arc_merge_open(a, NULL, &m), 0);
-	while ((rc = ms_arc_merge_next(m, &e)) > 0)
+	while (s->n < stop_after && (rc = ms_arc_merge_next(m, &e)) > 0)
 		seen_record(s, e);
-	assert_int_equal(rc, 0);
+	assert_true(s->n >= stop_after || rc == 0);
 	ms_arc_merge_close(m);
 	ms_archive_close(a);
 }
 
 static void check_as_reference(const char *dir)
 {
-	struct seen want = {0}, got = {0};
+	static const int threads[] = {0, 1, 2, 4};
+	struct seen want = {0};
 	size_t errors = 0;
 
 	reference(dir, &want);
-	merged_seen(dir, &got);
-	for (size_t i = 0; i < want.n && i < got.n; i++) {
-		assert_string_equal(got.line[i], want.line[i]);
+	for (size_t i = 0; i < want.n; i++)
 		errors += !strncmp(want.line[i], "error ", 6);
-	}
-	assert_int_equal(got.n, want.n);
 	assert_true(errors > 0);
+	for (size_t t = 0; t < MS_ARRAY_SIZE(threads); t++) {
+		struct seen got = {0};
+
+		merged_seen(dir, &got, threads[t], SIZE_MAX);
+		for (size_t i = 0; i < want.n && i < got.n; i++)
+			assert_string_equal(got.line[i], want.line[i]);
+		assert_int_equal(got.n, want.n);
+		seen_free(&got);
+	}
 	seen_free(&want);
-	seen_free(&got);
 }
 
 /* Damage in several streams, at their start, in the middle and at the
@@ -350,6 +364,127 @@ static void test_damage_no_first_clock(void **state)
 	check_as_reference(f->dir);
 }
 
+/* Many streams, several batches each, damage in some, read ahead by
+ * workers: what comes out is what reading record by record gives. */
+static int setup_many(void **state)
+{
+	static const struct fx_spec sp = {
+		.nproc = 3,
+		.nthreads = 8,
+		.nsegs = 2,
+		.nframes = 3,
+		.ops = 300,
+		.manifest = 1,
+		.clock_mid = 1,
+	};
+
+	return fx_setup(state, &sp);
+}
+
+static void test_many_streams_ahead(void **state)
+{
+	struct fx *f = *state;
+	const struct fx_thread *t = f->a.t;
+
+	for (size_t i = 0; i < f->a.nthreads; i += 5) {
+		const struct fx_seg *s = &t[i].s[i % 2];
+
+		assert_int_equal(fx_flip(s->path, s->f[i % 3].offset + 60), 0);
+	}
+	assert_int_equal(
+		fx_truncate(t[3].s[1].path, t[3].s[1].f[1].offset + 90), 0);
+	assert_int_equal(fx_flip(t[7].s[0].path, t[7].s[0].f[2].offset + 5), 0);
+	for (int round = 0; round < 3; round++)
+		check_as_reference(f->dir);
+}
+
+/* Closing the merge while workers decode ahead stops them cleanly, and
+ * what was handed out is what the reference begins with. */
+static void test_close_early(void **state)
+{
+	struct fx *f = *state;
+	struct seen want = {0};
+
+	reference(f->dir, &want);
+	for (size_t stop = 1; stop < want.n; stop = stop * 3 + 7) {
+		struct seen got = {0};
+
+		merged_seen(f->dir, &got, 2, stop);
+		assert_int_equal(got.n, stop);
+		for (size_t i = 0; i < got.n; i++)
+			assert_string_equal(got.line[i], want.line[i]);
+		seen_free(&got);
+	}
+	seen_free(&want);
+}
+
+/* The scan with `threads` counting ahead: its errors in order, then each
+ * thread's counts and name, then the time base it set. */
+static void scanned_seen(const char *dir, struct seen *s, int threads)
+{
+	struct ms_archive *a;
+	char *l;
+
+	assert_int_equal(ms_archive_open(dir, seen_error, s, &a), 0);
+	a->read_threads = threads;
+	assert_int_equal(ms_archive_scan(a), 0);
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct ms_arc_counts *c = &a->threads[i].c;
+
+		assert_true(asprintf(&l,
+				     "%u %u '%s' %llu %llu %llu %llu %llu %llu "
+				     "%llu %llu %llu",
+				     a->threads[i].pid, a->threads[i].tid,
+				     a->threads[i].name,
+				     (unsigned long long)c->events,
+				     (unsigned long long)c->allocs,
+				     (unsigned long long)c->frees,
+				     (unsigned long long)c->dropped,
+				     (unsigned long long)c->raw_bytes,
+				     (unsigned long long)c->frames,
+				     (unsigned long long)c->segments,
+				     (unsigned long long)c->disk_bytes,
+				     (unsigned long long)c->weighted_size) > 0);
+		seen_add(s, l);
+	}
+	assert_true(asprintf(&l, "tb %d %llu %llu %llu", a->tb_set,
+			     (unsigned long long)a->tb.ref_ticks,
+			     (unsigned long long)a->tb.ref_ns,
+			     (unsigned long long)a->tb.hz) > 0);
+	seen_add(s, l);
+	ms_archive_close(a);
+}
+
+/* The scan counts streams on workers and reports as it did alone. */
+static void test_scan_ahead(void **state)
+{
+	struct fx *f = *state;
+	const struct fx_thread *t = f->a.t;
+	struct seen want = {0};
+
+	/* the first streams lose their CLOCK: the time base comes later */
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(
+			fx_flip(t[i].s[0].path, t[i].s[0].f[0].offset + 60), 0);
+	assert_int_equal(fx_flip(t[9].s[1].path, t[9].s[1].f[1].offset + 60),
+			 0);
+	assert_int_equal(
+		fx_truncate(t[13].s[1].path, t[13].s[1].f[1].offset + 90), 0);
+	scanned_seen(f->dir, &want, 0);
+	for (int round = 0; round < 3; round++) {
+		for (int threads = 1; threads <= 4; threads++) {
+			struct seen got = {0};
+
+			scanned_seen(f->dir, &got, threads);
+			assert_int_equal(got.n, want.n);
+			for (size_t i = 0; i < got.n; i++)
+				assert_string_equal(got.line[i], want.line[i]);
+			seen_free(&got);
+		}
+	}
+	seen_free(&want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +496,12 @@ int main(void)
 						setup_clocks, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_damage_no_first_clock,
 						setup_clocks, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_many_streams_ahead,
+						setup_many, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_close_early, setup_many,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_scan_ahead, setup_many,
+						fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -368,6 +368,9 @@ static void fill_fast(struct ms_arc_iter *it, struct ms_arc_batch *b,
 	struct ms_arc_counts c = it->c;
 	int records = it->mode & MS_ARC_FILL_RECORDS;
 	int counts = it->mode & MS_ARC_FILL_COUNTS;
+	/* heap records leave the clock alone: a copy, in registers */
+	struct ms_timebase tb =
+		it->have_clock ? *it->tb : (struct ms_timebase){0};
 	uint8_t *w = records ? b->buf + b->len : NULL;
 	uint8_t *room = records ? b->buf + b->room : NULL;
 	size_t n = 0, left = records ? max - b->nrec : SIZE_MAX;
@@ -381,7 +384,11 @@ static void fill_fast(struct ms_arc_iter *it, struct ms_arc_batch *b,
 		if (counts)
 			ms_arc_count(&c, f.type, f.size, f.weight, 0);
 		if (records)
-			w = ms_arc_item_put_fast(w, to_ns(it, f.ts), &f);
+			w = ms_arc_item_put_fast(
+				w,
+				it->have_clock ? ms_timebase_ns(&tb, f.ts)
+					       : to_ns(it, f.ts),
+				&f);
 	}
 	it->pos = (size_t)(p - it->fr.data);
 	it->st = st;

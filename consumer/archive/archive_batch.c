@@ -192,15 +192,8 @@ uint64_t ms_arc_item_stack(const struct ms_arc_item *it, const uint64_t **fr,
 	const struct ms_arc_item_full *f = (const void *)it;
 	uint64_t id;
 
-	*n = 0;
-	if (it->kind != MS_ARC_I_FULL)
-		return ((const struct ms_arc_item_heap *)(const void *)it)
-			->stack_id;
 	memcpy(&id, f->ev + offsetof(struct ms_event, stack_id), sizeof(id));
-	if (it->type == MS_REC_STACK) {
-		memcpy(n, f->ev + offsetof(struct ms_event, nframes),
-		       sizeof(*n));
-		*fr = f->tail;
-	}
+	memcpy(n, f->ev + offsetof(struct ms_event, nframes), sizeof(*n));
+	*fr = f->tail;
 	return id;
 }

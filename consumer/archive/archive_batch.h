@@ -134,8 +134,7 @@ static inline uint8_t *ms_arc_item_put_fast(uint8_t *w, uint64_t ns,
 /* Replays a note (kind MS_ARC_I_ERROR or MS_ARC_I_PROGRESS) on `a`. */
 void ms_arc_note_apply(struct ms_archive *a, const struct ms_arc_item *it);
 
-/* A record item's stack id (ALLOC, REALLOC, STACK), and its frames (STACK:
- * *n of them, else 0). */
+/* A STACK record item's stack id, and its *n frames. */
 uint64_t ms_arc_item_stack(const struct ms_arc_item *it, const uint64_t **fr,
 			   uint32_t *n);
 

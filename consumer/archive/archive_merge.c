@@ -32,6 +32,9 @@ struct source {
 	const struct ms_arc_item *cur; /* the stream's current record */
 	const struct ms_arc_stack *stack; /* of `cur` (ALLOC, REALLOC) */
 	struct ms_arc_stacks stacks;
+	const struct ms_arc_stack *last; /* of stack id `last_id`, when */
+	uint64_t last_id;		 /* `cached`: runs of one stack */
+	int cached;
 	uint32_t pid, tid;
 	int started; /* the filler's: its first record was read */
 };
@@ -132,14 +135,21 @@ static int take(struct source *s)
 	s->stack = NULL;
 	switch (it->type) {
 	case MS_REC_ALLOC:
-	case MS_REC_REALLOC:
-		s->stack = ms_arc_stacks_get(&s->stacks,
-					     ms_arc_item_stack(it, &fr, &n));
+	case MS_REC_REALLOC: /* a heap item */
+		id = ((const struct ms_arc_item_heap *)(const void *)it)
+			     ->stack_id;
+		if (!s->cached || id != s->last_id)
+			s->last = ms_arc_stacks_get(&s->stacks, id);
+		s->last_id = id;
+		s->cached = 1;
+		s->stack = s->last;
 		return 0;
 	case MS_REC_STACK:
+		s->cached = 0; /* its node may be another now */
 		id = ms_arc_item_stack(it, &fr, &n);
 		return ms_arc_stacks_put(&s->stacks, id, fr, n);
 	case MS_REC_THREAD_START:
+		s->cached = 0;
 		ms_arc_stacks_clear(&s->stacks);
 		return 0;
 	default:

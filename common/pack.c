@@ -409,121 +409,141 @@ struct rd {
 	const uint8_t *p, *end;
 };
 
-static int rd_u(struct rd *r, uint64_t *v)
+static inline int rd_u(struct rd *r, uint64_t *v)
 {
-	return ms_get_varint(&r->p, r->end, v);
+	return ms_get_varint_fast(&r->p, r->end, v);
 }
 
-int ms_unpack(struct ms_packer *pk, const uint8_t *in, size_t len, uint8_t *out,
-	      size_t raw_len)
-{
-	struct rd in_rd = {in, in + len}, c[NCOL];
-	struct ms_rec_state s = {0, 0};
-	uint8_t *o = out, *oend = out + raw_len, tmp[MS_REC_SMALL_MAX];
-	uint64_t nrec, clen[NCOL];
-	const uint8_t *q;
-	uint32_t seq = 0;
-	size_t seq_max;
-	struct ms_event ev;
+/* The columns of a packed frame, a cursor each. */
+struct cols {
+	struct rd c[NCOL];
+};
 
-	/* An ALLOC or REALLOC takes at least 5 bytes of records. */
-	seq_max = raw_len / 5 + 1;
-	if (seq_reserve(pk, seq_max + 1) < 0)
-		return -ENOMEM;
-	if (len < 1 || in[0] != PACK_VERSION)
-		return -EBADMSG;
-	in_rd.p++;
-	if (rd_u(&in_rd, &nrec) < 0 || nrec > raw_len)
-		return -EBADMSG;
-	for (int i = 0; i < NCOL; i++)
-		if (rd_u(&in_rd, &clen[i]) < 0)
-			return -EBADMSG;
-	q = in_rd.p;
-	for (int i = 0; i < NCOL; i++) {
-		if (clen[i] > (uint64_t)(in_rd.end - q))
-			return -EBADMSG;
-		c[i] = (struct rd){q, q + clen[i]};
-		q += clen[i];
+/* What the unpacking loop keeps from record to record. */
+struct unpacking {
+	struct ms_packer *pk;
+	struct ms_rec_state s;
+	uint32_t seq;	/* allocations so far */
+	size_t seq_max; /* no more fit in the records' length */
+};
+
+/* A FREE of the packed stream at `w`; its end, or NULL when damaged. */
+static inline uint8_t *unpack_free(struct unpacking *u, struct cols *c,
+				   uint8_t *w)
+{
+	struct ms_packer *pk = u->pk;
+	uint64_t dt, d, zz, addr;
+
+	if (rd_u(&c->c[C_DT_F], &dt) < 0 || u->s.last_ts + dt < u->s.last_ts ||
+	    rd_u(&c->c[C_FDIST], &d) < 0 || d > u->seq)
+		return NULL;
+	if (d) {
+		addr = pk->seq_addr[u->seq + 1 - d];
+		lifo_push(&pk->lifo[pk->seq_cls[u->seq + 1 - d]], addr);
+	} else {
+		if (rd_u(&c->c[C_FADDR], &zz) < 0)
+			return NULL;
+		addr = u->s.last_addr + (uint64_t)ms_unzigzag(zz);
 	}
-	if (q != in_rd.end || clen[C_TYPE] != nrec)
-		return -EBADMSG;
-	models_reset(pk);
+	return ms_rec_put_free(&u->s, w, u->s.last_ts + dt, addr);
+}
+
+/* The fields of an ALLOC of type byte `t` but its address; 0 or -1. */
+static inline int unpack_alloc_fields(struct cols *c, uint8_t t,
+				      struct ms_rec_hot *h)
+{
+	h->align = 0;
+	h->weight = MS_WEIGHT_ONE;
+	if (rd_u(&c->c[C_DT_A], &h->dt) < 0 ||
+	    rd_u(&c->c[C_SIZE], &h->size) < 0 ||
+	    rd_u(&c->c[C_STACK], &h->stack) < 0 ||
+	    c->c[C_AMODE].p >= c->c[C_AMODE].end)
+		return -1;
+	if ((t & MS_RECF_ALIGN) &&
+	    (rd_u(&c->c[C_EXTRA], &h->align) < 0 || h->align == 0))
+		return -1;
+	if ((t & MS_RECF_WEIGHT) &&
+	    (rd_u(&c->c[C_EXTRA], &h->weight) < 0 || h->weight == 0 ||
+	     h->weight == MS_WEIGHT_ONE))
+		return -1;
+	return 0;
+}
+
+/* An ALLOC of the packed stream at `w`; its end, or NULL when damaged. */
+static inline uint8_t *unpack_alloc(struct unpacking *u, struct cols *c,
+				    uint8_t t, uint8_t *w)
+{
+	struct ms_rec_hot h;
+	struct lifo *lifo;
+	uint64_t zz, addr;
+	uint8_t cls, j;
+
+	if (unpack_alloc_fields(c, t, &h) < 0 ||
+	    u->s.last_ts + h.dt < u->s.last_ts || u->seq >= u->seq_max)
+		return NULL;
+	cls = size_class(h.size);
+	lifo = &u->pk->lifo[cls];
+	j = *c->c[C_AMODE].p++;
+	if (j) {
+		if (j > lifo->n)
+			return NULL;
+		addr = lifo_take(lifo, j);
+	} else {
+		if (rd_u(&c->c[C_AADDR], &zz) < 0)
+			return NULL;
+		addr = u->s.last_addr + (uint64_t)ms_unzigzag(zz);
+	}
+	seq_put(u->pk, ++u->seq, addr, cls);
+	return ms_rec_put_alloc(&u->s, w, u->s.last_ts + h.dt, addr, h.size,
+				h.align, h.stack, h.weight);
+}
+
+/* A record kept verbatim, copied to `o`; its end, or NULL. */
+static uint8_t *unpack_verbatim(struct unpacking *u, struct cols *c, uint8_t *o,
+				const uint8_t *oend)
+{
+	struct ms_event ev;
+	ssize_t r =
+		ms_rec_decode(&u->s, c->c[C_VERB].p,
+			      (size_t)(c->c[C_VERB].end - c->c[C_VERB].p), &ev);
+
+	if (r < 0 || (size_t)r > (size_t)(oend - o))
+		return NULL;
+	memcpy(o, c->c[C_VERB].p, (size_t)r);
+	c->c[C_VERB].p += r;
+	if (ev.type == MS_REC_ALLOC || ev.type == MS_REC_REALLOC) {
+		if (u->seq >= u->seq_max)
+			return NULL;
+		seq_put(u->pk, ++u->seq, ev.addr, size_class(ev.size));
+	}
+	return o + r;
+}
+
+/* `nrec` records from the columns into [out, oend): 0 or -EBADMSG. */
+static int unpack_records(struct unpacking *u, struct cols *c, uint64_t nrec,
+			  uint8_t *out, uint8_t *oend)
+{
+	uint8_t *o = out, tmp[MS_REC_SMALL_MAX], *w, *e;
 
 	for (uint64_t k = 0; k < nrec; k++) {
-		uint8_t t = *c[C_TYPE].p++;
-		uint8_t *w = oend - o >= MS_REC_SMALL_MAX ? o : tmp, *e;
-		uint64_t dt, zz, addr, d;
+		uint8_t t = *c->c[C_TYPE].p++;
 
 		if (t == 0) {
-			ssize_t r = ms_rec_decode(
-				&s, c[C_VERB].p,
-				(size_t)(c[C_VERB].end - c[C_VERB].p), &ev);
-
-			if (r < 0 || (size_t)r > (size_t)(oend - o))
+			o = unpack_verbatim(u, c, o, oend);
+			if (!o)
 				return -EBADMSG;
-			memcpy(o, c[C_VERB].p, (size_t)r);
-			c[C_VERB].p += r;
-			o += r;
-			if (ev.type == MS_REC_ALLOC ||
-			    ev.type == MS_REC_REALLOC) {
-				if (seq >= seq_max)
-					return -EBADMSG;
-				seq++;
-				seq_put(pk, seq, ev.addr, size_class(ev.size));
-			}
 			continue;
 		}
-		if (!ms_rec_is_hot(t))
+		/* near the end, through `tmp`: nothing is written past it */
+		w = oend - o >= MS_REC_SMALL_MAX ? o : tmp;
+		if (t == MS_REC_FREE)
+			e = unpack_free(u, c, w);
+		else if (ms_rec_is_hot(t))
+			e = unpack_alloc(u, c, t, w);
+		else
+			e = NULL;
+		if (!e)
 			return -EBADMSG;
-		if (rd_u(&c[t == MS_REC_FREE ? C_DT_F : C_DT_A], &dt) < 0 ||
-		    s.last_ts + dt < s.last_ts)
-			return -EBADMSG;
-		if (t == MS_REC_FREE) {
-			if (rd_u(&c[C_FDIST], &d) < 0 || d > seq)
-				return -EBADMSG;
-			if (d) {
-				addr = pk->seq_addr[seq + 1 - d];
-				lifo_push(&pk->lifo[pk->seq_cls[seq + 1 - d]],
-					  addr);
-			} else {
-				if (rd_u(&c[C_FADDR], &zz) < 0)
-					return -EBADMSG;
-				addr = s.last_addr + (uint64_t)ms_unzigzag(zz);
-			}
-			e = ms_rec_put_free(&s, w, s.last_ts + dt, addr);
-		} else {
-			uint64_t size, stack, align = 0, weight = MS_WEIGHT_ONE;
-			uint8_t cls, j;
-
-			if (rd_u(&c[C_SIZE], &size) < 0 ||
-			    rd_u(&c[C_STACK], &stack) < 0 ||
-			    c[C_AMODE].p >= c[C_AMODE].end)
-				return -EBADMSG;
-			if ((t & MS_RECF_ALIGN) &&
-			    (rd_u(&c[C_EXTRA], &align) < 0 || align == 0))
-				return -EBADMSG;
-			if ((t & MS_RECF_WEIGHT) &&
-			    (rd_u(&c[C_EXTRA], &weight) < 0 || weight == 0 ||
-			     weight == MS_WEIGHT_ONE))
-				return -EBADMSG;
-			cls = size_class(size);
-			j = *c[C_AMODE].p++;
-			if (j) {
-				if (j > pk->lifo[cls].n)
-					return -EBADMSG;
-				addr = lifo_take(&pk->lifo[cls], j);
-			} else {
-				if (rd_u(&c[C_AADDR], &zz) < 0)
-					return -EBADMSG;
-				addr = s.last_addr + (uint64_t)ms_unzigzag(zz);
-			}
-			if (seq >= seq_max)
-				return -EBADMSG;
-			seq++;
-			seq_put(pk, seq, addr, cls);
-			e = ms_rec_put_alloc(&s, w, s.last_ts + dt, addr, size,
-					     align, stack, weight);
-		}
 		if (w == tmp) {
 			if ((size_t)(e - tmp) > (size_t)(oend - o))
 				return -EBADMSG;
@@ -532,8 +552,51 @@ int ms_unpack(struct ms_packer *pk, const uint8_t *in, size_t len, uint8_t *out,
 		}
 		o = e;
 	}
-	for (int i = 0; i < NCOL; i++)
-		if (c[i].p != c[i].end)
-			return -EBADMSG;
 	return o == oend ? 0 : -EBADMSG;
+}
+
+/* The header's column lengths into cursors over `in`; 0 or -EBADMSG. */
+static int read_cols(const uint8_t *in, size_t len, size_t raw_len,
+		     uint64_t *nrec, struct cols *c)
+{
+	struct rd in_rd = {in + 1, in + len}, *col = c->c;
+	uint64_t clen[NCOL];
+	const uint8_t *q;
+
+	if (len < 1 || in[0] != PACK_VERSION ||
+	    ms_get_varint(&in_rd.p, in_rd.end, nrec) < 0 || *nrec > raw_len)
+		return -EBADMSG;
+	for (int i = 0; i < NCOL; i++)
+		if (ms_get_varint(&in_rd.p, in_rd.end, &clen[i]) < 0)
+			return -EBADMSG;
+	q = in_rd.p;
+	for (int i = 0; i < NCOL; i++) {
+		if (clen[i] > (uint64_t)(in_rd.end - q))
+			return -EBADMSG;
+		col[i] = (struct rd){q, q + clen[i]};
+		q += clen[i];
+	}
+	return q == in_rd.end && clen[C_TYPE] == *nrec ? 0 : -EBADMSG;
+}
+
+int ms_unpack(struct ms_packer *pk, const uint8_t *in, size_t len, uint8_t *out,
+	      size_t raw_len)
+{
+	/* An ALLOC or REALLOC takes at least 5 bytes of records. */
+	struct unpacking u = {.pk = pk, .seq_max = raw_len / 5 + 1};
+	struct cols c;
+	uint64_t nrec;
+	int err;
+
+	if (seq_reserve(pk, u.seq_max + 1) < 0)
+		return -ENOMEM;
+	err = read_cols(in, len, raw_len, &nrec, &c);
+	if (err)
+		return err;
+	models_reset(pk);
+	err = unpack_records(&u, &c, nrec, out, out + raw_len);
+	for (int i = 0; !err && i < NCOL; i++)
+		if (c.c[i].p != c.c[i].end)
+			return -EBADMSG;
+	return err;
 }

@@ -236,6 +236,92 @@ static inline size_t ms_rec_decode_hot(const uint8_t *p, const uint8_t *end,
 	return (size_t)(q - p);
 }
 
+/*
+ * The heap records' fast path for readers, a specialisation of
+ * ms_rec_decode() for the archive's iterator (consumer/archive/), which
+ * spends most of its time on the three records every heap event is.
+ *
+ * ms_rec_decode_fast() decodes an ALLOC, FREE or REALLOC at [p, end)
+ * (p < end) with stream state `s`, in any form ms_rec_decode() accepts,
+ * into `f` (the fields ms_rec_decode() sets for it, with the same values:
+ * old_addr, size, stack_id and align 0 and weight MS_WEIGHT_ONE where the
+ * record has none), advances `s` and returns the record's length. It
+ * returns 0, `s` unchanged, for anything else: other types, flags the type
+ * may not carry, a weight of 0, a cut or malformed varint, all left to
+ * ms_rec_decode(), the authority, to decode or to refuse. So every
+ * record of those three types that ms_rec_decode() takes, it takes too,
+ * with the same length, fields and state (checked by
+ * tests/unit/common/test_record.c and the record fuzz target).
+ */
+struct ms_rec_fast {
+	uint8_t type, flags;
+	uint64_t ts, addr, old_addr, size, stack_id, align, weight;
+};
+
+/* The flags an ALLOC, FREE or REALLOC may carry; 0xff: another type. */
+static inline uint8_t ms_rec_fast_flags(uint8_t type)
+{
+	switch (type) {
+	case MS_REC_ALLOC:
+		return MS_RECF_ALIGN | MS_RECF_WEIGHT;
+	case MS_REC_REALLOC:
+		return MS_RECF_WEIGHT;
+	case MS_REC_FREE:
+		return 0;
+	default:
+		return 0xff;
+	}
+}
+
+/* The ALLOC or REALLOC fields after the addresses. 0 or -1. */
+static inline int ms_rec_fast_tail(const uint8_t **q, const uint8_t *end,
+				   struct ms_rec_fast *f)
+{
+	if (ms_get_varint_fast(q, end, &f->size) < 0 ||
+	    ms_get_varint_fast(q, end, &f->stack_id) < 0)
+		return -1;
+	if ((f->flags & MS_RECF_ALIGN) &&
+	    ms_get_varint_fast(q, end, &f->align) < 0)
+		return -1;
+	if ((f->flags & MS_RECF_WEIGHT) &&
+	    (ms_get_varint_fast(q, end, &f->weight) < 0 || f->weight == 0))
+		return -1;
+	return 0;
+}
+
+static inline size_t ms_rec_decode_fast(struct ms_rec_state *s,
+					const uint8_t *p, const uint8_t *end,
+					struct ms_rec_fast *f)
+{
+	const uint8_t *q = p + 1;
+	uint8_t type = p[0] & 0x0f, flags = p[0] & 0xf0;
+	uint8_t may = ms_rec_fast_flags(type);
+	uint64_t dt, zz, a;
+
+	if (may == 0xff || (flags & ~may))
+		return 0;
+	if (ms_get_varint_fast(&q, end, &dt) < 0 ||
+	    ms_get_varint_fast(&q, end, &zz) < 0)
+		return 0;
+	*f = (struct ms_rec_fast){.type = type,
+				  .flags = flags,
+				  .ts = s->last_ts + dt,
+				  .weight = MS_WEIGHT_ONE};
+	a = s->last_addr + (uint64_t)ms_unzigzag(zz);
+	if (type == MS_REC_REALLOC) {
+		f->old_addr = a;
+		if (ms_get_varint_fast(&q, end, &zz) < 0)
+			return 0;
+		a += (uint64_t)ms_unzigzag(zz);
+	}
+	f->addr = a;
+	if (type != MS_REC_FREE && ms_rec_fast_tail(&q, end, f) < 0)
+		return 0;
+	s->last_ts = f->ts;
+	s->last_addr = a;
+	return (size_t)(q - p);
+}
+
 /* A short lower-case name for a record type ("alloc"), or "unknown". */
 const char *ms_rec_type_name(unsigned type);
 

@@ -333,6 +333,17 @@ const struct ms_json_node *ms_archive_manifest(const struct ms_archive *a)
 	return r->type == MS_JSON_OBJECT ? r : NULL;
 }
 
+/* $MEMSCOPE_READ_THREADS: a count of threads, else -1 (as many as pay). */
+static int read_threads_env(void)
+{
+	const char *s = getenv("MEMSCOPE_READ_THREADS");
+	uint32_t n;
+
+	if (!s || parse_u32(s, strlen(s), &n) || n > 64)
+		return -1;
+	return (int)n;
+}
+
 int ms_archive_open(const char *dir, ms_arc_error_fn on_error, void *arg,
 		    struct ms_archive **out)
 {
@@ -344,6 +355,7 @@ int ms_archive_open(const char *dir, ms_arc_error_fn on_error, void *arg,
 		return -ENOMEM;
 	a->on_error = on_error;
 	a->on_error_arg = arg;
+	a->read_threads = read_threads_env();
 	a->dir = strdup(dir);
 	if (!a->dir) {
 		err = -ENOMEM;

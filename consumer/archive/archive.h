@@ -82,6 +82,14 @@ struct ms_archive {
 	/* Called after each frame any iterator reads (may be NULL). */
 	void (*on_progress)(struct ms_archive *a, void *arg);
 	void *on_progress_arg;
+	/*
+	 * Threads that decode ahead of a merge or a scan, besides the
+	 * caller's (archive_merge.h): -1 as many as pay, 0 none, n at most
+	 * n. ms_archive_open() takes it from $MEMSCOPE_READ_THREADS, else
+	 * -1. Whatever it is, the same records, errors and progress calls
+	 * come out in the same order, on the caller's thread.
+	 */
+	int read_threads;
 };
 
 /*

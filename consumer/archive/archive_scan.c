@@ -6,38 +6,16 @@
  */
 #include "archive_scan.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive_ahead.h"
+#include "archive_batch.h"
 #include "archive_iter.h"
 #include "archive_json.h"
-
-static uint64_t sat_add(uint64_t a, uint64_t b)
-{
-	return a + b < a ? UINT64_MAX : a + b;
-}
-
-static unsigned __int128 sat_add128(unsigned __int128 a, unsigned __int128 b)
-{
-	return a + b < a ? ~(unsigned __int128)0 : a + b;
-}
-
-void ms_arc_count_event(struct ms_arc_counts *c, const struct ms_event *ev)
-{
-	int alloc = ev->type == MS_REC_ALLOC || ev->type == MS_REC_REALLOC;
-
-	c->events++;
-	c->allocs += (uint64_t)alloc;
-	c->frees += ev->type == MS_REC_FREE || ev->type == MS_REC_REALLOC;
-	if (alloc)
-		c->weighted_size =
-			sat_add128(c->weighted_size,
-				   (unsigned __int128)ev->size * ev->weight);
-	if (ev->type == MS_REC_LOST)
-		c->dropped = sat_add(c->dropped, ev->count);
-}
 
 /*
  * A finished manifest states the session's totals: when the segments hold
@@ -91,15 +69,16 @@ static void check_manifest_totals(struct ms_archive *a)
 
 static void add_counts(struct ms_arc_counts *d, const struct ms_arc_counts *s)
 {
-	d->events = sat_add(d->events, s->events);
-	d->allocs = sat_add(d->allocs, s->allocs);
-	d->frees = sat_add(d->frees, s->frees);
-	d->dropped = sat_add(d->dropped, s->dropped);
-	d->raw_bytes = sat_add(d->raw_bytes, s->raw_bytes);
-	d->disk_bytes = sat_add(d->disk_bytes, s->disk_bytes);
-	d->frames = sat_add(d->frames, s->frames);
-	d->segments = sat_add(d->segments, s->segments);
-	d->weighted_size = sat_add128(d->weighted_size, s->weighted_size);
+	d->events = ms_arc_sat_add(d->events, s->events);
+	d->allocs = ms_arc_sat_add(d->allocs, s->allocs);
+	d->frees = ms_arc_sat_add(d->frees, s->frees);
+	d->dropped = ms_arc_sat_add(d->dropped, s->dropped);
+	d->raw_bytes = ms_arc_sat_add(d->raw_bytes, s->raw_bytes);
+	d->disk_bytes = ms_arc_sat_add(d->disk_bytes, s->disk_bytes);
+	d->frames = ms_arc_sat_add(d->frames, s->frames);
+	d->segments = ms_arc_sat_add(d->segments, s->segments);
+	d->weighted_size =
+		ms_arc_sat_add128(d->weighted_size, s->weighted_size);
 }
 
 void ms_archive_totals(const struct ms_archive *a, struct ms_arc_counts *out)
@@ -116,25 +95,128 @@ uint64_t ms_arc_estimated_bytes(const struct ms_arc_counts *c)
 	return v > UINT64_MAX ? UINT64_MAX : (uint64_t)v;
 }
 
+/* The time base from a stream's first CLOCK, unless one is set. */
+static void first_clock(struct ms_archive *a, int seen,
+			const struct ms_timebase *tb)
+{
+	if (!a->tb_set && seen) {
+		a->tb = *tb;
+		a->tb_set = 1;
+	}
+}
+
+/*
+ * Counts stream `t`, its damage and progress reported as they come. The
+ * archive's time base, if not set yet, comes from its first CLOCK record,
+ * as when the streams are read one after the other.
+ */
+static int scan_stream(struct ms_archive *a, struct ms_arc_thread *t)
+{
+	struct ms_arc_iter *it;
+	struct ms_timebase tb;
+	int rc = ms_arc_iter_open(a, t, &it);
+
+	if (rc)
+		return rc;
+	rc = ms_arc_iter_fill(it, NULL, MS_ARC_FILL_COUNTS, SIZE_MAX);
+	t->c = *ms_arc_iter_counts(it);
+	snprintf(t->name, sizeof(t->name), "%s", ms_arc_iter_name(it));
+	first_clock(a, ms_arc_iter_first_clock(it, &tb), &tb);
+	ms_arc_iter_close(it);
+	return rc;
+}
+
+/* A stream counted by a worker, for the reader to take in order. */
+struct counted {
+	struct ms_arc_counts c;
+	char name[MS_NAME_MAX + 1];
+	struct ms_timebase tb;
+	int clock, rc;
+};
+
+struct scan {
+	struct ms_archive *a;
+	struct counted *r;
+};
+
+/* Counts a whole stream into one batch of notes (archive_ahead.h). */
+static void scan_fill(void *arg, size_t i, struct ms_arc_batch *b)
+{
+	struct scan *sc = arg;
+	struct counted *r = &sc->r[i];
+	struct ms_arc_iter *it;
+
+	if (ms_arc_batch_reset(b, 0) ||
+	    ms_arc_iter_open(sc->a, &sc->a->threads[i], &it)) {
+		b->end = 1;
+		b->rc = r->rc = -ENOMEM;
+		return;
+	}
+	r->rc = ms_arc_iter_fill(it, b, MS_ARC_FILL_COUNTS, SIZE_MAX);
+	r->c = *ms_arc_iter_counts(it);
+	snprintf(r->name, sizeof(r->name), "%s", ms_arc_iter_name(it));
+	r->clock = ms_arc_iter_first_clock(it, &r->tb);
+	ms_arc_iter_close(it);
+}
+
+/* Stream `i` as counted by a worker: its notes replayed, its counts. */
+static int take_counted(struct scan *sc, struct ms_arc_ahead *ah, size_t i)
+{
+	struct ms_arc_batch *b = ms_arc_ahead_next(ah, i);
+	struct ms_arc_thread *t = &sc->a->threads[i];
+	const struct counted *r = &sc->r[i];
+
+	for (size_t off = 0; off < b->len;) {
+		const struct ms_arc_item *it = (const void *)(b->buf + off);
+
+		ms_arc_note_apply(sc->a, it);
+		off += it->size;
+	}
+	t->c = r->c;
+	memcpy(t->name, r->name, sizeof(t->name));
+	first_clock(sc->a, r->clock, &r->tb);
+	ms_arc_ahead_done(ah, i);
+	return r->rc;
+}
+
+/*
+ * Every stream counted, workers counting the streams ahead of the reader:
+ * the reader counts a stream itself when no worker has begun it, else
+ * takes the worker's counts and notes, always in (pid, tid) order.
+ */
+static int scan_ahead(struct ms_archive *a, unsigned threads)
+{
+	struct scan sc = {a, calloc(a->nthreads, sizeof(*sc.r))};
+	struct ms_arc_ahead *ah = NULL;
+	int rc = sc.r ? ms_arc_ahead_create(a->nthreads, 1, scan_fill, &sc, &ah)
+		      : -ENOMEM;
+
+	if (!rc)
+		ms_arc_ahead_start(ah, threads);
+	for (size_t i = 0; !rc && i < a->nthreads; i++)
+		rc = ms_arc_ahead_claim(ah, i) ? scan_stream(a, &a->threads[i])
+					       : take_counted(&sc, ah, i);
+	ms_arc_ahead_destroy(ah);
+	free(sc.r);
+	return rc;
+}
+
 int ms_archive_scan(struct ms_archive *a)
 {
-	for (size_t i = 0; i < a->nthreads; i++) {
-		struct ms_arc_thread *t = &a->threads[i];
-		const struct ms_arc_event *ev;
-		struct ms_arc_iter *it;
-		int rc;
+	uint64_t bytes = 0;
+	unsigned threads;
+	int rc = 0;
 
-		rc = ms_arc_iter_open(a, t, &it);
-		if (rc)
-			return rc;
-		while ((rc = ms_arc_iter_next(it, &ev)) > 0)
-			;
-		t->c = *ms_arc_iter_counts(it);
-		snprintf(t->name, sizeof(t->name), "%s", ms_arc_iter_name(it));
-		ms_arc_iter_close(it);
-		if (rc < 0)
-			return rc;
-	}
+	for (size_t i = 0; i < a->nthreads; i++)
+		for (size_t k = 0; k < a->threads[i].nsegs; k++)
+			bytes += a->threads[i].segs[k].size;
+	threads = ms_arc_ahead_threads(a, a->nthreads, bytes, 0);
+	if (threads)
+		rc = scan_ahead(a, threads);
+	for (size_t i = 0; !threads && !rc && i < a->nthreads; i++)
+		rc = scan_stream(a, &a->threads[i]);
+	if (rc)
+		return rc;
 	check_manifest_totals(a);
 	return 0;
 }

@@ -11,9 +11,40 @@
 #include "archive.h"
 #include "record.h"
 
-/* Adds one record (not SYNC) to `c`: events, allocs, frees, dropped and
- * the weighted size. */
-void ms_arc_count_event(struct ms_arc_counts *c, const struct ms_event *ev);
+static inline uint64_t ms_arc_sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
+static inline unsigned __int128 ms_arc_sat_add128(unsigned __int128 a,
+						  unsigned __int128 b)
+{
+	return a + b < a ? ~(unsigned __int128)0 : a + b;
+}
+
+/* Adds one record (not SYNC) of `type` to `c`: events, allocs, frees,
+ * dropped (`count` of LOST) and the weighted size (`size` * `weight` of
+ * ALLOC and REALLOC). */
+static inline void ms_arc_count(struct ms_arc_counts *c, uint8_t type,
+				uint64_t size, uint64_t weight, uint64_t count)
+{
+	int alloc = type == MS_REC_ALLOC || type == MS_REC_REALLOC;
+
+	c->events++;
+	c->allocs += (uint64_t)alloc;
+	c->frees += type == MS_REC_FREE || type == MS_REC_REALLOC;
+	if (alloc)
+		c->weighted_size = ms_arc_sat_add128(
+			c->weighted_size, (unsigned __int128)size * weight);
+	if (type == MS_REC_LOST)
+		c->dropped = ms_arc_sat_add(c->dropped, count);
+}
+
+static inline void ms_arc_count_event(struct ms_arc_counts *c,
+				      const struct ms_event *ev)
+{
+	ms_arc_count(c, ev->type, ev->size, ev->weight, ev->count);
+}
 
 /*
  * Reads every stream once and fills each thread's counts and name.

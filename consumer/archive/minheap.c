@@ -11,6 +11,15 @@ static inline uint8_t *at(const struct ms_minheap *h, size_t i)
 	return h->e + i * h->size;
 }
 
+/* One element from `src` to `dst`: the merge's 16-byte keys inline. */
+static inline void copy(const struct ms_minheap *h, void *dst, const void *src)
+{
+	if (h->size == 16)
+		memcpy(dst, src, 16);
+	else
+		memcpy(dst, src, h->size);
+}
+
 int ms_minheap_init(struct ms_minheap *h, size_t size, size_t cap,
 		    ms_minheap_before_fn before)
 {
@@ -48,10 +57,10 @@ static void sift_down(struct ms_minheap *h, size_t i)
 			c++;
 		if (!h->before(at(h, c), x))
 			break;
-		memcpy(at(h, i), at(h, c), h->size);
+		copy(h, at(h, i), at(h, c));
 		i = c;
 	}
-	memcpy(at(h, i), x, h->size);
+	copy(h, at(h, i), x);
 }
 
 int ms_minheap_push(struct ms_minheap *h, const void *elem)
@@ -63,8 +72,8 @@ int ms_minheap_push(struct ms_minheap *h, const void *elem)
 	/* the hole moves up while its parent comes after the new element */
 	for (i = h->n++; i && h->before(elem, at(h, (i - 1) / 2));
 	     i = (i - 1) / 2)
-		memcpy(at(h, i), at(h, (i - 1) / 2), h->size);
-	memcpy(at(h, i), elem, h->size);
+		copy(h, at(h, i), at(h, (i - 1) / 2));
+	copy(h, at(h, i), elem);
 	return 0;
 }
 
@@ -72,10 +81,10 @@ void ms_minheap_pop(struct ms_minheap *h, void *out)
 {
 	assert(h->n > 0);
 	if (out)
-		memcpy(out, at(h, 0), h->size);
+		copy(h, out, at(h, 0));
 	if (--h->n == 0)
 		return;
-	memcpy(at(h, h->cap), at(h, h->n), h->size);
+	copy(h, at(h, h->cap), at(h, h->n));
 	sift_down(h, 0);
 }
 
@@ -83,6 +92,11 @@ void ms_minheap_fix_top(struct ms_minheap *h)
 {
 	if (h->n < 2)
 		return;
-	memcpy(at(h, h->cap), at(h, 0), h->size);
+	/* Most often the top is still first (a merged stream's records come
+	 * in runs): two comparisons, nothing moved. */
+	if (!h->before(at(h, 1), h->e) &&
+	    (h->n < 3 || !h->before(at(h, 2), h->e)))
+		return;
+	copy(h, at(h, h->cap), at(h, 0));
 	sift_down(h, 0);
 }

@@ -41,6 +41,17 @@ size_t ms_fuzz_hot_agrees(const struct ms_rec_state *st, const uint8_t *p,
 			  size_t len);
 
 /*
+ * The readers' fast path against the general decoder on the record at
+ * [p, p + len) with stream state `st` (record.h, ms_rec_decode_fast()):
+ * whatever it takes, ms_rec_decode() must take with the same length,
+ * fields and state; every ALLOC, FREE or REALLOC ms_rec_decode() takes, it
+ * must take; what it leaves, it leaves the state unchanged. Returns the
+ * fast path's length (0: not taken).
+ */
+size_t ms_fuzz_fast_agrees(const struct ms_rec_state *st, const uint8_t *p,
+			   size_t len);
+
+/*
  * Seed helper: a small valid segment (three frames, a CLOCK, ALLOCs and
  * FREEs) made by the real writer; `finish` 0 cuts its index off. Returns
  * its size with *out malloc'ed, or 0.

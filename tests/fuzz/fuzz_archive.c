@@ -5,13 +5,16 @@
  * ARCHIVE/1/2-0.mseg and 2-1.mseg. Input layout (all parts may be short):
  *   u16 manifest length (0xffff: no manifest) | manifest |
  *   u32 length of segment 0 | segment 0 | segment 1 (the rest)
- * Everything the reader reports must be consistent, and it must finish.
+ * Everything the reader reports must be consistent, and it must finish;
+ * the merge, reading in batches with or without a worker, must see the
+ * records and errors that the thread's iterator sees record by record.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "archive.h"
 #include "archive_iter.h"
+#include "archive_merge.h"
 #include "archive_scan.h"
 #include "bytes.h"
 #include "fuzz.h"
@@ -26,27 +29,98 @@ static void check_thread(const struct ms_arc_thread *t)
 	MS_FUZZ_CHECK(strlen(t->name) <= MS_NAME_MAX);
 }
 
-/* dump's path: every event again, with stacks and times. */
-static void iterate(struct ms_archive *a)
+/*
+ * What a reader saw, folded into a running hash: each record (time,
+ * fields, stack) and each error, in order.
+ */
+struct seen {
+	uint64_t h, records, errors;
+};
+
+static void mix(struct seen *s, uint64_t v)
+{
+	s->h = (s->h ^ v) * 0x100000001b3ull;
+}
+
+static void seen_error(const struct ms_arc_error *e, void *arg)
+{
+	struct seen *s = arg;
+
+	for (const char *m = e->msg; *m; m++)
+		mix(s, (uint8_t)*m);
+	mix(s, e->offset);
+	s->errors++;
+}
+
+static void seen_record(struct seen *s, const struct ms_arc_event *e)
+{
+	const struct ms_event *ev = e->ev;
+	const struct ms_arc_stack *st = e->stack;
+
+	MS_FUZZ_CHECK(!st ||
+		      (st->id == ev->stack_id && st->nframes <= MS_STACK_MAX));
+	mix(s, e->ns);
+	mix(s, ev->type);
+	mix(s, ev->ts);
+	mix(s, ev->addr ^ ev->old_addr ^ ev->size ^ ev->weight ^ ev->align);
+	mix(s, ev->count ^ ev->mono_ns ^ ev->nframes ^ ev->str_len);
+	/* every frame readable (ASan checks the bounds) */
+	for (uint32_t i = 0; st && i < st->nframes; i++)
+		mix(s, ((const volatile uint64_t *)st->frames)[i]);
+	for (uint32_t i = 0; ev->type == MS_REC_STACK && i < ev->nframes; i++)
+		mix(s, ev->frames[i]);
+	for (uint32_t i = 0; i < ev->str_len; i++)
+		mix(s, ev->str[i]);
+	s->records++;
+}
+
+/* dump's path for one thread, record by record: every event again. */
+static void iterate(struct seen *s)
 {
 	const struct ms_arc_event *ev;
 	struct ms_arc_iter *it;
-	uint64_t n = 0;
+	struct ms_archive *a;
 
-	if (ms_arc_iter_open(a, &a->threads[0], &it))
+	if (ms_archive_open(ms_fuzz_dir(), seen_error, s, &a) ||
+	    ms_arc_iter_open(a, &a->threads[0], &it))
 		abort();
-	while (ms_arc_iter_next(it, &ev) > 0) {
-		const struct ms_arc_stack *s = ev->stack;
-
-		MS_FUZZ_CHECK(!s || (s->id == ev->ev->stack_id &&
-				     s->nframes <= MS_STACK_MAX));
-		/* every frame readable (ASan checks the bounds) */
-		for (uint32_t i = 0; s && i < s->nframes; i++)
-			(void)((const volatile uint64_t *)s->frames)[i];
-		n++;
-	}
-	MS_FUZZ_CHECK(n == a->threads[0].c.events);
+	while (ms_arc_iter_next(it, &ev) > 0)
+		seen_record(s, ev);
 	ms_arc_iter_close(it);
+	ms_archive_close(a);
+}
+
+/* The merge, its records decoded in batches, by a worker or not. */
+static void merged(struct seen *s, int threads)
+{
+	const struct ms_arc_event *ev;
+	struct ms_arc_merge *m;
+	struct ms_archive *a;
+
+	if (ms_archive_open(ms_fuzz_dir(), seen_error, s, &a))
+		abort();
+	a->read_threads = threads;
+	if (ms_arc_merge_open(a, NULL, &m))
+		abort();
+	while (ms_arc_merge_next(m, &ev) > 0)
+		seen_record(s, ev);
+	ms_arc_merge_close(m);
+	ms_archive_close(a);
+}
+
+/* The merge (batches, notes, a worker) sees what the iterator sees. */
+static void read_both_ways(uint64_t events)
+{
+	struct seen want = {0}, got = {0}, ahead = {0};
+
+	iterate(&want);
+	MS_FUZZ_CHECK(want.records == events);
+	merged(&got, 0);
+	merged(&ahead, 1);
+	MS_FUZZ_CHECK(got.records == want.records &&
+		      got.errors == want.errors && got.h == want.h);
+	MS_FUZZ_CHECK(ahead.records == want.records &&
+		      ahead.errors == want.errors && ahead.h == want.h);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -60,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ms_archive_scan(a))
 		abort();
 	check_thread(&a->threads[0]);
-	iterate(a);
+	read_both_ways(a->threads[0].c.events);
 	ms_archive_close(a);
 	return 0;
 }

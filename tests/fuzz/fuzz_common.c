@@ -39,6 +39,33 @@ size_t ms_fuzz_hot_agrees(const struct ms_rec_state *st, const uint8_t *p,
 	return n;
 }
 
+size_t ms_fuzz_fast_agrees(const struct ms_rec_state *st, const uint8_t *p,
+			   size_t len)
+{
+	static struct ms_event ev;
+	struct ms_rec_state s = *st, g = *st;
+	struct ms_rec_fast f;
+	size_t n = len ? ms_rec_decode_fast(&s, p, p + len, &f) : 0;
+	ssize_t r = ms_rec_decode(&g, p, len, &ev);
+	int heap =
+		r > 0 && (ev.type == MS_REC_ALLOC || ev.type == MS_REC_FREE ||
+			  ev.type == MS_REC_REALLOC);
+
+	MS_FUZZ_CHECK(heap == (n > 0));
+	if (!n) {
+		MS_FUZZ_CHECK(!memcmp(&s, st, sizeof(s)));
+		return 0;
+	}
+	MS_FUZZ_CHECK(r == (ssize_t)n);
+	MS_FUZZ_CHECK(!memcmp(&s, &g, sizeof(s)));
+	MS_FUZZ_CHECK(ev.type == f.type && ev.flags == f.flags);
+	MS_FUZZ_CHECK(ev.ts == f.ts && ev.addr == f.addr);
+	MS_FUZZ_CHECK(ev.old_addr == f.old_addr && ev.size == f.size);
+	MS_FUZZ_CHECK(ev.stack_id == f.stack_id && ev.align == f.align);
+	MS_FUZZ_CHECK(ev.weight == f.weight);
+	return n;
+}
+
 void ms_fuzz_fail(const char *file, int line, const char *what)
 {
 	fprintf(stderr, "%s:%d: check failed: %s\n", file, line, what);

@@ -4,8 +4,10 @@
  * state (as at the start of a ring), skipping one byte after each invalid
  * record. Every decoded record must stay within the input and its limits,
  * and the small records must survive a re-encode / decode round trip.
- * At every position the hot records' fast path (ms_rec_decode_hot) must
- * agree with ms_rec_decode() on whatever it takes.
+ * At every position the hot records' fast path (ms_rec_decode_hot) and
+ * the readers' (ms_rec_decode_fast) must agree with ms_rec_decode() on
+ * whatever they take, and the readers' must take every ALLOC, FREE and
+ * REALLOC that ms_rec_decode() takes.
  */
 #include <errno.h>
 #include <string.h>
@@ -80,6 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		before = st;
 		ms_fuzz_hot_agrees(&st, data + pos, size - pos);
+		ms_fuzz_fast_agrees(&st, data + pos, size - pos);
 		n = ms_rec_decode(&st, data + pos, size - pos, &ev);
 		if (n < 0) {
 			MS_FUZZ_CHECK(n == -ENODATA || n == -EBADMSG);

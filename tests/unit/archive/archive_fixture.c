@@ -37,6 +37,8 @@ struct gen {
 	struct fx_counts c; /* of the frame being built */
 	uint64_t first_ts;
 	uint64_t *first_caller;
+	uint32_t clock_at; /* clock_mid: after this many ops of a frame */
+	uint64_t clock_off;
 };
 
 static void rec(struct gen *g)
@@ -150,8 +152,16 @@ static int frame(struct gen *g, const struct fx_spec *sp, struct fx_thread *t,
 	g->first_ts = g->ts;
 	if (seg == 0 && fi == 0)
 		prelude(g, t->pid, t->tid, t->name);
-	for (uint32_t k = 0; k < sp->ops; k++)
+	for (uint32_t k = 0; k < sp->ops; k++) {
+		if (sp->clock_mid && (seg || fi) && k == g->clock_at) {
+			g->p = ms_rec_put_clock(&g->st, g->p, g->ts,
+						g->ts * 1000000000ull / g->hz +
+							g->clock_off,
+						g->hz);
+			rec(g);
+		}
 		op(g);
+	}
 	if (seg + 1 == sp->nsegs && fi + 1 == sp->nframes) {
 		g->p = ms_rec_put_thread_exit(&g->st, g->p, g->ts);
 		rec(g);
@@ -239,6 +249,10 @@ static int one_thread(const char *dir, const struct fx_spec *sp,
 		snprintf(t->name, sizeof(t->name), "worker-%u", k);
 	if (a->nthreads == 1)
 		g.first_caller = &a->first_caller;
+	/* later threads' CLOCK records come earlier */
+	g.clock_at =
+		(sp->ops / 2 + 1) - (uint32_t)a->nthreads % (sp->ops / 2 + 1);
+	g.clock_off = 37 * a->nthreads;
 	g.buf = malloc(64 + (size_t)sp->ops * 4 * MS_REC_SMALL_MAX +
 		       MS_PATH_MAX + MS_REC_STACK_MAX * sp->ops);
 	if (!g.buf)

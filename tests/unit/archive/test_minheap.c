@@ -106,11 +106,66 @@ static void test_full_and_fix_top(void **state)
 	ms_minheap_free(&h);
 }
 
+/* A k-way merge as archive_merge.c does it, with its 16-byte keys: each
+ * source's next key put back with fix_top, runs and ties included. */
+struct key16 {
+	uint64_t key;
+	size_t src;
+};
+
+static int before16(const void *x, const void *y)
+{
+	const struct key16 *a = x, *b = y;
+
+	return a->key != b->key ? a->key < b->key : a->src < b->src;
+}
+
+static void test_merge_fix_top(void **state)
+{
+	enum { K = 37, PER = 500 };
+	uint64_t *v = calloc(K * PER, sizeof(*v)), s = 7, last = 0;
+	size_t pos[K] = {0}, n = 0, last_src = 0;
+	struct ms_minheap h;
+	struct key16 *top;
+
+	(void)state;
+	_Static_assert(sizeof(struct key16) == 16, "the inline copy's size");
+	for (size_t k = 0; k < K; k++) /* sorted runs, steps often 0 */
+		for (size_t i = 1; i < PER; i++)
+			v[k * PER + i] =
+				v[k * PER + i - 1] + rnd(&s) % 4 * (k % 3);
+	assert_int_equal(ms_minheap_init(&h, sizeof(struct key16), K, before16),
+			 0);
+	for (size_t k = 0; k < K; k++)
+		assert_int_equal(
+			ms_minheap_push(&h, &(struct key16){v[k * PER], k}), 0);
+	while ((top = ms_minheap_top(&h))) {
+		size_t k = top->src;
+
+		/* by key, ties in source order, each source's in its order */
+		assert_true(n == 0 || top->key > last ||
+			    (top->key == last && k >= last_src));
+		last = top->key;
+		last_src = k;
+		n++;
+		if (++pos[k] == PER) {
+			ms_minheap_pop(&h, NULL);
+			continue;
+		}
+		top->key = v[k * PER + pos[k]];
+		ms_minheap_fix_top(&h);
+	}
+	assert_int_equal(n, K * PER);
+	ms_minheap_free(&h);
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_against_sort),
 		cmocka_unit_test(test_full_and_fix_top),
+		cmocka_unit_test(test_merge_fix_top),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -383,6 +383,101 @@ static void test_hot_random_bytes(void **state)
 	assert_true(taken > 10000);
 }
 
+/* ---- the readers' fast path against the general decoder ---- */
+
+/* Every ALLOC, FREE and REALLOC the encoders write, at every edge value,
+ * the readers' fast path takes whole (ms_fuzz_fast_agrees() compares it
+ * with ms_rec_decode()). */
+static void test_fast_takes_encoded(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < MS_ARRAY_SIZE(edge); i++) {
+		for (size_t j = 0; j < MS_ARRAY_SIZE(edge); j++) {
+			struct ms_rec_state s = {edge[j], edge[i]}, d = s;
+			uint64_t v = edge[i], w = v ? v : 1;
+			uint8_t *e;
+
+			e = ms_rec_put_alloc(&s, buf, v, edge[j], v, v, v, w);
+			assert_int_equal(ms_fuzz_fast_agrees(&d, buf, e - buf),
+					 e - buf);
+			s = d;
+			e = ms_rec_put_realloc(&s, buf, v, edge[j], v, v, v, w);
+			assert_int_equal(ms_fuzz_fast_agrees(&d, buf, e - buf),
+					 e - buf);
+			s = d;
+			e = ms_rec_put_free(&s, buf, edge[j], v);
+			assert_int_equal(ms_fuzz_fast_agrees(&d, buf, e - buf),
+					 e - buf);
+		}
+	}
+}
+
+/* What the general decoder takes in other forms than the encoders', the
+ * readers' fast path takes too; what it refuses, the fast path leaves. */
+static void test_fast_other_forms(void **state)
+{
+	struct ms_rec_state s = {100, 0x1000}, wrap = {UINT64_MAX - 5, 0};
+	const uint8_t padded[] = {MS_REC_FREE, 0x81, 0x00, 0x02};
+	const uint8_t align0[] = {MS_REC_ALLOC | MS_RECF_ALIGN, 1, 2, 8, 1, 0};
+	const uint8_t one[] = {MS_REC_REALLOC | MS_RECF_WEIGHT,
+			       1,
+			       2,
+			       4,
+			       8,
+			       1,
+			       0x80,
+			       0x80,
+			       0x04}; /* 65536 */
+	const uint8_t wraps[] = {MS_REC_FREE, 10, 2};
+	const uint8_t cut[] = {MS_REC_REALLOC, 1, 2, 8};
+	const uint8_t zero_weight[] = {
+		MS_REC_ALLOC | MS_RECF_WEIGHT, 1, 2, 8, 1, 0};
+	const uint8_t bad_flag[] = {MS_REC_FREE | MS_RECF_ALIGN, 1, 2};
+	const uint8_t long_varint[] = {MS_REC_FREE, 0xff, 0xff, 0xff,
+				       0xff,	    0xff, 0xff, 0xff,
+				       0xff,	    0xff, 0x02};
+	uint8_t *e;
+
+	(void)state;
+	assert_int_equal(ms_fuzz_fast_agrees(&s, padded, sizeof(padded)), 4);
+	assert_int_equal(ms_fuzz_fast_agrees(&s, align0, sizeof(align0)), 6);
+	assert_int_equal(ms_fuzz_fast_agrees(&s, one, sizeof(one)), 9);
+	assert_int_equal(ms_fuzz_fast_agrees(&wrap, wraps, sizeof(wraps)), 3);
+	assert_int_equal(ms_fuzz_fast_agrees(&s, cut, sizeof(cut)), 0);
+	assert_int_equal(ms_fuzz_fast_agrees(&s, zero_weight, 6), 0);
+	assert_int_equal(ms_fuzz_fast_agrees(&s, bad_flag, 3), 0);
+	assert_int_equal(ms_fuzz_fast_agrees(&s, long_varint, 11), 0);
+	e = ms_rec_put_lost(&s, buf, 300, 1, 0);
+	assert_int_equal(ms_fuzz_fast_agrees(&s, buf, (size_t)(e - buf)), 0);
+}
+
+/* Random bytes at every offset: the fast path and the general decoder
+ * agree on every record, and take the same heap records. */
+static void test_fast_random_bytes(void **state)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	uint8_t b[512];
+	size_t taken = 0;
+
+	(void)state;
+	for (int round = 0; round < 4000; round++) {
+		struct ms_rec_state s = {x >> 8, x};
+
+		for (size_t i = 0; i < sizeof(b); i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			/* mostly heap type bytes and short varints */
+			b[i] = (uint8_t)(i % 5 ? x & 0x8f
+					       : (x & 0x30) | (3 + x % 3));
+		}
+		for (size_t i = 0; i < sizeof(b); i++)
+			taken += ms_fuzz_fast_agrees(&s, b + i, sizeof(b) - i) >
+				 0;
+	}
+	assert_true(taken > 100000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -395,6 +490,9 @@ int main(void)
 		cmocka_unit_test(test_hot_takes_encoded),
 		cmocka_unit_test(test_hot_leaves_other_forms),
 		cmocka_unit_test(test_hot_random_bytes),
+		cmocka_unit_test(test_fast_takes_encoded),
+		cmocka_unit_test(test_fast_other_forms),
+		cmocka_unit_test(test_fast_random_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * memscope report ARCHIVE [--format text|json] [-o FILE] [--pid P]
+ * memscope report ARCHIVE [--format text|json|html] [-o FILE] [--pid P]
  *                 [--tid T] [--from T0] [--to T1] [--top N]
- * Where the memory went: the analysis room's profile, written as text or
- * JSON (docs/report.md).
+ * Where the memory went: the analysis room's profile, written as text,
+ * JSON (docs/report.md) or one HTML page (docs/views.md).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,10 +18,13 @@
 #include "cli_progress.h"
 #include "profile.h"
 #include "report.h"
+#include "report_html.h"
+#include "webpath.h"
 
 struct report_opts {
 	const char *dir, *out;
-	int json;
+	int json, html;
+	char web[4096]; /* --format html: the assets' directory */
 	struct ms_profile_opts p;
 	struct ms_report_opts r;
 };
@@ -29,8 +32,8 @@ struct report_opts {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: memscope report ARCHIVE [--format text|json] [-o "
-		"FILE]\n"
+		"usage: memscope report ARCHIVE [--format text|json|html] "
+		"[-o FILE]\n"
 		"                [--pid P] [--tid T] [--from T0] [--to T1] "
 		"[--top N]\n"
 		"\n"
@@ -41,7 +44,10 @@ static void usage(FILE *f)
 		"over\n"
 		"time (docs/report.md explains each section).\n"
 		"\n"
-		"  --format F     text (default) or json\n"
+		"  --format F     text (default), json, or html (one page "
+		"with\n"
+		"                 a time window and a thread to pick; "
+		"docs/views.md)\n"
 		"  -o FILE        write there instead of stdout\n"
 		"  --pid P        one process\n"
 		"  --tid T        the allocations of one thread (wherever "
@@ -115,9 +121,11 @@ static int parse_option(int c, struct report_opts *o)
 
 	switch (c) {
 	case 'f':
-		if (strcmp(optarg, "text") && strcmp(optarg, "json"))
-			return bad("--format", optarg, "text or json");
+		if (strcmp(optarg, "text") && strcmp(optarg, "json") &&
+		    strcmp(optarg, "html"))
+			return bad("--format", optarg, "text, json or html");
 		o->json = !strcmp(optarg, "json");
+		o->html = !strcmp(optarg, "html");
 		return -1;
 	case 'o':
 		o->out = optarg;
@@ -199,7 +207,20 @@ static int parse_args(int argc, char **argv, struct report_opts *o)
 	return -1;
 }
 
-static int write_report(const struct report_opts *o, struct ms_profile *p)
+static int write_html(FILE *f, const struct report_opts *o,
+		      struct ms_profile *p, struct ms_slices *s)
+{
+	const char *budget = getenv("MEMSCOPE_HTML_BUDGET");
+	struct ms_html_opts ho = {o->web, MS_HTML_BUDGET, 0};
+	int err = ms_slices_finish(s);
+
+	if (budget && *budget)
+		ho.budget = strtoull(budget, NULL, 10);
+	return err ? err : ms_report_html(f, p, s, &ho);
+}
+
+static int write_report(const struct report_opts *o, struct ms_profile *p,
+			struct ms_slices *s)
 {
 	FILE *f = stdout;
 	int err;
@@ -209,8 +230,9 @@ static int write_report(const struct report_opts *o, struct ms_profile *p)
 			o->out, strerror(errno));
 		return 1;
 	}
-	err = o->json ? ms_report_json(f, p, &o->r)
-		      : ms_report_text(f, p, &o->r);
+	err = o->html	? write_html(f, o, p, s)
+	      : o->json ? ms_report_json(f, p, &o->r)
+			: ms_report_text(f, p, &o->r);
 	if (fflush(f) != 0)
 		err = -errno;
 	if (f != stdout && fclose(f) != 0 && !err)
@@ -228,17 +250,28 @@ int ms_cmd_report(int argc, char **argv)
 	struct report_opts o = {.p.to_ns = MS_PROFILE_END,
 				.r = {.top = 10, .width = 72}};
 	struct ms_cli_progress cli;
+	struct ms_slices *s = NULL;
 	struct ms_archive *a;
 	struct ms_profile *p;
 	int r = parse_args(argc, argv, &o), err;
 
 	if (r >= 0)
 		return r;
+	/* before a long pass: the page's scripts are there, and its slices
+	 * watch the pass */
+	if (o.html && (ms_web_dir(o.web, sizeof(o.web)) < 0 ||
+		       ms_slices_create(&s) < 0)) {
+		ms_slices_destroy(s);
+		return 1;
+	}
+	if (s)
+		o.p.sink = &s->sink;
 	ms_cli_progress_init(&cli, "report");
 	err = ms_archive_open(o.dir, ms_cli_on_error, &cli, &a);
 	if (err) {
 		fprintf(stderr, "memscope report: cannot read %s: %s\n", o.dir,
 			strerror(-err));
+		ms_slices_destroy(s);
 		return 1;
 	}
 	a->on_progress = ms_cli_on_progress;
@@ -249,12 +282,14 @@ int ms_cmd_report(int argc, char **argv)
 		fprintf(stderr, "memscope report: %s: %s\n", o.dir,
 			strerror(-err));
 		ms_archive_close(a);
+		ms_slices_destroy(s);
 		return 1;
 	}
-	r = write_report(&o, p);
+	r = write_report(&o, p, s);
 	if (!r && (a->nerrors || a->errors_dropped))
 		r = 1;
 	ms_profile_free(p);
 	ms_archive_close(a);
+	ms_slices_destroy(s);
 	return r;
 }

@@ -1,0 +1,323 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+// `memscope report --format html` in a real browser: Debian's Chromium,
+// headless, driven over the DevTools protocol by playwright-core (pinned
+// in package-lock.json beside this file), with every request that is not
+// file: or data: blocked. Each case records a program, writes the page,
+// loads it from disk and checks that it renders without a console error,
+// and that the page's figures for a thread and a time window (whole
+// slices) equal `memscope report --format json --tid T --from A --to B`.
+//
+// usage: html_test.js CASE --cli MEMSCOPE --agent LIBMEMSCOPE
+//                     [--stress STRESS_TEST] [--known REPORT_KNOWN]
+//                     [--web BUILD/web] [--archive DIR] [--shot FILE.png]
+//                     [--keep FILE.html]
+// cases:
+//   stress    stress_test --threads 8 --ops 20000 (full): renders; every
+//             mode's total equals the JSON report's, for the whole run, for
+//             windows and threads; the chart's window selection by mouse
+//   known     report_known (a few threads, known leaks, temporaries, a
+//             block freed by another thread): the same checks
+//   sampled   stress_test in `tiered` mode: the page says "estimated"
+//   budget    a 60 kB budget: fewer slices, the totals still exact
+//   missing   MEMSCOPE_WEB_DIR without the scripts: exit status 1 and one
+//             line saying how to get them (needs no browser)
+//   archive   an existing archive (--archive): renders, prints the size
+//             and the time from load to rendered (a measurement)
+// Exit status 77 (skipped) when Chromium or playwright-core is missing.
+'use strict';
+const { execFileSync, spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const SKIP = 77;
+const CHROMIUM = process.env.MS_CHROMIUM || '/usr/bin/chromium';
+const args = { case: process.argv[2] };
+for (let i = 3; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+
+class Fail extends Error {}
+function check(cond, msg) {
+  if (!cond) throw new Fail(msg);
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-html-test-'));
+function cleanEnv(extra) {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('MEMSCOPE_') || k === 'LD_PRELOAD') delete env[k];
+  return { ...env, ...extra };
+}
+
+function record(name, cmd, sampling = 'full') {
+  const out = path.join(tmp, name);
+  execFileSync(args.cli, ['record', '--out', out, '--sampling', sampling, '--quiet', '--', ...cmd],
+    { env: cleanEnv({ MEMSCOPE_AGENT: args.agent }), stdio: ['ignore', 'ignore', 'inherit'], timeout: 240000 });
+  return out;
+}
+
+function html(archive, name, env) {
+  const out = path.join(tmp, name + '.html');
+  const p = spawnSync(args.cli, ['report', archive, '--format', 'html', '-o', out],
+    { env: cleanEnv(env), encoding: 'utf8', timeout: 240000 });
+  check(p.status === 0, `report --format html: exit ${p.status}: ${p.stderr}`);
+  return { file: out, stderr: p.stderr };
+}
+
+function json(archive, ...opts) {
+  const p = spawnSync(args.cli, ['report', archive, '--format', 'json', ...opts],
+    { env: cleanEnv(), encoding: 'utf8', timeout: 240000, maxBuffer: 1 << 28 });
+  check(p.status === 0, `report --format json ${opts.join(' ')}: exit ${p.status}: ${p.stderr}`);
+  return JSON.parse(p.stdout);
+}
+
+// ---- the browser ----
+let chromium;
+function browserOrSkip() {
+  if (args.web && !fs.existsSync(path.join(args.web, 'vendor.js'))) {
+    console.log(`SKIP: no ${args.web}/vendor.js: the page's scripts were not fetched (npm, at build time)`);
+    process.exit(SKIP);
+  }
+  if (!fs.existsSync(CHROMIUM)) {
+    console.log(`SKIP: no ${CHROMIUM} (Debian package chromium)`);
+    process.exit(SKIP);
+  }
+  try {
+    ({ chromium } = require('playwright-core'));
+  } catch (e) {
+    console.log('SKIP: playwright-core is not installed (npm ci in tests/browser): ' + e.message);
+    process.exit(SKIP);
+  }
+}
+
+async function open(file, viewport = { width: 1400, height: 1000 }) {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--no-first-run'],
+  });
+  const page = await browser.newPage({ viewport });
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  await page.route('**/*', (r) => {
+    const u = r.request().url();
+    if (u.startsWith('file:') || u.startsWith('data:')) return r.continue();
+    problems.push('request blocked: ' + u);
+    return r.abort();
+  });
+  const t0 = Date.now();
+  await page.goto('file://' + path.resolve(file));
+  await page.evaluate(() => window.memscope.ready);
+  // rendered: the flamegraph's frames and the chart's canvas are there
+  await page.waitForSelector('#ms-flamegraph svg g rect');
+  await page.waitForFunction(() => document.querySelector('#ms-chart canvas'));
+  const ms = Date.now() - t0;
+  return { browser, page, problems, ms };
+}
+
+async function checkRendered(page, problems) {
+  const sizes = await page.evaluate(() => {
+    const box = (q) => {
+      const e = document.querySelector(q);
+      if (!e) return null;
+      const r = e.getBoundingClientRect();
+      return [r.width, r.height];
+    };
+    return { chart: box('#ms-chart canvas'), flame: box('#ms-flamegraph svg'), lane: box('#ms-lanes .lane canvas'),
+      frames: document.querySelectorAll('#ms-flamegraph svg g rect').length,
+      rows: document.querySelectorAll('#ms-table tbody tr').length };
+  });
+  for (const k of ['chart', 'flame', 'lane']) check(sizes[k] && sizes[k][0] > 100 && sizes[k][1] > 10, `${k} not rendered: ${JSON.stringify(sizes[k])}`);
+  check(sizes.frames > 1, 'flamegraph has no frames');
+  check(sizes.rows > 0, 'sites table has no rows');
+  check(problems.length === 0, 'problems: ' + problems.join('; '));
+}
+
+// The page's total for each mode against the JSON report of the same
+// window and thread. leaked: only for windows that run to the end (in
+// the page, "allocated in the window, never freed").
+const MODES = { bytes: 'total_allocated_bytes', count: 'allocations', temp: 'temporary_allocations', peak: 'peak_bytes', leaked: 'leaked_bytes' };
+async function compare(page, archive, a, b, tid) {
+  const st = await page.evaluate(([a, b, tid]) => {
+    window.memscope.setThread(tid);
+    window.memscope.setWindow(a, b);
+    return window.memscope.state();
+  }, [a, b, tid]);
+  const whole = st.a === 0 && st.b === st.slices;
+  const opts = [];
+  if (!whole) opts.push('--from', st.window.from_ns + 'ns', '--to', st.window.to_ns + 'ns');
+  if (tid !== null) opts.push('--tid', String(tid));
+  const rep = json(archive, ...opts);
+  const got = {};
+  for (const [mode, key] of Object.entries(MODES)) {
+    if (mode === 'leaked' && st.b !== st.slices) continue;
+    const v = await page.evaluate((m) => { window.memscope.setMode(m); return window.memscope.flameTotal(); }, mode);
+    got[mode] = Math.round(v);
+    // heap.c starts a window at its first event: one with no event at
+    // all reports a peak of 0, where the page shows the level held
+    if (mode === 'peak' && rep.peak_bytes === 0 && rep.allocations === 0 && rep.frees === 0) {
+      got.peak_quiet = got.peak;
+      delete got.peak;
+      continue;
+    }
+    check(Math.round(v) === rep[key], `window ${st.a}-${st.b} (${opts.join(' ')}), ${mode}: page ${v}, json ${key} ${rep[key]}`);
+  }
+  console.log(`ok: slices ${st.a}-${st.b} of ${st.slices}, tid ${tid}: ${JSON.stringify(got)}`);
+  await page.evaluate(() => window.memscope.setMode('peak'));
+  return st;
+}
+
+// Windows on slice boundaries, threads: all, the busiest, another.
+async function compareMany(page, archive, rounds) {
+  const d = await page.evaluate(() => {
+    const D = window.memscope.data();
+    return { n: D.slices.n, tids: D.threads.slice().sort((x, y) => y.bytes - x.bytes).map((t) => t.tid) };
+  });
+  await compare(page, archive, 0, d.n, null);
+  await compare(page, archive, 0, d.n, d.tids[0]);
+  let seed = 12345;
+  const rnd = (m) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % m; };
+  for (let i = 0; i < rounds; i++) {
+    const a = rnd(d.n - 1), b = i % 3 === 2 ? d.n : a + 1 + rnd(d.n - a);
+    const tid = i % 2 ? d.tids[rnd(d.tids.length)] : null;
+    await compare(page, archive, a, b, tid);
+  }
+}
+
+// The window picked with the mouse on the chart snaps to slices.
+async function dragChart(page) {
+  const box = await page.evaluate(() => {
+    const r = document.querySelector('#ms-chart .u-over').getBoundingClientRect();
+    return { x: r.x, y: r.y, w: r.width, h: r.height };
+  });
+  await page.mouse.move(box.x + box.w * 0.3, box.y + box.h / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.w * 0.6, box.y + box.h / 2, { steps: 5 });
+  await page.mouse.up();
+  const st = await page.evaluate(() => window.memscope.state());
+  check(st.a > 0 && st.b < st.slices && st.a < st.b, 'a drag on the chart chose no window: ' + JSON.stringify(st));
+  const text = await page.textContent('#ms-window');
+  check(text.startsWith('Window:'), 'the window is not shown: ' + text);
+  console.log(`ok: dragged window, slices ${st.a}-${st.b}`);
+}
+
+async function shot(page, file) {
+  if (!file) return;
+  await page.evaluate(() => { window.memscope.setWindow(0, window.memscope.state().slices); });
+  await page.waitForTimeout(600); // the flamegraph's transition
+  await page.screenshot({ path: file, fullPage: true });
+  console.log('screenshot: ' + file);
+}
+
+async function pageCase(archive, name, rounds) {
+  const h = html(archive, name);
+  const { browser, page, problems, ms } = await open(h.file);
+  try {
+    console.log(`${name}: ${fs.statSync(h.file).size} bytes, rendered in ${ms} ms`);
+    await checkRendered(page, problems);
+    await compareMany(page, archive, rounds);
+    await dragChart(page);
+    await page.fill('#ms-lane-search', 'no thread is called this');
+    check(await page.$$eval('#ms-lanes .lane', (l) => l.length) === 0, 'the lane search hides nothing');
+    await page.fill('#ms-lane-search', '');
+    await page.check('#ms-inverted');
+    await page.fill('#ms-flame-search', 'main');
+    check((await page.textContent('#ms-flame-details')).includes('search'), 'the flamegraph search says nothing');
+    check(problems.length === 0, 'problems: ' + problems.join('; '));
+    await page.uncheck('#ms-inverted');
+    await page.fill('#ms-flame-search', '');
+    await shot(page, args.shot);
+  } finally {
+    await browser.close();
+  }
+}
+
+const CASES = {
+  async stress() {
+    browserOrSkip();
+    const arc = record('stress', [args.stress, '--threads', '8', '--ops', '20000']);
+    await pageCase(arc, 'stress', 12);
+  },
+  async known() {
+    browserOrSkip();
+    const arc = record('known', [args.known]);
+    await pageCase(arc, 'known', 8);
+  },
+  async sampled() {
+    browserOrSkip();
+    const arc = record('tiered', [args.stress, '--threads', '4', '--ops', '20000'], 'tiered');
+    const { browser, page, problems } = await open(html(arc, 'tiered').file);
+    try {
+      await checkRendered(page, problems);
+      const text = await page.textContent('#ms-recorded');
+      check(text.includes('estimated'), 'a sampled archive does not say "estimated": ' + text);
+      check((await page.textContent('#ms-summary')).includes('~'), 'estimated figures without ~');
+      const rep = json(arc);
+      const v = await page.evaluate(() => { window.memscope.setMode('bytes'); return window.memscope.flameTotal(); });
+      check(Math.round(v) === rep.total_allocated_bytes, `bytes ${v} vs ${rep.total_allocated_bytes}`);
+      console.log('ok: sampled, estimated');
+    } finally {
+      await browser.close();
+    }
+  },
+  async budget() {
+    browserOrSkip();
+    const arc = record('budget', [args.stress, '--threads', '8', '--ops', '20000']);
+    const h = html(arc, 'budget', { MEMSCOPE_HTML_BUDGET: '260000' });
+    check(fs.statSync(h.file).size <= 260000, 'over the budget: ' + fs.statSync(h.file).size);
+    check(/would pass/.test(h.stderr), 'no note of the cut: ' + h.stderr);
+    const { browser, page, problems } = await open(h.file);
+    try {
+      await checkRendered(page, problems);
+      const n = await page.evaluate(() => window.memscope.state().slices);
+      check(n < 256, 'the slices were not cut: ' + n);
+      await compareMany(page, arc, 4);
+    } finally {
+      await browser.close();
+    }
+  },
+  async missing() {
+    const arc = record('missing', [args.stress, '--threads', '2', '--ops', '100']);
+    const empty = fs.mkdtempSync(path.join(tmp, 'web-'));
+    const p = spawnSync(args.cli, ['report', arc, '--format', 'html', '-o', path.join(tmp, 'x.html')],
+      { env: cleanEnv({ MEMSCOPE_WEB_DIR: empty }), encoding: 'utf8' });
+    check(p.status === 1, 'exit status ' + p.status);
+    const lines = p.stderr.trim().split('\n');
+    check(lines.length === 1 && /MEMSCOPE_WEB_DIR/.test(lines[0]), 'stderr: ' + p.stderr);
+    check(!fs.existsSync(path.join(tmp, 'x.html')), 'a page was written');
+    console.log('ok: ' + lines[0]);
+  },
+  async archive() {
+    browserOrSkip();
+    const t0 = Date.now();
+    const h = html(args.archive, 'archive');
+    const gen = Date.now() - t0;
+    const { browser, page, problems, ms } = await open(h.file);
+    try {
+      await checkRendered(page, problems);
+      const st = await page.evaluate(() => window.memscope.state());
+      console.log(`${args.archive}: ${fs.statSync(h.file).size} bytes, written in ${gen} ms, ` +
+        `rendered in ${ms} ms, ${st.slices} slices${h.stderr ? '; ' + h.stderr.trim() : ''}`);
+      if (args.keep) fs.copyFileSync(h.file, args.keep);
+      await shot(page, args.shot);
+    } finally {
+      await browser.close();
+    }
+  },
+};
+
+(async () => {
+  let rc = 0;
+  try {
+    check(CASES[args.case], 'unknown case ' + args.case);
+    await CASES[args.case]();
+    console.log('1 passed, 0 failed');
+  } catch (e) {
+    console.log('FAIL: ' + (e instanceof Fail ? e.message : e.stack));
+    console.log('0 passed, 1 failed');
+    rc = 1;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  process.exit(rc);
+})();

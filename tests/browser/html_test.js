@@ -11,7 +11,7 @@
 // usage: html_test.js CASE --cli MEMSCOPE --agent LIBMEMSCOPE
 //                     [--stress STRESS_TEST] [--known REPORT_KNOWN]
 //                     [--web BUILD/web] [--archive DIR] [--shot FILE.png]
-//                     [--keep FILE.html]
+//                     [--shot-window A,B] [--shot-mode MODE] [--keep FILE.html]
 // cases:
 //   stress    stress_test --threads 8 --ops 20000 (full): renders; every
 //             mode's total equals the JSON report's, for the whole run, for
@@ -203,7 +203,13 @@ async function dragChart(page) {
 
 async function shot(page, file) {
   if (!file) return;
-  await page.evaluate(() => { window.memscope.setWindow(0, window.memscope.state().slices); });
+  // --shot-window A,B and --shot-mode M: what the picture shows
+  const w = (args['shot-window'] || '').split(',').map(Number);
+  await page.evaluate(([a, b, mode]) => {
+    const n = window.memscope.state().slices;
+    window.memscope.setWindow(a >= 0 ? a : 0, b > 0 ? Math.min(b, n) : n);
+    window.memscope.setMode(mode || 'peak');
+  }, [w.length === 2 ? w[0] : -1, w.length === 2 ? w[1] : -1, args['shot-mode']]);
   await page.waitForTimeout(600); // the flamegraph's transition
   await page.screenshot({ path: file, fullPage: true });
   console.log('screenshot: ' + file);

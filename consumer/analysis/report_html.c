@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "atomics.h"
+#include "grow.h"
 #include "json_writer.h"
 #include "report.h"
 
@@ -341,15 +342,12 @@ static int site_frame_cb(const struct ms_pframe *f, void *arg)
 
 	if (k < 0)
 		return w->err = -ENOMEM;
-	if (w->nsframes == w->cap_sframes) {
-		size_t cap = w->cap_sframes ? w->cap_sframes * 2 : 64;
-		uint32_t *v = realloc(w->sframes, cap * sizeof(*v));
+	uint32_t *v = ms_grow(w->sframes, &w->cap_sframes, w->nsframes + 1,
+			      sizeof(*v));
 
-		if (!v)
-			return w->err = -ENOMEM;
-		w->sframes = v;
-		w->cap_sframes = cap;
-	}
+	if (!v)
+		return w->err = -ENOMEM;
+	w->sframes = v;
 	w->sframes[w->nsframes++] = (uint32_t)k;
 	return 0;
 }
@@ -449,35 +447,33 @@ static void data_slices(struct hout *w)
 	fputs("]},\n", f);
 }
 
+/* One string member of every frame (at `off` in struct oframe). */
+static void frame_strings(struct hout *w, const char *key, size_t off)
+{
+	fprintf(w->f, "\"%s\": [", key);
+	for (size_t i = 0; i < w->nframes; i++) {
+		const char *v;
+
+		memcpy(&v, (const char *)&w->frames[i] + off, sizeof(v));
+		fputs(i ? "," : "", w->f);
+		if (v)
+			ms_json_put_cstr(w->f, v);
+		else
+			fputs("null", w->f);
+	}
+	fputs("], ", w->f);
+}
+
 static void data_frames(struct hout *w)
 {
-	FILE *f = w->f;
-
-	fputs("\"frames\": {\"function\": [", f);
-	for (size_t i = 0; i < w->nframes; i++) {
-		fputs(i ? "," : "", f);
-		ms_json_put_cstr(f, w->frames[i].function);
-	}
-	fputs("], \"file\": [", f);
-	for (size_t i = 0; i < w->nframes; i++) {
-		fputs(i ? "," : "", f);
-		if (w->frames[i].file)
-			ms_json_put_cstr(f, w->frames[i].file);
-		else
-			fputs("null", f);
-	}
-	fputs("], \"line\": [", f);
+	fputs("\"frames\": {", w->f);
+	frame_strings(w, "function", offsetof(struct oframe, function));
+	frame_strings(w, "file", offsetof(struct oframe, file));
+	frame_strings(w, "module", offsetof(struct oframe, module));
+	fputs("\"line\": [", w->f);
 	for (size_t i = 0; i < w->nframes; i++)
-		fprintf(f, "%s%" PRIu32, i ? "," : "", w->frames[i].line);
-	fputs("], \"module\": [", f);
-	for (size_t i = 0; i < w->nframes; i++) {
-		fputs(i ? "," : "", f);
-		if (w->frames[i].module)
-			ms_json_put_cstr(f, w->frames[i].module);
-		else
-			fputs("null", f);
-	}
-	fputs("]},\n", f);
+		fprintf(w->f, "%s%" PRIu32, i ? "," : "", w->frames[i].line);
+	fputs("]},\n", w->f);
 }
 
 static void data_site(struct hout *w, uint32_t id)
@@ -573,6 +569,23 @@ static void rec_column(struct hout *w, const char *key, size_t off, int q16)
 	fputs("]", f);
 }
 
+/* One member of every page cell: 0 site, 1 thread, 2 live0, 3 nrec;
+ * after a comma unless it is the first. */
+static void cell_column(struct hout *w, const char *key, int which)
+{
+	fprintf(w->f, "%s\"%s\": [", which ? ", " : "", key);
+	for (size_t i = 0; i < w->ncells; i++) {
+		const struct ocell *c = &w->cells[i];
+		uint64_t v = which == 0	  ? c->site
+			     : which == 1 ? c->thread
+			     : which == 2 ? c->live0
+					  : c->n;
+
+		fprintf(w->f, "%s%" PRIu64, i ? "," : "", v);
+	}
+	fputs("]", w->f);
+}
+
 static void data_cells(struct hout *w)
 {
 	static const struct {
@@ -594,19 +607,12 @@ static void data_cells(struct hout *w)
 	FILE *f = w->f;
 	int first = 1;
 
-	fputs("\"cells\": {\"site\": [", f);
-	for (size_t i = 0; i < w->ncells; i++)
-		fprintf(f, "%s%" PRIu32, i ? "," : "", w->cells[i].site);
-	fputs("], \"thread\": [", f);
-	for (size_t i = 0; i < w->ncells; i++)
-		fprintf(f, "%s%" PRIu32, i ? "," : "", w->cells[i].thread);
-	fputs("], \"live0\": [", f);
-	for (size_t i = 0; i < w->ncells; i++)
-		fprintf(f, "%s%" PRIu64, i ? "," : "", w->cells[i].live0);
-	fputs("], \"nrec\": [", f);
-	for (size_t i = 0; i < w->ncells; i++)
-		fprintf(f, "%s%" PRIu32, i ? "," : "", w->cells[i].n);
-	fputs("]},\n\"recs\": {\"slice\": [", f);
+	fputs("\"cells\": {", f);
+	cell_column(w, "site", 0);
+	cell_column(w, "thread", 1);
+	cell_column(w, "live0", 2);
+	cell_column(w, "nrec", 3);
+	fputs("},\n\"recs\": {\"slice\": [", f);
 	for (size_t i = 0; i < w->ncells; i++)
 		for (uint32_t k = 0; k < w->cells[i].n; k++) {
 			fprintf(f, "%s%" PRIu32, first ? "" : ",",

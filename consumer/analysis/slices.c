@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
+
 #define FIRST_WIDTH 1000 /* ns; doubles as the run grows */
 
 static uint64_t wbytes(uint64_t size, uint64_t weight)
@@ -63,17 +65,12 @@ static int slots_grow(struct ms_slices *s)
 static struct ms_slice_cell *cell_add(struct ms_slices *s, uint32_t site,
 				      uint32_t thread, size_t slot)
 {
-	struct ms_slice_cell *c;
+	struct ms_slice_cell *c =
+		ms_grow(s->cells, &s->cap_cells, s->ncells + 1, sizeof(*c));
 
-	if (s->ncells == s->cap_cells) {
-		size_t cap = s->cap_cells ? s->cap_cells * 2 : 256;
-
-		c = realloc(s->cells, cap * sizeof(*c));
-		if (!c)
-			return NULL;
-		s->cells = c;
-		s->cap_cells = cap;
-	}
+	if (!c)
+		return NULL;
+	s->cells = c;
 	c = &s->cells[s->ncells];
 	memset(c, 0, sizeof(*c));
 	c->site = site;
@@ -326,27 +323,18 @@ static struct ms_slice_rec *rec_now(struct ms_slices *s,
 				    struct ms_slice_cell *c)
 {
 	struct ms_slice_rec *r;
+	uint32_t *d;
 
 	if (c->n && c->v[c->n - 1].slice == s->cur)
 		return &c->v[c->n - 1];
-	if (s->ndirty == s->cap_dirty) {
-		size_t cap = s->cap_dirty ? s->cap_dirty * 2 : 256;
-		uint32_t *d = realloc(s->dirty, cap * sizeof(*d));
-
-		if (!d)
-			return NULL;
-		s->dirty = d;
-		s->cap_dirty = cap;
-	}
-	if (c->n == c->cap) {
-		uint32_t cap = c->cap ? c->cap * 2 : 4;
-
-		r = realloc(c->v, cap * sizeof(*r));
-		if (!r)
-			return NULL;
-		c->v = r;
-		c->cap = cap;
-	}
+	d = ms_grow(s->dirty, &s->cap_dirty, s->ndirty + 1, sizeof(*d));
+	if (!d)
+		return NULL;
+	s->dirty = d;
+	r = ms_grow(c->v, &c->cap, (size_t)c->n + 1, sizeof(*r));
+	if (!r)
+		return NULL;
+	c->v = r;
 	s->dirty[s->ndirty++] = (uint32_t)(c - s->cells);
 	r = &c->v[c->n++];
 	memset(r, 0, sizeof(*r));
@@ -437,15 +425,12 @@ static void on_alloc(void *arg, const struct ms_heap_block *b, int counted)
 static int add_xtemp(struct ms_slices *s, uint32_t cell, uint32_t from,
 		     uint64_t q16)
 {
-	if (s->nxt == s->cap_xt) {
-		size_t cap = s->cap_xt ? s->cap_xt * 2 : 64;
-		struct ms_slice_xtemp *v = realloc(s->xt, cap * sizeof(*v));
+	struct ms_slice_xtemp *v =
+		ms_grow(s->xt, &s->cap_xt, s->nxt + 1, sizeof(*v));
 
-		if (!v)
-			return s->err = -ENOMEM;
-		s->xt = v;
-		s->cap_xt = cap;
-	}
+	if (!v)
+		return s->err = -ENOMEM;
+	s->xt = v;
 	s->xt[s->nxt++] = (struct ms_slice_xtemp){cell, from, s->cur, q16};
 	return 0;
 }

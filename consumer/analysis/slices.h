@@ -57,7 +57,8 @@ struct ms_slice_cell {
 	uint64_t live;	       /* live now */
 	uint64_t gsnap, tsnap; /* epochs of the last gpk, tpk copied */
 	struct ms_slice_rec *v;
-	uint32_t n, cap;
+	uint32_t n;
+	size_t cap;
 };
 
 /* A temporary allocated in slice `from` and freed in a later one, `to`

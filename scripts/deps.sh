@@ -3,17 +3,19 @@
 # memscope needs to build and test, only those that are missing.
 
 MS_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libzstd-dev
-    libunwind-dev libcmocka-dev libdw-dev libelf-dev python3 procps)
+    libunwind-dev libcmocka-dev libdw-dev libelf-dev python3 procps
+    protobuf-c-compiler libprotobuf-c-dev zlib1g-dev)
 # Packages wanted for a command, installed only when the command is
 # missing (a Node.js from elsewhere brings its own npm): COMMAND:PACKAGE.
 # npm fetches the HTML report's libraries at build time (web/build.sh).
 MS_COMMAND_PACKAGES=(npm:npm)
 # scripts/test also builds with clang (warnings, ASan+UBSan), traces real
 # programs of several runtimes (Rust: ripgrep, fd; Node.js; Java),
-# compares figures with heaptrack's, and loads the HTML report in
+# compares figures with heaptrack's, reads `memscope export --format
+# pprof` with `go tool pprof` (golang-go), and loads the HTML report in
 # Chromium (tests/browser)
 MS_TEST_PACKAGES=(clang libclang-rt-14-dev ripgrep fd-find nodejs
-    default-jdk-headless heaptrack chromium)
+    default-jdk-headless heaptrack golang-go chromium)
 
 # ms_install_deps [extra packages...]
 ms_install_deps() {

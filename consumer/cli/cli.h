@@ -15,6 +15,8 @@ int ms_cmd_stats(int argc, char **argv);
 int ms_cmd_dump(int argc, char **argv);
 int ms_cmd_report(int argc, char **argv);
 int ms_cmd_symbolize(int argc, char **argv);
+int ms_cmd_export(int argc, char **argv);
+int ms_cmd_diff(int argc, char **argv);
 
 /* What `memscope symbolize DIR` does (record runs it too); `cmd` names
  * the command in messages. Returns the exit status. */

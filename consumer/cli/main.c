@@ -17,6 +17,9 @@ static const struct {
 	{"stats", ms_cmd_stats, "summary counts of an archive"},
 	{"dump", ms_cmd_dump, "decoded events of an archive"},
 	{"report", ms_cmd_report, "where the memory went: peak, leaks, sites"},
+	{"export", ms_cmd_export,
+	 "stacks for flamegraph.pl, pprof or speedscope"},
+	{"diff", ms_cmd_diff, "growth by call site between two archives"},
 	{"symbolize", ms_cmd_symbolize,
 	 "store the stacks' function names in the archive"},
 };

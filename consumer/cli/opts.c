@@ -24,7 +24,11 @@ const char ms_opts_help[] =
 	"(default: 512)\n"
 	"  --segment-mb N          rotate segment files at N MiB (default: "
 	"64)\n"
-	"  --quiet                 no informational lines\n";
+	"  --quiet                 no informational lines\n"
+	"  --share-archive         let other users read the archive (default: "
+	"0700/0600,\n"
+	"                          yours alone: it holds heap addresses and "
+	"paths)\n";
 
 void ms_opts_default_out(char *buf, size_t len)
 {
@@ -133,6 +137,10 @@ int ms_opts_parse(int argc, char **argv, struct ms_daemon_opts *o, int want_cmd)
 		}
 		if (!strcmp(a, "--quiet")) {
 			o->quiet = 1;
+			continue;
+		}
+		if (!strcmp(a, "--share-archive")) {
+			o->share_archive = 1;
 			continue;
 		}
 		if (a[0] != '-' && want_cmd)

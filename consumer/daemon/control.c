@@ -80,7 +80,8 @@ static int on_hello(struct ms_daemon *d, struct ms_conn *c,
 	copy_name(p->exe, sizeof(p->exe), m->exe, sizeof(m->exe));
 	p->start_rt_ns = realtime_ns();
 	snprintf(p->dir, sizeof(p->dir), "%s/%u", d->out, p->pid);
-	if (mkdir(p->dir, 0755) < 0 && errno != EEXIST)
+	if (mkdir(p->dir, d->o.share_archive ? 0755 : 0700) < 0 &&
+	    errno != EEXIST)
 		ms_dlog(d, "cannot create %s: %s", p->dir, strerror(errno));
 	cds_list_add_tail(&p->node, &d->procs);
 	d->nprocs++;

@@ -160,7 +160,10 @@ static int setup_names(struct ms_daemon *d, const struct ms_daemon_opts *o)
 		return err;
 	}
 	snprintf(d->out, sizeof(d->out), "%s", o->out);
-	if (mkdir(d->out, 0755) < 0 && errno != EEXIST) {
+	/* Heap addresses, module bases and paths: the owner's alone, as
+	 * perf record keeps its data file, unless asked otherwise. */
+	if (mkdir(d->out, o->share_archive ? 0755 : 0700) < 0 &&
+	    errno != EEXIST) {
 		err = -errno;
 		fprintf(stderr, "memscope consumer: cannot create %s: %s\n",
 			d->out, strerror(-err));
@@ -398,6 +401,11 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 	int err;
 
 	urcu_memb_register_thread();
+	/* What the collector creates from now on (segments, the manifest,
+	 * the symbol store) is private too. Not earlier: `record` has
+	 * started its command with the user's own umask by now. */
+	if (!d->o.share_archive)
+		umask(077);
 	err = ms_poller_start(d);
 	if (err) {
 		urcu_memb_unregister_thread();

@@ -323,7 +323,10 @@ ssize_t ms_stream_feed(struct ms_stream *s, const uint8_t *p, size_t len,
 
 int ms_stream_tick(struct ms_stream *s, uint64_t now_ns, uint64_t max_age_ns)
 {
-	if (s->count && now_ns - s->frame_open_ns >= max_age_ns)
+	/* `now` may predate a frame opened since (the poller reads the
+	 * clock once a pass): that frame is young, not 2^64 ns old. */
+	if (s->count && now_ns > s->frame_open_ns &&
+	    now_ns - s->frame_open_ns >= max_age_ns)
 		return ms_stream_flush(s);
 	return 0;
 }

@@ -321,6 +321,45 @@ def sc_utf8(args, tmp):
     print("utf8: %r read back as %r everywhere" % (os.fsencode(NAME), WANT))
 
 
+def sc_modes(args, tmp):
+    """Archives are their owner's alone (issue 11, defect 6): 0700 / 0600
+    under a umask of 022, as perf record keeps its data; --share-archive
+    gives 0755 / 0644; the traced command keeps the user's umask."""
+    def modes(arc):
+        got = {}
+        for root, dirs, files in os.walk(arc):
+            for n in dirs + files:
+                p = os.path.join(root, n)
+                got[os.path.relpath(p, arc)] = os.stat(p).st_mode & 0o777
+        return os.stat(arc).st_mode & 0o777, got
+
+    old = os.umask(0o022)
+    try:
+        for share, dmode, fmode in ((False, 0o700, 0o600),
+                                    (True, 0o755, 0o644)):
+            arc = os.path.join(tmp, "arc-%d" % share)
+            made = os.path.join(tmp, "made-%d" % share)
+            cmd = [args.cli, "record", "--quiet", "--out", arc] + \
+                (["--share-archive"] if share else []) + \
+                ["--", "sh", "-c", "touch " + made]
+            p = subprocess.run(cmd, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=TIMEOUT)
+            check(p.returncode == 0, "record failed: %r" % p.stderr)
+            top, inner = modes(arc)
+            bad = {k: oct(m) for k, m in inner.items()
+                   if m != (dmode if os.path.isdir(os.path.join(arc, k))
+                            else fmode)}
+            print("share=%s: %s %o, %d entries, command's file %o" %
+                  (share, arc, top, len(inner),
+                   os.stat(made).st_mode & 0o777))
+            check(top == dmode and not bad and len(inner) >= 3,
+                  "modes: top %o, wrong: %r" % (top, bad))
+            check(os.stat(made).st_mode & 0o777 == 0o644,
+                  "the traced command's umask changed")
+    finally:
+        os.umask(old)
+
+
 SCENARIOS = {
     "tail": sc_tail,
     "basic": sc_basic, "reuse": sc_reuse, "stress-block": sc_stress_block,
@@ -328,7 +367,7 @@ SCENARIOS = {
     "small-ring": sc_small_ring, "unsealed": sc_unsealed,
     "garbage-msg": sc_garbage_msg, "garbage-ring": sc_garbage_ring,
     "killed": sc_killed, "other-uid": sc_other_uid, "sigterm": sc_sigterm,
-    "in-use": sc_in_use, "utf8": sc_utf8,
+    "in-use": sc_in_use, "utf8": sc_utf8, "modes": sc_modes,
 }
 
 

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "record.h"
 #include "ring_abi.h"
 #include "segment.h"
@@ -371,6 +372,41 @@ static void test_packed_exactly(void **state)
 	assert_memory_equal(got, ring, len);
 }
 
+/*
+ * The age bound closes a frame open for a second, and only then: a tick
+ * whose `now` was read before the frame began (the poller reads the clock
+ * once per pass) must not see it as 2^64 ns old.
+ */
+static void test_tick_age(void **state)
+{
+	static uint8_t buf[1 << 16];
+	size_t len = make_events(buf, 100, 0);
+	struct ms_stream_cfg c;
+	struct ms_stream s;
+	uint64_t before = ms_mono_ns();
+	struct counts n;
+
+	(void)state;
+	cfg(&c, 1 << 20, 64 << 20);
+	assert_int_equal(ms_stream_init(&s, &c), 0);
+	assert_int_equal(ms_stream_feed(&s, buf, len, NULL, NULL),
+			 (ssize_t)len);
+	assert_int_equal(ms_stream_tick(&s, before, 1000000000u), 0);
+	assert_int_equal(s.n.frames, 0); /* still open */
+	assert_int_equal(
+		ms_stream_tick(&s, s.frame_open_ns + 999999999u, 1000000000u),
+		0);
+	assert_int_equal(s.n.frames, 0);
+	assert_int_equal(
+		ms_stream_tick(&s, s.frame_open_ns + 1000000000u, 1000000000u),
+		0);
+	assert_int_equal(s.n.frames, 1); /* a second old: closed */
+	assert_int_equal(ms_stream_finish(&s, 0), 0);
+	read_back(&n);
+	assert_int_equal(n.frames, 1);
+	assert_int_equal(n.allocs, 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +422,7 @@ int main(void)
 			test_overlong_partial_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_tap_sees_events_and_callers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tick_age, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,11 +80,6 @@ static uint64_t rel(const struct ms_profile *p, uint64_t ns)
 	return ns > p->start_ns ? ns - p->start_ns : 0;
 }
 
-static void put_u(FILE *f, const char *key, uint64_t v, int comma)
-{
-	fprintf(f, "\"%s\": %" PRIu64 "%s", key, v, comma ? ", " : "");
-}
-
 /* ---- what the page gets ---- */
 
 static int cmp_rank(const void *x, const void *y)
@@ -357,59 +352,24 @@ static int site_frame_cb(const struct ms_pframe *f, void *arg)
 static void data_session(struct hout *w)
 {
 	const struct ms_profile *p = w->p;
-	FILE *f = w->f;
 
-	fputs("{\"version\": 1, \"archive\": ", f);
-	ms_json_put_cstr(f, p->dir);
-	fputs(", \"sampling\": ", f);
-	ms_json_put_cstr(f, p->sampling[0] ? p->sampling : "unknown");
-	fprintf(f, ", \"estimated\": %s, \"count_unit\": %u, ",
-		p->estimated ? "true" : "false", p->estimated ? 65536u : 1u);
-	fputs("\"start_time\": ", f);
-	ms_json_put_time(f, p->start_rt_ns);
-	fputs(", ", f);
-	put_u(f, "duration_ns", p->end_ns - p->start_ns, 1);
-	put_u(f, "processes", p->processes, 1);
-	put_u(f, "archive_errors", p->archive_errors, 1);
-	fprintf(f, "\"window\": {\"from_ns\": %" PRIu64 ", \"to_ns\": ",
-		p->o.from_ns);
-	if (p->o.to_ns == MS_PROFILE_END)
-		fputs("null}", f);
-	else
-		fprintf(f, "%" PRIu64 "}", p->o.to_ns);
-	fprintf(f, ", \"pid\": %" PRIu32 ", \"tid\": %" PRIu32 ",\n", p->o.pid,
-		p->o.tid);
+	fprintf(w->f, "{\"version\": 1, \"count_unit\": %u, ",
+		p->estimated ? 65536u : 1u);
+	ms_report_json_session(w->f, p);
+	fputs(",\n", w->f);
 }
 
+/* The report's totals, and its findings' counts. */
 static void data_totals(struct hout *w)
 {
 	const struct ms_heap_totals *t = ms_heap_totals(w->p->heap);
-	FILE *f = w->f;
-	int first = 1;
 
-	fputs("\"totals\": {", f);
-	put_u(f, "allocations", ms_q16_count(t->allocs_q16), 1);
-	put_u(f, "frees", ms_q16_count(t->frees_q16), 1);
-	put_u(f, "total_allocated_bytes", t->bytes, 1);
-	put_u(f, "total_freed_bytes", t->freed_bytes, 1);
-	put_u(f, "peak_bytes", t->peak, 1);
-	put_u(f, "peak_time_ns", rel(w->p, t->peak_ns), 1);
-	put_u(f, "leaked_bytes", t->leaked, 1);
-	put_u(f, "leaked_allocations", ms_q16_count(t->leaked_q16), 1);
-	put_u(f, "temporary_allocations", ms_q16_count(t->temp_q16), 1);
-	put_u(f, "lost_events", t->lost, 1);
-	put_u(f, "double_frees", t->double_frees, 1);
-	put_u(f, "unknown_frees", t->unknown_frees, 1);
-	fputs("\"size_histogram\": [", f);
-	for (unsigned k = 0; k < MS_HEAP_SIZE_CLASSES; k++) {
-		if (!t->size_q16[k])
-			continue;
-		fprintf(f, "%s[%u, %" PRIu64 ", %" PRIu64 "]",
-			first ? "" : ", ", k, ms_q16_count(t->size_q16[k]),
-			t->size_bytes[k]);
-		first = 0;
-	}
-	fputs("]},\n", f);
+	fputs("\"totals\": {", w->f);
+	ms_report_json_totals(w->f, w->p);
+	fprintf(w->f,
+		", \"double_frees\": %" PRIu64 ", \"unknown_frees\": %" PRIu64
+		"},\n",
+		t->double_frees, t->unknown_frees);
 }
 
 static void put_array(FILE *f, const char *key, const uint64_t *v, size_t n,
@@ -429,9 +389,10 @@ static void data_slices(struct hout *w)
 	int first = 1;
 
 	fprintf(f, "\"slices\": {\"n\": %" PRIu32 ", ", n);
-	put_u(f, "origin_ns", s->started ? rel(w->p, s->origin) : 0, 1);
-	put_u(f, "width_ns", s->width, 1);
-	put_u(f, "live0", s->live0, 1);
+	ms_report_json_u(f, "origin_ns", s->started ? rel(w->p, s->origin) : 0,
+			 1);
+	ms_report_json_u(f, "width_ns", s->width, 1);
+	ms_report_json_u(f, "live0", s->live0, 1);
 	put_array(f, "peak", s->peak, n, 1);
 	/* allocations by size class: [slice, class, count, bytes] */
 	fputs("\"sizes\": [", f);
@@ -478,7 +439,6 @@ static void data_frames(struct hout *w)
 
 static void data_site(struct hout *w, uint32_t id)
 {
-	const struct ms_site *s = ms_sites_get(&w->p->sites, id);
 	struct ms_pframe label;
 	FILE *f = w->f;
 	int at;
@@ -486,18 +446,9 @@ static void data_site(struct hout *w, uint32_t id)
 	w->nsframes = 0;
 	ms_profile_frames(w->p, id, site_frame_cb, w);
 	at = ms_profile_label(w->p, id, &label);
-	fprintf(f, "\n{\"id\": %" PRIu32 ", \"pid\": %" PRIu32 ", ", id,
-		s->pid);
-	put_u(f, "allocations", ms_q16_count(s->allocs_q16), 1);
-	put_u(f, "bytes", s->bytes, 1);
-	put_u(f, "temporary", ms_q16_count(s->temp_q16), 1);
-	put_u(f, "leaked_bytes", s->leaked, 1);
-	put_u(f, "leaked_allocations", ms_q16_count(s->leaked_q16), 1);
-	put_u(f, "peak_bytes", s->peak, 1);
-	put_u(f, "freed", ms_q16_count(s->frees_q16), 1);
-	put_u(f, "lifetime_median_ns", ms_lifetime_percentile(s->life, 0.5), 1);
-	put_u(f, "lifetime_p99_ns", ms_lifetime_percentile(s->life, 0.99), 1);
-	fprintf(f, "\"label\": %d, \"frames\": [", at);
+	fputs("\n{", f);
+	ms_report_json_site(f, w->p, id);
+	fprintf(f, ", \"label\": %d, \"frames\": [", at);
 	for (size_t i = 0; i < w->nsframes; i++)
 		fprintf(f, "%s%" PRIu32, i ? "," : "", w->sframes[i]);
 	fputs("]}", f);
@@ -530,19 +481,9 @@ static void data_threads(struct hout *w)
 		static const uint64_t none[MS_SLICES_MAX];
 
 		fprintf(f, "%s\n{", i ? "," : "");
-		put_u(f, "pid", t->h.pid, 1);
-		put_u(f, "tid", t->h.tid, 1);
-		fputs("\"name\": ", f);
-		ms_json_put_cstr(f, t->name);
+		ms_report_json_thread(f, t);
 		fputs(", ", f);
-		put_u(f, "allocations", ms_q16_count(t->h.allocs_q16), 1);
-		put_u(f, "bytes", t->h.bytes, 1);
-		put_u(f, "frees", ms_q16_count(t->h.frees_q16), 1);
-		put_u(f, "peak_bytes", t->h.peak, 1);
-		put_u(f, "freed_by_other_threads",
-		      ms_q16_count(t->h.freed_elsewhere_q16), 1);
-		put_u(f, "lost_events", t->h.lost, 1);
-		put_u(f, "live0", st ? st->live0 : 0, 1);
+		ms_report_json_u(f, "live0", st ? st->live0 : 0, 1);
 		put_array(f, "peak", st ? st->peak : none, n, 0);
 		fputc('}', f);
 	}

@@ -397,11 +397,14 @@
   // the call tree of the sites' values: outermost frame first (top-down),
   // or the allocating function first (bottom-up)
   function buildTree(mode, inverted) {
-    const root = { name: 'all', value: 0, children: [], kids: new Map() };
+    // besides the mode's value, each box keeps the bytes and calls
+    // allocated under it in the window, for its tooltip
+    const root = { name: 'all', value: 0, bytes: 0, count: 0, children: [], kids: new Map() };
     const kind = MODES.find((m) => m[0] === mode)[2];
     D.sites.forEach((s, i) => {
       const v = siteValue(F, mode, i);
       if (!(v > 0)) return;
+      const bytes = F.site.bytes[i], count = F.site.count[i] / unit;
       let path;
       if (s.other) path = [{ fn: '(other sites)', file: null, line: 0, module: null }];
       else if (!s.frames.length) path = [{ fn: '(no stack)', file: null, line: 0, module: null }];
@@ -411,19 +414,23 @@
       }
       if (!inverted) path = path.slice().reverse();
       root.value += v;
+      root.bytes += bytes;
+      root.count += count;
       let node = root;
       for (const f of path) {
         const key = frameKey(f);
         let kid = node.kids.get(key);
         if (!kid) {
-          kid = { name: f.fn, value: 0, children: [], kids: new Map(), file: f.file, line: f.line,
-            module: f.module, kind };
+          kid = { name: f.fn, value: 0, bytes: 0, count: 0, children: [], kids: new Map(), file: f.file,
+            line: f.line, module: f.module, kind };
           node.kids.set(key, kid);
           node.children.push(kid);
         } else if (kid.file !== f.file || kid.line !== f.line) {
           kid.lines = true;
         }
         kid.value += v;
+        kid.bytes += bytes;
+        kid.count += count;
         node = kid;
       }
     });
@@ -437,7 +444,9 @@
     const n = d.data, esc = (s) => String(s).replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' }[c]));
     const loc = n.lines ? (n.file ? n.file + ' (several lines)' : '') :
       n.file ? n.file + ':' + n.line : n.module ? '[' + n.module + ']' : '';
-    return `<b>${esc(n.name)}</b><br>${fmtValue(n.kind || 'bytes', d.value)} (${pct(d.value, flameTotal)} of the view)` +
+    const label = MODES.find((m) => m[0] === state.mode)[1];
+    return `<b>${esc(n.name)}</b><br>${label}: ${fmtValue(n.kind || 'bytes', d.value)} (${pct(d.value, flameTotal)} of the view)` +
+      `<br>allocated in the window: ${fmtValue('bytes', n.bytes)} in ${fmtValue('count', n.count)} calls` +
       (loc ? `<br><span class="loc">${esc(loc)}</span>` : '') +
       (n.module && n.file ? `<br><span class="loc">${esc(n.module)}</span>` : '');
   }

@@ -13,9 +13,13 @@
 //                     [--web BUILD/web] [--archive DIR] [--shot FILE.png]
 //                     [--shot-window A,B] [--shot-mode MODE] [--keep FILE.html]
 // cases:
-//   stress    stress_test --threads 8 --ops 20000 (full): renders; every
-//             mode's total equals the JSON report's, for the whole run, for
-//             windows and threads; the chart's window selection by mouse
+//   stress    stress_test --threads 16 --ops 10000 (full): renders; every
+//             mode's total and the threads table equal the JSON report's,
+//             for the whole run, for windows and threads; the chart's
+//             window selection by mouse; lanes sorted, searched,
+//             collapsed, clicked; the thread menu; the flamegraph's
+//             tooltips, click-zoom and search, both ways up; the tables
+//             sorted by a click
 //   known     report_known (a few threads, known leaks, temporaries, a
 //             block freed by another thread): the same checks
 //   sampled   stress_test in `tiered` mode: the page says "estimated"
@@ -162,9 +166,27 @@ async function compare(page, archive, a, b, tid) {
     }
     check(Math.round(v) === rep[key], `window ${st.a}-${st.b} (${opts.join(' ')}), ${mode}: page ${v}, json ${key} ${rep[key]}`);
   }
-  console.log(`ok: slices ${st.a}-${st.b} of ${st.slices}, tid ${tid}: ${JSON.stringify(got)}`);
+  // the tables are cut the same way: the threads table's calls add up
+  const calls = await threadsTableCalls(page);
+  check(calls === rep.allocations, `window ${st.a}-${st.b}, tid ${tid}: threads table ${calls} calls, json ${rep.allocations}`);
+  console.log(`ok: slices ${st.a}-${st.b} of ${st.slices}, tid ${tid}: ${JSON.stringify(got)}, table ${calls} calls`);
   await page.evaluate(() => window.memscope.setMode('peak'));
   return st;
+}
+
+// The sum of the "allocations" column of the threads table, as shown.
+async function threadsTableCalls(page) {
+  await page.click('.tabs button[data-tab=threads]');
+  const sum = await page.evaluate(() => {
+    const head = [...document.querySelectorAll('#ms-table th')].map((th) => th.textContent.trim());
+    const col = head.indexOf('allocations');
+    let n = 0;
+    for (const tr of document.querySelectorAll('#ms-table tbody tr'))
+      n += Number(tr.children[col].textContent.replace(/[~,]/g, '')) || 0;
+    return n;
+  });
+  await page.click('.tabs button[data-tab=sites]');
+  return sum;
 }
 
 // Windows on slice boundaries, threads: all, the busiest, another.
@@ -186,6 +208,7 @@ async function compareMany(page, archive, rounds) {
 
 // The window picked with the mouse on the chart snaps to slices.
 async function dragChart(page) {
+  await page.locator('#ms-chart .u-over').scrollIntoViewIfNeeded();
   const box = await page.evaluate(() => {
     const r = document.querySelector('#ms-chart .u-over').getBoundingClientRect();
     return { x: r.x, y: r.y, w: r.width, h: r.height };
@@ -199,6 +222,135 @@ async function dragChart(page) {
   const text = await page.textContent('#ms-window');
   check(text.startsWith('Window:'), 'the window is not shown: ' + text);
   console.log(`ok: dragged window, slices ${st.a}-${st.b}`);
+}
+
+// The thread lanes: sorted by peak, found by tid, collapsed past 12.
+async function lanes(page) {
+  const lanePeaks = () => page.$$eval('#ms-lanes .lane', (ls) =>
+    ls.map((l) => window.memscope.data().threads[Number(l.dataset.thread)].peak_bytes));
+  await page.selectOption('#ms-lane-sort', 'peak');
+  const peaks = await lanePeaks();
+  check(peaks.every((v, i) => i === 0 || peaks[i - 1] >= v), 'lanes not sorted by peak: ' + peaks);
+  await page.selectOption('#ms-lane-sort', 'tid');
+  const tids = await page.$$eval('#ms-lanes .lane', (ls) =>
+    ls.map((l) => window.memscope.data().threads[Number(l.dataset.thread)].tid));
+  check(tids.every((v, i) => i === 0 || tids[i - 1] < v), 'lanes not sorted by tid: ' + tids);
+  const nthreads = await page.evaluate(() => window.memscope.data().threads.length);
+  const nlanes = () => page.$$eval('#ms-lanes .lane', (l) => l.length);
+  if (nthreads > 12) {
+    check(await nlanes() === 12, 'more than 12 lanes before "show all"');
+    await page.click('#ms-lane-more');
+    check(await nlanes() === nthreads, '"show all" shows ' + (await nlanes()) + ' lanes of ' + nthreads);
+    await page.click('#ms-lane-more');
+    check(await nlanes() === 12, '"collapse" leaves ' + (await nlanes()) + ' lanes');
+  }
+  await page.fill('#ms-lane-search', String(tids[tids.length - 1]));
+  check(await nlanes() === 1, 'the lane search by tid finds ' + (await nlanes()) + ' lanes');
+  // a click on the lane shows its thread alone; a second click all
+  await page.click('#ms-lanes .lane');
+  let st = await page.evaluate(() => window.memscope.state());
+  check(st.tid === tids[tids.length - 1], 'a click on a lane picked tid ' + st.tid);
+  check((await page.$eval('#ms-thread', (e) => e.value)) === String(st.thread), 'the thread menu does not follow the lane');
+  await page.click('#ms-lanes .lane');
+  st = await page.evaluate(() => window.memscope.state());
+  check(st.tid === null, 'a second click left tid ' + st.tid);
+  await page.fill('#ms-lane-search', 'no thread is called this');
+  check(await nlanes() === 0, 'the lane search hides nothing');
+  await page.fill('#ms-lane-search', '');
+  await page.selectOption('#ms-lane-sort', 'peak');
+  // the thread menu
+  await page.selectOption('#ms-thread', { index: 1 });
+  st = await page.evaluate(() => window.memscope.state());
+  check(st.tid !== null, 'the thread menu picked no thread');
+  await page.selectOption('#ms-thread', '-1');
+  console.log(`ok: lanes sorted, searched, collapsed (${nthreads} threads), picked`);
+}
+
+// The widest box of the flamegraph that is not the whole width, nearest
+// the root: its node id, index among the frames, width, name and data.
+async function flameBox(page) {
+  return page.evaluate(() => {
+    const gs = [...document.querySelectorAll('#ms-flamegraph svg g.frame')];
+    const svg = Number(document.querySelector('#ms-flamegraph svg').getAttribute('width'));
+    const width = (g) => Number(g.querySelector('rect').getAttribute('width'));
+    for (let depth = 1; depth < 64; depth++) {
+      let best = -1;
+      gs.forEach((g, i) => {
+        const w = width(g);
+        if (g.__data__.depth === depth && w < svg * 0.95 && w > 4 && (best < 0 || w > width(gs[best]))) best = i;
+      });
+      if (best < 0) continue;
+      const d = gs[best].__data__;
+      return { id: d.id, i: best, w: width(gs[best]), svg, name: d.data.name, file: d.data.file, line: d.data.line,
+        lines: !!d.data.lines };
+    }
+    return null;
+  });
+}
+
+// The width of the box of node `id` now (0 when it is not drawn).
+async function flameWidth(page, id) {
+  return page.evaluate((id) => {
+    const g = [...document.querySelectorAll('#ms-flamegraph svg g.frame')].find((x) => x.__data__.id === id);
+    return g ? Number(g.querySelector('rect').getAttribute('width')) : 0;
+  }, id);
+}
+
+// Tooltips (function, value, bytes and calls, file:line), click to zoom,
+// the zoom's reset, the search.
+async function flameInteract(page) {
+  // the calls spread wider than the bytes at the peak
+  await page.click('#ms-window-reset');
+  await page.evaluate(() => window.memscope.setMode('count'));
+  await page.waitForTimeout(400); // the flamegraph's transition
+  const box = await flameBox(page);
+  check(box, 'no flamegraph box narrower than the whole to try');
+  const g = page.locator('#ms-flamegraph svg g.frame').nth(box.i);
+  await g.hover();
+  await page.waitForFunction(() => {
+    const t = document.querySelector('.d3-flame-graph-tip');
+    return t && t.style.display === 'block';
+  });
+  const tip = await page.textContent('.d3-flame-graph-tip');
+  check(tip.includes(box.name.slice(0, 20)), `the tooltip does not name ${box.name}: ${tip}`);
+  check(/allocation count: [0-9,]+ \(/.test(tip) && /allocated in the window: .*B in [0-9,]+ calls/.test(tip),
+    'the tooltip lacks bytes or calls: ' + tip);
+  if (box.file && !box.lines) check(tip.includes(box.file + ':' + box.line), 'the tooltip lacks file:line: ' + tip);
+  await g.click();
+  await page.waitForTimeout(500); // the zoom's transition
+  const zw = await flameWidth(page, box.id);
+  check(zw > box.svg * 0.99, `a click on ${box.name} zoomed it to ${zw} of ${box.svg} px (was ${box.w})`);
+  await page.click('#ms-flame-reset');
+  await page.waitForTimeout(500);
+  const rw = await flameWidth(page, box.id);
+  check(Math.abs(rw - box.w) < 1, `Reset zoom left ${box.name} at ${rw} px, not ${box.w}`);
+  await page.fill('#ms-flame-search', box.name.split(' ')[0]);
+  check((await page.textContent('#ms-flame-details')).includes('search'), 'the flamegraph search says nothing');
+  const hits = await page.$$eval('#ms-flamegraph svg g.frame rect', (rs) => rs.filter((r) => r.getAttribute('fill') === '#E600E6').length);
+  check(hits > 0, 'the search highlights no box');
+  await page.fill('#ms-flame-search', '');
+  await page.evaluate(() => window.memscope.setMode('peak'));
+  console.log(`ok: flamegraph tooltip, zoom into ${box.name}, reset, search`);
+}
+
+// The tables sort on a click on a column, and back on a second.
+async function tableSort(page) {
+  for (const tab of ['sites', 'threads', 'sizes']) {
+    await page.click(`.tabs button[data-tab=${tab}]`);
+    const col = await page.$$eval('#ms-table th', (ths) => ths.findIndex((th) => th.textContent === 'allocations'));
+    const values = () => page.$$eval('#ms-table tbody tr', (trs, col) =>
+      trs.map((tr) => Number(tr.children[col].textContent.replace(/[~,]/g, '')) || 0), col);
+    const th = page.locator('#ms-table th').nth(col);
+    await th.click();
+    const first = await values();
+    await th.click();
+    const second = await values();
+    const down = (v) => v.every((x, i) => i === 0 || v[i - 1] >= x), up = (v) => v.every((x, i) => i === 0 || v[i - 1] <= x);
+    check(first.length > 0, `the ${tab} table is empty`);
+    check((down(first) && up(second)) || (up(first) && down(second)), `the ${tab} table does not sort by allocations: ${first} / ${second}`);
+  }
+  await page.click('.tabs button[data-tab=sites]');
+  console.log('ok: tables sort');
 }
 
 async function shot(page, file) {
@@ -223,15 +375,20 @@ async function pageCase(archive, name, rounds) {
     await checkRendered(page, problems);
     await compareMany(page, archive, rounds);
     await dragChart(page);
-    await page.fill('#ms-lane-search', 'no thread is called this');
-    check(await page.$$eval('#ms-lanes .lane', (l) => l.length) === 0, 'the lane search hides nothing');
-    await page.fill('#ms-lane-search', '');
+    await lanes(page);
+    await flameInteract(page);
+    // bottom-up: the allocating calls (named with their line) under
+    // the root, where top-down has the outermost frames
+    const roots = () => page.$$eval('#ms-flamegraph svg g.frame', (gs) =>
+      gs.filter((g) => g.__data__.depth === 1).map((g) => g.__data__.data.name).sort().join('|'));
+    const topDown = await roots();
     await page.check('#ms-inverted');
-    await page.fill('#ms-flame-search', 'main');
-    check((await page.textContent('#ms-flame-details')).includes('search'), 'the flamegraph search says nothing');
-    check(problems.length === 0, 'problems: ' + problems.join('; '));
+    const bottomUp = await roots();
+    check(topDown !== bottomUp && /:\d+/.test(bottomUp), `bottom-up did not turn the tree over: ${topDown} / ${bottomUp}`);
+    await flameInteract(page);
     await page.uncheck('#ms-inverted');
-    await page.fill('#ms-flame-search', '');
+    await tableSort(page);
+    check(problems.length === 0, 'problems: ' + problems.join('; '));
     await shot(page, args.shot);
   } finally {
     await browser.close();
@@ -241,7 +398,8 @@ async function pageCase(archive, name, rounds) {
 const CASES = {
   async stress() {
     browserOrSkip();
-    const arc = record('stress', [args.stress, '--threads', '8', '--ops', '20000']);
+    // more threads than the 12 lanes shown at first
+    const arc = record('stress', [args.stress, '--threads', '16', '--ops', '10000']);
     await pageCase(arc, 'stress', 12);
   },
   async known() {

@@ -84,10 +84,17 @@
   function callName(f) {
     return f.file ? f.fn + ' ' + f.file.replace(/.*\//, '') + ':' + f.line : f.fn;
   }
+  // the function that called the allocating one: without a line (no
+  // debug information) two sites of one function differ by it
+  function siteCaller(s) {
+    const k = Math.max(0, s.label) + 1;
+    return s.other || k >= s.frames.length ? '' : frameOf(s.frames[k]).fn;
+  }
   function siteWhere(s) {
     if (s.other || !s.frames.length) return '';
-    const f = frameOf(s.frames[Math.max(0, s.label)]);
-    return f.file ? f.file + ':' + f.line : f.module ? '[' + f.module + ']' : '';
+    const f = frameOf(s.frames[Math.max(0, s.label)]), caller = siteCaller(s);
+    return (f.file ? f.file + ':' + f.line : f.module ? '[' + f.module + ']' : '') +
+      (caller ? ', called from ' + caller : '');
   }
 
   // ---- a window's figures ----
@@ -266,6 +273,16 @@
     return out;
   }
 
+  // a site as the chart's legend names it: its call, and its caller when
+  // another site of the legend has the same call
+  function legendName(site, shown) {
+    if (site.other || !site.frames.length) return site.name;
+    const call = (s) => callName(frameOf(s.frames[Math.max(0, s.label)]));
+    const name = call(site), caller = siteCaller(site);
+    const twin = shown.some((o) => o !== site && !o.other && o.frames.length && call(o) === name);
+    return twin && caller ? name + ' ← ' + caller : name;
+  }
+
   function drawChart() {
     const n = D.slices.n;
     const bySitePeak = D.sites.map((s, i) => [i, s.other ? -1 : s.peak_bytes || 0])
@@ -280,21 +297,24 @@
       acc = acc.map((v, s) => v + l[s]);
       cum.push(Array.from(acc));
     }
-    const series = [{ label: 'time', value: (u, v) => (v == null ? '' : v.toFixed(3) + ' s') },
-      { label: 'total live', stroke: '#1d2330', width: 1.5, value: (u, v) => (v == null ? '' : est + fmtBytes(v)),
-        paths: uPlot.paths.stepped({ align: 1 }) }];
-    const data = [xs(), total];
+    const series = [{ label: 'time', value: (u, v) => (v == null ? '' : v.toFixed(3) + ' s') }];
+    const data = [xs()];
     for (let i = cum.length - 1; i >= 0; i--) {
       const site = D.sites[bySitePeak[i]];
       const own = levels[i];
       series.push({
-        label: shorten(site.other || !site.frames.length ? site.name : callName(frameOf(site.frames[Math.max(0, site.label)]))),
+        label: shorten(legendName(site, bySitePeak.map((k) => D.sites[k]))),
         stroke: PALETTE[i], fill: PALETTE[i] + 'cc', width: 1,
         paths: uPlot.paths.stepped({ align: 1 }),
         value: (u, v, si, di) => (di == null ? '' : est + fmtBytes(own[di])),
       });
       data.push(cum[i]);
     }
+    // the total last: drawn over the bands, which reach it where the
+    // sites shown hold nearly all of the heap
+    series.push({ label: 'total live', stroke: '#1d2330', width: 1.5, value: (u, v) => (v == null ? '' : est + fmtBytes(v)),
+      paths: uPlot.paths.stepped({ align: 1 }) });
+    data.push(total);
     const box = $('ms-chart');
     const opts = {
       width: Math.max(400, box.clientWidth - 4), height: 300,

@@ -11,11 +11,13 @@ MS_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libzstd-dev
 MS_COMMAND_PACKAGES=(npm:npm)
 # scripts/test also builds with clang (warnings, ASan+UBSan), traces real
 # programs of several runtimes (Rust: ripgrep, fd; Node.js; Java),
-# compares figures with heaptrack's, reads `memscope export --format
-# pprof` with `go tool pprof` (golang-go), and loads the HTML report in
-# Chromium (tests/browser)
+# compares figures with heaptrack's, and reads `memscope export --format
+# pprof` with `go tool pprof` (golang-go)
 MS_TEST_PACKAGES=(clang libclang-rt-14-dev ripgrep fd-find nodejs
-    default-jdk-headless heaptrack golang-go chromium)
+    default-jdk-headless heaptrack golang-go)
+# scripts/test loads the HTML report in Chromium (tests/browser) when it
+# can be installed; without it those tests are skipped, and say so
+MS_BROWSER_PACKAGES=(chromium)
 
 # ms_install_deps [extra packages...]
 ms_install_deps() {

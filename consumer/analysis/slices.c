@@ -13,10 +13,12 @@
  */
 #include "slices.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "export_map.h"
 #include "grow.h"
 
 #define FIRST_WIDTH 1000 /* ns; doubles as the run grows */
@@ -35,66 +37,32 @@ static unsigned size_class(uint64_t size)
 
 /* ---- cells and threads ---- */
 
-static size_t cell_home(uint32_t site, uint32_t thread, size_t cap)
+/* The cell of (site, thread), made when new; NULL out of memory. */
+static struct ms_slice_cell *cell_get(struct ms_slices *s, uint32_t site,
+				      uint32_t thread)
 {
-	uint64_t k = ((uint64_t)site << 32 | thread) * 0x9e3779b97f4a7c15ull;
-
-	return (size_t)(k >> 32) & (cap - 1);
-}
-
-static int slots_grow(struct ms_slices *s)
-{
-	size_t cap = s->nslots ? s->nslots * 2 : 1024;
-	uint32_t *v = calloc(cap, sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	for (size_t k = 0; k < s->ncells; k++) {
-		size_t i = cell_home(s->cells[k].site, s->cells[k].thread, cap);
-
-		while (v[i])
-			i = (i + 1) & (cap - 1);
-		v[i] = (uint32_t)k + 1;
-	}
-	free(s->slots);
-	s->slots = v;
-	s->nslots = cap;
-	return 0;
-}
-
-static struct ms_slice_cell *cell_add(struct ms_slices *s, uint32_t site,
-				      uint32_t thread, size_t slot)
-{
+	/* room first: the map must not number a cell that is not there */
 	struct ms_slice_cell *c =
 		ms_grow(s->cells, &s->cap_cells, s->ncells + 1, sizeof(*c));
+	int fresh;
+	int64_t i;
 
 	if (!c)
 		return NULL;
 	s->cells = c;
-	c = &s->cells[s->ncells];
-	memset(c, 0, sizeof(*c));
-	c->site = site;
-	c->thread = thread;
-	c->gsnap = c->tsnap = UINT64_MAX;
-	s->slots[slot] = (uint32_t)++s->ncells;
-	return c;
-}
-
-static struct ms_slice_cell *cell_get(struct ms_slices *s, uint32_t site,
-				      uint32_t thread)
-{
-	size_t i;
-
-	if ((s->ncells + 1) * 2 > s->nslots && slots_grow(s) < 0)
+	i = ms_xmap_id(&s->map, site, thread, 0, &fresh);
+	if (i < 0)
 		return NULL;
-	for (i = cell_home(site, thread, s->nslots); s->slots[i];
-	     i = (i + 1) & (s->nslots - 1)) {
-		struct ms_slice_cell *c = &s->cells[s->slots[i] - 1];
-
-		if (c->site == site && c->thread == thread)
-			return c;
+	c = &s->cells[i];
+	if (fresh) {
+		assert((size_t)i == s->ncells);
+		s->ncells++;
+		*c = (struct ms_slice_cell){.site = site,
+					    .thread = thread,
+					    .gsnap = UINT64_MAX,
+					    .tsnap = UINT64_MAX};
 	}
-	return cell_add(s, site, thread, i);
+	return c;
 }
 
 static struct ms_slice_thread *thread_get(struct ms_slices *s, uint32_t t)
@@ -507,7 +475,7 @@ void ms_slices_destroy(struct ms_slices *s)
 		free(s->threads[i]);
 	free(s->threads);
 	free(s->cells);
-	free(s->slots);
+	ms_xmap_fini(&s->map);
 	free(s->dirty);
 	free(s->xt);
 	free(s);

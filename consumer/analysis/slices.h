@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "export_map.h"
 #include "heap.h"
 
 #define MS_SLICES_MAX 512 /* a power of two */
@@ -86,9 +87,8 @@ struct ms_slices {
 	uint64_t size_bytes[MS_SLICES_MAX][MS_HEAP_SIZE_CLASSES];
 	struct ms_slice_cell *cells;
 	size_t ncells, cap_cells;
-	uint32_t *slots; /* (site, thread) -> cell index + 1 */
-	size_t nslots;
-	uint32_t *dirty; /* cells with a record in the current slice */
+	struct ms_xmap map; /* (site, thread, 0) -> index in cells */
+	uint32_t *dirty;    /* cells with a record in the current slice */
 	size_t ndirty, cap_dirty;
 	struct ms_slice_thread **threads;
 	size_t nthreads;

@@ -50,6 +50,7 @@
   const state = { a: 0, b: 0, thread: -1, mode: 'peak', inverted: false, search: '' };
   const MODES = [
     ['peak', 'live at peak', 'bytes'],
+    ['live', 'live at the window\'s end', 'bytes'],
     ['leaked', 'leaked at exit', 'bytes'],
     ['bytes', 'allocated bytes', 'bytes'],
     ['count', 'allocation count', 'count'],
@@ -112,7 +113,8 @@
     const f = {
       a, b, t,
       site: {
-        peak: new Float64Array(S), leaked: new Float64Array(S), leaked_n: new Float64Array(S),
+        peak: new Float64Array(S), live: new Float64Array(S), leaked: new Float64Array(S),
+        leaked_n: new Float64Array(S),
         bytes: new Float64Array(S), count: new Float64Array(S), temp: new Float64Array(S),
         frees: new Float64Array(S),
       },
@@ -129,10 +131,12 @@
       const th = C.thread[c];
       if (t >= 0 && th !== t) continue;
       const site = C.site[c];
-      let level = C.live0[c], atPeak = -1;
+      // level: live before the peak's slice; end: live at the window's end
+      let level = C.live0[c], end = C.live0[c], atPeak = -1;
       for (let k = cellStart[c]; k < cellStart[c + 1]; k++) {
         const s = R.slice[k];
         if (s >= b) break;
+        end = R.live[k];
         if (s < sp) level = R.live[k];
         else if (s === sp) atPeak = pkcol[k];
         if (s < a) continue;
@@ -149,6 +153,7 @@
         f.thread.leaked[th] += R.kept[k];
       }
       f.site.peak[site] += atPeak >= 0 ? atPeak : level;
+      f.site.live[site] += end;
     }
     const X = D.xtemps;
     for (let i = 0; i < X.length; i += 4) {
@@ -478,6 +483,7 @@
     $('ms-flame-total').textContent = label[1] + ': ' + fmtValue(label[2], flameTotal) +
       (state.mode === 'peak' && F.peakSlice !== undefined
         ? ' (the highest ' + (state.thread >= 0 ? "of the thread's blocks" : 'heap') + ' in the window, in slice ' + F.peakSlice + ')' : '') +
+      (state.mode === 'live' ? ' (blocks live when the window ends, whenever allocated)' : '') +
       (state.mode === 'leaked' ? ' allocated in the window and never freed' : '') +
       (state.mode === 'temp' ? ' (freed before their thread\'s next call)' : '');
     const box = $('ms-flamegraph');
@@ -565,17 +571,19 @@
     if (tab === 'sites') {
       const rows = D.sites.map((s, i) => ({
         name: s.name, where: siteWhere(s), count: F.site.count[i] / unit, bytes: F.site.bytes[i],
-        temp: F.site.temp[i] / unit, leaked: F.site.leaked[i], peak: F.site.peak[i],
+        temp: F.site.temp[i] / unit, leaked: F.site.leaked[i], peak: F.site.peak[i], live: F.site.live[i],
         frees: F.site.frees[i] / unit,
-      })).filter((r) => r.count || r.peak || r.leaked || r.frees);
+      })).filter((r) => r.count || r.peak || r.live || r.leaked || r.frees);
       const n = table('sites', [
         { key: 'name', label: 'site (first frame outside the allocator)', text: true, fmt: siteCell },
         { key: 'count', label: 'allocations', fmt: N }, { key: 'bytes', label: 'bytes', fmt: B },
         { key: 'temp', label: 'temporary', fmt: N }, { key: 'peak', label: 'live at peak', fmt: B },
-        { key: 'leaked', label: 'never freed', fmt: B }, { key: 'frees', label: 'frees', fmt: N },
+        { key: 'live', label: 'live at end', fmt: B }, { key: 'leaked', label: 'never freed', fmt: B },
+        { key: 'frees', label: 'frees', fmt: N },
       ], rows);
       note.textContent = `${n} sites with figures in the window${scope} (the first 300 shown; click a column to sort). ` +
-        '"never freed": allocated in the window and still live when the run ended.';
+        '"live at end": live when the window ends, wherever allocated; "never freed": allocated in the window ' +
+        'and still live when the run ended.';
     } else if (tab === 'threads') {
       const rows = D.threads.map((t, i) => ({
         i, name: (t.name || '') + ' ' + t.tid, tid: t.tid, count: F.thread.count[i] / unit, bytes: F.thread.bytes[i],

@@ -11,7 +11,8 @@
 // usage: html_test.js CASE --cli MEMSCOPE --agent LIBMEMSCOPE
 //                     [--stress STRESS_TEST] [--known REPORT_KNOWN]
 //                     [--web BUILD/web] [--archive DIR] [--shot FILE.png]
-//                     [--shot-window A,B] [--shot-mode MODE] [--keep FILE.html]
+//                     [--shot-window A,B] [--shot-mode MODE] [--shot-tid T|top]
+//                     [--shot-inverted 1] [--keep FILE.html]
 // cases:
 //   stress    stress_test --threads 16 --ops 10000 (full): renders; every
 //             mode's total and the threads table equal the JSON report's,
@@ -26,6 +27,10 @@
 //   budget    a 60 kB budget: fewer slices, the totals still exact
 //   missing   MEMSCOPE_WEB_DIR without the scripts: exit status 1 and one
 //             line saying how to get them (needs no browser)
+//   installed `cmake --install` (--cmake, --build-dir) into a temporary
+//             prefix: the installed memscope finds the page's files in
+//             <prefix>/share/memscope/web and writes a page that names no
+//             URL to load (needs no browser)
 //   archive   an existing archive (--archive): renders, prints the size
 //             and the time from load to rendered (a measurement)
 // Exit status 77 (skipped) when Chromium or playwright-core is missing.
@@ -377,13 +382,18 @@ async function tableSort(page) {
 
 async function shot(page, file) {
   if (!file) return;
-  // --shot-window A,B and --shot-mode M: what the picture shows
+  // --shot-window A,B, --shot-mode M, --shot-tid T (the busiest:
+  // "top") and --shot-inverted 1: what the picture shows
   const w = (args['shot-window'] || '').split(',').map(Number);
-  await page.evaluate(([a, b, mode]) => {
+  await page.evaluate(([a, b, mode, tid]) => {
     const n = window.memscope.state().slices;
+    const D = window.memscope.data();
+    if (tid === 'top') tid = D.threads.slice().sort((x, y) => y.peak_bytes - x.peak_bytes)[0].tid;
+    window.memscope.setThread(tid ? Number(tid) : null);
     window.memscope.setWindow(a >= 0 ? a : 0, b > 0 ? Math.min(b, n) : n);
     window.memscope.setMode(mode || 'peak');
-  }, [w.length === 2 ? w[0] : -1, w.length === 2 ? w[1] : -1, args['shot-mode']]);
+  }, [w.length === 2 ? w[0] : -1, w.length === 2 ? w[1] : -1, args['shot-mode'], args['shot-tid']]);
+  if (args['shot-inverted'] === '1') await page.check('#ms-inverted');
   await page.waitForTimeout(600); // the flamegraph's transition
   await page.screenshot({ path: file, fullPage: true });
   console.log('screenshot: ' + file);
@@ -472,6 +482,23 @@ const CASES = {
     check(lines.length === 1 && /MEMSCOPE_WEB_DIR/.test(lines[0]), 'stderr: ' + p.stderr);
     check(!fs.existsSync(path.join(tmp, 'x.html')), 'a page was written');
     console.log('ok: ' + lines[0]);
+  },
+  async installed() {
+    if (!fs.existsSync(path.join(args.web, 'vendor.js'))) {
+      console.log(`SKIP: no ${args.web}/vendor.js: the page's scripts were not fetched (npm, at build time)`);
+      process.exit(SKIP);
+    }
+    const prefix = path.join(tmp, 'prefix');
+    execFileSync(args.cmake, ['--install', args['build-dir'], '--prefix', prefix], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const arc = record('installed', [args.stress, '--threads', '2', '--ops', '100']);
+    const out = path.join(tmp, 'installed.html');
+    const p = spawnSync(path.join(prefix, 'bin', 'memscope'), ['report', arc, '--format', 'html', '-o', out],
+      { env: cleanEnv(), encoding: 'utf8' });
+    check(p.status === 0, `the installed memscope: exit ${p.status}: ${p.stderr}`);
+    const page = fs.readFileSync(out, 'utf8');
+    check(page.includes('window.memscope') && page.includes('uPlot'), 'the page lacks its scripts');
+    check(!/<(script|link|img)[^>]+(src|href)=/i.test(page), 'the page loads a file');
+    console.log(`ok: ${prefix}/bin/memscope wrote a page of ${page.length} bytes`);
   },
   async archive() {
     browserOrSkip();

@@ -12,7 +12,7 @@
 //                     [--stress STRESS_TEST] [--known REPORT_KNOWN]
 //                     [--web BUILD/web] [--archive DIR] [--shot FILE.png]
 //                     [--shot-window A,B] [--shot-mode MODE] [--shot-tid T|top]
-//                     [--shot-inverted 1] [--keep FILE.html]
+//                     [--shot-inverted 1] [--keep FILE.html] [--page FILE.html]
 // cases:
 //   stress    stress_test --threads 16 --ops 10000 (full): renders; every
 //             mode's total and the threads table equal the JSON report's,
@@ -31,8 +31,9 @@
 //             prefix: the installed memscope finds the page's files in
 //             <prefix>/share/memscope/web and writes a page that names no
 //             URL to load (needs no browser)
-//   archive   an existing archive (--archive): renders, prints the size
-//             and the time from load to rendered (a measurement)
+//   archive   an existing archive (--archive): renders, prints the size,
+//             the time to write the page and from load to rendered (a
+//             measurement); --page opens a page written before instead
 // Exit status 77 (skipped) when Chromium or playwright-core is missing.
 'use strict';
 const { execFileSync, spawnSync } = require('child_process');
@@ -64,10 +65,10 @@ function record(name, cmd, sampling = 'full') {
   return out;
 }
 
-function html(archive, name, env) {
+function html(archive, name, env, timeout = 240000) {
   const out = path.join(tmp, name + '.html');
   const p = spawnSync(args.cli, ['report', archive, '--format', 'html', '-o', out],
-    { env: cleanEnv(env), encoding: 'utf8', timeout: 240000 });
+    { env: cleanEnv(env), encoding: 'utf8', timeout });
   check(p.status === 0, `report --format html: exit ${p.status}: ${p.stderr}`);
   return { file: out, stderr: p.stderr };
 }
@@ -135,7 +136,9 @@ async function open(file, viewport = { width: 1400, height: 1000 }) {
   await page.waitForSelector('#ms-flamegraph svg g rect');
   await page.waitForFunction(() => document.querySelector('#ms-chart canvas'));
   const ms = Date.now() - t0;
-  return { browser, page, problems, ms };
+  // the page's own clock: from the start of the navigation to now
+  const pageMs = Math.round(await page.evaluate(() => performance.now()));
+  return { browser, page, problems, ms, pageMs };
 }
 
 async function checkRendered(page, problems) {
@@ -503,14 +506,15 @@ const CASES = {
   async archive() {
     browserOrSkip();
     const t0 = Date.now();
-    const h = html(args.archive, 'archive');
+    // a measurement: no time limit; --page: a page written before
+    const h = args.page ? { file: args.page, stderr: '' } : html(args.archive, 'archive', {}, 0);
     const gen = Date.now() - t0;
-    const { browser, page, problems, ms } = await open(h.file);
+    const { browser, page, problems, ms, pageMs } = await open(h.file);
     try {
       await checkRendered(page, problems);
       const st = await page.evaluate(() => window.memscope.state());
       console.log(`${args.archive}: ${fs.statSync(h.file).size} bytes, written in ${gen} ms, ` +
-        `rendered in ${ms} ms, ${st.slices} slices${h.stderr ? '; ' + h.stderr.trim() : ''}`);
+        `rendered in ${ms} ms (${pageMs} ms by the page's clock from navigation start), ${st.slices} slices${h.stderr ? '; ' + h.stderr.trim() : ''}`);
       if (args.keep) fs.copyFileSync(h.file, args.keep);
       await shot(page, args.shot);
     } finally {

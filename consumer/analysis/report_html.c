@@ -878,7 +878,14 @@ static int fit(struct hout *w, const struct ms_html_opts *o, unsigned char **z,
 		} else if (keep > 20) {
 			keep /= 4;
 		} else {
-			return 0; /* as small as it goes: over the budget */
+			/* as small as it goes: over the budget, said once */
+			if (!o->quiet)
+				fprintf(stderr,
+					"memscope report: the page stays over "
+					"%zu bytes: its scripts and the "
+					"threads' own figures need more\n",
+					o->budget);
+			return 0;
 		}
 		free(*z);
 		*z = NULL;

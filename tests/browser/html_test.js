@@ -465,6 +465,9 @@ const CASES = {
     const h = html(arc, 'budget', { MEMSCOPE_HTML_BUDGET: '260000' });
     check(fs.statSync(h.file).size <= 260000, 'over the budget: ' + fs.statSync(h.file).size);
     check(/would pass/.test(h.stderr), 'no note of the cut: ' + h.stderr);
+    // below what the scripts alone take: written, and said to be over
+    const over = html(arc, 'over', { MEMSCOPE_HTML_BUDGET: '100000' });
+    check(/stays over 100000 bytes/.test(over.stderr), 'no note of a page over its budget: ' + over.stderr);
     const { browser, page, problems } = await open(h.file);
     try {
       await checkRendered(page, problems);

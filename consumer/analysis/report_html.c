@@ -20,9 +20,11 @@
 #include <zlib.h>
 
 #include "atomics.h"
+#include "export_map.h"
 #include "grow.h"
 #include "json_writer.h"
 #include "report.h"
+#include "strpool.h"
 
 const char *const ms_html_assets[] = {
 	"report.html", "vendor.css",   "report.css", "vendor.js",
@@ -39,11 +41,12 @@ struct ocell {
 	uint32_t n;
 };
 
-/* A frame as the page names it, once. */
+#define NONE UINT32_MAX /* a frame without a file or a module */
+
+/* A frame as the page names it, once: its strings as pool indexes. */
 struct oframe {
-	char *function, *file, *module;
+	uint32_t function, file, module; /* file, module: or NONE */
 	uint32_t line;
-	uint64_t hash;
 };
 
 struct hout {
@@ -58,10 +61,10 @@ struct hout {
 	size_t ncells;
 	uint32_t *cell_out;	     /* slices' cell index -> page cell index */
 	struct ms_slice_rec *merged; /* the "other sites" records */
+	struct ms_strpool *names;    /* the frames' strings */
+	struct ms_xmap fmap;	     /* a frame's strings and line -> index */
 	struct oframe *frames;
 	size_t nframes, cap_frames;
-	uint32_t *fslot; /* frame hash -> index + 1 */
-	size_t nfslots;
 	uint32_t *sframes; /* the frames of the site being written */
 	size_t nsframes, cap_sframes;
 	int err;
@@ -256,78 +259,39 @@ static int build_cells(struct hout *w)
 
 /* ---- frames ---- */
 
-static uint64_t fnv(uint64_t h, const char *s)
+/* The pool index of s (NONE for NULL), or -ENOMEM. */
+static int64_t name_of(struct hout *w, const char *s)
 {
-	for (; s && *s; s++)
-		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-	return (h ^ 0xff) * 0x100000001b3ull;
-}
+	uint32_t i;
 
-static int same_str(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && !strcmp(a, b));
-}
-
-static int frames_grow(struct hout *w)
-{
-	size_t cap = w->nfslots ? w->nfslots * 2 : 1024;
-	uint32_t *v = calloc(cap, sizeof(*v));
-	struct oframe *fr;
-
-	if (!v)
+	if (!s)
+		return NONE;
+	if (!ms_strpool_intern(w->names, s, strlen(s), &i))
 		return -ENOMEM;
-	fr = realloc(w->frames, cap / 2 * sizeof(*fr));
-	if (!fr) {
-		free(v);
-		return -ENOMEM;
-	}
-	w->frames = fr;
-	w->cap_frames = cap / 2;
-	for (size_t k = 0; k < w->nframes; k++) {
-		size_t i = w->frames[k].hash & (cap - 1);
-
-		while (v[i])
-			i = (i + 1) & (cap - 1);
-		v[i] = (uint32_t)k + 1;
-	}
-	free(w->fslot);
-	w->fslot = v;
-	w->nfslots = cap;
-	return 0;
-}
-
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
+	return i;
 }
 
 /* The index of frame f, added if new; -1 when out of memory. */
 static long frame_index(struct hout *w, const struct ms_pframe *f)
 {
-	uint64_t h = fnv(fnv(fnv(0xcbf29ce484222325ull, f->function), f->file),
-			 f->module) ^
-		     f->line;
-	struct oframe *o;
-	size_t i;
+	/* room first: the map must not number a frame that is not there */
+	struct oframe *v =
+		ms_grow(w->frames, &w->cap_frames, w->nframes + 1, sizeof(*v));
+	int64_t fn = name_of(w, f->function), file = name_of(w, f->file);
+	int64_t mod = name_of(w, f->module), i;
+	int fresh;
 
-	if ((w->nframes + 1) * 2 > w->nfslots && frames_grow(w) < 0)
+	if (!v || fn < 0 || file < 0 || mod < 0)
 		return -1;
-	for (i = h & (w->nfslots - 1); w->fslot[i];
-	     i = (i + 1) & (w->nfslots - 1)) {
-		o = &w->frames[w->fslot[i] - 1];
-		if (o->hash == h && o->line == f->line &&
-		    !strcmp(o->function, f->function) &&
-		    same_str(o->file, f->file) &&
-		    same_str(o->module, f->module))
-			return w->fslot[i] - 1;
-	}
-	o = &w->frames[w->nframes];
-	*o = (struct oframe){strdup(f->function), dup_or_null(f->file),
-			     dup_or_null(f->module), f->line, h};
-	if (!o->function)
+	w->frames = v;
+	i = ms_xmap_id(&w->fmap, (uint64_t)fn,
+		       (uint64_t)file << 32 | (uint64_t)mod, f->line, &fresh);
+	if (i < 0)
 		return -1;
-	w->fslot[i] = (uint32_t)++w->nframes;
-	return (long)w->nframes - 1;
+	if (fresh)
+		w->frames[w->nframes++] = (struct oframe){
+			(uint32_t)fn, (uint32_t)file, (uint32_t)mod, f->line};
+	return (long)i;
 }
 
 static int site_frame_cb(const struct ms_pframe *f, void *arg)
@@ -413,12 +377,13 @@ static void frame_strings(struct hout *w, const char *key, size_t off)
 {
 	fprintf(w->f, "\"%s\": [", key);
 	for (size_t i = 0; i < w->nframes; i++) {
-		const char *v;
+		uint32_t v;
 
 		memcpy(&v, (const char *)&w->frames[i] + off, sizeof(v));
 		fputs(i ? "," : "", w->f);
-		if (v)
-			ms_json_put_cstr(w->f, v);
+		if (v != NONE)
+			ms_json_put_cstr(w->f,
+					 ms_strpool_at(w->names, v, NULL));
 		else
 			fputs("null", w->f);
 	}
@@ -598,13 +563,9 @@ static void hout_reset(struct hout *w)
 static void hout_free(struct hout *w)
 {
 	hout_reset(w);
-	for (size_t i = 0; i < w->nframes; i++) {
-		free(w->frames[i].function);
-		free(w->frames[i].file);
-		free(w->frames[i].module);
-	}
+	ms_strpool_destroy(w->names);
+	ms_xmap_fini(&w->fmap);
 	free(w->frames);
-	free(w->fslot);
 	free(w->sframes);
 	free(w->site_out);
 	free(w->kept);
@@ -908,7 +869,7 @@ int ms_report_html(FILE *f, struct ms_profile *p, struct ms_slices *s,
 
 	w.site_out = malloc((p->sites.n + 1) * sizeof(*w.site_out));
 	w.kept = malloc((p->sites.n + 1) * sizeof(*w.kept));
-	if (w.site_out && w.kept)
+	if (w.site_out && w.kept && ms_strpool_create(&w.names) == 0)
 		r = fit(&w, o, &z, &pg.zlen);
 	pg.z = z;
 	if (!r)

@@ -38,10 +38,11 @@ enum {
 
 /* Per-thread state (ms_tls.state). */
 enum {
-	MS_T_UNINIT = 0, /* no ring yet */
-	MS_T_ACTIVE = 1, /* owns a ring */
-	MS_T_OFF = 2,	 /* runs untracked (ring creation failed, ...) */
-	MS_T_EXITED = 3, /* past its THREAD_EXIT */
+	MS_T_UNINIT = 0,  /* no ring yet */
+	MS_T_ACTIVE = 1,  /* owns a ring */
+	MS_T_OFF = 2,	  /* runs untracked (ring creation failed, ...) */
+	MS_T_EXITED = 3,  /* past its THREAD_EXIT */
+	MS_T_REFUSED = 4, /* the consumer refused its ring: counts, untracked */
 };
 
 #define MS_MAX_RINGS 4096
@@ -77,8 +78,29 @@ struct ms_agent {
 };
 
 /* Per-thread state. `guard` first: the hot path reads it most. */
+/*
+ * An event of a signal handler that ran while its thread was writing a
+ * record (ms_tstate.hot): kept here, written when that record is done.
+ */
+struct ms_deferred {
+	uint64_t p, old, size, caller, ts, weight;
+	uint32_t align;
+	uint8_t type; /* MS_REC_ALLOC, FREE or REALLOC */
+	uint8_t old_sampled;
+};
+
+#define MS_DEFER_MAX 16
+#define MS_GUARD_HOT 0x4000 /* one store: no moment half in, half out */
+
 struct ms_tstate {
-	int guard; /* inside the agent: calls go straight to libc */
+	/* Inside the agent: calls go straight to libc. MS_GUARD_HOT while
+	 * recording an event in track.c, where the agent itself calls nothing
+	 * that allocates: a call that finds it so comes from a signal
+	 * handler, and is deferred, not lost. */
+	int guard;
+	_Atomic uint32_t ndefer; /* entries of defer[] taken */
+	uint32_t defer_lost;	 /* deferred events that found no room */
+	struct ms_deferred defer[MS_DEFER_MAX];
 	int state; /* MS_T_* */
 	uint32_t tid;
 	int gone;	    /* block mode: the consumer is gone, drop... */
@@ -91,7 +113,9 @@ struct ms_tstate {
 	struct ms_slot *slot;
 	struct ms_stack_table *stacks;
 	struct ms_sampler smp;
-	char name[16]; /* last THREAD_NAME written */
+	char name[16];	     /* last THREAD_NAME written */
+	uint32_t refused;    /* MS_T_REFUSED: the consumer's reason */
+	uint64_t unrecorded; /* MS_T_REFUSED: events not yet reported */
 };
 
 extern struct ms_agent ms_g MS_HIDDEN;
@@ -183,8 +207,18 @@ void ms_attach_close_socket(void) MS_HIDDEN;
  * our socket); 0 while it is there, even stopped. One system call.
  */
 int ms_attach_consumer_gone(void) MS_HIDDEN;
-/* Hands a new ring's memfd to the consumer. Returns 0 or -errno. */
-int ms_attach_send_ring(int fd, uint32_t tid, uint32_t index) MS_HIDDEN;
+/*
+ * Hands a new ring's memfd to the consumer and, when it answers RINGs,
+ * waits for its answer. Returns 0, -ECONNREFUSED with *status (a positive
+ * errno) set when the consumer refused the ring, -ETIMEDOUT when it did
+ * not answer in time (the ring was delivered), or -errno.
+ */
+int ms_attach_send_ring(int fd, uint32_t tid, uint32_t index,
+			uint32_t *status) MS_HIDDEN;
+/* Tells the consumer that `events` of thread `tid`, which has no ring
+ * (refused for `reason`), were not recorded. Never blocks for long. */
+void ms_attach_send_unrecorded(uint32_t tid, uint32_t reason,
+			       uint64_t events) MS_HIDDEN;
 /* The single "memscope: ..." stderr line (later calls write nothing). */
 void ms_warn_once(const char *fmt, ...) MS_HIDDEN
 	__attribute__((format(printf, 1, 2)));
@@ -198,6 +232,8 @@ void ms_agent_init(void) MS_HIDDEN; /* key, atfork; sets ms_g.ready */
 int ms_thread_start(struct ms_tstate *t) MS_HIDDEN;
 /* Closes the calling thread's ring: THREAD_EXIT then ms_ring_close(). */
 void ms_thread_finish(struct ms_tstate *t) MS_HIDDEN;
+/* A refused thread's count of unrecorded events, sent and reset. */
+void ms_thread_unrecorded(struct ms_tstate *t) MS_HIDDEN;
 /* Writes THREAD_NAME if `name` differs from the last one written. */
 void ms_thread_emit_name(struct ms_tstate *t, const char *name) MS_HIDDEN;
 /* Reads /proc/self/task/TID/comm into buf[16]. Returns 0 or -errno. */
@@ -220,6 +256,10 @@ void ms_track_alloc(void *p, size_t size, size_t align, uintptr_t caller,
 		    uint64_t weight) MS_HIDDEN;
 /* Records the free of a tracked block (any block in full mode). */
 void ms_track_free(void *p) MS_HIDDEN;
+/* From a signal handler that interrupted the recording of an event. */
+void ms_track_defer(unsigned type, void *p, void *old, size_t size,
+		    size_t align, uintptr_t caller, uint64_t weight,
+		    int old_sampled) MS_HIDDEN;
 /*
  * realloc bookkeeping: `old_sampled` says whether `old` was a tracked
  * block (always 1 in full mode), `weight` the sampling weight of the new

@@ -100,6 +100,7 @@ static int recv_settings(int fd, struct ms_settings *s)
 	s->ring_kb = m.ring_kb < 4 ? 4 : m.ring_kb;
 	s->on_full = m.on_full;
 	s->tick_hz = m.tick_hz;
+	s->ring_acks = (m.flags & MS_SET_RING_ACKS) != 0;
 	return 0;
 }
 
@@ -382,7 +383,49 @@ int ms_attach_consumer_gone(void)
 	return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
-int ms_attach_send_ring(int fd, uint32_t tid, uint32_t index)
+/*
+ * The consumer's answer to the RING just sent. The caller holds ms_g.lock,
+ * so no other thread waits on the socket; an answer left over from a wait
+ * that timed out names another ring and is skipped. Returns 0 (accepted),
+ * -ECONNREFUSED with *status set (refused), or -errno (no answer: the
+ * socket's receive timeout, or the consumer gone).
+ */
+static int recv_ring_ack(uint32_t tid, uint32_t index, uint32_t *status)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		struct ms_msg_ring_ack m;
+		ssize_t n = ms_nc_recv(ms_g.sock, &m, sizeof(m), MSG_TRUNC);
+
+		if (n < 0)
+			return n == -EAGAIN ? -ETIMEDOUT : (int)n;
+		if (n == 0)
+			return -ECONNRESET;
+		if (!ms_msg_valid(&m.hdr, (size_t)n, MS_MSG_RING_ACK,
+				  sizeof(m)) ||
+		    m.tid != tid || m.index != index)
+			continue;
+		*status = m.status;
+		return m.status ? -ECONNREFUSED : 0;
+	}
+	return -EPROTO;
+}
+
+void ms_attach_send_unrecorded(uint32_t tid, uint32_t reason, uint64_t events)
+{
+	struct ms_msg_unrecorded m;
+
+	if (!events || ms_g.sock < 0)
+		return;
+	memset(&m, 0, sizeof(m));
+	ms_msg_init(&m.hdr, MS_MSG_UNRECORDED, sizeof(m));
+	m.tid = tid;
+	m.reason = reason;
+	m.events = events;
+	/* Whole SEQPACKET messages: concurrent senders need no lock. */
+	(void)ms_nc_send(ms_g.sock, &m, sizeof(m), MSG_NOSIGNAL);
+}
+
+int ms_attach_send_ring(int fd, uint32_t tid, uint32_t index, uint32_t *status)
 {
 	struct ms_msg_ring m;
 	union {
@@ -417,5 +460,7 @@ int ms_attach_send_ring(int fd, uint32_t tid, uint32_t index)
 	n = ms_nc_sendmsg(ms_g.sock, &mh, MSG_NOSIGNAL);
 	if (n < 0)
 		return (int)n;
-	return n == (ssize_t)sizeof(m) ? 0 : -EPROTO;
+	if (n != (ssize_t)sizeof(m))
+		return -EPROTO;
+	return ms_g.set.ring_acks ? recv_ring_ack(tid, index, status) : 0;
 }

@@ -58,8 +58,15 @@ static inline void ms_on_alloc(void *p, size_t size, size_t align,
 		return;
 	}
 	t = &ms_tls;
-	if (MS_UNLIKELY(t->guard))
+	if (MS_UNLIKELY(t->guard)) {
+		/* A signal handler's, kept for later; else the agent's own,
+		 * or the loader's. */
+		if (t->guard == MS_GUARD_HOT &&
+		    (w = ms_sample(&t->smp, size, caller)) != 0)
+			ms_track_defer(MS_REC_ALLOC, p, NULL, size, align,
+				       caller, w, 0);
 		return;
+	}
 	w = ms_sample(&t->smp, size, caller);
 	if (MS_LIKELY(w == 0))
 		return;
@@ -81,8 +88,11 @@ static inline void ms_on_free(void *p)
 	/* Removed even under the guard: a stale entry would misfire later. */
 	if (tab && MS_LIKELY(!ms_addrtab_remove(tab, p)))
 		return;
-	if (MS_UNLIKELY(ms_tls.guard))
+	if (MS_UNLIKELY(ms_tls.guard)) {
+		if (ms_tls.guard == MS_GUARD_HOT)
+			ms_track_defer(MS_REC_FREE, p, NULL, 0, 0, 0, 0, 1);
 		return;
+	}
 	ms_track_free(p);
 }
 
@@ -102,7 +112,7 @@ static inline void *ms_on_realloc(void *old, size_t size, uintptr_t caller)
 			ms_early_event(MS_REC_REALLOC, p, old, size, 0, caller);
 		return p;
 	}
-	if (MS_LIKELY(a == 0) || t->guard)
+	if (MS_LIKELY(a == 0) || (t->guard && t->guard != MS_GUARD_HOT))
 		return ms_real.realloc(old, size);
 	tab = ms_g.tab;
 	/* Out of the table first: once freed, the address can be reused. */
@@ -115,7 +125,10 @@ static inline void *ms_on_realloc(void *old, size_t size, uintptr_t caller)
 		return NULL;
 	}
 	w = p ? ms_sample(&t->smp, size, caller) : 0;
-	if (old_sampled || w)
+	if ((old_sampled || w) && MS_UNLIKELY(t->guard))
+		ms_track_defer(MS_REC_REALLOC, p, old, size, 0, caller, w,
+			       old_sampled);
+	else if (old_sampled || w)
 		ms_track_realloc(old, old_sampled, p, size, caller, w, ts);
 	return p;
 }

@@ -18,6 +18,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "agent.h"
 #include "record.h"
 #include "stackwalk.h"
 
@@ -80,10 +81,15 @@ ms_stack_capture(uint64_t *frames, uint32_t depth, uintptr_t caller)
 	if (n < 0 && ms_stackwalk_in_phdr)
 		return 1; /* the loader's lock is held: see stackwalk.h */
 	if (n < 0) {
-		/* libunwind's probes (mincore, msync) may set errno */
-		int saved_errno = errno;
+		/* libunwind's probes (mincore, msync) may set errno, and what
+		 * it may allocate is its own, not a signal handler's. */
+		int saved_errno = errno, guard = ms_tls.guard;
 
+		ms_tls.guard = 1;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		n = unw_backtrace(buf, (int)(depth + MS_SKIP_MAX));
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		ms_tls.guard = guard;
 		errno = saved_errno;
 	}
 	for (int i = 0; i < n && i < MS_SKIP_MAX; i++) {

@@ -92,14 +92,20 @@ static struct ms_slot *take_slot(uint32_t tid, int *fresh)
 	return s;
 }
 
-/* Creates a ring in slot `s` and hands it over. Caller holds the lock. */
-static int new_ring(struct ms_slot *s, uint32_t tid)
+/*
+ * Creates a ring in slot `s` and hands it over. Caller holds the lock.
+ * A consumer that did not answer in time has the ring all the same and
+ * drains it once it runs again; one that refused it says why in *status.
+ */
+static int new_ring(struct ms_slot *s, uint32_t tid, uint32_t *status)
 {
 	int err = ms_ring_create(ms_g.ring_size, ms_g.pid, tid, &s->ring);
 
 	if (err)
 		return err;
-	err = ms_attach_send_ring(s->ring.fd, tid, s->index);
+	err = ms_attach_send_ring(s->ring.fd, tid, s->index, status);
+	if (err == -ETIMEDOUT)
+		err = 0;
 	if (err) {
 		ms_ring_unmap(&s->ring);
 		return err;
@@ -119,6 +125,7 @@ static int get_ring(struct ms_tstate *t)
 {
 	struct ms_slot *s;
 	int fresh = 0, err = -ENOSPC;
+	uint32_t status = 0;
 
 	pthread_mutex_lock(&ms_g.lock);
 	if (ms_agent_state() != MS_AGENT_ON) {
@@ -127,7 +134,7 @@ static int get_ring(struct ms_tstate *t)
 	}
 	s = take_slot(t->tid, &fresh);
 	if (s && fresh)
-		err = new_ring(s, t->tid);
+		err = new_ring(s, t->tid, &status);
 	else if (s)
 		err = 0;
 	if (err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN ||
@@ -137,6 +144,9 @@ static int get_ring(struct ms_tstate *t)
 		ms_warn_once("lost the consumer (%s); tracking stopped",
 			     strerrordesc_np(-err));
 		ms_agent_set_state(MS_AGENT_OFF);
+	} else if (err == -ECONNREFUSED) {
+		/* The consumer logs it and counts what the thread does. */
+		t->refused = status ? status : EPROTO;
 	} else if (err) {
 		ms_warn_once("no ring for thread %u (%s); it runs untracked",
 			     t->tid, strerrordesc_np(-err));
@@ -180,7 +190,16 @@ int ms_thread_start(struct ms_tstate *t)
 	t->lost_pending = 0;
 	t->gone = 0;
 	t->name[0] = 0;
+	t->refused = 0;
+	t->unrecorded = 0;
 	err = get_ring(t);
+	if (err == -ECONNREFUSED) {
+		/* Untracked, but counted: the key's destructor reports the
+		 * rest when the thread ends. */
+		t->state = MS_T_REFUSED;
+		pthread_setspecific(ms_g.key, t);
+		goto out;
+	}
 	if (err) {
 		t->state = MS_T_OFF;
 		goto out;
@@ -202,11 +221,26 @@ out:
 	return err;
 }
 
+void ms_thread_unrecorded(struct ms_tstate *t)
+{
+	int guard = t->guard;
+
+	t->guard = 1;
+	ms_attach_send_unrecorded(t->tid, t->refused, t->unrecorded);
+	t->unrecorded = 0;
+	t->guard = guard;
+}
+
 void ms_thread_finish(struct ms_tstate *t)
 {
 	char name[16];
 	uint8_t *p;
 
+	if (t->state == MS_T_REFUSED) {
+		ms_thread_unrecorded(t);
+		t->state = MS_T_EXITED;
+		return;
+	}
 	if (t->state != MS_T_ACTIVE)
 		return;
 	t->guard = 1;

@@ -24,13 +24,22 @@ uint64_t ms_sampler_first(struct ms_sampler *s, size_t size, uintptr_t caller)
 	return ms_sample(s, size, caller);
 }
 
+/* Reported in batches: one message per this many events of a thread. */
+#define MS_UNRECORDED_BATCH 65536
+
 int ms_track_ready(struct ms_tstate *t)
 {
 	if (MS_LIKELY(t->state == MS_T_ACTIVE))
 		return 0;
-	if (t->state != MS_T_UNINIT || ms_agent_state() != MS_AGENT_ON)
-		return -ENOTCONN;
-	return ms_thread_start(t);
+	if (t->state == MS_T_UNINIT && ms_agent_state() == MS_AGENT_ON &&
+	    ms_thread_start(t) == 0)
+		return 0;
+	if (t->state == MS_T_REFUSED) {
+		/* This event too, when it was the one asking for a ring. */
+		if (++t->unrecorded == MS_UNRECORDED_BATCH)
+			ms_thread_unrecorded(t);
+	}
+	return -ENOTCONN;
 }
 
 struct ms_evt {
@@ -116,6 +125,137 @@ static void write_realloc(struct ms_tstate *t, struct ms_evt *ev,
 	write_event(t, ev);
 }
 
+/* ---- events of signal handlers, deferred ---- */
+
+void ms_track_defer(unsigned type, void *p, void *old, size_t size,
+		    size_t align, uintptr_t caller, uint64_t weight,
+		    int old_sampled)
+{
+	struct ms_tstate *t = &ms_tls;
+	/* A slot of our own even if another handler interrupts this one. */
+	uint32_t i = ms_fetch_add_relaxed(&t->ndefer, 1);
+	struct ms_deferred *d;
+
+	if (i >= MS_DEFER_MAX) {
+		t->defer_lost++; /* counted as lost once the record is done */
+		return;
+	}
+	/* Sampled modes: into the table now, so that the handler's own free
+	 * of the block is seen (the table is lock-free). */
+	if (weight && p && ms_g.tab && ms_addrtab_insert(ms_g.tab, p) != 0) {
+		weight = 0;
+		t->defer_lost++;
+		if (type == MS_REC_ALLOC)
+			return;
+	}
+	d = &t->defer[i];
+	d->type = (uint8_t)type;
+	d->p = (uintptr_t)p;
+	d->old = (uintptr_t)old;
+	d->size = size;
+	d->align = (uint32_t)align;
+	d->caller = caller;
+	d->weight = weight;
+	d->old_sampled = (uint8_t)old_sampled;
+	d->ts = ms_now();
+}
+
+/* Handlers' events that found no room, said in a LOST of their own. */
+static void lost_to_signals(struct ms_tstate *t)
+{
+	uint8_t *p = ms_emit_reserve(t, MS_REC_SMALL_MAX);
+	uint32_t n = t->defer_lost;
+
+	t->defer_lost = 0;
+	if (p) {
+		ms_emit_commit(t, ms_rec_put_lost(&t->rs, p, ms_now(), n,
+						  MS_LOST_SIGNAL));
+		return;
+	}
+	while (n--) /* no room even for that: the ring's own count */
+		ms_emit_lost(t, MS_LOST_INTERNAL);
+}
+
+/*
+ * Writes what handlers left while this thread recorded (the handlers ran
+ * to their end before we got here). Their stacks are their callers alone:
+ * a walk from inside the handler could not be trusted. A handler that
+ * runs meanwhile adds more, so the loop goes on until none is left.
+ */
+static void replay_deferred(struct ms_tstate *t)
+{
+	uint32_t done = 0, n;
+
+	while ((n = ms_load_relaxed(&t->ndefer)) != done) {
+		for (; done < n && done < MS_DEFER_MAX; done++) {
+			const struct ms_deferred *d = &t->defer[done];
+			struct ms_evt ev = {d->type,   d->ts,	  d->old,
+					    d->p,      d->size,	  d->align,
+					    d->weight, d->caller, 1};
+
+			__atomic_signal_fence(__ATOMIC_ACQUIRE);
+			/* The realloc rules of write_realloc(), the new block
+			 * already in the table (ms_track_defer). */
+			uintptr_t gone = d->type == MS_REC_FREE ? d->p : d->old;
+
+			if (d->type == MS_REC_REALLOC && !d->old_sampled)
+				ev.type = MS_REC_ALLOC;
+			if (d->type == MS_REC_FREE ||
+			    (d->type == MS_REC_REALLOC &&
+			     (!d->p || !d->weight))) {
+				if (d->old_sampled)
+					write_free(t, d->ts, (void *)gone);
+			} else if (d->weight) {
+				write_event(t, &ev);
+			}
+		}
+		if (n > MS_DEFER_MAX)
+			done = n;
+		/* Empty only if no handler took a slot since. */
+		if (__atomic_compare_exchange_n(&t->ndefer, &n, 0, 0,
+						__ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			done = 0;
+	}
+	if (MS_UNLIKELY(t->defer_lost))
+		lost_to_signals(t);
+}
+
+/*
+ * Into the agent to record an event: MS_GUARD_HOT in one store once the
+ * thread has its ring. Returns 0, or -1 (out again) when it has none.
+ */
+static inline int track_begin(struct ms_tstate *t)
+{
+	if (MS_LIKELY(t->state == MS_T_ACTIVE)) {
+		t->guard = MS_GUARD_HOT;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		return 0;
+	}
+	ms_guard_enter(t);
+	if (ms_track_ready(t) < 0) {
+		ms_guard_leave(t);
+		return -1;
+	}
+	t->guard = MS_GUARD_HOT;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/* The end of a recording: out of the agent, then what handlers left
+ * (written in again); one that comes after the last look finds the guard
+ * down and records its own. */
+static inline void track_done(struct ms_tstate *t)
+{
+	ms_guard_leave(t);
+	while (MS_UNLIKELY(ms_load_relaxed(&t->ndefer))) {
+		t->guard = MS_GUARD_HOT;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		replay_deferred(t);
+		ms_guard_leave(t);
+	}
+}
+
 void ms_track_alloc(void *p, size_t size, size_t align, uintptr_t caller,
 		    uint64_t weight)
 {
@@ -124,22 +264,23 @@ void ms_track_alloc(void *p, size_t size, size_t align, uintptr_t caller,
 			    (uintptr_t)p, size,	  align,
 			    weight,	  caller, ms_g.set.stack_depth};
 
-	ms_guard_enter(t);
-	if (ms_track_ready(t) == 0 && remember(t, p) == 0) {
+	if (track_begin(t) < 0)
+		return;
+	if (remember(t, p) == 0) {
 		ev.ts = ms_now();
 		write_event(t, &ev);
 	}
-	ms_guard_leave(t);
+	track_done(t);
 }
 
 void ms_track_free(void *p)
 {
 	struct ms_tstate *t = &ms_tls;
 
-	ms_guard_enter(t);
-	if (ms_track_ready(t) == 0)
-		write_free(t, ms_now(), p);
-	ms_guard_leave(t);
+	if (track_begin(t) < 0)
+		return;
+	write_free(t, ms_now(), p);
+	track_done(t);
 }
 
 void ms_track_realloc(void *old, int old_sampled, void *p, size_t size,
@@ -150,10 +291,10 @@ void ms_track_realloc(void *old, int old_sampled, void *p, size_t size,
 			    (uintptr_t)p,   size,   0,
 			    weight,	    caller, ms_g.set.stack_depth};
 
-	ms_guard_enter(t);
-	if (ms_track_ready(t) == 0)
-		write_realloc(t, &ev, old_sampled);
-	ms_guard_leave(t);
+	if (track_begin(t) < 0)
+		return;
+	write_realloc(t, &ev, old_sampled);
+	track_done(t);
 }
 
 /* ---- before the constructor: the early buffer ---- */

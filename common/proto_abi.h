@@ -8,7 +8,10 @@
  * are asserted. The consumer treats every message as untrusted: it checks
  * magic, version, type and the exact size for the type.
  *
- * Agent:  HELLO(role AGENT) -> SETTINGS;  then RING (+ memfd) per thread.
+ * Agent:  HELLO(role AGENT) -> SETTINGS;  then RING (+ memfd) per thread,
+ *         answered by RING_ACK when SETTINGS has MS_SET_RING_ACKS (the
+ *         thread waits for it: a refused ring is known, never written
+ *         into unread); UNRECORDED counts a refused thread's events.
  *         Closing the socket (exit, kill) tells the consumer to drain.
  * Tail:   HELLO(role TAIL) + TAIL_REQ -> SETTINGS, then TAIL_EVENTS ...
  */
@@ -27,6 +30,8 @@ enum {
 	MS_MSG_RING = 3,
 	MS_MSG_TAIL_REQ = 4,
 	MS_MSG_TAIL_EVENTS = 5,
+	MS_MSG_RING_ACK = 6,
+	MS_MSG_UNRECORDED = 7,
 };
 
 enum { MS_ROLE_AGENT = 1, MS_ROLE_TAIL = 2 };
@@ -57,15 +62,41 @@ struct ms_msg_settings {
 	uint64_t sampling_param; /* bytes:N mean interval */
 	uint64_t ring_kb;
 	uint32_t on_full; /* MS_ON_FULL_* */
-	uint32_t reserved;
+	uint32_t flags;	  /* MS_SET_* */
 	uint64_t tick_hz; /* consumer-calibrated TSC rate; 0: monotonic */
 };
+
+/* SETTINGS flags. */
+#define MS_SET_RING_ACKS 1u /* each RING is answered by a RING_ACK */
 
 /* Sent with the ring's memfd as SCM_RIGHTS ancillary data. */
 struct ms_msg_ring {
 	struct ms_msg_hdr hdr;
 	uint32_t tid;
 	uint32_t index; /* the agent's ring number within its process */
+};
+
+/*
+ * The consumer's answer to a RING: status 0, it drains the ring; else a
+ * positive errno saying why it refused it (EMFILE: out of descriptors,
+ * ENOSPC: out of mapping budget, EPROTO: not a valid ring, ENOMEM).
+ */
+struct ms_msg_ring_ack {
+	struct ms_msg_hdr hdr;
+	uint32_t tid;
+	uint32_t index;
+	uint32_t status;
+	uint32_t reserved;
+};
+
+/* Events (allocations, frees, reallocs the sampling kept) of thread `tid`
+ * that were not recorded because it has no ring: sent as they add up and
+ * when the thread ends. */
+struct ms_msg_unrecorded {
+	struct ms_msg_hdr hdr;
+	uint32_t tid;
+	uint32_t reason; /* the refusal's status */
+	uint64_t events;
 };
 
 #define MS_TAIL_JSON 1u
@@ -106,6 +137,8 @@ _Static_assert(sizeof(struct ms_msg_hello) == 16 + 16 + 256, "hello");
 _Static_assert(sizeof(struct ms_msg_settings) == 16 + 40, "settings");
 _Static_assert(sizeof(struct ms_msg_ring) == 24, "ring");
 _Static_assert(sizeof(struct ms_msg_tail_req) == 40, "tail req");
+_Static_assert(sizeof(struct ms_msg_ring_ack) == 32, "ring ack");
+_Static_assert(sizeof(struct ms_msg_unrecorded) == 32, "unrecorded");
 _Static_assert(sizeof(struct ms_tail_event) == 56, "tail event");
 _Static_assert(offsetof(struct ms_msg_tail_events, ev) == 32, "tail evs");
 

@@ -274,7 +274,7 @@ static void decode_body(struct cursor *c, struct ms_rec_state *s,
 	case MS_REC_LOST:
 		ev->count = get_u(c);
 		ev->cause = get_u(c);
-		if (!c->err && ev->cause >= MS_LOST_NCAUSES)
+		if (!c->err && ev->cause >= MS_LOST_REC_NCAUSES)
 			c->err = -EBADMSG;
 		break;
 	default: /* THREAD_EXIT has no body */

@@ -44,7 +44,14 @@ enum {
 	MS_LOST_GONE = 1,    /* block mode gave up: consumer stopped draining */
 	MS_LOST_TOO_BIG = 2, /* record larger than the ring could ever hold */
 	MS_LOST_INTERNAL = 3, /* agent-side failure (stack table full, ...) */
-	MS_LOST_NCAUSES = 4,
+	MS_LOST_NCAUSES = 4,  /* causes an agent counts in ms_ring_hdr.lost[] */
+	/* Written by the consumer only, in LOST records of the archive: */
+	MS_LOST_DISK = 4, /* the archive could not be written (disk full) */
+	/* Written by the agent in a LOST record of its own: events of signal
+	 * handlers that ran while the thread was recording, beyond the room
+	 * kept to defer them (agent.h, MS_DEFER_MAX). */
+	MS_LOST_SIGNAL = 5,
+	MS_LOST_REC_NCAUSES = 6,
 };
 
 struct ms_ring_hdr {

@@ -284,6 +284,10 @@ static int write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
 	err = write_all(w->fd, (struct iovec[]){{fh, sizeof(fh)}, {w->out, n}},
 			2);
 	if (err) {
+		/* Part of the frame may be out (a full disk): cut it off, so
+		 * that the next frame follows the last whole one. */
+		if (ftruncate(w->fd, (off_t)w->off) == 0)
+			lseek(w->fd, (off_t)w->off, SEEK_SET);
 		w->nframes--;
 		return err;
 	}

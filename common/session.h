@@ -25,6 +25,7 @@ struct ms_settings {
 	uint64_t ring_kb;
 	uint32_t on_full; /* MS_ON_FULL_* */
 	uint64_t tick_hz;
+	uint32_t ring_acks; /* the consumer answers each RING (agent side) */
 };
 
 void ms_settings_defaults(struct ms_settings *s);

@@ -30,6 +30,7 @@ static void print_summary(struct ms_daemon *d)
 		(unsigned long long)t.frees, (unsigned long long)t.dropped,
 		(unsigned long long)t.processes, (unsigned long long)t.threads,
 		(unsigned long long)t.disk_bytes, ms_daemon_archive(d));
+	ms_opts_print_losses("consumer", &t);
 }
 
 int ms_cmd_consumer(int argc, char **argv)

@@ -111,6 +111,7 @@ static void summary(struct rec *r)
 		(unsigned long long)t.processes, t.processes == 1 ? "" : "es",
 		(unsigned long long)t.threads, ms_daemon_archive(r->d), bytes,
 		t.events ? (double)t.disk_bytes / (double)t.events : 0.0);
+	ms_opts_print_losses("record", &t);
 	if (t.processes == 0)
 		fprintf(stderr,
 			"memscope record: no process attached; was the agent "

@@ -137,6 +137,36 @@ static void print_json(const struct ms_archive *a,
 	json_errors(a);
 }
 
+/* Threads the consumer refused a ring (the manifest's word: no segment
+ * holds them), and the events they reported as not recorded. */
+static void text_refused(const struct ms_json_node *m)
+{
+	const struct ms_json_node *t = ms_json_get(m, "totals");
+	uint64_t rings = 0, events = 0;
+
+	if (ms_json_u64(ms_json_get(t, "rings_refused"), &rings) < 0 || !rings)
+		return;
+	ms_json_u64(ms_json_get(t, "events_unrecorded"), &events);
+	printf("unrecorded  %" PRIu64 " events of threads whose ring the "
+	       "consumer refused (%" PRIu64 " rings; its log says why)\n",
+	       events, rings);
+}
+
+/* Events a full disk cost: most are in `dropped` (LOST records of cause
+ * disk); those no record could hold only the manifest counts. */
+static void text_disk(const struct ms_json_node *m)
+{
+	const struct ms_json_node *t = ms_json_get(m, "totals");
+	uint64_t lost = 0, unwritten = 0;
+
+	if (ms_json_u64(ms_json_get(t, "events_disk_lost"), &lost) < 0 || !lost)
+		return;
+	ms_json_u64(ms_json_get(t, "events_unwritten"), &unwritten);
+	printf("disk full   %" PRIu64 " events could not be written: %" PRIu64
+	       " of them in `dropped` above, %" PRIu64 " not\n",
+	       lost, lost - (unwritten < lost ? unwritten : lost), unwritten);
+}
+
 static void text_totals(const struct ms_archive *a,
 			const struct ms_arc_counts *c)
 {
@@ -153,6 +183,8 @@ static void text_totals(const struct ms_archive *a,
 	printf("events      %" PRIu64 "\nallocs      %" PRIu64
 	       "\nfrees       %" PRIu64 "\ndropped     %" PRIu64 "\n",
 	       c->events, c->allocs, c->frees, c->dropped);
+	text_refused(m);
+	text_disk(m);
 	printf("bytes       %" PRIu64 " raw, %" PRIu64 " on disk in %" PRIu64
 	       " segments (%.2f bytes/event, "
 	       "compression %.1fx)\n",

@@ -174,3 +174,22 @@ int ms_opts_parse(int argc, char **argv, struct ms_daemon_opts *o, int want_cmd)
 	}
 	return finish(o, i);
 }
+
+void ms_opts_print_losses(const char *who, const struct ms_daemon_totals *t)
+{
+	if (t->rings_refused)
+		fprintf(stderr,
+			"memscope %s: %llu threads got no ring (the log above "
+			"says why); %llu of their events were not recorded\n",
+			who, (unsigned long long)t->rings_refused,
+			(unsigned long long)t->unrecorded);
+	if (t->discarded)
+		fprintf(stderr,
+			"memscope %s: the archive's disk was full: %llu "
+			"events could not be written (in `dropped`, cause "
+			"disk)%s\n",
+			who, (unsigned long long)t->discarded,
+			t->unwritten ? "; the manifest counts those no LOST "
+				       "record could hold"
+				     : "");
+}

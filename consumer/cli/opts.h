@@ -20,6 +20,10 @@ int ms_opts_parse(int argc, char **argv, struct ms_daemon_opts *o,
 /* "memscope-archive-YYYYmmdd-HHMMSS" (local time) into buf. */
 void ms_opts_default_out(char *buf, size_t len);
 
+/* Lines saying what the session could not record or write, and why, as
+ * "memscope <who>: ..." on stderr; nothing when nothing was lost so. */
+void ms_opts_print_losses(const char *who, const struct ms_daemon_totals *t);
+
 /* The option lines of the help text. */
 extern const char ms_opts_help[];
 

@@ -39,6 +39,7 @@ static void send_settings(struct ms_daemon *d, int fd)
 	m.sampling_param = d->o.set.sampling_param;
 	m.ring_kb = d->o.set.ring_kb;
 	m.on_full = d->o.set.on_full;
+	m.flags = MS_SET_RING_ACKS;
 	m.tick_hz = d->clk.use_tsc ? d->clk.tick_hz : 0;
 	if (send(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		ms_dlog(d, "could not answer a client: %s", strerror(errno));
@@ -54,10 +55,57 @@ static void copy_name(char *dst, size_t cap, const char *src, size_t n)
 	dst[i] = 0;
 }
 
+/* The kernel's start time of `pid` (clock ticks since boot), which exec
+ * keeps and a reused pid does not; 0 when it cannot be read. */
+static uint64_t proc_starttime(uint32_t pid)
+{
+	char path[64], buf[1024], *s;
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* After the command name's last ')': state is field 3, and the
+	 * start time field 22, so 19 fields on. */
+	s = strrchr(buf, ')');
+	if (!s)
+		return 0;
+	for (int field = 2; field < 22 && s; field++)
+		s = strchr(s + 1, ' ');
+	if (!s || sscanf(s + 1, "%llu", &v) != 1)
+		return 0;
+	return v;
+}
+
+/* The last image of the process that `p` is a new image of, if any. */
+static struct ms_proc *earlier_image(struct ms_daemon *d,
+				     const struct ms_proc *p)
+{
+	struct ms_proc *q;
+
+	if (!p->starttime)
+		return NULL;
+	ms_list_for_each(q, &d->procs, node)
+	{
+		if (q->pid == p->pid && q->starttime == p->starttime &&
+		    !q->next_image)
+			return q;
+	}
+	return NULL;
+}
+
 static int on_hello(struct ms_daemon *d, struct ms_conn *c,
 		    const struct ms_msg_hello *m)
 {
-	struct ms_proc *p;
+	struct ms_proc *p, *prev;
 
 	if (c->hello_seen)
 		return -EPROTO;
@@ -79,15 +127,25 @@ static int on_hello(struct ms_daemon *d, struct ms_conn *c,
 	p->ppid = m->ppid;
 	copy_name(p->exe, sizeof(p->exe), m->exe, sizeof(m->exe));
 	p->start_rt_ns = realtime_ns();
+	p->starttime = proc_starttime(p->pid);
+	prev = earlier_image(d, p);
 	snprintf(p->dir, sizeof(p->dir), "%s/%u", d->out, p->pid);
 	if (mkdir(p->dir, d->o.share_archive ? 0755 : 0700) < 0 &&
 	    errno != EEXIST)
 		ms_dlog(d, "cannot create %s: %s", p->dir, strerror(errno));
 	cds_list_add_tail(&p->node, &d->procs);
-	d->nprocs++;
+	if (prev) {
+		prev->next_image = p;
+		p->prev_image = prev;
+		p->ppid = prev->ppid;
+	} else {
+		d->nprocs++;
+	}
 	d->attached_ever = 1;
 	d->manifest_dirty = 1;
-	if (!d->o.quiet)
+	if (!d->o.quiet && prev)
+		ms_dlog(d, "pid %u exec'd %s", p->pid, p->exe);
+	else if (!d->o.quiet)
 		ms_dlog(d, "pid %u attached (%s)", p->pid, p->exe);
 	send_settings(d, c->fd);
 	return 0;
@@ -114,53 +172,66 @@ static int on_tail_req(struct ms_daemon *d, struct ms_conn *c,
 
 static const char *ring_error(int err)
 {
-	return err == -EPROTO ? "not a sealed memscope ring of a valid size"
-			      : strerror(-err);
+	switch (err) {
+	case -EPROTO:
+		return "not a sealed memscope ring of a valid size";
+	case -EMFILE:
+		return "the consumer is out of file descriptors (raise "
+		       "`ulimit -n`)";
+	case -ENOSPC:
+		return "the consumer maps too many rings already";
+	default:
+		return strerror(-err);
+	}
 }
 
-/* Takes `fd` in every case. */
-static int on_ring(struct ms_daemon *d, struct ms_conn *c, int fd)
+/* Rings live in every process: each may hold a segment file open. */
+static uint64_t rings_live(struct ms_daemon *d)
 {
-	struct ms_proc *p = c->proc;
+	struct ms_proc *p;
+	uint64_t n = 0;
+
+	ms_list_for_each(p, &d->procs, node)
+	{
+		n += ms_load_relaxed(&p->rings_live);
+	}
+	return n;
+}
+
+/* Maps the ring in `fd` (taken in every case). Returns 0 or -errno. */
+static int take_ring(struct ms_daemon *d, struct ms_proc *p, int fd)
+{
 	struct ms_cring *r;
 	int err;
 
-	if (c->role != MS_CONN_AGENT || fd < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -EPROTO;
-	}
-	if (p->nrings >= MS_MAX_RINGS_PER_PROC) {
+	if (fd < 0)
+		return -EMFILE; /* the kernel could not give us the memfd */
+	/* The descriptor the ring's segment will need, and one to spare. */
+	if (rings_live(d) + d->nconns + MS_FD_RESERVE + 2 > d->fd_limit) {
 		close(fd);
-		return -EPROTO;
+		return -EMFILE;
 	}
 	r = calloc(1, sizeof(*r));
-	if (r)
-		r->sum = -1;
 	if (!r) {
 		close(fd);
-		return 0; /* this thread stays untracked */
+		return -ENOMEM;
 	}
+	r->sum = -1;
 	err = ms_ring_attach(fd, &r->ring);
 	if (err) {
-		ms_dlog(d, "pid %u: refused a ring: %s", p->pid,
-			ring_error(err));
-		ms_fetch_add_relaxed(&d->rings_refused, 1);
 		close(fd);
 		free(r);
-		return 0; /* the agent may still send good rings */
+		return err;
 	}
 	if (ms_load_relaxed(&d->mapped_bytes) + r->ring.map_len >
 	    MS_MAX_MAPPED_BYTES) {
-		ms_dlog(d,
-			"pid %u: refused a ring: the consumer maps %llu GiB "
-			"of rings already",
-			p->pid, MS_MAX_MAPPED_BYTES >> 30);
-		ms_fetch_add_relaxed(&d->rings_refused, 1);
 		ms_ring_unmap(&r->ring);
 		free(r);
-		return 0;
+		return -ENOSPC;
 	}
+	/* The mapping keeps the memory: the descriptor is not needed. */
+	close(r->ring.fd);
+	r->ring.fd = -1;
 	ms_fetch_add_relaxed(&d->mapped_bytes, r->ring.map_len);
 	r->d = d;
 	r->proc = p;
@@ -173,26 +244,98 @@ static int on_ring(struct ms_daemon *d, struct ms_conn *c, int fd)
 	return 0;
 }
 
+static void send_ring_ack(struct ms_daemon *d, struct ms_conn *c,
+			  const struct ms_msg_ring *m, int err)
+{
+	struct ms_msg_ring_ack a;
+
+	memset(&a, 0, sizeof(a));
+	ms_msg_init(&a.hdr, MS_MSG_RING_ACK, sizeof(a));
+	a.tid = m->tid;
+	a.index = m->index;
+	a.status = (uint32_t)-err;
+	/* The thread waits for this under its process's lock: a full socket
+	 * (a program that stopped reading) only costs it its timeout. */
+	if (send(c->fd, &a, sizeof(a), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		ms_dlog(d, "pid %u: could not answer a ring: %s", c->proc->pid,
+			strerror(errno));
+}
+
+/*
+ * A thread's ring, or its announcement without the memfd (fd -1: the
+ * kernel had no descriptor to give us). Takes `fd` in every case. A
+ * refused ring is counted and the thread told: it runs untracked and
+ * reports how many events it could not record.
+ */
+static int on_ring(struct ms_daemon *d, struct ms_conn *c,
+		   const struct ms_msg_ring *m, int fd)
+{
+	struct ms_proc *p = c->proc;
+	int err;
+
+	if (c->role != MS_CONN_AGENT) {
+		if (fd >= 0)
+			close(fd);
+		return -EPROTO;
+	}
+	if (p->nrings >= MS_MAX_RINGS_PER_PROC) {
+		if (fd >= 0)
+			close(fd);
+		return -EPROTO;
+	}
+	err = take_ring(d, p, fd);
+	if (err) {
+		ms_dlog(d, "pid %u: refused the ring of thread %u: %s", p->pid,
+			m->tid, ring_error(err));
+		ms_fetch_add_relaxed(&d->rings_refused, 1);
+		ms_fetch_add_relaxed(&p->n.refused, 1);
+		d->manifest_dirty = 1;
+	}
+	send_ring_ack(d, c, m, err);
+	return 0; /* the agent may still send good rings */
+}
+
+static int on_unrecorded(struct ms_daemon *d, struct ms_conn *c,
+			 const struct ms_msg_unrecorded *m)
+{
+	struct ms_proc *p = c->proc;
+
+	if (c->role != MS_CONN_AGENT)
+		return -EPROTO;
+	/* Untrusted: a count that would wrap is a broken peer. */
+	if (m->events > UINT64_MAX / 4 - d->unrecorded)
+		return -EPROTO;
+	ms_fetch_add_relaxed(&p->n.unrecorded, m->events);
+	d->unrecorded += m->events;
+	d->manifest_dirty = 1;
+	return 0;
+}
+
 static int hdr_ok(const struct ms_msg_hdr *h, size_t len)
 {
 	static const uint32_t sizes[] = {
 		[MS_MSG_HELLO] = sizeof(struct ms_msg_hello),
 		[MS_MSG_RING] = sizeof(struct ms_msg_ring),
 		[MS_MSG_TAIL_REQ] = sizeof(struct ms_msg_tail_req),
+		[MS_MSG_UNRECORDED] = sizeof(struct ms_msg_unrecorded),
 	};
 
 	return len >= sizeof(*h) && h->type < MS_ARRAY_SIZE(sizes) &&
 	       sizes[h->type] && ms_msg_valid(h, len, h->type, sizes[h->type]);
 }
 
-/* One message with the fds that came with it. Takes the fds. */
+/*
+ * One message with the fds that came with it. Takes the fds. `cut`: the
+ * kernel dropped descriptors that came with it (MSG_CTRUNC: we had no
+ * free descriptor), which only a RING may carry.
+ */
 static int dispatch(struct ms_daemon *d, struct ms_conn *c, const void *buf,
-		    size_t len, int *fds, int nfds)
+		    size_t len, int *fds, int nfds, int cut)
 {
 	const struct ms_msg_hdr *h = buf;
 	int err = -EPROTO, ring_fd = -1;
 
-	if (!hdr_ok(h, len))
+	if (!hdr_ok(h, len) || (cut && h->type != MS_MSG_RING))
 		goto out;
 	if (h->type != MS_MSG_HELLO && !c->hello_seen)
 		goto out;
@@ -207,8 +350,13 @@ static int dispatch(struct ms_daemon *d, struct ms_conn *c, const void *buf,
 		if (nfds == 1) {
 			ring_fd = fds[0];
 			nfds = 0;
+		} else if (nfds || !cut) {
+			break; /* a RING has its memfd */
 		}
-		err = on_ring(d, c, ring_fd);
+		err = on_ring(d, c, buf, ring_fd);
+		break;
+	case MS_MSG_UNRECORDED:
+		err = on_unrecorded(d, c, buf);
 		break;
 	}
 out:
@@ -279,12 +427,13 @@ int ms_conn_read(struct ms_daemon *d, struct ms_conn *c)
 		nfds = take_fds(&mh, fds);
 		if (n == 0 && nfds == 0)
 			return -EPIPE;
-		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		if (mh.msg_flags & MSG_TRUNC) {
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
 			err = -EPROTO;
 		} else {
-			err = dispatch(d, c, buf.b, (size_t)n, fds, nfds);
+			err = dispatch(d, c, buf.b, (size_t)n, fds, nfds,
+				       (mh.msg_flags & MSG_CTRUNC) != 0);
 		}
 		if (err) {
 			ms_dlog(d, "pid %d: %s; closing its connection",
@@ -322,6 +471,7 @@ struct ms_conn *ms_conn_accept(struct ms_daemon *d)
 		return NULL;
 	}
 	c->fd = fd;
+	d->nconns++;
 	c->uid = cred.uid;
 	c->cred_pid = cred.pid;
 	c->role = MS_CONN_NEW;
@@ -346,5 +496,6 @@ void ms_conn_close(struct ms_daemon *d, struct ms_conn *c)
 	}
 	epoll_ctl(d->efd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	d->nconns--;
 	free(c);
 }

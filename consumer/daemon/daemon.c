@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -196,6 +197,28 @@ static int setup_fds(struct ms_daemon *d)
 	return 0;
 }
 
+/*
+ * A descriptor per accepted connection and per thread's open segment: the
+ * soft limit (often 1024) would cap a consumer at about a thousand
+ * threads, so it goes up to the hard one. Returns the limit in force.
+ * Written by ms_daemon_run() before the first connection is accepted.
+ */
+static uint64_t raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = rl;
+
+		want.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
+}
+
 int ms_daemon_open(const struct ms_daemon_opts *o, struct ms_daemon **out)
 {
 	struct ms_daemon *d = calloc(1, sizeof(*d));
@@ -205,6 +228,7 @@ int ms_daemon_open(const struct ms_daemon_opts *o, struct ms_daemon **out)
 		return -ENOMEM;
 	d->o = *o;
 	d->lfd = d->efd = d->sfd = d->wake_fd = -1;
+	d->fd_limit = 1024;
 	pthread_mutex_init(&d->list_lock, NULL);
 	CDS_INIT_LIST_HEAD(&d->rings);
 	CDS_INIT_LIST_HEAD(&d->tails);
@@ -363,7 +387,14 @@ static int update_procs(struct ms_daemon *d)
 					 memory_order_acquire) == 0) {
 			p->exited = 1;
 			d->manifest_dirty = 1;
-			if (!d->o.quiet)
+			if (!d->o.quiet && p->next_image)
+				ms_dlog(d,
+					"pid %u: image %s drained: %llu "
+					"events",
+					p->pid, p->exe,
+					(unsigned long long)ms_load_relaxed(
+						&p->n.records));
+			else if (!d->o.quiet)
 				ms_dlog(d, "pid %u finished: %llu events",
 					p->pid,
 					(unsigned long long)ms_load_relaxed(
@@ -406,6 +437,9 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 	 * started its command with the user's own umask by now. */
 	if (!d->o.share_archive)
 		umask(077);
+	/* Also not earlier: the command keeps its own limit. */
+	d->fd_limit = raise_fd_limit();
+	ms_manifest_reserve(d);
 	err = ms_poller_start(d);
 	if (err) {
 		urcu_memb_unregister_thread();
@@ -445,6 +479,7 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 	update_procs(d);
 	d->end_rt_ns = realtime_ns();
 	err = ms_manifest_write(d, 1);
+	ms_manifest_unreserve(d);
 	urcu_memb_unregister_thread();
 	return err;
 }
@@ -456,17 +491,21 @@ void ms_daemon_totals(struct ms_daemon *d, struct ms_daemon_totals *t)
 	memset(t, 0, sizeof(*t));
 	ms_list_for_each(p, &d->procs, node)
 	{
-		t->processes++;
-		t->processes_live += !p->exited;
-		t->threads += ms_load_relaxed(&p->n.threads);
+		/* A process is its chain of images, live while its last is. */
+		t->processes += !p->prev_image;
+		t->processes_live += !p->exited && !p->next_image;
+		t->threads += ms_proc_threads(p);
 		t->events += ms_load_relaxed(&p->n.records);
 		t->allocs += ms_load_relaxed(&p->n.allocs);
 		t->frees += ms_load_relaxed(&p->n.frees);
 		t->dropped += ms_load_relaxed(&p->n.dropped);
 		t->raw_bytes += ms_load_relaxed(&p->n.raw_bytes);
 		t->disk_bytes += ms_load_relaxed(&p->n.disk_bytes);
+		t->discarded += ms_load_relaxed(&p->n.discarded);
+		t->unwritten += ms_load_relaxed(&p->n.unwritten);
 	}
 	t->rings_refused = ms_load_relaxed(&d->rings_refused);
+	t->unrecorded = d->unrecorded;
 	t->rings_abandoned = ms_load_relaxed(&d->rings_abandoned);
 }
 
@@ -499,6 +538,7 @@ void ms_daemon_close(struct ms_daemon *d)
 		close(d->lfd);
 	if (d->bound)
 		unlink(d->sock_path);
+	ms_manifest_unreserve(d);
 	if (d->efd >= 0)
 		close(d->efd);
 	if (d->sfd >= 0)

@@ -34,6 +34,9 @@ struct ms_daemon_totals {
 	uint64_t events, allocs, frees, dropped;
 	uint64_t raw_bytes, disk_bytes;
 	uint64_t rings_refused, rings_abandoned;
+	uint64_t unrecorded; /* events of threads whose ring was refused */
+	uint64_t discarded;  /* events drained but not written: disk full */
+	uint64_t unwritten;  /* ...of which not in any LOST record either */
 };
 
 struct ms_daemon;

@@ -85,11 +85,19 @@ static inline void ms_rcu_del(struct cds_list_head *e)
  * N bytes takes 2N + 4 KiB of it). */
 #define MS_MAX_MAPPED_BYTES (256ull << 30)
 #define MS_TAILQ_CAP	    4096 /* events queued per tail client */
+/* Descriptors kept free for the archive, the manifest and new peers. */
+#define MS_FD_RESERVE 64
 
 /* Counters a process accumulates; the poller adds, others read. */
 struct ms_proc_counts {
 	_Atomic uint64_t threads, records, allocs, frees, dropped;
 	_Atomic uint64_t raw_bytes, disk_bytes, abandoned, segments;
+	/* Control thread: rings refused, and the events their threads
+	 * reported as not recorded (MS_MSG_UNRECORDED). */
+	_Atomic uint64_t refused, unrecorded;
+	/* Pollers: events drained but not written (a full disk), and those
+	 * of them not even counted in a LOST record of the archive. */
+	_Atomic uint64_t discarded, unwritten;
 };
 
 /* A thread (ring generation) as the manifest lists it. */
@@ -113,9 +121,16 @@ struct ms_module {
 #define MS_MANIFEST_THREADS 4096
 #define MS_MANIFEST_MODULES 4096
 
+/*
+ * One image of a process: a pid that execs keeps its identity (the same
+ * pid and kernel start time) and gets a new image, linked to the last.
+ * Counted, listed in the manifest and shown by stats as one process.
+ */
 struct ms_proc {
 	struct cds_list_head node; /* d->procs: control thread only */
 	uint32_t pid, ppid;
+	uint64_t starttime; /* /proc/PID/stat field 22; 0 if unknown */
+	struct ms_proc *prev_image, *next_image; /* control thread only */
 	char exe[256];
 	char dir[4200];
 	uint64_t start_rt_ns, end_rt_ns;
@@ -136,6 +151,9 @@ struct ms_proc {
 
 /* The process's thread and module lists (proc.c). */
 void ms_proc_init_info(struct ms_proc *p);
+/* Threads of this image, the main thread not counted again when an
+ * earlier image of the process had it (same pid and tid). */
+uint64_t ms_proc_threads(struct ms_proc *p);
 void ms_proc_free(struct ms_proc *p);
 /* Appends a thread; returns its index, or -1 when the list is full. */
 int64_t ms_proc_add_thread(struct ms_proc *p, uint32_t tid);
@@ -158,6 +176,8 @@ struct ms_cring {
 	int abandoned;
 	int retired;
 	uint64_t beat;
+	uint64_t disk_pub; /* part of st.disk_discarded published */
+	int disk_logged;   /* the log says this stream cannot write */
 };
 
 struct ms_tailc {
@@ -216,6 +236,10 @@ struct ms_daemon {
 	uint64_t manifest_ns;
 	uint64_t manifest_cost_ns; /* how long the last write took */
 	_Atomic uint64_t rings_refused, rings_abandoned;
+	uint64_t unrecorded; /* control: events of threads with no ring */
+	uint64_t fd_limit;   /* RLIMIT_NOFILE's soft limit, raised at open */
+	uint64_t nconns;     /* control: open connections */
+	int reserved;	     /* ARCHIVE/.reserve holds room for the manifest */
 	_Atomic uint64_t
 		mapped_bytes; /* control adds, poller's frees subtract */
 };
@@ -243,5 +267,8 @@ void ms_tailc_free_rcu(struct rcu_head *h);
 
 /* manifest.c */
 int ms_manifest_write(struct ms_daemon *d, int final);
+/* Room kept in the archive for the manifest on a full disk. */
+void ms_manifest_reserve(struct ms_daemon *d);
+void ms_manifest_unreserve(struct ms_daemon *d);
 
 #endif

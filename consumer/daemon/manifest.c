@@ -26,7 +26,9 @@ static void put_counts(FILE *f, const struct ms_proc_counts *n)
 		"\"threads\": %llu, \"events\": %llu, \"allocs\": %llu, "
 		"\"frees\": %llu, \"dropped\": %llu, \"raw_bytes\": %llu, "
 		"\"bytes_on_disk\": %llu, \"segments\": %llu, "
-		"\"abandoned_rings\": %llu",
+		"\"abandoned_rings\": %llu, \"rings_refused\": %llu, "
+		"\"events_unrecorded\": %llu, \"events_disk_lost\": %llu, "
+		"\"events_unwritten\": %llu",
 		(unsigned long long)ms_load_relaxed(&n->threads),
 		(unsigned long long)ms_load_relaxed(&n->records),
 		(unsigned long long)ms_load_relaxed(&n->allocs),
@@ -35,32 +37,46 @@ static void put_counts(FILE *f, const struct ms_proc_counts *n)
 		(unsigned long long)ms_load_relaxed(&n->raw_bytes),
 		(unsigned long long)ms_load_relaxed(&n->disk_bytes),
 		(unsigned long long)ms_load_relaxed(&n->segments),
-		(unsigned long long)ms_load_relaxed(&n->abandoned));
+		(unsigned long long)ms_load_relaxed(&n->abandoned),
+		(unsigned long long)ms_load_relaxed(&n->refused),
+		(unsigned long long)ms_load_relaxed(&n->unrecorded),
+		(unsigned long long)ms_load_relaxed(&n->discarded),
+		(unsigned long long)ms_load_relaxed(&n->unwritten));
 }
 
-static void put_threads(FILE *f, struct ms_proc *p)
+static void put_threads(FILE *f, struct ms_proc *first)
 {
-	fputs(",\n      \"per_thread\": [", f);
-	for (uint32_t i = 0; i < p->nthr; i++) {
-		const struct ms_thread_sum *t = &p->thr[i];
+	uint32_t listed = 0;
+	uint64_t omitted = 0;
 
-		fprintf(f, "%s\n        {\"tid\": %u, \"name\": ", i ? "," : "",
-			t->tid);
-		ms_json_put_cstr(f, t->name);
-		fprintf(f,
-			", \"status\": \"%s\", \"events\": %llu, "
-			"\"allocs\": %llu, \"frees\": %llu, \"dropped\": "
-			"%llu, \"bytes_on_disk\": %llu, \"segments\": %llu}",
-			t->ended ? "ended" : "running",
-			(unsigned long long)t->n.records,
-			(unsigned long long)t->n.allocs,
-			(unsigned long long)t->n.frees,
-			(unsigned long long)t->n.dropped,
-			(unsigned long long)t->n.disk_bytes,
-			(unsigned long long)t->n.segments);
+	fputs(",\n      \"per_thread\": [", f);
+	for (struct ms_proc *p = first; p; p = p->next_image) {
+		pthread_mutex_lock(&p->info_lock);
+		for (uint32_t i = 0; i < p->nthr; i++) {
+			const struct ms_thread_sum *t = &p->thr[i];
+
+			fprintf(f, "%s\n        {\"tid\": %u, \"name\": ",
+				listed++ ? "," : "", t->tid);
+			ms_json_put_cstr(f, t->name);
+			fprintf(f,
+				", \"status\": \"%s\", \"events\": %llu, "
+				"\"allocs\": %llu, \"frees\": %llu, "
+				"\"dropped\": %llu, \"bytes_on_disk\": %llu, "
+				"\"segments\": %llu, \"unwritten\": %llu}",
+				t->ended ? "ended" : "running",
+				(unsigned long long)t->n.records,
+				(unsigned long long)t->n.allocs,
+				(unsigned long long)t->n.frees,
+				(unsigned long long)t->n.dropped,
+				(unsigned long long)t->n.disk_bytes,
+				(unsigned long long)t->n.segments,
+				(unsigned long long)t->n.unwritten);
+		}
+		omitted += p->thr_omitted;
+		pthread_mutex_unlock(&p->info_lock);
 	}
 	fprintf(f, "%s], \"threads_not_listed\": %llu",
-		p->nthr ? "\n      " : "", (unsigned long long)p->thr_omitted);
+		listed ? "\n      " : "", (unsigned long long)omitted);
 }
 
 static void put_modules(FILE *f, struct ms_proc *p)
@@ -85,22 +101,78 @@ static void put_modules(FILE *f, struct ms_proc *p)
 		p->nmod ? "\n      " : "", (unsigned long long)p->mod_omitted);
 }
 
-static void put_proc(FILE *f, struct ms_proc *p)
+/* Every image of a process (exec), oldest first. */
+static void put_images(FILE *f, struct ms_proc *first)
 {
-	fprintf(f, "    {\"pid\": %u, \"ppid\": %u, \"exe\": ", p->pid,
-		p->ppid);
-	ms_json_put_cstr(f, p->exe);
+	fputs(",\n      \"images\": [", f);
+	for (struct ms_proc *p = first; p; p = p->next_image) {
+		fprintf(f, "%s\n        {\"exe\": ", p == first ? "" : ",");
+		ms_json_put_cstr(f, p->exe);
+		fputs(", \"start_time\": ", f);
+		ms_json_put_time(f, p->start_rt_ns);
+		fputs(", \"end_time\": ", f);
+		ms_json_put_time(f, p->exited ? p->end_rt_ns : 0);
+		fprintf(f,
+			", \"events\": %llu, \"allocs\": %llu, \"frees\": "
+			"%llu}",
+			(unsigned long long)ms_load_relaxed(&p->n.records),
+			(unsigned long long)ms_load_relaxed(&p->n.allocs),
+			(unsigned long long)ms_load_relaxed(&p->n.frees));
+	}
+	fputs("\n      ]", f);
+}
+
+/* The counts of a process: the sum over its images. */
+static void sum_counts(struct ms_proc *first, struct ms_proc_counts *s)
+{
+	/* Every field is a counter, summed as such. */
+	_Static_assert(sizeof(*s) % sizeof(_Atomic uint64_t) == 0, "u64s");
+	_Atomic uint64_t *dst = (_Atomic uint64_t *)s;
+	size_t n = sizeof(*s) / sizeof(*dst);
+
+	memset(s, 0, sizeof(*s));
+	for (struct ms_proc *p = first; p; p = p->next_image) {
+		const _Atomic uint64_t *src = (const _Atomic uint64_t *)&p->n;
+
+		for (size_t i = 0; i < n; i++)
+			ms_store_relaxed(&dst[i],
+					 ms_load_relaxed(&dst[i]) +
+						 ms_load_relaxed(&src[i]));
+	}
+	/* A later image's main thread is the earlier one's (same tid). */
+	ms_store_relaxed(&s->threads, 0);
+	for (struct ms_proc *p = first; p; p = p->next_image)
+		ms_store_relaxed(&s->threads, ms_load_relaxed(&s->threads) +
+						      ms_proc_threads(p));
+}
+
+/* One process: the chain of its images from `first`, named by its last. */
+static void put_proc(FILE *f, struct ms_proc *first)
+{
+	struct ms_proc *last = first;
+	struct ms_proc_counts sum;
+	uint32_t rings = 0;
+
+	for (struct ms_proc *p = first; p; p = p->next_image) {
+		last = p;
+		rings += p->nrings;
+	}
+	fprintf(f, "    {\"pid\": %u, \"ppid\": %u, \"exe\": ", first->pid,
+		first->ppid);
+	ms_json_put_cstr(f, last->exe);
 	fprintf(f, ", \"status\": \"%s\", \"start_time\": ",
-		p->exited ? "exited" : "running");
-	ms_json_put_time(f, p->start_rt_ns);
+		last->exited ? "exited" : "running");
+	ms_json_put_time(f, first->start_rt_ns);
 	fputs(", \"end_time\": ", f);
-	ms_json_put_time(f, p->exited ? p->end_rt_ns : 0);
-	fprintf(f, ", \"rings\": %u, ", p->nrings);
-	put_counts(f, &p->n);
-	pthread_mutex_lock(&p->info_lock);
-	put_threads(f, p);
-	put_modules(f, p);
-	pthread_mutex_unlock(&p->info_lock);
+	ms_json_put_time(f, last->exited ? last->end_rt_ns : 0);
+	fprintf(f, ", \"rings\": %u, ", rings);
+	sum_counts(first, &sum);
+	put_counts(f, &sum);
+	put_images(f, first);
+	put_threads(f, first);
+	pthread_mutex_lock(&last->info_lock);
+	put_modules(f, last);
+	pthread_mutex_unlock(&last->info_lock);
 	fputc('}', f);
 }
 
@@ -131,14 +203,19 @@ static void put_totals(FILE *f, struct ms_daemon *d)
 		"  \"totals\": {\"processes\": %llu, \"threads\": %llu, "
 		"\"events\": %llu, \"allocs\": %llu, \"frees\": %llu, "
 		"\"dropped\": %llu, \"raw_bytes\": %llu, \"bytes_on_disk\": "
-		"%llu, \"rings_refused\": %llu, \"rings_abandoned\": %llu},\n",
+		"%llu, \"rings_refused\": %llu, \"rings_abandoned\": %llu, "
+		"\"events_unrecorded\": %llu, \"events_disk_lost\": %llu, "
+		"\"events_unwritten\": %llu},\n",
 		(unsigned long long)t.processes, (unsigned long long)t.threads,
 		(unsigned long long)t.events, (unsigned long long)t.allocs,
 		(unsigned long long)t.frees, (unsigned long long)t.dropped,
 		(unsigned long long)t.raw_bytes,
 		(unsigned long long)t.disk_bytes,
 		(unsigned long long)t.rings_refused,
-		(unsigned long long)t.rings_abandoned);
+		(unsigned long long)t.rings_abandoned,
+		(unsigned long long)t.unrecorded,
+		(unsigned long long)t.discarded,
+		(unsigned long long)t.unwritten);
 }
 
 static void put_manifest(FILE *f, struct ms_daemon *d, int final)
@@ -161,6 +238,8 @@ static void put_manifest(FILE *f, struct ms_daemon *d, int final)
 	fputs("  \"processes\": [\n", f);
 	ms_list_for_each(p, &d->procs, node)
 	{
+		if (p->prev_image)
+			continue; /* listed with its first image */
 		if (!first)
 			fputs(",\n", f);
 		first = 0;
@@ -169,7 +248,56 @@ static void put_manifest(FILE *f, struct ms_daemon *d, int final)
 	fputs("\n  ]\n}\n", f);
 }
 
+static int manifest_write(struct ms_daemon *d, int final);
+
+/*
+ * The room kept for the manifest: a full disk must not leave it saying
+ * "running" with old counts. Made when the collector starts; given up the
+ * first time the manifest cannot be written, then removed at the end.
+ */
+#define MS_RESERVE_BYTES (1u << 20)
+
+void ms_manifest_reserve(struct ms_daemon *d)
+{
+	char path[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.reserve", d->out);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (posix_fallocate(fd, 0, MS_RESERVE_BYTES) == 0)
+		d->reserved = 1;
+	else
+		unlink(path);
+	close(fd);
+}
+
+void ms_manifest_unreserve(struct ms_daemon *d)
+{
+	char path[4200];
+
+	if (!d->reserved)
+		return;
+	snprintf(path, sizeof(path), "%s/.reserve", d->out);
+	unlink(path);
+	d->reserved = 0;
+}
+
 int ms_manifest_write(struct ms_daemon *d, int final)
+{
+	int err = manifest_write(d, final);
+
+	if (err && d->reserved) {
+		ms_manifest_unreserve(d);
+		ms_dlog(d, "the archive's disk is full: used the room kept "
+			   "for the manifest");
+		err = manifest_write(d, final);
+	}
+	return err;
+}
+
+static int manifest_write(struct ms_daemon *d, int final)
 {
 	char tmp[4200], path[4200];
 	FILE *f;

@@ -28,12 +28,37 @@ static void tap(void *ctx, const struct ms_tail_event *ev)
 	ms_tailc_push(ctx, ev);
 }
 
+/* Says once when a stream starts and stops losing frames to the disk. */
+static void note_disk(struct ms_cring *r)
+{
+	int err = r->st.disk_err;
+
+	if (!err == !r->disk_logged)
+		return;
+	r->disk_logged = err != 0;
+	if (err)
+		ms_dlog(r->d,
+			"pid %u tid %u: cannot write the archive (%s); its "
+			"events are drained and counted as lost (cause disk) "
+			"until writing works again",
+			r->proc->pid, r->st.cfg.tid, strerror(-err));
+	else
+		ms_dlog(r->d, "pid %u tid %u: writing the archive again",
+			r->proc->pid, r->st.cfg.tid);
+}
+
 /* Adds what the stream counted since the last call to the process. */
 static void publish(struct ms_cring *r)
 {
 	struct ms_stream_counts *n = &r->st.n, *p = &r->pub;
 	struct ms_proc_counts *c = &r->proc->n;
 
+	note_disk(r);
+	if (r->st.disk_discarded != r->disk_pub) {
+		ms_fetch_add_relaxed(&c->discarded,
+				     r->st.disk_discarded - r->disk_pub);
+		r->disk_pub = r->st.disk_discarded;
+	}
 	if (n->records == p->records && n->disk_bytes == p->disk_bytes)
 		return;
 	ms_fetch_add_relaxed(&c->records, n->records - p->records);
@@ -76,6 +101,8 @@ static void start_stream(struct ms_cring *r, uint32_t gen)
 		return;
 	}
 	memset(&r->pub, 0, sizeof(r->pub));
+	r->disk_pub = 0;
+	r->disk_logged = 0;
 	r->sum = ms_proc_add_thread(r->proc, cfg.tid);
 	r->have_stream = 1;
 	ms_fetch_add_relaxed(&r->proc->n.threads, 1);
@@ -86,6 +113,8 @@ static void end_stream(struct ms_cring *r)
 	uint64_t lost = ms_load_relaxed(&r->ring.hdr->lost_pending);
 	int err = ms_stream_finish(&r->st, lost);
 
+	/* Not even the LOST record could be written: the manifest says. */
+	ms_fetch_add_relaxed(&r->proc->n.unwritten, r->st.disk_lost);
 	if (err)
 		ms_dlog(r->d, "pid %u tid %u: writing the archive failed: %s",
 			r->proc->pid, r->st.cfg.tid, strerror(-err));

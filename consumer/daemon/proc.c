@@ -16,6 +16,20 @@ void ms_proc_init_info(struct ms_proc *p)
 	pthread_mutex_init(&p->info_lock, NULL);
 }
 
+uint64_t ms_proc_threads(struct ms_proc *p)
+{
+	uint64_t n = ms_load_relaxed(&p->n.threads);
+	int main_seen = 0;
+
+	if (!p->prev_image || !n)
+		return n;
+	pthread_mutex_lock(&p->info_lock);
+	for (uint32_t i = 0; i < p->nthr && !main_seen; i++)
+		main_seen = p->thr[i].tid == p->pid;
+	pthread_mutex_unlock(&p->info_lock);
+	return n - (uint64_t)main_seen;
+}
+
 void ms_proc_free(struct ms_proc *p)
 {
 	if (!p)

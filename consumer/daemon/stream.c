@@ -107,29 +107,78 @@ static int close_segment(struct ms_stream *s)
 	return err;
 }
 
+/*
+ * The open frame could not be written: its records leave the counts, and
+ * its events (with the losses its LOST records carried) wait in disk_lost
+ * for a LOST record of cause DISK in a frame that is written.
+ */
+static void discard_frame(struct ms_stream *s)
+{
+	const struct ms_stream_counts *f = &s->f0;
+	uint64_t events = (s->n.allocs - f->allocs) + (s->n.frees - f->frees) -
+			  (s->n.reallocs - f->reallocs);
+
+	s->disk_discarded += events;
+	s->disk_lost += events + (s->n.dropped - f->dropped);
+	s->n.records = f->records;
+	s->n.allocs = f->allocs;
+	s->n.frees = f->frees;
+	s->n.reallocs = f->reallocs;
+	s->n.dropped = f->dropped;
+	s->len = 0;
+	s->count = 0;
+}
+
+/* Errors of the file system, not of the data: the stream goes on. */
+static int storage_error(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT || err == -EIO ||
+	       err == -EFBIG || err == -EROFS || err == -EMFILE ||
+	       err == -ENFILE || err == -ENOMEM;
+}
+
+static int write_open_frame(struct ms_stream *s)
+{
+	if (s->pk && ms_pack_end(s->pk) == 0)
+		return ms_seg_write_packed(s->w, s->buf, s->len, s->pk,
+					   s->count, s->first_ts, s->last_ts);
+	return ms_seg_write_frame(s->w, s->buf, s->len, s->count, s->first_ts,
+				  s->last_ts);
+}
+
 int ms_stream_flush(struct ms_stream *s)
 {
-	uint64_t before;
-	int err;
+	uint64_t before, now;
+	int err = 0;
 
 	if (s->count == 0) {
 		s->len = 0; /* a lone SYNC carries nothing */
 		return 0;
 	}
-	if (!s->w) {
-		err = open_segment(s);
-		if (err)
-			return err;
+	now = s->disk_err ? ms_mono_ns() : 0;
+	if (s->disk_err && now < s->disk_retry_ns) {
+		discard_frame(s);
+		return 0;
 	}
-	before = ms_seg_file_size(s->w);
-	if (s->pk && ms_pack_end(s->pk) == 0)
-		err = ms_seg_write_packed(s->w, s->buf, s->len, s->pk, s->count,
-					  s->first_ts, s->last_ts);
-	else
-		err = ms_seg_write_frame(s->w, s->buf, s->len, s->count,
-					 s->first_ts, s->last_ts);
+	if (!s->w)
+		err = open_segment(s);
+	before = s->w ? ms_seg_file_size(s->w) : 0;
+	if (!err)
+		err = write_open_frame(s);
+	if (err && storage_error(err)) {
+		/* The program must never wait for a disk: drain on and count
+		 * what cannot be kept. The segment keeps its whole frames;
+		 * the next try opens a new one. */
+		if (s->w)
+			(void)close_segment(s);
+		s->disk_err = err;
+		s->disk_retry_ns = (now ? now : ms_mono_ns()) + 1000000000u;
+		discard_frame(s);
+		return 0;
+	}
 	if (err)
 		return err;
+	s->disk_err = 0;
 	s->n.disk_bytes += ms_seg_file_size(s->w) - before + 32;
 	s->n.raw_bytes += s->len;
 	s->n.frames++;
@@ -138,6 +187,28 @@ int ms_stream_flush(struct ms_stream *s)
 	if (ms_seg_file_size(s->w) >= s->cfg.seg_max)
 		return close_segment(s);
 	return 0;
+}
+
+/* Appends a LOST record to the open frame (room for it is the caller's
+ * to make) and counts it. */
+static void put_lost(struct ms_stream *s, uint64_t count, uint64_t cause)
+{
+	uint8_t *end = ms_rec_put_lost(&s->dec, s->buf + s->len, s->dec.last_ts,
+				       count, cause);
+
+	if (s->pk) {
+		struct ms_event lost = {.type = MS_REC_LOST};
+
+		ms_pack_other(s->pk, s->buf + s->len,
+			      (size_t)(end - (s->buf + s->len)), &lost);
+	}
+	if (s->count == 0)
+		s->first_ts = s->dec.last_ts;
+	s->last_ts = s->dec.last_ts;
+	s->len = (size_t)(end - s->buf);
+	s->count++;
+	s->n.records++;
+	s->n.dropped += count;
 }
 
 static void begin_frame(struct ms_stream *s)
@@ -157,6 +228,13 @@ static void begin_frame(struct ms_stream *s)
 	}
 	s->count = 0;
 	s->frame_open_ns = ms_mono_ns();
+	s->f0 = s->n;
+	/* What a full disk cost, said first in the next frame (and back to
+	 * disk_lost if this frame cannot be written either). */
+	if (s->disk_lost) {
+		put_lost(s, s->disk_lost, MS_LOST_DISK);
+		s->disk_lost = 0;
+	}
 }
 
 static void tap_event(struct ms_stream *s, const struct ms_event *e,
@@ -191,6 +269,7 @@ static void account(struct ms_stream *s, const struct ms_event *e)
 	case MS_REC_REALLOC:
 		s->n.allocs++;
 		s->n.frees++;
+		s->n.reallocs++;
 		break;
 	case MS_REC_LOST:
 		s->n.dropped += e->count;
@@ -335,34 +414,25 @@ int ms_stream_finish(struct ms_stream *s, uint64_t lost_pending)
 {
 	int err = 0, e2;
 
-	if (lost_pending) {
-		uint64_t cause = MS_LOST_FULL;
-
+	/* The end is worth one more try at a full disk. */
+	s->disk_retry_ns = 0;
+	if (lost_pending || s->disk_lost) {
 		if (s->len == 0 || s->len + 64 > s->cap) {
 			err = ms_stream_flush(s);
-			begin_frame(s);
+			s->disk_retry_ns = 0;
+			begin_frame(s); /* writes what disk_lost holds */
 		}
-		uint8_t *end =
-			ms_rec_put_lost(&s->dec, s->buf + s->len,
-					s->dec.last_ts, lost_pending, cause);
-
-		if (s->pk) {
-			struct ms_event lost = {.type = MS_REC_LOST};
-
-			ms_pack_other(s->pk, s->buf + s->len,
-				      (size_t)(end - (s->buf + s->len)), &lost);
+		if (s->disk_lost) {
+			put_lost(s, s->disk_lost, MS_LOST_DISK);
+			s->disk_lost = 0;
 		}
-		if (s->count == 0)
-			s->first_ts = s->dec.last_ts;
-		s->last_ts = s->dec.last_ts;
-		s->len = (size_t)(end - s->buf);
-		s->count++;
-		s->n.records++;
-		s->n.dropped += lost_pending;
+		if (lost_pending)
+			put_lost(s, lost_pending, MS_LOST_FULL);
 	}
 	e2 = ms_stream_flush(s);
 	if (!err)
 		err = e2;
+	s->n.unwritten = s->disk_lost;
 	if (s->w) {
 		e2 = close_segment(s);
 		if (!err)

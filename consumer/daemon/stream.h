@@ -51,6 +51,10 @@ struct ms_stream_counts {
 	uint64_t disk_bytes; /* segment bytes, headers included */
 	uint64_t frames;
 	uint64_t segments;
+	uint64_t reallocs; /* REALLOC, also in allocs and frees */
+	/* Set at the end: events a full disk kept out of every LOST record
+	 * (the manifest's word only). */
+	uint64_t unwritten;
 };
 
 struct ms_stack_cache;
@@ -72,6 +76,17 @@ struct ms_stream {
 	struct ms_stream_counts n;
 	char name[MS_NAME_MAX + 1]; /* THREAD_NAME, "" if none */
 	int err; /* sticky: the stream stopped at a bad record */
+	/*
+	 * The archive could not be written (a full disk): frames are
+	 * discarded, their events counted in disk_lost until a LOST record
+	 * (cause DISK) that says so is written; writing is tried again once
+	 * a second, and always at the end.
+	 */
+	int disk_err;		    /* last write error, 0 once one succeeds */
+	uint64_t disk_lost;	    /* events discarded, not yet in a LOST */
+	uint64_t disk_retry_ns;	    /* no write before this monotonic time */
+	uint64_t disk_discarded;    /* events ever discarded (only grows) */
+	struct ms_stream_counts f0; /* n when the open frame began */
 };
 
 /* Sets up `s`; returns 0 or -ENOMEM. */

@@ -198,7 +198,12 @@ static int in_process(void)
 		ms_clock_calibrate(&clk, 20);
 		s.tick_hz = clk.use_tsc ? clk.tick_hz : 0;
 	}
-	snprintf(path, sizeof(path), "/tmp/ms-bench-agent-%d.sock", getpid());
+	/* A directory of our own: the agent trusts no other (issue 11). */
+	char dir[] = "/tmp/ms-bench-agent-XXXXXX";
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(path, sizeof(path), "%s/bench.sock", dir);
 	m = ms_mini_start(path, &s);
 	if (!m)
 		return 1;

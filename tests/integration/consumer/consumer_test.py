@@ -141,13 +141,13 @@ def sc_faults(args, tmp, fault):
 
 def sc_small_ring(args, tmp):
     st, total, threads, err = sc_faults(args, tmp, "small-ring")
-    check("refused a ring" in err, "no refusal logged: " + err)
+    check("refused the ring of thread" in err, "no refusal logged: " + err)
     compare(st, total, threads)
 
 
 def sc_unsealed(args, tmp):
     st, total, threads, err = sc_faults(args, tmp, "unsealed")
-    check("refused a ring" in err, "no refusal logged: " + err)
+    check("refused the ring of thread" in err, "no refusal logged: " + err)
     compare(st, total, threads)
 
 

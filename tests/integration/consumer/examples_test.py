@@ -9,6 +9,7 @@ usage: examples_test.py CLI EXAMPLES_DIR CRASH_PROG SCENARIO
                         [--threads T] [--ops N]
 """
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -271,7 +272,64 @@ def sc_multi(args, tmp):
           stt["processes"])
 
 
+def sc_disk_full(args, tmp):
+    """Issue 11, defect 3: recording into a 4 MiB tmpfs. The program runs
+    to its end unchanged; every event of each worker is archived, in a
+    LOST record of cause disk, or (when not even that fitted) counted as
+    unwritten by the manifest, which ends "finished"."""
+    if os.geteuid() != 0:
+        print("SKIP: mounting a small tmpfs needs root")
+        sys.exit(77)
+    disk = tmp + "/disk"
+    os.mkdir(disk)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs",
+                       disk]).returncode != 0:
+        print("SKIP: cannot mount a tmpfs here")
+        sys.exit(77)
+    try:
+        out = disk + "/arc"
+        p, dt = record(args, out, [ex(args, "stress_test"), "--threads",
+                                   "4", "--ops", "1500000"],
+                       ["--stack-depth", "0"])
+        total, threads = expectations(p.stdout)
+        check("disk was full" in p.stderr,
+              "record did not say that the disk was full: " +
+              p.stderr[-500:])
+        st = stats(args, out)
+        with open(out + "/manifest.json") as f:
+            man = json.load(f)
+        check(man["state"] == "finished", "manifest left " + man["state"])
+        unwritten = {}
+        for proc in man["processes"]:
+            for t in proc["per_thread"]:
+                unwritten[t["tid"]] = unwritten.get(t["tid"], 0) + \
+                    t["unwritten"]
+        pt = {t["tid"]: t for t in st["per_thread"]}
+        kept = lost = 0
+        for tid, e in threads.items():
+            a = pt.get(tid, {"allocs": 0, "frees": 0, "dropped": 0})
+            got = a["allocs"] + a["frees"] + a["dropped"] + \
+                unwritten.get(tid, 0)
+            check(got == e["allocs"] + e["frees"],
+                  "thread %d: %d archived + %d dropped + %d unwritten, "
+                  "expected %d" % (tid, a["allocs"] + a["frees"],
+                                   a["dropped"], unwritten.get(tid, 0),
+                                   e["allocs"] + e["frees"]))
+            kept += a["allocs"] + a["frees"]
+            lost += a["dropped"] + unwritten.get(tid, 0)
+        check(lost > 0, "nothing was lost: the disk never filled")
+        totals = man["totals"]
+        print("disk full: %d events kept, %d counted lost (%d in LOST "
+              "records, %d only in the manifest), record took %.1f s" %
+              (kept, lost, lost - sum(unwritten.values()),
+               sum(unwritten.values()), dt))
+        check(totals["events_disk_lost"] > 0, "manifest: no disk loss")
+    finally:
+        subprocess.run(["umount", "-l", disk])
+
+
 SCENARIOS = {
+    "disk-full": sc_disk_full,
     "multi": sc_multi,
     "stress": sc_stress, "stress-drop": sc_stress_drop, "simple": sc_simple,
     "minimal": sc_minimal, "run-tail": sc_run_tail,

@@ -226,7 +226,7 @@ static void test_malformed(void **state)
 	*p++ = MS_REC_LOST;
 	p = ms_put_varint(p, 0);
 	p = ms_put_varint(p, 5);
-	p = ms_put_varint(p, MS_LOST_NCAUSES);
+	p = ms_put_varint(p, MS_LOST_REC_NCAUSES);
 	assert_int_equal(ms_rec_decode(&s, b, (size_t)(p - b), &ev), -EBADMSG);
 	p = ms_rec_put_alloc(&s, b, 0, 1, 1, 0, 0, 0);
 	assert_int_equal(ms_rec_decode(&s, b, (size_t)(p - b), &ev), -EBADMSG);

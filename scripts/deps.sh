@@ -5,6 +5,10 @@
 MS_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libzstd-dev
     libunwind-dev libcmocka-dev libdw-dev libelf-dev python3 procps
     protobuf-c-compiler libprotobuf-c-dev zlib1g-dev)
+# Packages wanted for a command, installed only when the command is
+# missing (a Node.js from elsewhere brings its own npm): COMMAND:PACKAGE.
+# npm fetches the HTML report's libraries at build time (web/build.sh).
+MS_COMMAND_PACKAGES=(npm:npm)
 # scripts/test also builds with clang (warnings, ASan+UBSan), traces real
 # programs of several runtimes (Rust: ripgrep, fd; Node.js; Java),
 # compares figures with heaptrack's, and reads `memscope export --format
@@ -15,6 +19,9 @@ MS_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libzstd-dev
 # the ELF files with it)
 MS_TEST_PACKAGES=(clang libclang-rt-14-dev ripgrep fd-find nodejs
     default-jdk-headless heaptrack golang-go scdoc dpkg-dev file)
+# scripts/test loads the HTML report in Chromium (tests/browser) when it
+# can be installed; without it those tests are skipped, and say so
+MS_BROWSER_PACKAGES=(chromium)
 
 # ms_install_deps [extra packages...]
 ms_install_deps() {
@@ -22,6 +29,9 @@ ms_install_deps() {
     for p in "${MS_PACKAGES[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
             missing+=("$p")
+    done
+    for p in "${MS_COMMAND_PACKAGES[@]}"; do
+        command -v "${p%%:*}" >/dev/null || missing+=("${p#*:}")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "== installing: ${missing[*]}"

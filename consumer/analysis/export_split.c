@@ -59,21 +59,23 @@ static void touch(const struct ms_split *s, struct ms_split_cell *c)
 static struct ms_split_cell *cell_of(struct ms_split *s,
 				     const struct ms_heap_block *b, int counted)
 {
-	struct ms_split_cell *c;
+	/* room first: the map must not number a cell that is not there */
+	struct ms_split_cell *c = ms_grow(s->v, &s->cap, s->n + 1, sizeof(*c));
 	int fresh;
-	int64_t i = ms_xmap_id(&s->map, b->site, b->thread, 0, &fresh);
+	int64_t i;
 
 	if (counted && !s->in_window) {
 		s->in_window = 1;
 		s->epoch++; /* the window's start: heap.c's window_begin() */
 	}
-	if (i < 0 || (fresh && !(c = ms_grow(s->v, &s->cap, (size_t)i + 1,
-					     sizeof(*c))))) {
+	if (c)
+		s->v = c;
+	i = c ? ms_xmap_id(&s->map, b->site, b->thread, 0, &fresh) : -ENOMEM;
+	if (i < 0) {
 		s->failed = 1;
 		return NULL;
 	}
 	if (fresh) {
-		s->v = c;
 		s->n = (size_t)i + 1;
 		s->v[i] = (struct ms_split_cell){.site = b->site,
 						 .thread = b->thread,

@@ -35,6 +35,22 @@ static inline uint64_t ms_q16_count(uint64_t q16)
 	return (q16 + 32768) >> 16;
 }
 
+/*
+ * Pieces of the JSON report that the HTML report's figures share
+ * (report_json.c), each the members of an object without its braces and
+ * without a comma after the last.
+ */
+/* `"key": v`, and ", " after it when `comma`. */
+void ms_report_json_u(FILE *f, const char *key, uint64_t v, int comma);
+/* "archive", "sampling", "estimated", ... "archive_errors". */
+void ms_report_json_session(FILE *f, const struct ms_profile *p);
+/* "allocations", "frees", ... "lost_events" of the heap's totals. */
+void ms_report_json_totals(FILE *f, const struct ms_profile *p);
+/* "id", "pid", "allocations", ... "lifetime_p99_ns" of site `id`. */
+void ms_report_json_site(FILE *f, struct ms_profile *p, uint32_t id);
+/* "pid", "tid", "name", "allocations", ... "lost_events". */
+void ms_report_json_thread(FILE *f, const struct ms_profile_thread *t);
+
 /* Return 0, or -errno of the output (or -ENOMEM). */
 int ms_report_text(FILE *f, struct ms_profile *p,
 		   const struct ms_report_opts *o);

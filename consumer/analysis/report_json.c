@@ -24,38 +24,62 @@ static uint64_t rel(const struct ms_profile *p, uint64_t ns)
 	return ns > p->start_ns ? ns - p->start_ns : 0;
 }
 
-static void put_u(FILE *f, const char *key, uint64_t v, int comma)
+void ms_report_json_u(FILE *f, const char *key, uint64_t v, int comma)
 {
 	fprintf(f, "\"%s\": %" PRIu64 "%s", key, v, comma ? ", " : "");
 }
 
-static void json_session(struct jout *w)
+void ms_report_json_session(FILE *f, const struct ms_profile *p)
 {
-	const struct ms_profile *p = w->p;
-
-	fputs("{\"archive\": ", w->f);
-	ms_json_put_cstr(w->f, p->dir);
-	fputs(", \"sampling\": ", w->f);
-	ms_json_put_cstr(w->f, p->sampling[0] ? p->sampling : "unknown");
-	fprintf(w->f, ", \"estimated\": %s, ", p->estimated ? "true" : "false");
-	fputs("\"start_time\": ", w->f);
-	ms_json_put_time(w->f, p->start_rt_ns);
-	fputs(", ", w->f);
-	put_u(w->f, "duration_ns", p->end_ns - p->start_ns, 1);
-	put_u(w->f, "processes", p->processes, 1);
-	fprintf(w->f, "\"window\": {\"from_ns\": %" PRIu64 ", \"to_ns\": ",
+	fputs("\"archive\": ", f);
+	ms_json_put_cstr(f, p->dir);
+	fputs(", \"sampling\": ", f);
+	ms_json_put_cstr(f, p->sampling[0] ? p->sampling : "unknown");
+	fprintf(f, ", \"estimated\": %s, ", p->estimated ? "true" : "false");
+	fputs("\"start_time\": ", f);
+	ms_json_put_time(f, p->start_rt_ns);
+	fputs(", ", f);
+	ms_report_json_u(f, "duration_ns", p->end_ns - p->start_ns, 1);
+	ms_report_json_u(f, "processes", p->processes, 1);
+	fprintf(f, "\"window\": {\"from_ns\": %" PRIu64 ", \"to_ns\": ",
 		p->o.from_ns);
 	if (p->o.to_ns == MS_PROFILE_END)
-		fputs("null}, ", w->f);
+		fputs("null}, ", f);
 	else
-		fprintf(w->f, "%" PRIu64 "}, ", p->o.to_ns);
-	fprintf(w->f, "\"pid\": %s", p->o.pid ? "" : "null");
+		fprintf(f, "%" PRIu64 "}, ", p->o.to_ns);
+	fprintf(f, "\"pid\": %s", p->o.pid ? "" : "null");
 	if (p->o.pid)
-		fprintf(w->f, "%" PRIu32, p->o.pid);
-	fprintf(w->f, ", \"tid\": %s", p->o.tid ? "" : "null");
+		fprintf(f, "%" PRIu32, p->o.pid);
+	fprintf(f, ", \"tid\": %s", p->o.tid ? "" : "null");
 	if (p->o.tid)
-		fprintf(w->f, "%" PRIu32, p->o.tid);
-	fprintf(w->f, ", \"archive_errors\": %zu,\n", p->archive_errors);
+		fprintf(f, "%" PRIu32, p->o.tid);
+	fprintf(f, ", \"archive_errors\": %zu", p->archive_errors);
+}
+
+static void json_session(struct jout *w)
+{
+	fputc('{', w->f);
+	ms_report_json_session(w->f, w->p);
+	fputs(",\n", w->f);
+}
+
+void ms_report_json_totals(FILE *f, const struct ms_profile *p)
+{
+	const struct ms_heap_totals *t = ms_heap_totals(p->heap);
+
+	ms_report_json_u(f, "allocations", ms_q16_count(t->allocs_q16), 1);
+	ms_report_json_u(f, "frees", ms_q16_count(t->frees_q16), 1);
+	ms_report_json_u(f, "realloc_calls", ms_q16_count(t->realloc_q16), 1);
+	ms_report_json_u(f, "total_allocated_bytes", t->bytes, 1);
+	ms_report_json_u(f, "total_freed_bytes", t->freed_bytes, 1);
+	ms_report_json_u(f, "peak_bytes", t->peak, 1);
+	ms_report_json_u(f, "peak_time_ns", rel(p, t->peak_ns), 1);
+	ms_report_json_u(f, "leaked_bytes", t->leaked, 1);
+	ms_report_json_u(f, "leaked_allocations", ms_q16_count(t->leaked_q16),
+			 1);
+	ms_report_json_u(f, "temporary_allocations", ms_q16_count(t->temp_q16),
+			 1);
+	ms_report_json_u(f, "lost_events", t->lost, 0);
 }
 
 static void json_totals(struct jout *w)
@@ -64,17 +88,8 @@ static void json_totals(struct jout *w)
 	FILE *f = w->f;
 
 	fputs(" ", f);
-	put_u(f, "allocations", ms_q16_count(t->allocs_q16), 1);
-	put_u(f, "frees", ms_q16_count(t->frees_q16), 1);
-	put_u(f, "realloc_calls", ms_q16_count(t->realloc_q16), 1);
-	put_u(f, "total_allocated_bytes", t->bytes, 1);
-	put_u(f, "total_freed_bytes", t->freed_bytes, 1);
-	put_u(f, "peak_bytes", t->peak, 1);
-	put_u(f, "peak_time_ns", rel(w->p, t->peak_ns), 1);
-	put_u(f, "leaked_bytes", t->leaked, 1);
-	put_u(f, "leaked_allocations", ms_q16_count(t->leaked_q16), 1);
-	put_u(f, "temporary_allocations", ms_q16_count(t->temp_q16), 1);
-	put_u(f, "lost_events", t->lost, 1);
+	ms_report_json_totals(f, w->p);
+	fputs(", ", f);
 	fprintf(f,
 		"\"bounds\": {\"allocations\": [%" PRIu64 ", %" PRIu64
 		"], \"frees\": [%" PRIu64 ", %" PRIu64 "]},\n",
@@ -94,8 +109,9 @@ static void json_sizes(struct jout *w)
 			continue;
 		fprintf(w->f, "%s{\"below\": %" PRIu64 ", ", first ? "" : ", ",
 			(uint64_t)(k < 64 ? UINT64_C(1) << k : UINT64_MAX));
-		put_u(w->f, "allocations", ms_q16_count(w->t->size_q16[k]), 1);
-		put_u(w->f, "bytes", w->t->size_bytes[k], 0);
+		ms_report_json_u(w->f, "allocations",
+				 ms_q16_count(w->t->size_q16[k]), 1);
+		ms_report_json_u(w->f, "bytes", w->t->size_bytes[k], 0);
 		fputc('}', w->f);
 		first = 0;
 	}
@@ -115,27 +131,30 @@ static void json_timeline(struct jout *w)
 	fputs("]},\n", w->f);
 }
 
+void ms_report_json_thread(FILE *f, const struct ms_profile_thread *t)
+{
+	ms_report_json_u(f, "pid", t->h.pid, 1);
+	ms_report_json_u(f, "tid", t->h.tid, 1);
+	fputs("\"name\": ", f);
+	ms_json_put_cstr(f, t->name);
+	fputs(", ", f);
+	ms_report_json_u(f, "allocations", ms_q16_count(t->h.allocs_q16), 1);
+	ms_report_json_u(f, "bytes", t->h.bytes, 1);
+	ms_report_json_u(f, "frees", ms_q16_count(t->h.frees_q16), 1);
+	ms_report_json_u(f, "peak_bytes", t->h.peak, 1);
+	ms_report_json_u(f, "freed_by_other_threads",
+			 ms_q16_count(t->h.freed_elsewhere_q16), 1);
+	ms_report_json_u(f, "lost_events", t->h.lost, 0);
+}
+
 static void json_threads(struct jout *w)
 {
 	FILE *f = w->f;
 
 	fputs(" \"threads\": [", f);
 	for (size_t i = 0; i < w->p->nthreads; i++) {
-		const struct ms_profile_thread *t = &w->p->threads[i];
-
 		fprintf(f, "%s\n  {", i ? "," : "");
-		put_u(f, "pid", t->h.pid, 1);
-		put_u(f, "tid", t->h.tid, 1);
-		fputs("\"name\": ", f);
-		ms_json_put_cstr(f, t->name);
-		fputs(", ", f);
-		put_u(f, "allocations", ms_q16_count(t->h.allocs_q16), 1);
-		put_u(f, "bytes", t->h.bytes, 1);
-		put_u(f, "frees", ms_q16_count(t->h.frees_q16), 1);
-		put_u(f, "peak_bytes", t->h.peak, 1);
-		put_u(f, "freed_by_other_threads",
-		      ms_q16_count(t->h.freed_elsewhere_q16), 1);
-		put_u(f, "lost_events", t->h.lost, 0);
+		ms_report_json_thread(f, &w->p->threads[i]);
 		fputc('}', f);
 	}
 	fputs("],\n", f);
@@ -171,26 +190,35 @@ static int frame_cb(const struct ms_pframe *fr, void *arg)
 	return 0;
 }
 
+void ms_report_json_site(FILE *f, struct ms_profile *p, uint32_t id)
+{
+	const struct ms_site *s = ms_sites_get(&p->sites, id);
+
+	fprintf(f, "\"id\": %" PRIu32 ", \"pid\": %" PRIu32 ", ", id, s->pid);
+	ms_report_json_u(f, "allocations", ms_q16_count(s->allocs_q16), 1);
+	ms_report_json_u(f, "bytes", s->bytes, 1);
+	ms_report_json_u(f, "temporary", ms_q16_count(s->temp_q16), 1);
+	ms_report_json_u(f, "leaked_bytes", s->leaked, 1);
+	ms_report_json_u(f, "leaked_allocations", ms_q16_count(s->leaked_q16),
+			 1);
+	ms_report_json_u(f, "peak_bytes", s->peak, 1);
+	ms_report_json_u(f, "peak_allocations", ms_q16_count(s->peak_q16), 1);
+	ms_report_json_u(f, "freed", ms_q16_count(s->frees_q16), 1);
+	ms_report_json_u(f, "lifetime_median_ns",
+			 ms_lifetime_percentile(s->life, 0.5), 1);
+	ms_report_json_u(f, "lifetime_p99_ns",
+			 ms_lifetime_percentile(s->life, 0.99), 0);
+}
+
 static void json_site(struct jout *w, uint32_t id)
 {
-	const struct ms_site *s = ms_sites_get(&w->p->sites, id);
 	struct frames_out fo = {w->f, 0};
 	struct ms_pframe label;
 	FILE *f = w->f;
 
-	fprintf(f, "\n  {\"id\": %" PRIu32 ", \"pid\": %" PRIu32 ", ", id,
-		s->pid);
-	put_u(f, "allocations", ms_q16_count(s->allocs_q16), 1);
-	put_u(f, "bytes", s->bytes, 1);
-	put_u(f, "temporary", ms_q16_count(s->temp_q16), 1);
-	put_u(f, "leaked_bytes", s->leaked, 1);
-	put_u(f, "leaked_allocations", ms_q16_count(s->leaked_q16), 1);
-	put_u(f, "peak_bytes", s->peak, 1);
-	put_u(f, "peak_allocations", ms_q16_count(s->peak_q16), 1);
-	put_u(f, "freed", ms_q16_count(s->frees_q16), 1);
-	put_u(f, "lifetime_median_ns", ms_lifetime_percentile(s->life, 0.5), 1);
-	put_u(f, "lifetime_p99_ns", ms_lifetime_percentile(s->life, 0.99), 1);
-	fprintf(f, "\"label\": %d, \"frames\": [",
+	fputs("\n  {", f);
+	ms_report_json_site(f, w->p, id);
+	fprintf(f, ", \"label\": %d, \"frames\": [",
 		ms_profile_label(w->p, id, &label));
 	ms_profile_frames(w->p, id, frame_cb, &fo);
 	fputs("]}", f);

@@ -74,7 +74,7 @@ _memscope_value()
 	--weight) words="bytes count leaked peak temporary" ;;
 	--format)
 		case $1 in
-		report) words="text json" ;;
+		report) words="text json html" ;;
 		export) words="folded pprof speedscope" ;;
 		diff) words="text json folded" ;;
 		esac

@@ -204,6 +204,8 @@ int ms_daemon_open(const struct ms_daemon_opts *o, struct ms_daemon **out)
 	if (!d)
 		return -ENOMEM;
 	d->o = *o;
+	if (o->live)
+		ms_store_relaxed(&d->live_want, 1);
 	d->lfd = d->efd = d->sfd = d->wake_fd = -1;
 	pthread_mutex_init(&d->list_lock, NULL);
 	CDS_INIT_LIST_HEAD(&d->rings);

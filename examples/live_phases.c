@@ -13,8 +13,9 @@
  * usage: live_phases [--tick-ms MS] [--ticks N] [--phases P]
  *
  * After the setup and after each phase (N ticks of MS milliseconds) every
- * thread waits, and the program prints the live bytes each site holds:
- *   memscope-step K grow_site=B steady_site=B shrink_site=B
+ * thread waits, and the program prints the live bytes each site holds and
+ * when the wait began (CLOCK_MONOTONIC ns):
+ *   memscope-step K t_ns=T grow_site=B steady_site=B shrink_site=B
  * then reads a line from stdin to go on. After the last phase, or at the
  * end of its input, it leaves with _exit(): every block stays live.
  */
@@ -68,8 +69,11 @@ __attribute__((noinline)) static void *shrink_site(void)
 	return p;
 }
 
-/* A thread's tick, by its role. */
-static void tick(int role, int k)
+/*
+ * A thread's tick, by its role; the setup runs ticks too, so that each
+ * site is one stack (one call path) from the first block to the last.
+ */
+static void tick(int role, int k, int setup)
 {
 	if (role == 0) {
 		if (!grow_site())
@@ -78,6 +82,8 @@ static void tick(int role, int k)
 	} else if (role == 1) {
 		free(steady[k % STEADY_N]);
 		steady[k % STEADY_N] = steady_site();
+	} else if (setup) {
+		shrinking[k] = shrink_site();
 	} else if (shrunk < SHRINK_N) {
 		free(shrinking[shrunk]);
 		shrinking[shrunk++] = NULL;
@@ -86,20 +92,18 @@ static void tick(int role, int k)
 
 static void *worker(void *arg)
 {
+	static const int setup_ticks[3] = {0, STEADY_N, SHRINK_N};
 	int role = (int)(long)arg, k = 0;
 
-	if (role == 1)
-		for (int i = 0; i < STEADY_N; i++)
-			steady[i] = steady_site();
-	if (role == 2)
-		for (int i = 0; i < SHRINK_N; i++)
-			shrinking[i] = shrink_site();
-	pthread_barrier_wait(&end_bar); /* the setup is done */
-	for (int p = 0; p < phases; p++) {
-		pthread_barrier_wait(&start_bar);
-		for (int t = 0; t < ticks; t++, k++) {
-			tick(role, k);
-			sleep_ms(tick_ms);
+	for (int p = -1; p < phases; p++) {
+		int n = p < 0 ? setup_ticks[role] : ticks;
+
+		if (p >= 0)
+			pthread_barrier_wait(&start_bar);
+		for (int t = 0; t < n; t++, k++) {
+			tick(role, k, p < 0);
+			if (p >= 0)
+				sleep_ms(tick_ms);
 		}
 		pthread_barrier_wait(&end_bar);
 	}
@@ -109,10 +113,13 @@ static void *worker(void *arg)
 static int step(int k)
 {
 	char line[64];
+	struct timespec now;
 
-	printf("memscope-step %d grow_site=%zu steady_site=%d "
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	printf("memscope-step %d t_ns=%lld grow_site=%zu steady_site=%d "
 	       "shrink_site=%zu\n",
-	       k, grown * GROW_SIZE, STEADY_N * STEADY_SIZE,
+	       k, (long long)now.tv_sec * 1000000000 + now.tv_nsec,
+	       grown * GROW_SIZE, STEADY_N * STEADY_SIZE,
 	       (SHRINK_N - shrunk) * SHRINK_SIZE);
 	fflush(stdout);
 	return fgets(line, sizeof(line), stdin) != NULL;

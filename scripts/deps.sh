@@ -8,9 +8,10 @@ MS_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libzstd-dev
 # scripts/test also builds with clang (warnings, ASan+UBSan), traces real
 # programs of several runtimes (Rust: ripgrep, fd; Node.js; Java),
 # compares figures with heaptrack's, and reads `memscope export --format
-# pprof` with `go tool pprof` (golang-go)
+# pprof` with `go tool pprof` (golang-go), and drives `memscope top` in a
+# terminal (tmux)
 MS_TEST_PACKAGES=(clang libclang-rt-14-dev ripgrep fd-find nodejs
-    default-jdk-headless heaptrack golang-go)
+    default-jdk-headless heaptrack golang-go tmux)
 
 # ms_install_deps [extra packages...]
 ms_install_deps() {

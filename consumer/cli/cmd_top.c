@@ -368,10 +368,19 @@ static void on_signal(int sig)
 	quit_signal = sig;
 }
 
+/* SIGINT, SIGTERM and SIGHUP end the loop after the current output. */
+static void catch_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 static int term_setup(void)
 {
 	struct termios tio;
-	struct sigaction sa = {.sa_handler = on_signal};
 
 	if (tcgetattr(STDIN_FILENO, &saved_tio) < 0)
 		return -1;
@@ -382,9 +391,6 @@ static int term_setup(void)
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio) < 0)
 		return -1;
 	tio_saved = 1;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	fputs("\x1b[?1049h\x1b[?25l", stdout);
 	fflush(stdout);
 	return 0;
@@ -516,6 +522,7 @@ static int run(int fd, struct ms_top *t, const struct top_opts *o)
 	uint64_t step = (uint64_t)(o->interval * 1e9);
 	int rc = 0, w = 0, fetched = 0;
 
+	catch_signals();
 	if (interactive && term_setup() < 0)
 		interactive = 0;
 	while (w != 1 && !quit_signal) {

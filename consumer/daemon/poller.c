@@ -309,6 +309,11 @@ static uint64_t round_once(struct ms_daemon *d, int final)
 	{
 		if (!r->retired)
 			moved += service(r, now, final, tail_on);
+		/* a round over many full rings is long: a client that asked
+		 * waits for one ring's visit, not the round */
+		if (d->live_on &&
+		    ms_load_relaxed(&d->snap_asked) != d->snap_answered)
+			ms_snap_serve(d, ms_mono_ns());
 	}
 	urcu_memb_read_unlock();
 	return moved;

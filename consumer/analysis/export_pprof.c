@@ -300,8 +300,7 @@ static int thread_labels(struct pprof *b)
 	return 0;
 }
 
-static int add_samples(struct pprof *b, const struct ms_split_cell *c,
-		       size_t n)
+static int add_samples(struct pprof *b, const struct ms_split_cell *c, size_t n)
 {
 	int64_t key_thread = str(b, "thread"), key_pid = str(b, "pid");
 	int r = thread_labels(b);

@@ -124,9 +124,8 @@ static int cells_of(struct cells *c, const struct ms_snap *s, uint32_t pid)
 		p->estimated |= !!(pv->p->flags & MS_SNAP_SAMPLED);
 		for (uint32_t k = 0; k < pv->p->nsites; k++) {
 			const struct ms_snap_site_v *sv = &pv->sites[k];
-			uint32_t id = ms_profile_live_site(p, pv->p->pid,
-							   sv->frames,
-							   sv->s->nframes);
+			uint32_t id = ms_profile_live_site(
+				p, pv->p->pid, sv->frames, sv->s->nframes);
 
 			if (!id || add_cell(c, id, (uint32_t)p->nthreads,
 					    &sv->s->f) < 0)

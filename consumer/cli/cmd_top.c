@@ -107,7 +107,8 @@ static int parse(int argc, char **argv, struct top_opts *o)
 			o->m.suspect_n = (uint32_t)n;
 		} else if (!strcmp(a, "--interval")) {
 			o->interval = strtod(v, &end);
-			if (*end || !(o->interval >= 0.1 && o->interval <= 3600))
+			if (*end ||
+			    !(o->interval >= 0.1 && o->interval <= 3600))
 				return bad(a);
 		} else {
 			fprintf(stderr,
@@ -123,8 +124,7 @@ static int parse(int argc, char **argv, struct top_opts *o)
 
 /* ---- JSON ---- */
 
-static void json_row(FILE *f, const struct ms_top_row *r,
-		     enum ms_top_view v)
+static void json_row(FILE *f, const struct ms_top_row *r, enum ms_top_view v)
 {
 	if (v == MS_TOP_SITES) {
 		fprintf(f, "{\"id\": %" PRIu32 ", \"function\": ", r->key);
@@ -185,12 +185,12 @@ static void print_json(FILE *f, struct ms_top *t)
 	fprintf(f,
 		"{\"t_ns\": %" PRIu64 ", \"since_ns\": %" PRIu64
 		", \"seq\": %" PRIu64 ", \"sampling\": \"%s\", "
-		"\"estimated\": %s, \"incomplete\": %s, \"live_bytes\": %" PRIu64
-		", \"live_count\": %" PRIu64 ", \"allocs\": %" PRIu64
+		"\"estimated\": %s, \"incomplete\": %s, \"live_bytes\": "
+		"%" PRIu64 ", \"live_count\": %" PRIu64 ", \"allocs\": %" PRIu64
 		", \"frees\": %" PRIu64 ", \"dropped\": %" PRIu64
 		", \"alloc_rate\": %.1f, \"free_rate\": %.1f, \"processes\": [",
 		s->h->mono_ns, s->h->since_ns, s->h->seq,
-		s->h->sampling == MS_SAMPLING_FULL	? "full"
+		s->h->sampling == MS_SAMPLING_FULL     ? "full"
 		: s->h->sampling == MS_SAMPLING_TIERED ? "tiered"
 						       : "bytes",
 		tot->estimated ? "true" : "false",
@@ -250,17 +250,17 @@ static void sparkline(FILE *f, struct ms_top *t, int width)
 
 static const char *view_name(enum ms_top_view v)
 {
-	return v == MS_TOP_SITES ? "call sites" : v == MS_TOP_THREADS
-							  ? "threads"
-							  : "processes";
+	return v == MS_TOP_SITES     ? "call sites"
+	       : v == MS_TOP_THREADS ? "threads"
+				     : "processes";
 }
 
 static const char *sort_name(enum ms_top_sort s)
 {
-	return s == MS_SORT_GROWTH ? "growth/min" : s == MS_SORT_RATE
-							    ? "alloc rate"
-						    : s == MS_SORT_COUNT ? "count"
-									 : "live bytes";
+	return s == MS_SORT_GROWTH  ? "growth/min"
+	       : s == MS_SORT_RATE  ? "alloc rate"
+	       : s == MS_SORT_COUNT ? "count"
+				    : "live bytes";
 }
 
 static void header(FILE *f, struct ms_top *t, const struct screen *sc)
@@ -299,8 +299,9 @@ static void table(FILE *f, struct ms_top *t, const struct screen *sc)
 
 	fprintf(f, "\x1b[7m%7s %9s %9s %9s %9s %9s  %-*s\x1b[0m\n", "PID",
 		sc->view == MS_TOP_THREADS ? "TID" : "LIVE#", "LIVE",
-		"GROW/MIN", "ALLOC/S", "ALLOCS", sc->cols > 60 ? sc->cols - 60 : 8,
-		sc->view == MS_TOP_SITES	 ? "SITE (! leak suspect)"
+		"GROW/MIN", "ALLOC/S", "ALLOCS",
+		sc->cols > 60 ? sc->cols - 60 : 8,
+		sc->view == MS_TOP_SITES     ? "SITE (! leak suspect)"
 		: sc->view == MS_TOP_THREADS ? "THREAD"
 					     : "COMMAND");
 	for (size_t i = 0; i < n && (int)i < room; i++) {
@@ -339,8 +340,9 @@ static void draw(struct ms_top *t, struct screen *sc, int ansi)
 	header(f, t, sc);
 	table(f, t, sc);
 	if (ansi)
-		fprintf(f, "\x1b[%d;1H\x1b[7m s t p views  l g r c sort  / "
-			   "filter  space pause  q quit \x1b[0m",
+		fprintf(f,
+			"\x1b[%d;1H\x1b[7m s t p views  l g r c sort  / "
+			"filter  space pause  q quit \x1b[0m",
 			sc->rows);
 	fclose(f);
 	fwrite(buf, 1, len, stdout);
@@ -401,6 +403,8 @@ static int key(struct screen *sc, char c)
 {
 	size_t n = strlen(sc->filter);
 
+	if (c == 'q' && !sc->editing)
+		return 1;
 	if (sc->editing) {
 		if (c == '\n' || c == '\r')
 			sc->editing = 0;
@@ -412,37 +416,16 @@ static int key(struct screen *sc, char c)
 			sc->filter[n] = c, sc->filter[n + 1] = 0;
 		return 0;
 	}
-	switch (c) {
-	case 'q':
-		return 1;
-	case 's':
-		sc->view = MS_TOP_SITES;
-		break;
-	case 't':
-		sc->view = MS_TOP_THREADS;
-		break;
-	case 'p':
-		sc->view = MS_TOP_PROCS;
-		break;
-	case 'l':
-		sc->sort = MS_SORT_LIVE;
-		break;
-	case 'g':
-		sc->sort = MS_SORT_GROWTH;
-		break;
-	case 'r':
-		sc->sort = MS_SORT_RATE;
-		break;
-	case 'c':
-		sc->sort = MS_SORT_COUNT;
-		break;
-	case ' ':
+	/* the view and sort keys: "stp" and "lgrc", in enum order */
+	if (c && strchr("stp", c)) {
+		sc->view = (enum ms_top_view)(strchr("stp", c) - "stp");
+	} else if (c && strchr("lgrc", c)) {
+		sc->sort = (enum ms_top_sort)(strchr("lgrc", c) - "lgrc");
+	} else if (c == ' ') {
 		sc->paused = !sc->paused;
-		break;
-	case '/':
+	} else if (c == '/') {
 		sc->editing = 1;
 		sc->filter[0] = 0;
-		break;
 	}
 	return 0;
 }
@@ -509,9 +492,11 @@ static void sleep_until(uint64_t until)
 	uint64_t now = ms_mono_ns();
 
 	if (now < until)
-		nanosleep(&(struct timespec){(time_t)((until - now) / 1000000000u),
-					     (long)((until - now) % 1000000000u)},
-			  NULL);
+		nanosleep(
+			&(struct timespec){
+				(time_t)((until - now) / 1000000000u),
+				(long)((until - now) % 1000000000u)},
+			NULL);
 }
 
 static int run(int fd, struct ms_top *t, const struct top_opts *o)

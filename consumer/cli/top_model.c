@@ -136,7 +136,8 @@ static void follow(struct ms_top *t, struct ms_top_row *r, uint64_t key,
 		r->free_rate = (double)(r->frees - k->prev_frees) / dt;
 	} else if (now > since) {
 		/* first sight: the average since the live heap began */
-		r->alloc_rate = (double)r->allocs / ((double)(now - since) / 1e9);
+		r->alloc_rate =
+			(double)r->allocs / ((double)(now - since) / 1e9);
 		r->free_rate = (double)r->frees / ((double)(now - since) / 1e9);
 	}
 	k->prev_t = now;
@@ -249,9 +250,8 @@ static int site_rows(struct ms_top *t, const struct ms_snap_proc_v *pv,
 	for (uint32_t i = 0; i < pv->p->nsites; i++) {
 		const struct ms_snap_site *s = pv->sites[i].s;
 		struct ms_top_row *r = add_row(&t->rows[MS_TOP_SITES]);
-		uint32_t id = ms_profile_live_site(t->prof, pid,
-						   pv->sites[i].frames,
-						   s->nframes);
+		uint32_t id = ms_profile_live_site(
+			t->prof, pid, pv->sites[i].frames, s->nframes);
 		struct label *l = id ? label_of(t, id) : NULL;
 
 		if (!r)
@@ -361,7 +361,8 @@ int ms_top_update(struct ms_top *t, struct ms_cli_snap *snap)
 		err = one_proc(t, &s->procs[i], s->h->mono_ns, s->h->since_ns);
 	}
 	if (t->nhist == MS_ARRAY_SIZE(t->hist)) {
-		memmove(t->hist, t->hist + 1, (t->nhist - 1) * sizeof(*t->hist));
+		memmove(t->hist, t->hist + 1,
+			(t->nhist - 1) * sizeof(*t->hist));
 		t->nhist--;
 	}
 	t->hist[t->nhist++] = t->tot.live_bytes;

@@ -41,9 +41,9 @@ struct ms_top_totals {
 };
 
 struct ms_top_opts {
-	uint32_t pid;	       /* 0: every process */
-	uint32_t suspect_n;    /* intervals of growth that make a suspect */
-	int no_symbols;	       /* module+offset only */
+	uint32_t pid;	    /* 0: every process */
+	uint32_t suspect_n; /* intervals of growth that make a suspect */
+	int no_symbols;	    /* module+offset only */
 	const char *debug_dirs;
 };
 

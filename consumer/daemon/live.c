@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "atomics.h"
+#include "bounded.h"
 #include "bytes.h"
 
 #define MS_LIVE_SITE_BUCKETS (1u << 16)
@@ -17,8 +18,8 @@
 
 /* A live block, or a tombstone: a free whose block was not seen. */
 struct ms_live_block {
-	uint64_t addr; /* 0: empty slot */
-	uint64_t ts;   /* allocation's time, or the free's for a tombstone */
+	uint64_t addr;	/* 0: empty slot */
+	uint64_t ts;	/* allocation's time, or the free's for a tombstone */
 	uint64_t bytes; /* weighted bytes it adds to its site */
 	uint32_t q;	/* weighted count (Q16); 0: tombstone */
 	uint32_t site;
@@ -65,33 +66,12 @@ void ms_live_enable(struct ms_live *l, uint64_t now_ns)
 	l->on_ts = now_ns;
 }
 
-/* Room for one more of `size` bytes in *arr (cap doubles up to max). */
-static int grow(void *arr, uint32_t n, uint32_t *cap, size_t size,
-		uint32_t max)
-{
-	uint32_t c = *cap ? *cap * 2 : 16;
-	void *a;
-
-	if (n < *cap)
-		return 0;
-	if (n >= max)
-		return -1;
-	if (c > max)
-		c = max;
-	a = realloc(*(void **)arr, (size_t)c * size);
-	if (!a)
-		return -1;
-	*(void **)arr = a;
-	*cap = c;
-	return 0;
-}
-
 int32_t ms_live_thread(struct ms_live *l, uint32_t tid)
 {
 	struct ms_live_thread *t;
 
-	if (grow(&l->thr, l->nthr, &l->thr_cap, sizeof(*l->thr),
-		 MS_LIVE_THREADS_MAX) < 0)
+	if (ms_grow_bounded(&l->thr, l->nthr, &l->thr_cap, sizeof(*l->thr),
+			    MS_LIVE_THREADS_MAX) < 0)
 		return -1;
 	t = &l->thr[l->nthr];
 	memset(t, 0, sizeof(*t));
@@ -131,11 +111,11 @@ uint32_t ms_live_site(struct ms_live *l, const uint64_t *fr, uint32_t n)
 	if (i)
 		return i;
 	while (l->nframes + n > l->frames_cap)
-		if (grow(&l->frames, l->frames_cap, &l->frames_cap,
-			 sizeof(*l->frames), MS_LIVE_FRAMES_MAX) < 0)
+		if (ms_grow_bounded(&l->frames, l->frames_cap, &l->frames_cap,
+				    sizeof(*l->frames), MS_LIVE_FRAMES_MAX) < 0)
 			return 0;
-	if (grow(&l->sites, l->nsites, &l->sites_cap, sizeof(*l->sites),
-		 MS_LIVE_SITES_MAX) < 0)
+	if (ms_grow_bounded(&l->sites, l->nsites, &l->sites_cap,
+			    sizeof(*l->sites), MS_LIVE_SITES_MAX) < 0)
 		return 0;
 	i = l->nsites++;
 	s = &l->sites[i];
@@ -266,8 +246,7 @@ static inline int make_room(struct ms_live *l)
 	return make_room_slow(l);
 }
 
-static inline void fig_alloc(struct ms_live_fig *f, uint64_t bytes,
-			     uint32_t q)
+static inline void fig_alloc(struct ms_live_fig *f, uint64_t bytes, uint32_t q)
 {
 	f->live_bytes += bytes;
 	f->live_q += q;
@@ -284,8 +263,8 @@ static inline void fig_free(struct ms_live_fig *f, uint64_t bytes, uint32_t q)
 }
 
 /* Counts an allocation (and, when `dead`, its free) everywhere. */
-static void count(struct ms_live *l, int32_t thr, uint32_t site,
-		  uint64_t bytes, uint32_t q, int dead)
+static void count(struct ms_live *l, int32_t thr, uint32_t site, uint64_t bytes,
+		  uint32_t q, int dead)
 {
 	fig_alloc(&l->sites[site].f, bytes, q);
 	if (thr >= 0)
@@ -307,9 +286,8 @@ static void uncount(struct ms_live *l, const struct ms_live_block *b)
 	fig_free(b->thr >= 0 ? &l->thr[b->thr].f : &l->f, b->bytes, b->q);
 }
 
-static void on_alloc(struct ms_live *l, int32_t thr, uint64_t ts,
-		     uint64_t addr, uint64_t size, uint64_t weight,
-		     uint32_t site)
+static void on_alloc(struct ms_live *l, int32_t thr, uint64_t ts, uint64_t addr,
+		     uint64_t size, uint64_t weight, uint32_t site)
 {
 	uint32_t q = weight > UINT32_MAX ? UINT32_MAX : (uint32_t)weight;
 	uint64_t bytes = size;

@@ -35,12 +35,12 @@
 
 #include "record.h"
 
-#define MS_LIVE_BLOCKS_MAX (1u << 23) /* table slots per process */
-#define MS_LIVE_SITES_MAX  (1u << 20)
-#define MS_LIVE_FRAMES_MAX (1u << 24)
+#define MS_LIVE_BLOCKS_MAX  (1u << 23) /* table slots per process */
+#define MS_LIVE_SITES_MAX   (1u << 20)
+#define MS_LIVE_FRAMES_MAX  (1u << 24)
 #define MS_LIVE_THREADS_MAX 16384
-#define MS_LIVE_HIST	   16 /* live bytes samples kept per site */
-#define MS_LIVE_HIST_NS	   1000000000ull /* one sample a second */
+#define MS_LIVE_HIST	    16		  /* live bytes samples kept per site */
+#define MS_LIVE_HIST_NS	    1000000000ull /* one sample a second */
 
 /* Figures of a site, a thread or a process; counts in Q16 weights. */
 struct ms_live_fig {
@@ -71,8 +71,8 @@ struct ms_live_block;
 
 struct ms_live {
 	uint32_t pid;
-	int on;		  /* blocks are tracked (a client asked) */
-	uint64_t on_ts;	  /* mono ns when they began to be */
+	int on;		      /* blocks are tracked (a client asked) */
+	uint64_t on_ts;	      /* mono ns when they began to be */
 	struct ms_live_fig f; /* blocks of no thread; the process's figures
 				 are these and its threads' summed */
 	uint64_t dropped;     /* LOST counts */
@@ -90,7 +90,7 @@ struct ms_live {
 	struct ms_live_thread *thr;
 	uint32_t nthr, thr_cap;
 	uint32_t hist_pos;
-	uint64_t hist_ns; /* mono ns of the last sample */
+	uint64_t hist_ns;     /* mono ns of the last sample */
 	void *owner;	      /* the process (daemon_int.h) */
 	struct ms_live *next; /* the poller's list */
 };

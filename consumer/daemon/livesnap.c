@@ -369,9 +369,8 @@ static int topc_send(struct ms_topc *t, int fd)
 int ms_topc_sweep(struct ms_daemon *d)
 {
 	/* Pairs with the poller's store_release(snap_ready). */
-	struct ms_snapblob *fresh =
-		atomic_exchange_explicit(&d->snap_ready, NULL,
-					 memory_order_acquire);
+	struct ms_snapblob *fresh = atomic_exchange_explicit(
+		&d->snap_ready, NULL, memory_order_acquire);
 	int busy = 0;
 
 	if (fresh)
@@ -397,8 +396,8 @@ int ms_topc_sweep(struct ms_daemon *d)
 
 void ms_snap_close(struct ms_daemon *d)
 {
-	struct ms_snapblob *b = atomic_exchange_explicit(
-		&d->snap_ready, NULL, memory_order_acquire);
+	struct ms_snapblob *b = atomic_exchange_explicit(&d->snap_ready, NULL,
+							 memory_order_acquire);
 
 	if (b) {
 		b->refs = 1;

@@ -43,22 +43,11 @@ TIMEOUT = 120
 SITES = ("grow_site", "steady_site", "shrink_site")
 
 
-def env():
-    e = dict(os.environ)
-    for k in list(e):
-        if k.startswith("MEMSCOPE_") or k == "LD_PRELOAD":
-            del e[k]
-    return e
+env = mstest.clean_env
 
 
-def cli(args, *cmd, check_rc=True):
-    p = subprocess.run([args.cli, *cmd], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, env=env(),
-                       timeout=TIMEOUT)
-    if check_rc:
-        check(p.returncode == 0, "memscope %s exited %d: %s" %
-              (" ".join(cmd), p.returncode, p.stderr))
-    return p.stdout
+def cli(args, *cmd):
+    return mstest.run_cli(args.cli, *cmd, timeout=TIMEOUT)
 
 
 def top_json(args, *extra):

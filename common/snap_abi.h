@@ -28,7 +28,7 @@
 
 #define MS_SNAP_MAGIC	0x564c534du /* "MSLV" */
 #define MS_SNAP_VERSION 1
-#define MS_SNAP_HIST	16 /* live-bytes samples per site */
+#define MS_SNAP_HIST	16	    /* live-bytes samples per site */
 #define MS_SNAP_MAX	(64u << 20) /* bytes in one snapshot at most */
 
 /* ms_snap_proc.flags */

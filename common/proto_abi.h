@@ -14,6 +14,8 @@
  *         into unread); UNRECORDED counts a refused thread's events.
  *         Closing the socket (exit, kill) tells the consumer to drain.
  * Tail:   HELLO(role TAIL) + TAIL_REQ -> SETTINGS, then TAIL_EVENTS ...
+ * Top:    HELLO(role TOP), then TOP_REQ -> SNAP_PART ... (one live-heap
+ *         snapshot, snap_abi.h, in parts), as often as the client asks.
  */
 #ifndef MS_PROTO_ABI_H
 #define MS_PROTO_ABI_H
@@ -32,9 +34,11 @@ enum {
 	MS_MSG_TAIL_EVENTS = 5,
 	MS_MSG_RING_ACK = 6,
 	MS_MSG_UNRECORDED = 7,
+	MS_MSG_TOP_REQ = 8,
+	MS_MSG_SNAP_PART = 9,
 };
 
-enum { MS_ROLE_AGENT = 1, MS_ROLE_TAIL = 2 };
+enum { MS_ROLE_AGENT = 1, MS_ROLE_TAIL = 2, MS_ROLE_TOP = 3 };
 enum { MS_SAMPLING_FULL = 1, MS_SAMPLING_TIERED = 2, MS_SAMPLING_BYTES = 3 };
 enum { MS_ON_FULL_DROP = 1, MS_ON_FULL_BLOCK = 2 };
 
@@ -132,7 +136,31 @@ struct ms_msg_tail_events {
 	struct ms_tail_event ev[MS_TAIL_BATCH]; /* `count` used */
 };
 
+/* A top or snapshot client asks for the live heap now. */
+struct ms_msg_top_req {
+	struct ms_msg_hdr hdr;
+	uint32_t flags; /* none yet: 0 */
+	uint32_t reserved;
+};
+
+/*
+ * One part of a snapshot: bytes [offset, offset + len) of the `total`
+ * bytes of snapshot `seq`, in order. The message is 48 + len bytes.
+ */
+#define MS_SNAP_PART_MAX 32768
+struct ms_msg_snap_part {
+	struct ms_msg_hdr hdr;
+	uint64_t seq;
+	uint64_t total;
+	uint64_t offset;
+	uint32_t len;
+	uint32_t reserved;
+	uint8_t data[MS_SNAP_PART_MAX];
+};
+
 _Static_assert(sizeof(struct ms_msg_hdr) == 16, "hdr");
+_Static_assert(sizeof(struct ms_msg_top_req) == 24, "top req");
+_Static_assert(offsetof(struct ms_msg_snap_part, data) == 48, "snap part");
 _Static_assert(sizeof(struct ms_msg_hello) == 16 + 16 + 256, "hello");
 _Static_assert(sizeof(struct ms_msg_settings) == 16 + 40, "settings");
 _Static_assert(sizeof(struct ms_msg_ring) == 24, "ring");

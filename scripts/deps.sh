@@ -14,11 +14,12 @@ MS_COMMAND_PACKAGES=(npm:npm)
 # compares figures with heaptrack's, and reads `memscope export --format
 # pprof` with `go tool pprof` (golang-go); builds the man pages with
 # scdoc (47 KB installed, libc only; pandoc is a 165 MB Haskell binary)
-# and checks them against --help; builds the .deb and installs it
+# and checks them against --help; drives `memscope top` in a terminal
+# (tmux); builds the .deb and installs it
 # (dpkg-dev: dpkg-shlibdeps computes its dependencies; file: CPack finds
 # the ELF files with it)
 MS_TEST_PACKAGES=(clang libclang-rt-14-dev ripgrep fd-find nodejs
-    default-jdk-headless heaptrack golang-go scdoc dpkg-dev file)
+    default-jdk-headless heaptrack golang-go scdoc dpkg-dev file tmux)
 # scripts/test loads the HTML report in Chromium (tests/browser) when it
 # can be installed; without it those tests are skipped, and say so
 MS_BROWSER_PACKAGES=(chromium)

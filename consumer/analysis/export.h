@@ -62,6 +62,12 @@ int ms_export_folded(FILE *f, struct ms_profile *p, enum ms_export_weight w);
 /* s: the profile's split (export_split.h), finished. */
 int ms_export_speedscope(FILE *f, struct ms_profile *p,
 			 const struct ms_split *s, enum ms_export_weight w);
-int ms_export_pprof(FILE *f, struct ms_profile *p, const struct ms_split *s);
+/*
+ * pprof takes its samples as cells (export_split.h): an archive's split
+ * (ms_split_cells()), or the cells of a live snapshot, whose profile is a
+ * live one (ms_profile_live(): no heap model, `dir` NULL).
+ */
+int ms_export_pprof(FILE *f, struct ms_profile *p,
+		    const struct ms_split_cell *cells, size_t ncells);
 
 #endif

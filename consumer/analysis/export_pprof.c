@@ -300,10 +300,8 @@ static int thread_labels(struct pprof *b)
 	return 0;
 }
 
-static int add_samples(struct pprof *b, const struct ms_split *split)
+static int add_samples(struct pprof *b, const struct ms_split_cell *c, size_t n)
 {
-	size_t n;
-	const struct ms_split_cell *c = ms_split_cells(split, &n);
 	int64_t key_thread = str(b, "thread"), key_pid = str(b, "pid");
 	int r = thread_labels(b);
 
@@ -336,7 +334,12 @@ static int add_comments(struct pprof *b)
 	char line[600];
 	int r;
 
-	snprintf(line, sizeof(line), "memscope export of %s", p->dir);
+	if (p->dir)
+		snprintf(line, sizeof(line), "memscope export of %s", p->dir);
+	else
+		snprintf(line, sizeof(line),
+			 "memscope snapshot of a running session: figures "
+			 "since its live heap began");
 	r = comment(b, line);
 	if (p->estimated)
 		snprintf(line, sizeof(line),
@@ -348,8 +351,9 @@ static int add_comments(struct pprof *b)
 			 "sampling full: every allocation, exact figures");
 	r = r ? r : comment(b, line);
 	r = r ? r
-	      : comment(b, "inuse_*: blocks live at the end of the window "
-			   "(for a whole run, never freed)");
+	      : comment(b, p->dir ? "inuse_*: blocks live at the end of the "
+				    "window (for a whole run, never freed)"
+				  : "inuse_*: blocks live now");
 	r = r ? r
 	      : comment(b, "stacks start at the first frame outside "
 			   "the allocator");
@@ -502,7 +506,8 @@ static int profile_fields(struct pprof *b, PProfile *m, PValueType *types,
 		{"inuse_objects", "count"},
 		{"inuse_space", "bytes"},
 	};
-	const struct ms_heap_totals *t = ms_heap_totals(b->p->heap);
+	const struct ms_heap_totals *t =
+		b->p->heap ? ms_heap_totals(b->p->heap) : NULL;
 	unsigned long long every = 0;
 
 	for (int i = 0; i < NVALUES; i++) {
@@ -524,7 +529,8 @@ static int profile_fields(struct pprof *b, PProfile *m, PValueType *types,
 		m->period = i64(every);
 	m->default_sample_type = str(b, "alloc_space");
 	m->time_nanos = i64(b->p->start_rt_ns);
-	m->duration_nanos = i64(t->last_ns - t->first_ns);
+	m->duration_nanos = t ? i64(t->last_ns - t->first_ns)
+			      : i64(b->p->end_ns - b->p->start_ns);
 	if (types[NVALUES - 1].unit < 0 || period->unit < 0 ||
 	    m->default_sample_type < 0)
 		return -ENOMEM;
@@ -579,7 +585,8 @@ static void pprof_free(struct pprof *b)
 	free(b->thread_label);
 }
 
-int ms_export_pprof(FILE *f, struct ms_profile *p, const struct ms_split *s)
+int ms_export_pprof(FILE *f, struct ms_profile *p,
+		    const struct ms_split_cell *cells, size_t ncells)
 {
 	struct pprof b = {.p = p};
 	uint32_t empty;
@@ -591,7 +598,7 @@ int ms_export_pprof(FILE *f, struct ms_profile *p, const struct ms_split *s)
 	if (b.site_at && b.site_len && b.thread_label &&
 	    ms_strpool_create(&b.strs) == 0 &&
 	    ms_strpool_intern(b.strs, "", 0, &empty)) /* index 0: "" */
-		r = add_samples(&b, s);
+		r = add_samples(&b, cells, ncells);
 	if (r == 0)
 		r = encode(f, &b);
 	pprof_free(&b);

@@ -19,6 +19,7 @@
 #include "atomics.h"
 #include "modmap.h"
 #include "record.h"
+#include "snap.h"
 #include "symbols.h"
 #include "symstore.h"
 
@@ -717,6 +718,63 @@ void ms_profile_free(struct ms_profile *p)
 	free(p);
 }
 
+/* ---- live profiles (snapshots of a running consumer) ---- */
+
+int ms_profile_live(const struct ms_profile_opts *o, struct ms_profile **out)
+{
+	struct ms_profile *p = calloc(1, sizeof(*p));
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	p->o = *o;
+	p->o.to_ns = MS_PROFILE_END;
+	p->st = calloc(1, sizeof(*p->st));
+	if (!p->st || ms_sites_init(&p->sites) < 0 ||
+	    ms_modtab_create(&p->mods) < 0) {
+		ms_profile_free(p);
+		return -ENOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+int ms_profile_live_modules(struct ms_profile *p, uint32_t pid,
+			    const struct ms_snap_mod_v *mods, uint32_t n)
+{
+	struct ms_modmap *map = map_of(p, pid), *fresh;
+
+	if (!map || ms_modmap_create(p->mods, &fresh) < 0)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct ms_snap_mod *m = mods[i].m;
+
+		/* a range the map refuses (-EINVAL) is left out */
+		if (!m->unloaded &&
+		    ms_modmap_load(fresh, m->base, m->size, m->build_id,
+				   m->build_id_len, mods[i].path,
+				   m->path_len) == -ENOMEM) {
+			ms_modmap_destroy(fresh);
+			return -ENOMEM;
+		}
+	}
+	/* map_of() just found or made the entry at last_map */
+	ms_modmap_destroy(map);
+	p->st->maps[p->st->last_map].map = fresh;
+	return 0;
+}
+
+uint32_t ms_profile_live_site(struct ms_profile *p, uint32_t pid,
+			      const uint64_t *frames, uint32_t n)
+{
+	int fresh;
+	uint32_t id = ms_sites_intern(&p->sites, pid, frames, n, &fresh);
+
+	if (id && fresh)
+		place_frames(p, pid, id);
+	return id;
+}
+
 /* ---- frames ---- */
 
 static int symbolizer(struct ms_profile *p)
@@ -727,7 +785,8 @@ static int symbolizer(struct ms_profile *p)
 	if (p->sym)
 		return 0;
 	snprintf(path, sizeof(path), "%s/%s", p->dir, SYMSTORE_NAME);
-	if (ms_symstore_load(path, &p->store) < 0)
+	/* a live profile has no archive: the binaries alone */
+	if (!p->dir || ms_symstore_load(path, &p->store) < 0)
 		p->store = NULL; /* none, or damaged: the binaries alone */
 	so.store = p->store;
 	return ms_sym_create(&so, &p->sym);

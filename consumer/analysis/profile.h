@@ -105,4 +105,20 @@ int ms_profile_label(struct ms_profile *p, uint32_t id, struct ms_pframe *f);
  */
 int ms_profile_write_symbols(struct ms_profile *p, size_t *keys);
 
+/*
+ * A live profile: no archive, no heap model; sites are interned as the
+ * snapshots of a running consumer (snap.h) bring them, and the figures
+ * stay the caller's. Frames, labels and symbols work as for an archive.
+ * ms_profile_live_modules() sets a process's modules as a snapshot lists
+ * them (sites interned later are placed by them);
+ * ms_profile_live_site() returns the site of (pid, frames), 0 when
+ * memory runs out.
+ */
+struct ms_snap_mod_v;
+int ms_profile_live(const struct ms_profile_opts *o, struct ms_profile **out);
+int ms_profile_live_modules(struct ms_profile *p, uint32_t pid,
+			    const struct ms_snap_mod_v *mods, uint32_t n);
+uint32_t ms_profile_live_site(struct ms_profile *p, uint32_t pid,
+			      const uint64_t *frames, uint32_t n);
+
 #endif

@@ -11,6 +11,8 @@ int ms_cmd_consumer(int argc, char **argv);
 int ms_cmd_run(int argc, char **argv);
 int ms_cmd_record(int argc, char **argv);
 int ms_cmd_tail(int argc, char **argv);
+int ms_cmd_top(int argc, char **argv);
+int ms_cmd_snapshot(int argc, char **argv);
 int ms_cmd_stats(int argc, char **argv);
 int ms_cmd_dump(int argc, char **argv);
 int ms_cmd_report(int argc, char **argv);

@@ -151,8 +151,12 @@ static int write_export(FILE *f, void *arg)
 	switch (o->fmt) {
 	case FMT_FOLDED:
 		return ms_export_folded(f, o->prof, o->w);
-	case FMT_PPROF:
-		return ms_export_pprof(f, o->prof, o->split);
+	case FMT_PPROF: {
+		size_t n;
+		const struct ms_split_cell *c = ms_split_cells(o->split, &n);
+
+		return ms_export_pprof(f, o->prof, c, n);
+	}
 	default:
 		return ms_export_speedscope(f, o->prof, o->split, o->w);
 	}

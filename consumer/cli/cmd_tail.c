@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_live.h"
 #include "minheap.h"
 #include "proto.h"
 #include "record.h"
@@ -113,28 +114,6 @@ static int parse(int argc, char **argv, struct tail_opts *t)
 		i++;
 	}
 	return 0;
-}
-
-static int connect_session(const char *session)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (ms_session_socket(session, sa.sun_path, sizeof(sa.sun_path)) < 0) {
-		fprintf(stderr, "memscope tail: invalid session name\n");
-		return -1;
-	}
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr,
-			"memscope tail: no consumer at %s (%s); start one with "
-			"'memscope consumer'\n",
-			sa.sun_path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 static int handshake(int fd, struct tail_opts *t)
@@ -336,7 +315,7 @@ int ms_cmd_tail(int argc, char **argv)
 	}
 	if (r < 0)
 		return 2;
-	fd = connect_session(t.session);
+	fd = ms_cli_connect("tail", t.session);
 	if (fd < 0)
 		return 1;
 	if (handshake(fd, &t) < 0) {

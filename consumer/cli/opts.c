@@ -28,7 +28,11 @@ const char ms_opts_help[] =
 	"  --share-archive         let other users read the archive (default: "
 	"0700/0600,\n"
 	"                          yours alone: it holds heap addresses and "
-	"paths)\n";
+	"paths)\n"
+	"  --live                  keep the live heap (memscope top, "
+	"snapshot) from the\n"
+	"                          start, not from the first top or snapshot "
+	"client on\n";
 
 void ms_opts_default_out(char *buf, size_t len)
 {
@@ -141,6 +145,10 @@ int ms_opts_parse(int argc, char **argv, struct ms_daemon_opts *o, int want_cmd)
 		}
 		if (!strcmp(a, "--share-archive")) {
 			o->share_archive = 1;
+			continue;
+		}
+		if (!strcmp(a, "--live")) {
+			o->live = 1;
 			continue;
 		}
 		if (a[0] != '-' && want_cmd)

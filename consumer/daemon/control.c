@@ -114,6 +114,11 @@ static int on_hello(struct ms_daemon *d, struct ms_conn *c,
 		c->role = MS_CONN_TAIL;
 		return 0;
 	}
+	if (m->role == MS_ROLE_TOP) {
+		c->role = MS_CONN_TOP;
+		c->top = ms_topc_new();
+		return c->top ? 0 : -ENOMEM;
+	}
 	if (m->role != MS_ROLE_AGENT)
 		return -EPROTO;
 	p = calloc(1, sizeof(*p));
@@ -167,6 +172,15 @@ static int on_tail_req(struct ms_daemon *d, struct ms_conn *c,
 	pthread_mutex_unlock(&d->list_lock);
 	ms_fetch_add_relaxed(&d->ntails, 1);
 	send_settings(d, c->fd);
+	return 0;
+}
+
+static int on_top_req(struct ms_daemon *d, struct ms_conn *c,
+		      const struct ms_msg_top_req *m)
+{
+	if (c->role != MS_CONN_TOP || m->flags || m->reserved)
+		return -EPROTO;
+	ms_topc_ask(d, c->top);
 	return 0;
 }
 
@@ -318,6 +332,7 @@ static int hdr_ok(const struct ms_msg_hdr *h, size_t len)
 		[MS_MSG_RING] = sizeof(struct ms_msg_ring),
 		[MS_MSG_TAIL_REQ] = sizeof(struct ms_msg_tail_req),
 		[MS_MSG_UNRECORDED] = sizeof(struct ms_msg_unrecorded),
+		[MS_MSG_TOP_REQ] = sizeof(struct ms_msg_top_req),
 	};
 
 	return len >= sizeof(*h) && h->type < MS_ARRAY_SIZE(sizes) &&
@@ -345,6 +360,9 @@ static int dispatch(struct ms_daemon *d, struct ms_conn *c, const void *buf,
 		break;
 	case MS_MSG_TAIL_REQ:
 		err = on_tail_req(d, c, buf);
+		break;
+	case MS_MSG_TOP_REQ:
+		err = on_top_req(d, c, buf);
 		break;
 	case MS_MSG_RING:
 		if (nfds == 1) {
@@ -494,6 +512,7 @@ void ms_conn_close(struct ms_daemon *d, struct ms_conn *c)
 		atomic_fetch_sub_explicit(&d->ntails, 1, memory_order_relaxed);
 		urcu_memb_call_rcu(&c->tail->rcu, ms_tailc_free_rcu);
 	}
+	ms_topc_free(c->top);
 	epoll_ctl(d->efd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	d->nconns--;

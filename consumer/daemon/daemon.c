@@ -230,6 +230,8 @@ int ms_daemon_open(const struct ms_daemon_opts *o, struct ms_daemon **out)
 	if (!d)
 		return -ENOMEM;
 	d->o = *o;
+	if (o->live)
+		ms_store_relaxed(&d->live_want, 1);
 	d->lfd = d->efd = d->sfd = d->wake_fd = -1;
 	d->fd_limit = 1024;
 	pthread_mutex_init(&d->list_lock, NULL);
@@ -343,6 +345,7 @@ static void add_conn(struct ms_daemon *d, struct ms_conn *c)
 
 static void sweep_conns(struct ms_daemon *d)
 {
+	d->top_busy = ms_topc_sweep(d);
 	for (struct ms_conn **pp = &d->conns; *pp;) {
 		struct ms_conn *c = *pp;
 
@@ -471,9 +474,9 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 	}
 	for (;;) {
 		/* Stopping when idle: a look every 5 ms, not 100. */
-		int tmo = ms_load_relaxed(&d->stop) == 2 ? 5
-			  : ms_load_relaxed(&d->ntails)	 ? 20
-							 : 100;
+		int tmo = ms_load_relaxed(&d->stop) == 2		 ? 5
+			  : (ms_load_relaxed(&d->ntails) || d->top_busy) ? 20
+									 : 100;
 		int n = epoll_wait(d->efd, evs, MS_ARRAY_SIZE(evs), tmo);
 		uint64_t now = ms_mono_ns();
 		int live;
@@ -558,6 +561,7 @@ void ms_daemon_close(struct ms_daemon *d)
 	}
 	urcu_memb_barrier(); /* retired rings and tail clients are freed */
 	ms_list_for_each_safe(r, rn, &d->rings, node) ms_cring_free_now(r);
+	ms_snap_close(d); /* after the rings: their streams end in them */
 	ms_list_for_each_safe(t, tn, &d->tails, node)
 		ms_tailc_free_rcu(&t->rcu);
 	ms_list_for_each_safe(p, pn, &d->procs, node) ms_proc_free(p);

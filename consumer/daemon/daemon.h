@@ -22,6 +22,8 @@ struct ms_daemon_opts {
 	int exit_when_idle;	/* stop once every attached process is gone */
 	int quiet;		/* no informational lines on stderr */
 	int share_archive;	/* archive readable by others (0755/0644) */
+	int live;		/* live heap from the start, not the first
+				   top/snapshot request on */
 	int level;		/* zstd level */
 	uint64_t frame_kb;	/* raw KiB per frame */
 	uint64_t seg_mb;	/* segment rotation size */

@@ -24,6 +24,7 @@
 #include "atomics.h"
 #include "clock.h"
 #include "daemon.h"
+#include "live.h"
 #include "proto_abi.h"
 #include "ring.h"
 #include "stream.h"
@@ -147,6 +148,7 @@ struct ms_proc {
 	struct ms_module *mod;
 	uint32_t nmod, mod_cap;
 	uint64_t mod_omitted;
+	struct ms_live *live; /* poller only; NULL until its first ring */
 };
 
 /* The process's thread and module lists (proc.c). */
@@ -191,7 +193,16 @@ struct ms_tailc {
 	_Atomic uint64_t missed; /* poller: could not queue */
 };
 
-enum { MS_CONN_NEW, MS_CONN_AGENT, MS_CONN_TAIL };
+struct ms_snapblob;
+
+/* A top or snapshot client (control thread only; livesnap.c). */
+struct ms_topc {
+	int want;		 /* asked; waits for the next snapshot */
+	struct ms_snapblob *out; /* being sent */
+	size_t off;		 /* bytes of it sent */
+};
+
+enum { MS_CONN_NEW, MS_CONN_AGENT, MS_CONN_TAIL, MS_CONN_TOP };
 
 /* One accepted socket (control thread only). */
 struct ms_conn {
@@ -202,6 +213,7 @@ struct ms_conn {
 	pid_t cred_pid;
 	struct ms_proc *proc;
 	struct ms_tailc *tail;
+	struct ms_topc *top;
 	struct ms_conn *next; /* d->conns */
 };
 
@@ -242,6 +254,18 @@ struct ms_daemon {
 	uint64_t fd_limit;   /* RLIMIT_NOFILE's soft limit, raised at open */
 	uint64_t nconns;     /* control: open connections */
 	int reserved;	     /* ARCHIVE/.reserve holds room for the manifest */
+	/* The live heaps (livesnap.c): the poller owns `lives`, `live_on`,
+	 * `live_since` and the snap_* plain fields; the control thread sets
+	 * live_want and counts requests in snap_asked; a snapshot passes
+	 * from the poller to the control thread through snap_ready. */
+	struct ms_live *lives;
+	int live_on;
+	uint64_t live_since; /* mono ns when live_on began */
+	_Atomic int live_want;
+	_Atomic uint64_t snap_asked;
+	uint64_t snap_answered, snap_ns, snap_seq;
+	struct ms_snapblob *_Atomic snap_ready;
+	int top_busy; /* control: clients with a snapshot pending */
 	_Atomic uint64_t
 		mapped_bytes; /* control adds, poller's frees subtract */
 };
@@ -266,6 +290,15 @@ void ms_tailc_push(struct ms_daemon *d, const struct ms_tail_event *ev);
 /* Sends queued events; returns 0, or -errno when the client is gone. */
 int ms_tailc_send(struct ms_tailc *t, int fd, int final);
 void ms_tailc_free_rcu(struct rcu_head *h);
+
+/* livesnap.c */
+void ms_snap_serve(struct ms_daemon *d, uint64_t now);
+struct ms_topc *ms_topc_new(void);
+void ms_topc_free(struct ms_topc *t);
+void ms_topc_ask(struct ms_daemon *d, struct ms_topc *t);
+int ms_topc_sweep(struct ms_daemon *d);
+/* Frees what the poller left (after it has stopped). */
+void ms_snap_close(struct ms_daemon *d);
 
 /* manifest.c */
 int ms_manifest_write(struct ms_daemon *d, int final);

@@ -77,6 +77,35 @@ static void module_seen(void *ctx, const struct ms_event *ev)
 	ms_proc_module(ctx, ev);
 }
 
+/* The process's live heap, created with its first stream. */
+static struct ms_live *proc_live(struct ms_daemon *d, struct ms_proc *p)
+{
+	if (p->live)
+		return p->live;
+	p->live = ms_live_create(p->pid);
+	if (!p->live)
+		return NULL;
+	p->live->owner = p;
+	if (d->live_on)
+		ms_live_enable(p->live, ms_mono_ns());
+	p->live->next = d->lives;
+	d->lives = p->live;
+	return p->live;
+}
+
+/* The process's last ring is gone: so is its live heap. */
+static void drop_live(struct ms_daemon *d, struct ms_proc *p)
+{
+	for (struct ms_live **pp = &d->lives; *pp; pp = &(*pp)->next) {
+		if (*pp == p->live) {
+			*pp = p->live->next;
+			break;
+		}
+	}
+	ms_live_destroy(p->live);
+	p->live = NULL;
+}
+
 static void start_stream(struct ms_cring *r, uint32_t gen)
 {
 	struct ms_daemon *d = r->d;
@@ -90,6 +119,7 @@ static void start_stream(struct ms_cring *r, uint32_t gen)
 		.seg_max = d->o.seg_mb << 20,
 		.on_module = module_seen,
 		.ctx = r->proc,
+		.live = proc_live(d, r->proc),
 	};
 
 	r->gen = gen;
@@ -187,6 +217,11 @@ static void retire(struct ms_cring *r)
 	pthread_mutex_lock(&d->list_lock);
 	ms_rcu_del(&r->node);
 	pthread_mutex_unlock(&d->list_lock);
+	/* The process is gone (retire()'s condition), so no ring of it
+	 * starts a stream again: its live heap can go with its last ring. */
+	if (atomic_load_explicit(&r->proc->rings_live, memory_order_relaxed) ==
+	    1)
+		drop_live(d, r->proc);
 	/* Pairs with the control thread's load_acquire(rings_live). */
 	atomic_fetch_sub_explicit(&r->proc->rings_live, 1,
 				  memory_order_release);
@@ -271,12 +306,30 @@ static uint64_t service(struct ms_cring *r, uint64_t now, int final,
 	return moved;
 }
 
+/* Live heaps: blocks tracked from the first request on, history. */
+static void live_round(struct ms_daemon *d, uint64_t now)
+{
+	/* Pairs with the control thread's store_release(live_want). */
+	if (!d->live_on && ms_load_acquire(&d->live_want)) {
+		d->live_on = 1;
+		d->live_since = now;
+		for (struct ms_live *l = d->lives; l; l = l->next)
+			ms_live_enable(l, now);
+	}
+	if (!d->live_on)
+		return;
+	for (struct ms_live *l = d->lives; l; l = l->next)
+		ms_live_tick(l, now);
+	ms_snap_serve(d, now);
+}
+
 static uint64_t round_once(struct ms_daemon *d, int final)
 {
 	int tail_on = ms_load_relaxed(&d->ntails) > 0;
 	uint64_t now = ms_mono_ns(), moved = 0;
 	struct ms_cring *r;
 
+	live_round(d, now);
 	urcu_memb_read_lock();
 	ms_list_for_each_rcu(r, &d->rings, node)
 	{
@@ -288,6 +341,11 @@ static uint64_t round_once(struct ms_daemon *d, int final)
 	{
 		if (!r->retired)
 			moved += service(r, now, final, tail_on);
+		/* a round over many full rings is long: a client that asked
+		 * waits for one ring's visit, not the round */
+		if (d->live_on &&
+		    ms_load_relaxed(&d->snap_asked) != d->snap_answered)
+			ms_snap_serve(d, ms_mono_ns());
 	}
 	urcu_memb_read_unlock();
 	return moved;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounded.h"
 #include "daemon_int.h"
 
 void ms_proc_init_info(struct ms_proc *p)
@@ -42,34 +43,13 @@ void ms_proc_free(struct ms_proc *p)
 	free(p);
 }
 
-/* Room for one more of `size` bytes in *arr (cap doubles up to max). */
-static int grow(void **arr, uint32_t n, uint32_t *cap, size_t size,
-		uint32_t max)
-{
-	uint32_t c = *cap ? *cap * 2 : 16;
-	void *a;
-
-	if (n < *cap)
-		return 0;
-	if (n >= max)
-		return -1;
-	if (c > max)
-		c = max;
-	a = realloc(*arr, (size_t)c * size);
-	if (!a)
-		return -1;
-	*arr = a;
-	*cap = c;
-	return 0;
-}
-
 int64_t ms_proc_add_thread(struct ms_proc *p, uint32_t tid)
 {
 	int64_t i = -1;
 
 	pthread_mutex_lock(&p->info_lock);
-	if (grow((void **)&p->thr, p->nthr, &p->thr_cap, sizeof(*p->thr),
-		 MS_MANIFEST_THREADS) == 0) {
+	if (ms_grow_bounded(&p->thr, p->nthr, &p->thr_cap, sizeof(*p->thr),
+			    MS_MANIFEST_THREADS) == 0) {
 		i = p->nthr++;
 		memset(&p->thr[i], 0, sizeof(p->thr[i]));
 		p->thr[i].tid = tid;
@@ -102,8 +82,8 @@ void ms_proc_module(struct ms_proc *p, const struct ms_event *ev)
 				p->mod[i].unloaded = 1;
 				break;
 			}
-	} else if (grow((void **)&p->mod, p->nmod, &p->mod_cap, sizeof(*p->mod),
-			MS_MANIFEST_MODULES) == 0) {
+	} else if (ms_grow_bounded(&p->mod, p->nmod, &p->mod_cap,
+				   sizeof(*p->mod), MS_MANIFEST_MODULES) == 0) {
 		struct ms_module *m = &p->mod[p->nmod];
 		char *path = malloc((size_t)ev->str_len + 1);
 

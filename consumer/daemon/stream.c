@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "live.h"
 #include "pack.h"
 #include "ring_abi.h"
 #include "segment.h"
@@ -18,6 +19,7 @@
 
 struct ms_stack_cache {
 	uint64_t *caller; /* indexed by stack id */
+	uint32_t *site;	  /* the live heap's site, when there is one */
 	size_t cap;
 };
 
@@ -43,27 +45,44 @@ int ms_stream_init(struct ms_stream *s, const struct ms_stream_cfg *cfg)
 		s->stacks = NULL;
 		return -ENOMEM;
 	}
+	s->live_thr = cfg->live ? ms_live_thread(cfg->live, cfg->tid) : -1;
 	return 0;
 }
 
-static void stack_put(struct ms_stack_cache *c, uint64_t id, uint64_t caller)
+static int stack_grow(struct ms_stack_cache *c, uint64_t id)
 {
+	size_t cap = c->cap ? c->cap : 256;
+	uint64_t *n;
+	uint32_t *s;
+
+	while (cap <= id)
+		cap *= 2;
+	n = realloc(c->caller, cap * sizeof(*n));
+	if (!n)
+		return -1;
+	c->caller = n;
+	s = realloc(c->site, cap * sizeof(*s));
+	if (!s)
+		return -1;
+	c->site = s;
+	memset(n + c->cap, 0, (cap - c->cap) * sizeof(*n));
+	memset(s + c->cap, 0, (cap - c->cap) * sizeof(*s));
+	c->cap = cap;
+	return 0;
+}
+
+static void stack_put(struct ms_stream *s, const struct ms_event *e)
+{
+	struct ms_stack_cache *c = s->stacks;
+	uint64_t id = e->stack_id;
+
 	if (id == 0 || id >= MS_STACK_CACHE_MAX)
 		return;
-	if (id >= c->cap) {
-		size_t cap = c->cap ? c->cap : 256;
-		uint64_t *n;
-
-		while (cap <= id)
-			cap *= 2;
-		n = realloc(c->caller, cap * sizeof(*n));
-		if (!n)
-			return;
-		memset(n + c->cap, 0, (cap - c->cap) * sizeof(*n));
-		c->caller = n;
-		c->cap = cap;
-	}
-	c->caller[id] = caller;
+	if (id >= c->cap && stack_grow(c, id) < 0)
+		return;
+	c->caller[id] = e->nframes ? e->frames[0] : 0;
+	if (s->cfg.live)
+		c->site[id] = ms_live_site(s->cfg.live, e->frames, e->nframes);
 }
 
 static uint64_t stack_get(const struct ms_stack_cache *c, uint64_t id)
@@ -280,8 +299,7 @@ static void account(struct ms_stream *s, const struct ms_event *e)
 		s->clk_hz = e->tick_hz;
 		break;
 	case MS_REC_STACK:
-		stack_put(s->stacks, e->stack_id,
-			  e->nframes ? e->frames[0] : 0);
+		stack_put(s, e);
 		break;
 	case MS_REC_THREAD_NAME:
 		memcpy(s->name, e->str, e->str_len);
@@ -295,6 +313,11 @@ static void account(struct ms_stream *s, const struct ms_event *e)
 	default:
 		break;
 	}
+	if (s->cfg.live && e->type != MS_REC_STACK && e->type != MS_REC_SYNC)
+		ms_live_event(s->cfg.live, s->live_thr, e,
+			      e->stack_id < s->stacks->cap
+				      ? s->stacks->site[e->stack_id]
+				      : 0);
 }
 
 /*
@@ -316,9 +339,14 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 		if (!tap && s->pk) {
 			/* the packer checks and packs ALLOC and FREE at once */
 			struct ms_pack_counts c;
+			struct ms_rec_state st = s->dec;
 			size_t f = ms_pack_run(s->pk, &s->dec, p,
 					       s->buf + start + n, &c);
 
+			if (f && s->cfg.live && s->cfg.live->on)
+				ms_live_run(s->cfg.live, s->live_thr,
+					    s->stacks->site, s->stacks->cap, st,
+					    p, p + f);
 			if (f) {
 				if (s->count == 0)
 					s->first_ts = c.first_ts;
@@ -438,8 +466,12 @@ int ms_stream_finish(struct ms_stream *s, uint64_t lost_pending)
 		if (!err)
 			err = e2;
 	}
-	if (s->stacks)
+	if (s->stacks) {
 		free(s->stacks->caller);
+		free(s->stacks->site);
+	}
+	if (s->cfg.live && s->live_thr >= 0)
+		s->cfg.live->thr[s->live_thr].ended = 1;
 	free(s->stacks);
 	free(s->buf);
 	ms_packer_destroy(s->pk);

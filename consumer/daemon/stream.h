@@ -23,6 +23,7 @@
 
 struct ms_seg_writer;
 struct ms_packer;
+struct ms_live;
 
 /* Called for every decoded event while a live view listens. */
 typedef void ms_stream_tap_fn(void *ctx, const struct ms_tail_event *ev);
@@ -39,6 +40,9 @@ struct ms_stream_cfg {
 	 * NULL. */
 	void (*on_module)(void *ctx, const struct ms_event *ev);
 	void *ctx;
+	/* The process's live heap (live.h), fed as records are checked;
+	 * may be NULL. Owned by the thread that feeds the stream. */
+	struct ms_live *live;
 };
 
 /* Counts of what a stream has written; all only grow. */
@@ -73,6 +77,7 @@ struct ms_stream {
 	uint32_t seq;	      /* n of the next segment file */
 	uint64_t clk_ticks, clk_ns, clk_hz; /* latest CLOCK record */
 	struct ms_stack_cache *stacks;
+	int32_t live_thr; /* this thread in cfg.live, -1: none */
 	struct ms_stream_counts n;
 	char name[MS_NAME_MAX + 1]; /* THREAD_NAME, "" if none */
 	int err; /* sticky: the stream stopped at a bad record */

@@ -11,16 +11,25 @@
  * exactly as the poller does it (consumer/daemon/stream.c).
  *
  * usage: bench_drain [--events N] [--threads T] [--level L] [--dir D]
+ *                    [--live] [--compare REPS]
+ * --live feeds the live heap (consumer/daemon/live.h) as the poller does
+ * while a `top` client is attached; --compare runs REPS alternated runs
+ * without and with it and prints the medians and their ratio.
  * Prints events/s, raw and archived bytes per event, compression ratio.
+ * The consumer's side is timed in this thread's CPU time, which on an idle
+ * machine is its wall time and on a shared one leaves out the time other
+ * processes held the core.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "live.h"
 #include "record.h"
 #include "ring.h"
 #include "stream.h"
@@ -109,6 +118,14 @@ static uint64_t produce(struct prod *p, uint64_t left)
 	return n;
 }
 
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int arg(int argc, char **argv, const char *name, long *v)
 {
 	for (int i = 1; i + 1 < argc; i++)
@@ -119,30 +136,26 @@ static int arg(int argc, char **argv, const char *name, long *v)
 	return 0;
 }
 
-int main(int argc, char **argv)
+struct result {
+	double rate; /* events/s */
+	uint64_t recs, total, raw, disk;
+};
+
+/* One run over fresh rings and streams; `live` feeds a live heap too. */
+static int run(long events, long threads, long level, const char *dir,
+	       int live_on, struct result *res)
 {
-	long events = 20000000, threads = 8, level = 1;
-	const char *dir = "/tmp/ms-bench-drain";
+	struct ms_live *live = live_on ? ms_live_create(1) : NULL;
 	struct ms_stream *s;
 	struct prod *p;
 	struct ms_ring *c;
 	uint64_t busy = 0, total = 0, raw = 0, disk = 0, recs = 0;
-	char cmd[256];
 
-	arg(argc, argv, "--events", &events);
-	arg(argc, argv, "--threads", &threads);
-	arg(argc, argv, "--level", &level);
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], "--dir"))
-			dir = argv[i + 1];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0 || mkdir(dir, 0755) < 0) {
-		perror(dir);
-		return 1;
-	}
 	p = calloc((size_t)threads, sizeof(*p));
 	c = calloc((size_t)threads, sizeof(*c));
 	s = calloc((size_t)threads, sizeof(*s));
+	if (live)
+		ms_live_enable(live, ms_mono_ns());
 	for (long t = 0; t < threads; t++) {
 		struct ms_stream_cfg cfg = {
 			.dir = dir,
@@ -151,7 +164,8 @@ int main(int argc, char **argv)
 			.tick_hz = 1000000000u,
 			.level = (int)level,
 			.frame_target = 512u << 10, /* the consumer's default */
-			.seg_max = 64u << 20};
+			.seg_max = 64u << 20,
+			.live = live};
 
 		p[t].seed = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1);
 		ms_clock_calibrate(&p[t].clk, t ? 0 : 20);
@@ -162,7 +176,7 @@ int main(int argc, char **argv)
 		    ms_ring_attach(dup(p[t].r.fd), &c[t]) < 0 ||
 		    ms_stream_init(&s[t], &cfg) < 0) {
 			fprintf(stderr, "setup failed\n");
-			return 1;
+			return -1;
 		}
 	}
 	while (total < (uint64_t)events) {
@@ -172,37 +186,128 @@ int main(int argc, char **argv)
 			uint64_t t0;
 
 			total += produce(&p[t], (uint64_t)events - total);
-			t0 = ms_mono_ns();
+			t0 = cpu_ns();
 			while ((n = ms_ring_peek(&c[t], &b)) > 0) {
 				ssize_t k = ms_stream_feed(&s[t], b, (size_t)n,
 							   NULL, NULL);
 				if (k <= 0) {
 					fprintf(stderr, "feed: %zd\n", k);
-					return 1;
+					return -1;
 				}
 				ms_ring_release(&c[t], (uint64_t)k);
 			}
-			busy += ms_mono_ns() - t0;
+			busy += cpu_ns() - t0;
 		}
 	}
 	for (long t = 0; t < threads; t++) {
-		uint64_t t0 = ms_mono_ns();
+		uint64_t t0 = cpu_ns();
 
 		ms_stream_flush(&s[t]);
-		busy += ms_mono_ns() - t0;
+		busy += cpu_ns() - t0;
 		recs += s[t].n.records;
 		raw += s[t].n.raw_bytes;
 		disk += s[t].n.disk_bytes;
 		ms_stream_finish(&s[t], 0);
 	}
-	printf("drain+compress: %.1f M events/s on one core (zstd level %ld, "
-	       "%ld streams, %llu events incl. %llu stack records)\n",
-	       (double)recs / ((double)busy / 1e9) / 1e6, level, threads,
-	       (unsigned long long)recs, (unsigned long long)(recs - total));
-	printf("raw %.2f bytes/event, archive %.2f bytes/event, compression "
-	       "ratio %.2f\n",
-	       (double)raw / (double)recs, (double)disk / (double)recs,
-	       (double)raw / (double)disk);
+	if (live && (live->nthr == 0 || live->thr[0].f.alloc_q == 0)) {
+		fprintf(stderr, "the live heap saw nothing\n");
+		return -1;
+	}
+	for (long t = 0; t < threads; t++) {
+		for (int k = 0; k < 256; k++)
+			free(p[t].live[k]);
+		ms_ring_unmap(&c[t]);
+		ms_ring_unmap(&p[t].r);
+	}
+	free(p);
+	free(c);
+	free(s);
+	ms_live_destroy(live);
+	*res = (struct result){(double)recs / ((double)busy / 1e9), recs,
+			       total, raw, disk};
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* --compare N: N alternated runs without and with the live heap. */
+static int compare(long reps, long events, long threads, long level,
+		   const char *dir)
+{
+	double off[64], on[64];
+	struct result r;
+
+	if (reps > 64)
+		reps = 64;
+	for (long i = 0; i < reps; i++) {
+		if (run(events, threads, level, dir, 0, &r) < 0)
+			return 1;
+		off[i] = r.rate;
+		if (run(events, threads, level, dir, 1, &r) < 0)
+			return 1;
+		on[i] = r.rate;
+	}
+	double m0 = median(off, (int)reps), m1 = median(on, (int)reps);
+
+	printf("drain+compress, median of %ld alternated runs: %.1f M "
+	       "events/s without the live heap, %.1f M with it (ratio %.3f)\n",
+	       reps, m0 / 1e6, m1 / 1e6, m1 / m0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	long events = 20000000, threads = 8, level = 1, reps = 0, live = 0;
+	const char *dir = "/tmp/ms-bench-drain";
+	struct result r;
+	char cmd[256];
+	int rc;
+
+	arg(argc, argv, "--events", &events);
+	arg(argc, argv, "--threads", &threads);
+	arg(argc, argv, "--level", &level);
+	arg(argc, argv, "--compare", &reps);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--live"))
+			live = 1;
+		if (i + 1 < argc && !strcmp(argv[i], "--dir"))
+			dir = argv[i + 1];
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : 1;
+	if (system(cmd) != 0 || mkdir(dir, 0755) < 0) {
+		perror(dir);
+		return 1;
+	}
+	if (reps > 0) {
+		rc = compare(reps, events, threads, level, dir);
+	} else {
+		rc = run(events, threads, level, dir, (int)live, &r) < 0;
+		if (!rc) {
+			printf("drain+compress: %.1f M events/s on one core "
+			       "(zstd level %ld, %ld streams, %llu events "
+			       "incl. %llu stack records%s)\n",
+			       r.rate / 1e6, level, threads,
+			       (unsigned long long)r.recs,
+			       (unsigned long long)(r.recs - r.total),
+			       live ? ", live heap on" : "");
+			printf("raw %.2f bytes/event, archive %.2f "
+			       "bytes/event, compression ratio %.2f\n",
+			       (double)r.raw / (double)r.recs,
+			       (double)r.disk / (double)r.recs,
+			       (double)r.raw / (double)r.disk);
+		}
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 && !rc ? 0 : 1;
 }

@@ -290,6 +290,39 @@ def sc_tail(args, tmp):
           [x for x in so.splitlines() if "missed" in x][0])
 
 
+def sc_top(args, tmp):
+    """Top clients while the fake agent runs: one reads (JSON, every 0.1
+    s), one is stopped; the archive is exact, the reader's snapshots are
+    whole and their counts only grow."""
+    out = tmp + "/arc"
+    c = Consumer(args.cli, out, args.session, ["--sampling", "full",
+                 "--live"])
+    top = [args.cli, "top", "--session", args.session, "--json",
+           "--interval", "0.1", "--no-symbols"]
+    reader = subprocess.Popen(top, stdout=subprocess.PIPE, text=True)
+    stopped = subprocess.Popen(top, stdout=subprocess.PIPE, text=True)
+    CHILDREN.extend([reader, stopped])
+    time.sleep(0.5)
+    stopped.send_signal(signal.SIGSTOP)
+    p = fake(args, args.session, "--threads", args.threads, "--ops",
+             args.ops)
+    time.sleep(0.5)
+    reader.send_signal(signal.SIGINT)
+    lines = reader.communicate(timeout=60)[0].splitlines()
+    check(c.stop() == 0, "consumer failed: " + c.stderr())
+    docs = [json.loads(x) for x in lines]
+    allocs = [d["allocs"] for d in docs]
+    check(len(docs) >= 3, "the reader got %d snapshots" % len(docs))
+    seen = max(allocs)
+    check(seen > 0, "no allocation in any snapshot")
+    total, threads = expectations(p.stdout)
+    check(seen <= total["allocs"], "top saw %d allocations of %d" %
+          (seen, total["allocs"]))
+    compare(stats(args, out), total, threads)
+    print("top: %d snapshots, up to %d of %d allocations; stopped client "
+          "left behind" % (len(docs), seen, total["allocs"]))
+
+
 # "café" and a byte that is not UTF-8, as the agent would pass them on.
 NAME = os.fsdecode(b"caf\xc3\xa9\xff")
 WANT = "caf\u00e9\ufffd"
@@ -362,6 +395,7 @@ def sc_modes(args, tmp):
 
 SCENARIOS = {
     "tail": sc_tail,
+    "top": sc_top,
     "basic": sc_basic, "reuse": sc_reuse, "stress-block": sc_stress_block,
     "stress-drop": sc_stress_drop, "crash": sc_crash,
     "small-ring": sc_small_ring, "unsealed": sc_unsealed,

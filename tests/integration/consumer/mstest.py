@@ -80,6 +80,27 @@ class Consumer:
         return self.errf.read()
 
 
+def clean_env():
+    """This environment without the agent or memscope settings in it, so
+    that a test's own memscope commands run untraced and as told."""
+    e = dict(os.environ)
+    for k in list(e):
+        if k.startswith("MEMSCOPE_") or k == "LD_PRELOAD":
+            del e[k]
+    return e
+
+
+def run_cli(cli, *cmd, timeout=600, binary=False):
+    """`memscope CMD...` run to its end; its output (bytes if `binary`).
+    Fails unless it exits 0."""
+    p = subprocess.run([cli, *cmd], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=clean_env(),
+                       timeout=timeout)
+    check(p.returncode == 0, "memscope %s exited %d: %s" %
+          (" ".join(cmd), p.returncode, p.stderr.decode()))
+    return p.stdout if binary else p.stdout.decode()
+
+
 def expectations(text):
     """The `memscope-expect total|thread k=v ...` lines a program printed:
     (total, {tid: counts})."""

@@ -31,6 +31,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
+                                "consumer"))
+import mstest  # noqa: E402
+
 TIMEOUT = 120
 WEIGHTS = {  # export --weight -> the report's JSON figure
     "bytes": "total_allocated_bytes",
@@ -47,21 +51,14 @@ def fail(msg):
     sys.exit(1)
 
 
-def env():
-    e = dict(os.environ)
-    for k in list(e):
-        if k.startswith("MEMSCOPE_") or k == "LD_PRELOAD":
-            del e[k]
-    return e
+env = mstest.clean_env
 
 
 def run(args, *cmd, binary=False):
-    p = subprocess.run([args.cli, *cmd], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, env=env(), timeout=TIMEOUT)
-    if p.returncode != 0:
-        fail("memscope %s exited %d: %s" %
-             (" ".join(cmd), p.returncode, p.stderr.decode()))
-    return p.stdout if binary else p.stdout.decode()
+    try:
+        return mstest.run_cli(args.cli, *cmd, timeout=TIMEOUT, binary=binary)
+    except mstest.Fail as e:
+        fail(str(e))
 
 
 def report(args, arc, *opts):

@@ -423,13 +423,16 @@ static void check_pprof_locations(const Perftools__Profiles__Profile *m)
 static void test_pprof_decodes(void **state)
 {
 	Perftools__Profiles__Profile *m;
+	const struct ms_split_cell *cells;
 	struct built b;
 	struct mem out;
 	uint8_t *raw;
-	size_t len;
+	size_t len, ncells;
 
 	build(state, 0, MS_PROFILE_END, &b);
-	assert_int_equal(ms_export_pprof(mem_open(&out), b.p, b.s), 0);
+	cells = ms_split_cells(b.s, &ncells);
+	assert_int_equal(ms_export_pprof(mem_open(&out), b.p, cells, ncells),
+			 0);
 	mem_close(&out);
 	raw = gunzip(out.buf, out.len, &len);
 	m = perftools__profiles__profile__unpack(NULL, len, raw);

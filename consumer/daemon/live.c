@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The live heap of one process (live.h): a block table keyed by address,
+ * the process's sites and threads with their figures. Poller thread only.
+ */
+#include "live.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomics.h"
+#include "bounded.h"
+#include "bytes.h"
+
+#define MS_LIVE_SITE_BUCKETS (1u << 16)
+#define MS_LIVE_TAB_MIN	     (1u << 12)
+#define MS_LIVE_TOMBS_MIN    4096u
+
+/* A live block, or a tombstone: a free whose block was not seen. */
+struct ms_live_block {
+	uint64_t addr;	/* 0: empty slot */
+	uint64_t ts;	/* allocation's time, or the free's for a tombstone */
+	uint64_t bytes; /* weighted bytes it adds to its site */
+	uint32_t q;	/* weighted count (Q16); 0: tombstone */
+	uint32_t site;
+	int32_t thr;
+	uint32_t pad;
+};
+
+struct ms_live *ms_live_create(uint32_t pid)
+{
+	struct ms_live *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->pid = pid;
+	l->sites = calloc(64, sizeof(*l->sites));
+	l->site_heads = calloc(MS_LIVE_SITE_BUCKETS, sizeof(*l->site_heads));
+	if (!l->sites || !l->site_heads) {
+		ms_live_destroy(l);
+		return NULL;
+	}
+	l->sites_cap = 64;
+	l->nsites = 1; /* site 0: no stack known */
+	l->tomb_limit = MS_LIVE_TOMBS_MIN;
+	return l;
+}
+
+void ms_live_destroy(struct ms_live *l)
+{
+	if (!l)
+		return;
+	free(l->tab);
+	free(l->sites);
+	free(l->site_heads);
+	free(l->frames);
+	free(l->thr);
+	free(l);
+}
+
+void ms_live_enable(struct ms_live *l, uint64_t now_ns)
+{
+	if (l->on)
+		return;
+	l->on = 1;
+	l->on_ts = now_ns;
+}
+
+int32_t ms_live_thread(struct ms_live *l, uint32_t tid)
+{
+	struct ms_live_thread *t;
+
+	if (ms_grow_bounded(&l->thr, l->nthr, &l->thr_cap, sizeof(*l->thr),
+			    MS_LIVE_THREADS_MAX) < 0)
+		return -1;
+	t = &l->thr[l->nthr];
+	memset(t, 0, sizeof(*t));
+	t->tid = tid;
+	return (int32_t)l->nthr++;
+}
+
+static uint64_t hash_frames(const uint64_t *fr, uint32_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+
+	for (uint32_t i = 0; i < n; i++)
+		h = (h ^ fr[i]) * 0xff51afd7ed558ccdull;
+	return h ^ (h >> 29);
+}
+
+static uint32_t find_site(const struct ms_live *l, uint64_t h,
+			  const uint64_t *fr, uint32_t n)
+{
+	for (uint32_t i = l->site_heads[h % MS_LIVE_SITE_BUCKETS]; i;
+	     i = l->sites[i].next) {
+		const struct ms_live_site *s = &l->sites[i];
+
+		if (s->hash == h && s->nframes == n &&
+		    !memcmp(l->frames + s->frame_off, fr, n * sizeof(*fr)))
+			return i;
+	}
+	return 0;
+}
+
+uint32_t ms_live_site(struct ms_live *l, const uint64_t *fr, uint32_t n)
+{
+	uint64_t h = hash_frames(fr, n);
+	uint32_t i = find_site(l, h, fr, n), *head;
+	struct ms_live_site *s;
+
+	if (i)
+		return i;
+	while (l->nframes + n > l->frames_cap)
+		if (ms_grow_bounded(&l->frames, l->frames_cap, &l->frames_cap,
+				    sizeof(*l->frames), MS_LIVE_FRAMES_MAX) < 0)
+			return 0;
+	if (ms_grow_bounded(&l->sites, l->nsites, &l->sites_cap,
+			    sizeof(*l->sites), MS_LIVE_SITES_MAX) < 0)
+		return 0;
+	i = l->nsites++;
+	s = &l->sites[i];
+	memset(s, 0, sizeof(*s));
+	s->hash = h;
+	s->frame_off = l->nframes;
+	s->nframes = n;
+	memcpy(l->frames + l->nframes, fr, n * sizeof(*fr));
+	l->nframes += n;
+	head = &l->site_heads[h % MS_LIVE_SITE_BUCKETS];
+	s->next = *head;
+	*head = i;
+	return i;
+}
+
+/* ---- the block table ---- */
+
+static inline uint32_t slot_of(const struct ms_live *l, uint64_t addr)
+{
+	/* Fibonacci hashing: malloc's addresses differ in the middle bits */
+	return (uint32_t)((addr * 0x9e3779b97f4a7c15ull) >> 32) & (l->cap - 1);
+}
+
+static inline struct ms_live_block *lookup(struct ms_live *l, uint64_t addr)
+{
+	for (uint32_t i = slot_of(l, addr);; i = (i + 1) & (l->cap - 1)) {
+		struct ms_live_block *b = &l->tab[i];
+
+		if (b->addr == addr || b->addr == 0)
+			return b;
+	}
+}
+
+/* Backward-shift deletion keeps every probe run whole, no markers. */
+static void erase(struct ms_live *l, struct ms_live_block *b)
+{
+	uint32_t mask = l->cap - 1, i = (uint32_t)(b - l->tab), j = i;
+
+	if (b->q)
+		l->nblocks--;
+	else
+		l->ntombs--;
+	for (;;) {
+		uint32_t home;
+
+		j = (j + 1) & mask;
+		if (l->tab[j].addr == 0)
+			break;
+		home = slot_of(l, l->tab[j].addr);
+		/* j's entry may move to i when i lies on its probe path */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			l->tab[i] = l->tab[j];
+			i = j;
+		}
+	}
+	l->tab[i].addr = 0;
+}
+
+/* Re-inserts every block (and the tombstones not older than `keep_ts`)
+ * into a table of `cap` slots. */
+static int rehash(struct ms_live *l, uint32_t cap, uint64_t keep_ts)
+{
+	struct ms_live_block *old = l->tab, *b;
+	uint32_t ocap = l->cap;
+
+	l->tab = calloc(cap, sizeof(*l->tab));
+	if (!l->tab) {
+		l->tab = old;
+		return -1;
+	}
+	l->cap = cap;
+	l->nblocks = l->ntombs = 0;
+	for (uint32_t i = 0; i < ocap; i++) {
+		if (old[i].addr == 0 || (!old[i].q && old[i].ts < keep_ts))
+			continue;
+		b = lookup(l, old[i].addr);
+		*b = old[i];
+		if (b->q)
+			l->nblocks++;
+		else
+			l->ntombs++;
+	}
+	free(old);
+	return 0;
+}
+
+/* The oldest time any thread of the process may still report. */
+static uint64_t drained_ts(const struct ms_live *l)
+{
+	uint64_t m = UINT64_MAX;
+
+	for (uint32_t i = 0; i < l->nthr; i++)
+		if (!l->thr[i].ended && l->thr[i].last_ts < m)
+			m = l->thr[i].last_ts;
+	return m;
+}
+
+/* Room for one more entry; 0, or -1 when the table is at its bound. */
+static int make_room_slow(struct ms_live *l)
+{
+	uint32_t used = l->nblocks + l->ntombs;
+
+	if (l->ntombs > l->tomb_limit) {
+		if (rehash(l, l->cap, drained_ts(l)) == 0) {
+			l->tomb_limit = l->ntombs * 2 > MS_LIVE_TOMBS_MIN
+						? l->ntombs * 2
+						: MS_LIVE_TOMBS_MIN;
+			used = l->nblocks + l->ntombs;
+		}
+	}
+	if ((uint64_t)used * 4 < (uint64_t)l->cap * 3)
+		return 0;
+	if (l->cap < MS_LIVE_BLOCKS_MAX &&
+	    rehash(l, l->cap ? l->cap * 2 : MS_LIVE_TAB_MIN, 0) == 0)
+		return 0;
+	if (rehash(l, l->cap, drained_ts(l)) == 0 &&
+	    (uint64_t)(l->nblocks + l->ntombs) * 4 < (uint64_t)l->cap * 3)
+		return 0;
+	return -1;
+}
+
+static inline int make_room(struct ms_live *l)
+{
+	/* at most 3/4 full, and tombstones within their limit */
+	if (MS_LIKELY(l->nblocks + l->ntombs < l->cap - (l->cap >> 2) &&
+		      l->ntombs <= l->tomb_limit))
+		return 0;
+	return make_room_slow(l);
+}
+
+static inline void fig_alloc(struct ms_live_fig *f, uint64_t bytes, uint32_t q)
+{
+	f->live_bytes += bytes;
+	f->live_q += q;
+	f->alloc_bytes += bytes;
+	f->alloc_q += q;
+}
+
+static inline void fig_free(struct ms_live_fig *f, uint64_t bytes, uint32_t q)
+{
+	f->live_bytes -= bytes;
+	f->live_q -= q;
+	f->free_bytes += bytes;
+	f->free_q += q;
+}
+
+/* Counts an allocation (and, when `dead`, its free) everywhere. */
+static void count(struct ms_live *l, int32_t thr, uint32_t site, uint64_t bytes,
+		  uint32_t q, int dead)
+{
+	fig_alloc(&l->sites[site].f, bytes, q);
+	if (thr >= 0)
+		fig_alloc(&l->thr[thr].f, bytes, q);
+	else
+		fig_alloc(&l->f, bytes, q);
+	if (!dead)
+		return;
+	if (thr < 0)
+		fig_free(&l->f, bytes, q);
+	fig_free(&l->sites[site].f, bytes, q);
+	if (thr >= 0)
+		fig_free(&l->thr[thr].f, bytes, q);
+}
+
+static void uncount(struct ms_live *l, const struct ms_live_block *b)
+{
+	fig_free(&l->sites[b->site].f, b->bytes, b->q);
+	fig_free(b->thr >= 0 ? &l->thr[b->thr].f : &l->f, b->bytes, b->q);
+}
+
+static void on_alloc(struct ms_live *l, int32_t thr, uint64_t ts, uint64_t addr,
+		     uint64_t size, uint64_t weight, uint32_t site)
+{
+	uint32_t q = weight > UINT32_MAX ? UINT32_MAX : (uint32_t)weight;
+	uint64_t bytes = size;
+	struct ms_live_block *b;
+
+	if (weight != MS_WEIGHT_ONE) {
+		bytes = (uint64_t)(((unsigned __int128)size * weight) >> 16);
+		l->sampled = 1;
+	}
+	if (q == 0)
+		q = 1;
+	if (addr == 0 || make_room(l) < 0) {
+		l->untracked++;
+		count(l, thr, site, bytes, q, 1);
+		return;
+	}
+	b = lookup(l, addr);
+	if (b->addr && b->ts >= ts && (b->q == 0 || b->ts > ts)) {
+		/* a free after this allocation, or a newer block, was seen:
+		 * this block is gone already */
+		if (b->q == 0)
+			erase(l, b);
+		count(l, thr, site, bytes, q, 1);
+		return;
+	}
+	if (b->addr && b->q)
+		uncount(l, b); /* an older block whose free is still to come */
+	else if (b->addr)
+		l->ntombs--;
+	if (!b->addr || !b->q)
+		l->nblocks++;
+	*b = (struct ms_live_block){addr, ts, bytes, q, site, thr, 0};
+	count(l, thr, site, bytes, q, 0);
+}
+
+static void on_free(struct ms_live *l, uint64_t ts, uint64_t addr)
+{
+	struct ms_live_block *b;
+
+	if (l->cap == 0 && make_room(l) < 0)
+		return;
+	b = lookup(l, addr);
+	if (b->addr && b->q) {
+		/* a newer block than this free: its own free comes later */
+		if (b->ts <= ts) {
+			uncount(l, b);
+			erase(l, b);
+		}
+		return;
+	}
+	if (b->addr) {
+		if (ts > b->ts)
+			b->ts = ts;
+		return;
+	}
+	if (make_room(l) < 0)
+		return;
+	b = lookup(l, addr); /* the table may have moved */
+	*b = (struct ms_live_block){.addr = addr, .ts = ts, .thr = -1};
+	l->ntombs++;
+}
+
+void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
+		   uint32_t site)
+{
+	if (thr >= 0 && ev->ts > l->thr[thr].last_ts)
+		l->thr[thr].last_ts = ev->ts;
+	switch (ev->type) {
+	case MS_REC_LOST:
+		l->dropped += ev->count;
+		if (thr >= 0)
+			l->thr[thr].dropped += ev->count;
+		return;
+	case MS_REC_THREAD_NAME:
+		if (thr >= 0) {
+			memcpy(l->thr[thr].name, ev->str, ev->str_len);
+			l->thr[thr].name[ev->str_len] = 0;
+		}
+		return;
+	}
+	if (!l->on)
+		return;
+	if (ev->type == MS_REC_FREE)
+		on_free(l, ev->ts, ev->addr);
+	else if (ev->type == MS_REC_REALLOC && ev->old_addr)
+		on_free(l, ev->ts, ev->old_addr);
+	if (ev->type == MS_REC_ALLOC || ev->type == MS_REC_REALLOC)
+		on_alloc(l, thr, ev->ts, ev->addr, ev->size, ev->weight, site);
+}
+
+void ms_live_run(struct ms_live *l, int32_t thr, const uint32_t *sites,
+		 size_t nsites, struct ms_rec_state st, const uint8_t *p,
+		 const uint8_t *end)
+{
+	while (p < end) {
+		struct ms_rec_hot h;
+		size_t len = ms_rec_decode_hot(p, end, st.last_ts, &h);
+		uint64_t addr;
+
+		if (!len)
+			break; /* not reached: the packer took these */
+		st.last_ts += h.dt;
+		addr = st.last_addr + (uint64_t)ms_unzigzag(h.zz);
+		st.last_addr = addr;
+		if (*p == MS_REC_FREE)
+			on_free(l, st.last_ts, addr);
+		else
+			on_alloc(l, thr, st.last_ts, addr, h.size, h.weight,
+				 h.stack < nsites ? sites[h.stack] : 0);
+		p += len;
+	}
+	if (thr >= 0)
+		l->thr[thr].last_ts = st.last_ts;
+}
+
+void ms_live_tick(struct ms_live *l, uint64_t now_ns)
+{
+	if (!l->on || now_ns - l->hist_ns < MS_LIVE_HIST_NS)
+		return;
+	l->hist_ns = now_ns;
+	l->hist_pos = (l->hist_pos + 1) % MS_LIVE_HIST;
+	for (uint32_t i = 0; i < l->nsites; i++) {
+		struct ms_live_site *s = &l->sites[i];
+
+		s->hist[l->hist_pos] = s->f.live_bytes;
+		if (s->hist_n < MS_LIVE_HIST)
+			s->hist_n++;
+	}
+}

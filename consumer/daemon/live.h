@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The live heap of one traced process, as the consumer sees it while it
+ * drains: its live blocks (address -> size, weight, site, thread), its
+ * call sites (distinct stacks) with their figures, and its threads'
+ * figures. `memscope top` and `memscope snapshot` are answered from it
+ * without reading the archive (docs/architecture.md, "The live heap").
+ *
+ * Ownership: one poller thread drains every ring, so every ms_live is
+ * that thread's alone: no lock and no atomic operation on the drain path.
+ * Other threads see only the snapshots the poller writes (snap.h).
+ *
+ * Order: a process's threads are drained one ring at a time, so a free can
+ * reach the table before the allocation it ends (another thread's ring
+ * not drained yet), and an address can be handed out again before its
+ * free is seen. Every block therefore carries its allocation's timestamp,
+ * and a free of an unknown address leaves a tombstone with its own: an
+ * allocation older than the tombstone at its address was born dead; a
+ * newer one replaces it. Tombstones older than every thread's drained
+ * time can match nothing more and are swept.
+ *
+ * Sites (STACK records) are interned always, so that blocks can be tracked
+ * from the moment a client asks (ms_live_enable()) even for stacks
+ * recorded earlier; blocks only from then on.
+ *
+ * Memory: at most MS_LIVE_BLOCKS_MAX blocks and tombstones,
+ * MS_LIVE_SITES_MAX sites and MS_LIVE_FRAMES_MAX frames per process; what
+ * does not fit is counted (`untracked`) and the figures marked incomplete.
+ */
+#ifndef MS_LIVE_H
+#define MS_LIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+
+#define MS_LIVE_BLOCKS_MAX  (1u << 23) /* table slots per process */
+#define MS_LIVE_SITES_MAX   (1u << 20)
+#define MS_LIVE_FRAMES_MAX  (1u << 24)
+#define MS_LIVE_THREADS_MAX 16384
+#define MS_LIVE_HIST	    16		  /* live bytes samples kept per site */
+#define MS_LIVE_HIST_NS	    1000000000ull /* one sample a second */
+
+/* Figures of a site, a thread or a process; counts in Q16 weights. */
+struct ms_live_fig {
+	uint64_t live_bytes, live_q;
+	uint64_t alloc_bytes, alloc_q;
+	uint64_t free_bytes, free_q;
+};
+
+struct ms_live_site {
+	uint64_t hash;
+	uint32_t frame_off, nframes; /* in the process's frame pool */
+	uint32_t next;		     /* hash chain, 0: end */
+	uint32_t hist_n;	     /* samples taken, up to MS_LIVE_HIST */
+	struct ms_live_fig f;
+	uint64_t hist[MS_LIVE_HIST]; /* live bytes, a ring at hist_pos */
+};
+
+struct ms_live_thread {
+	uint32_t tid;
+	int ended;
+	uint64_t last_ts; /* drained up to this time (ticks) */
+	uint64_t dropped;
+	char name[MS_NAME_MAX + 1];
+	struct ms_live_fig f;
+};
+
+struct ms_live_block;
+
+struct ms_live {
+	uint32_t pid;
+	int on;		      /* blocks are tracked (a client asked) */
+	uint64_t on_ts;	      /* mono ns when they began to be */
+	struct ms_live_fig f; /* blocks of no thread; the process's figures
+				 are these and its threads' summed */
+	uint64_t dropped;     /* LOST counts */
+	uint64_t untracked;   /* blocks that did not fit */
+	int sampled;	      /* a weight other than 1 was seen */
+	/* blocks: open addressing, linear probing, addr 0 = empty */
+	struct ms_live_block *tab;
+	uint32_t cap, nblocks, ntombs, tomb_limit;
+	/* sites: index 0 is "no stack known" */
+	struct ms_live_site *sites;
+	uint32_t nsites, sites_cap;
+	uint32_t *site_heads; /* hash buckets, MS_LIVE_SITE_BUCKETS */
+	uint64_t *frames;
+	uint32_t nframes, frames_cap;
+	struct ms_live_thread *thr;
+	uint32_t nthr, thr_cap;
+	uint32_t hist_pos;
+	uint64_t hist_ns;     /* mono ns of the last sample */
+	void *owner;	      /* the process (daemon_int.h) */
+	struct ms_live *next; /* the poller's list */
+};
+
+/* Returns a new, empty, disabled live heap, or NULL. */
+struct ms_live *ms_live_create(uint32_t pid);
+void ms_live_destroy(struct ms_live *l);
+
+/* Starts tracking blocks (idempotent); `now_ns` is CLOCK_MONOTONIC. */
+void ms_live_enable(struct ms_live *l, uint64_t now_ns);
+
+/* A new thread (ring generation); returns its index, or -1 when full. */
+int32_t ms_live_thread(struct ms_live *l, uint32_t tid);
+
+/* Interns a stack; returns its site (0 when it does not fit). */
+uint32_t ms_live_site(struct ms_live *l, const uint64_t *frames, uint32_t n);
+
+/* One event of thread `thr` (may be -1: counted for the process only). */
+void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
+		   uint32_t site);
+
+/*
+ * The hot path: the ALLOC and FREE records at [p, end), which the packer
+ * has just taken from state `st` (so they are all whole and valid),
+ * applied in order. `sites` maps the thread's stack ids to sites.
+ */
+void ms_live_run(struct ms_live *l, int32_t thr, const uint32_t *sites,
+		 size_t nsites, struct ms_rec_state st, const uint8_t *p,
+		 const uint8_t *end);
+
+/* Samples every site's live bytes once per MS_LIVE_HIST_NS. */
+void ms_live_tick(struct ms_live *l, uint64_t now_ns);
+
+/* A Q16 count as a whole number, rounded. */
+static inline uint64_t ms_live_count(uint64_t q)
+{
+	return (q + 32768) >> 16;
+}
+
+#endif

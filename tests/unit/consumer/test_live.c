@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * consumer/daemon/live.c: the live heap's figures, frees drained before
+ * their allocations (another thread's ring), addresses reused before the
+ * old free is seen, weights, the tombstone sweep and table growth.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "live.h"
+
+static struct ms_event ev(uint8_t type, uint64_t ts, uint64_t addr,
+			  uint64_t size)
+{
+	struct ms_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.type = type;
+	e.ts = ts;
+	e.addr = addr;
+	e.size = size;
+	e.weight = MS_WEIGHT_ONE;
+	return e;
+}
+
+static void alloc(struct ms_live *l, int32_t thr, uint64_t ts, uint64_t addr,
+		  uint64_t size, uint32_t site)
+{
+	struct ms_event e = ev(MS_REC_ALLOC, ts, addr, size);
+
+	ms_live_event(l, thr, &e, site);
+}
+
+static void release(struct ms_live *l, int32_t thr, uint64_t ts, uint64_t addr)
+{
+	struct ms_event e = ev(MS_REC_FREE, ts, addr, 0);
+
+	ms_live_event(l, thr, &e, 0);
+}
+
+static struct ms_live *setup_live(uint32_t *site)
+{
+	struct ms_live *l = ms_live_create(7);
+	uint64_t fr[2] = {0x401000, 0x402000};
+
+	assert_non_null(l);
+	ms_live_enable(l, 1);
+	assert_int_equal(ms_live_thread(l, 100), 0);
+	assert_int_equal(ms_live_thread(l, 101), 1);
+	*site = ms_live_site(l, fr, 2);
+	assert_int_equal(*site, 1);
+	assert_int_equal(ms_live_site(l, fr, 2), 1); /* interned */
+	return l;
+}
+
+static void test_figures(void **state)
+{
+	uint32_t s;
+	struct ms_live *l = setup_live(&s);
+
+	(void)state;
+	alloc(l, 0, 10, 0x1000, 100, s);
+	alloc(l, 0, 11, 0x2000, 50, s);
+	release(l, 1, 12, 0x1000); /* another thread frees it */
+	assert_int_equal(l->sites[s].f.live_bytes, 50);
+	assert_int_equal(ms_live_count(l->sites[s].f.live_q), 1);
+	assert_int_equal(ms_live_count(l->sites[s].f.alloc_q), 2);
+	assert_int_equal(l->thr[0].f.live_bytes, 50);
+	assert_int_equal(l->thr[0].f.free_bytes, 100);
+	assert_int_equal(l->nblocks, 1);
+	ms_live_destroy(l);
+}
+
+/* Thread 1's free is drained before thread 0's allocation. */
+static void test_free_first(void **state)
+{
+	uint32_t s;
+	struct ms_live *l = setup_live(&s);
+
+	(void)state;
+	release(l, 1, 20, 0x1000);
+	assert_int_equal(l->ntombs, 1);
+	alloc(l, 0, 10, 0x1000, 64, s);
+	assert_int_equal(l->sites[s].f.live_bytes, 0);
+	assert_int_equal(l->sites[s].f.alloc_bytes, 64);
+	assert_int_equal(l->ntombs, 0);
+	assert_int_equal(l->nblocks, 0);
+	/* a tombstone older than the allocation is of an earlier block */
+	release(l, 1, 30, 0x3000);
+	alloc(l, 0, 40, 0x3000, 8, s);
+	assert_int_equal(l->sites[s].f.live_bytes, 8);
+	ms_live_destroy(l);
+}
+
+/* The address is handed out again before its free is drained. */
+static void test_reuse(void **state)
+{
+	uint32_t s;
+	struct ms_live *l = setup_live(&s);
+
+	(void)state;
+	alloc(l, 0, 10, 0x1000, 100, s);
+	alloc(l, 1, 30, 0x1000, 40, s); /* thread 1 got it after a free */
+	release(l, 0, 20, 0x1000);	/* that free, late: ignored */
+	assert_int_equal(l->sites[s].f.live_bytes, 40);
+	assert_int_equal(l->thr[0].f.live_bytes, 0);
+	assert_int_equal(l->thr[1].f.live_bytes, 40);
+	/* an older allocation drained after a newer block: born dead */
+	alloc(l, 0, 5, 0x1000, 7, s);
+	assert_int_equal(l->sites[s].f.live_bytes, 40);
+	assert_int_equal(l->sites[s].f.alloc_bytes, 147);
+	release(l, 1, 50, 0x1000);
+	assert_int_equal(l->sites[s].f.live_bytes, 0);
+	assert_int_equal(l->nblocks + l->ntombs, 0);
+	ms_live_destroy(l);
+}
+
+static void test_weight_and_realloc(void **state)
+{
+	uint32_t s;
+	struct ms_live *l = setup_live(&s);
+	struct ms_event e = ev(MS_REC_ALLOC, 1, 0x1000, 100);
+
+	(void)state;
+	e.weight = 4 * MS_WEIGHT_ONE;
+	ms_live_event(l, 0, &e, s);
+	assert_int_equal(l->sites[s].f.live_bytes, 400);
+	assert_int_equal(ms_live_count(l->sites[s].f.live_q), 4);
+	assert_true(l->sampled);
+	e = ev(MS_REC_REALLOC, 2, 0x2000, 30);
+	e.old_addr = 0x1000;
+	ms_live_event(l, 0, &e, s);
+	assert_int_equal(l->sites[s].f.live_bytes, 30);
+	assert_int_equal(ms_live_count(l->sites[s].f.live_q), 1);
+	ms_live_destroy(l);
+}
+
+/* Many blocks grow the table; old tombstones are swept. */
+static void test_growth_and_sweep(void **state)
+{
+	uint32_t s;
+	struct ms_live *l = setup_live(&s);
+	uint64_t ts = 1;
+
+	(void)state;
+	for (uint64_t i = 1; i <= 100000; i++)
+		alloc(l, 0, ts++, i * 16, 16, s);
+	assert_int_equal(l->nblocks, 100000);
+	assert_int_equal(l->sites[s].f.live_bytes, 1600000);
+	for (uint64_t i = 1; i <= 100000; i += 2)
+		release(l, 0, ts++, i * 16);
+	assert_int_equal(l->sites[s].f.live_bytes, 800000);
+	for (uint64_t i = 2; i <= 100000; i += 2)
+		release(l, 0, ts++, i * 16);
+	assert_int_equal(l->nblocks, 0);
+	/* frees of unknown blocks: thread 1 has drained past them */
+	alloc(l, 1, ts + 1000000, 0x10, 1, s);
+	for (uint64_t i = 0; i < 20000; i++)
+		release(l, 0, ts++, 0x100000000ull + i * 16);
+	assert_true(l->ntombs < 20000);
+	assert_int_equal(l->untracked, 0);
+	ms_live_destroy(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_figures),
+		cmocka_unit_test(test_free_first),
+		cmocka_unit_test(test_reuse),
+		cmocka_unit_test(test_weight_and_realloc),
+		cmocka_unit_test(test_growth_and_sweep),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

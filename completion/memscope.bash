@@ -10,13 +10,13 @@
 # The option lists follow each command's --help; the test
 # tests/integration/package/completion_test.sh checks that they do.
 
-_memscope_commands="consumer run record tail stats dump report export diff
-	symbolize"
+_memscope_commands="consumer run record tail top snapshot stats dump report
+	export diff symbolize"
 
 # Options of the consumer, which record takes as well.
 _memscope_consumer_opts="--session --out --sampling --stack-depth --ring-kb
 	--on-full --exit-when-idle --zstd-level --frame-kb --segment-mb --quiet
-	--share-archive --help"
+	--share-archive --live --help"
 _memscope_view_opts="--pid --tid --from --to --debug-dir --no-symbols"
 
 # _memscope_opts COMMAND: the options COMMAND takes.
@@ -28,6 +28,9 @@ _memscope_opts()
 	record) echo "$_memscope_consumer_opts --no-symbolize" ;;
 	tail) echo "--session --pid --tid --min-size --json --count --all
 		--window --help" ;;
+	top) echo "--session --pid --interval --json --once --suspect
+		--no-symbols --help" ;;
+	snapshot) echo "--session -o --pid --no-symbols --help" ;;
 	stats) echo "--json --help" ;;
 	dump) echo "--json --pid --tid --help" ;;
 	report) echo "--format -o --top --width $_memscope_view_opts --help" ;;

@@ -39,7 +39,8 @@ static void help(void)
 	       "gzipped pprof\n(profile.proto): inuse_space/inuse_objects are "
 	       "the blocks live now,\nalloc_space/alloc_objects the "
 	       "allocations since the live heap began (the\nconsumer's start "
-	       "with --live, else its first top or snapshot client).\nOne "
+	       "if it keeps it from there, else its first top or\nsnapshot "
+	       "client). One "
 	       "sample per call site and process (label pid); sampled "
 	       "sessions give\nweighted estimates. -o - writes to stdout.\n");
 }

@@ -79,7 +79,7 @@ for c in $commands; do
     expect "$(help_opts "$c")" "$c" -
 done
 
-expect "text json" report arc --format ""
+expect "text json html" report arc --format ""
 expect "pprof" export arc --format p
 expect "folded" diff a b --format f
 expect "full tiered bytes:" record --sampling ""

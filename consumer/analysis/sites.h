@@ -74,19 +74,21 @@ static inline struct ms_site *ms_sites_get(struct ms_sites *s, uint32_t id)
 static inline const uint64_t *ms_site_frames(const struct ms_sites *s,
 					     const struct ms_site *site)
 {
-	return s->arena + site->frames_at;
+	/* A site of no frames (a stack never seen) may come before any
+	 * frame made the arena. */
+	return s->arena ? s->arena + site->frames_at : NULL;
 }
 
 static inline uint32_t *ms_site_mods(const struct ms_sites *s,
 				     const struct ms_site *site)
 {
-	return s->mods + site->frames_at;
+	return s->mods ? s->mods + site->frames_at : NULL;
 }
 
 static inline uint64_t *ms_site_offs(const struct ms_sites *s,
 				     const struct ms_site *site)
 {
-	return s->offs + site->frames_at;
+	return s->offs ? s->offs + site->frames_at : NULL;
 }
 
 #endif

@@ -181,7 +181,8 @@ static void print_json(FILE *f, struct ms_top *t)
 
 	if (!procs)
 		return;
-	memcpy(procs, p, n * sizeof(*procs));
+	if (n) /* no process yet: no rows, and p may be NULL */
+		memcpy(procs, p, n * sizeof(*procs));
 	fprintf(f,
 		"{\"t_ns\": %" PRIu64 ", \"since_ns\": %" PRIu64
 		", \"seq\": %" PRIu64 ", \"sampling\": \"%s\", "

@@ -123,7 +123,8 @@ uint32_t ms_live_site(struct ms_live *l, const uint64_t *fr, uint32_t n)
 	s->hash = h;
 	s->frame_off = l->nframes;
 	s->nframes = n;
-	memcpy(l->frames + l->nframes, fr, n * sizeof(*fr));
+	if (n)
+		memcpy(l->frames + l->nframes, fr, n * sizeof(*fr));
 	l->nframes += n;
 	head = &l->site_heads[h % MS_LIVE_SITE_BUCKETS];
 	s->next = *head;

@@ -261,8 +261,12 @@ def hello_top():
     return hdr + struct.pack("<IIII", 3, os.getpid(), 0, 0) + b"\0" * 256
 
 
+MS_MSG_TOP_REQ = 8  # common/proto_abi.h
+
+
 def top_req():
-    return struct.pack("<IHHIIII", 0x4b50534d, 6, 1, 24, 0, 0, 0)
+    return struct.pack("<IHHIIII", 0x4b50534d, MS_MSG_TOP_REQ, 1, 24, 0, 0,
+                       0)
 
 
 def sc_stopped(args, tmp):

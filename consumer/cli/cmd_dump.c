@@ -49,8 +49,7 @@ static const char *cause_name(uint64_t cause)
 	static const char *const names[MS_LOST_REC_NCAUSES] = {
 		[MS_LOST_FULL] = "full",       [MS_LOST_GONE] = "gone",
 		[MS_LOST_TOO_BIG] = "too_big", [MS_LOST_INTERNAL] = "internal",
-		[MS_LOST_DISK] = "disk",
-		[MS_LOST_SIGNAL] = "signal",
+		[MS_LOST_DISK] = "disk",       [MS_LOST_SIGNAL] = "signal",
 	};
 
 	return cause < MS_LOST_REC_NCAUSES ? names[cause] : "unknown";

@@ -27,12 +27,12 @@
 
 #include <memscope.h>
 
-#define CLASSES	   3
-#define CHUNK	   (64 * 1024)
-#define THREADS	   3
-#define ROUNDS	   3000
-#define WINDOW	   48
-#define HANDOFF	   16 /* blocks passed to the next thread to free */
+#define CLASSES 3
+#define CHUNK	(64 * 1024)
+#define THREADS 3
+#define ROUNDS	3000
+#define WINDOW	48
+#define HANDOFF 16 /* blocks passed to the next thread to free */
 
 static const size_t class_size[CLASSES] = {32, 128, 512};
 
@@ -156,7 +156,8 @@ int main(void)
 	int err = memscope_init(NULL);
 
 	if (err)
-		fprintf(stderr, "pool_alloc: not tracked (%s); running anyway\n",
+		fprintf(stderr,
+			"pool_alloc: not tracked (%s); running anyway\n",
 			strerror(-err));
 	pthread_barrier_init(&handoff_ready, NULL, THREADS);
 	for (int i = 0; i < THREADS; i++) {

@@ -25,7 +25,8 @@ static void check_limits(const struct ms_event *ev)
 	MS_FUZZ_CHECK(ev->type != MS_REC_THREAD_NAME ||
 		      ev->str_len <= MS_NAME_MAX);
 	MS_FUZZ_CHECK(ev->weight != 0);
-	MS_FUZZ_CHECK(ev->type != MS_REC_LOST || ev->cause < MS_LOST_REC_NCAUSES);
+	MS_FUZZ_CHECK(ev->type != MS_REC_LOST ||
+		      ev->cause < MS_LOST_REC_NCAUSES);
 	MS_FUZZ_CHECK(ev->type != MS_REC_CLOCK || ev->tick_hz != 0);
 }
 

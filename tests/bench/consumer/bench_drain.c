@@ -223,8 +223,8 @@ static int run(long events, long threads, long level, const char *dir,
 	free(c);
 	free(s);
 	ms_live_destroy(live);
-	*res = (struct result){(double)recs / ((double)busy / 1e9), recs,
-			       total, raw, disk};
+	*res = (struct result){(double)recs / ((double)busy / 1e9), recs, total,
+			       raw, disk};
 	return 0;
 }
 

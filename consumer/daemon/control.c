@@ -199,19 +199,6 @@ static const char *ring_error(int err)
 	}
 }
 
-/* Rings live in every process: each may hold a segment file open. */
-static uint64_t rings_live(struct ms_daemon *d)
-{
-	struct ms_proc *p;
-	uint64_t n = 0;
-
-	ms_list_for_each(p, &d->procs, node)
-	{
-		n += ms_load_relaxed(&p->rings_live);
-	}
-	return n;
-}
-
 /* Maps the ring in `fd` (taken in every case). Returns 0 or -errno. */
 static int take_ring(struct ms_daemon *d, struct ms_proc *p, int fd)
 {
@@ -221,7 +208,9 @@ static int take_ring(struct ms_daemon *d, struct ms_proc *p, int fd)
 	if (fd < 0)
 		return -EMFILE; /* the kernel could not give us the memfd */
 	/* The descriptor the ring's segment will need, and one to spare. */
-	if (rings_live(d) + d->nconns + MS_FD_RESERVE + 2 > d->fd_limit) {
+	/* Each live ring may hold its segment file open. */
+	if (ms_load_relaxed(&d->rings_live) + d->nconns + MS_FD_RESERVE + 2 >
+	    d->fd_limit) {
 		close(fd);
 		return -EMFILE;
 	}
@@ -251,6 +240,7 @@ static int take_ring(struct ms_daemon *d, struct ms_proc *p, int fd)
 	r->proc = p;
 	p->nrings++;
 	ms_fetch_add_relaxed(&p->rings_live, 1);
+	ms_fetch_add_relaxed(&d->rings_live, 1);
 	pthread_mutex_lock(&d->list_lock);
 	ms_rcu_add_tail(&r->node, &d->rings);
 	pthread_mutex_unlock(&d->list_lock);

@@ -253,7 +253,9 @@ struct ms_daemon {
 	uint64_t unrecorded; /* control: events of threads with no ring */
 	uint64_t fd_limit;   /* RLIMIT_NOFILE's soft limit, raised at open */
 	uint64_t nconns;     /* control: open connections */
-	int reserved;	     /* ARCHIVE/.reserve holds room for the manifest */
+	_Atomic uint64_t rings_live; /* control adds, the poller's retire()
+				      * takes away: the descriptor budget */
+	int reserved; /* ARCHIVE/.reserve holds room for the manifest */
 	/* The live heaps (livesnap.c): the poller owns `lives`, `live_on`,
 	 * `live_since` and the snap_* plain fields; the control thread sets
 	 * live_want and counts requests in snap_asked; a snapshot passes

@@ -225,6 +225,7 @@ static void retire(struct ms_cring *r)
 	/* Pairs with the control thread's load_acquire(rings_live). */
 	atomic_fetch_sub_explicit(&r->proc->rings_live, 1,
 				  memory_order_release);
+	ms_fetch_sub_relaxed(&d->rings_live, 1);
 	urcu_memb_call_rcu(&r->rcu, free_rcu);
 	/* The control thread marks the process exited now, not at its next
 	 * timeout: `record` ends that much sooner. */

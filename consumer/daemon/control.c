@@ -414,6 +414,7 @@ int ms_conn_read(struct ms_daemon *d, struct ms_conn *c)
 		char b[CMSG_SPACE(MS_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} cbuf;
+	int reset = 0; /* ECONNRESET seen: the queued messages come next */
 
 	for (;;) {
 		struct iovec iov = {.iov_base = buf.b, .iov_len = sizeof(buf)};
@@ -429,6 +430,14 @@ int ms_conn_read(struct ms_daemon *d, struct ms_conn *c)
 		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0) {
 			if (errno == EINTR)
+				continue;
+			/*
+			 * A peer that closed with our messages unread (a
+			 * RING_ACK it did not wait for) leaves ECONNRESET,
+			 * which the kernel reports once, before the messages
+			 * it sent that are still queued here: read those.
+			 */
+			if (errno == ECONNRESET && !reset++)
 				continue;
 			return errno == EAGAIN ? 0 : -errno;
 		}

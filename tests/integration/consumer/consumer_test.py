@@ -151,6 +151,23 @@ def sc_unsealed(args, tmp):
     compare(st, total, threads)
 
 
+def sc_unread_acks(args, tmp):
+    """The agent leaves an answer unread and closes while its rings still
+    wait in the consumer's queue: every one of them is archived."""
+    out = tmp + "/arc"
+    c = Consumer(args.cli, out, args.session, ["--sampling", "full",
+                 "--ring-kb", "4096", "--exit-when-idle"])
+    p = fake(args, args.session, "--threads", args.threads, "--ops",
+             args.ops, "--fault", "unread-acks", "--stop-pid", c.p.pid)
+    rc = c.wait()
+    check(rc == 0, "consumer exit %d: %s" % (rc, c.stderr()))
+    total, threads = expectations(p.stdout)
+    st = stats(args, out)
+    check(st["threads"] == args.threads, "%d of %d threads archived" %
+          (st["threads"], args.threads))
+    compare(st, total, threads)
+
+
 def sc_garbage_msg(args, tmp):
     st, total, threads, err = sc_faults(args, tmp, "garbage-msg")
     check("invalid message" in err, "no invalid message logged: " + err)
@@ -177,7 +194,12 @@ def sc_killed(args, tmp):
     p = subprocess.Popen([args.fake, "--session", args.session, "--threads",
                           "4", "--ops", "20000000"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    # Killed once the producer is attached and writing, however slowly a
+    # loaded machine starts it.
+    deadline = time.time() + 30
+    while "attached" not in c.stderr() and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
     check(p.poll() is None, "the producer ended before the consumer "
           "was killed; make the run longer")
     c.p.kill()
@@ -399,6 +421,7 @@ SCENARIOS = {
     "basic": sc_basic, "reuse": sc_reuse, "stress-block": sc_stress_block,
     "stress-drop": sc_stress_drop, "crash": sc_crash,
     "small-ring": sc_small_ring, "unsealed": sc_unsealed,
+    "unread-acks": sc_unread_acks,
     "garbage-msg": sc_garbage_msg, "garbage-ring": sc_garbage_ring,
     "killed": sc_killed, "other-uid": sc_other_uid, "sigterm": sc_sigterm,
     "in-use": sc_in_use, "utf8": sc_utf8, "modes": sc_modes,

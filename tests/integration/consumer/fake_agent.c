@@ -17,13 +17,18 @@
  * impossible head and stops, thread 2 ends on half a record), crash (each
  * thread writes its events, then the process SIGKILLs itself without closing),
  * peer (connect and expect no SETTINGS: for the other-uid test), stall (stop
- * after HELLO for --stall-ms before writing).
+ * after HELLO for --stall-ms before writing), unread-acks (one ring refused
+ * and its RING_ACK left unread; the consumer --stop-pid is SIGSTOPped while
+ * the threads send their rings and write, and continued after this process
+ * closed its socket: the kernel then reports ECONNRESET to the consumer
+ * before the queued rings).
  *
  * --name N: each thread also names itself N (THREAD_NAME) and reports a
  * module /opt/N/lib.so (MODULE_LOAD), N as raw bytes.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +57,7 @@ struct cfg {
 	const char *name; /* THREAD_NAME and module path; NULL: none */
 	int window;
 	long rings_per_thread; /* >1: thread exits and new threads reuse */
+	pid_t stop_pid;	       /* unread-acks: the consumer, stopped */
 };
 
 struct worker {
@@ -66,6 +72,7 @@ struct worker {
 };
 
 static struct ms_msg_settings g_set;
+static volatile int g_failed; /* a thread could not send its ring */
 
 static int connect_sock(const char *session)
 {
@@ -327,7 +334,8 @@ static void *thread_main(void *arg)
 	if (ms_ring_create(ms_ring_size_from_kb((uint64_t)ring_size_kb(w->c)),
 			   (uint32_t)getpid(), w->tid, &w->r) < 0 ||
 	    send_fd(w->sock, w->r.fd, w->tid, (uint32_t)w->idx) < 0) {
-		fprintf(stderr, "fake_agent: no ring\n");
+		fprintf(stderr, "fake_agent: no ring: %s\n", strerror(errno));
+		g_failed = 1;
 		return NULL;
 	}
 	for (long g = 0; g < w->c->rings_per_thread; g++) {
@@ -390,6 +398,27 @@ static void bad_rings(int sock, int sealed)
 	close(fd);
 }
 
+/*
+ * A refused ring whose answer stays unread, then the consumer stopped:
+ * everything the threads send queues up behind a socket that will close
+ * with unread data.
+ */
+static int unread_acks_begin(int sock, const struct cfg *c)
+{
+	struct pollfd pfd = {.fd = sock, .events = POLLIN};
+
+	if (c->stop_pid <= 0) {
+		fprintf(stderr, "fake_agent: unread-acks needs --stop-pid\n");
+		return -1;
+	}
+	bad_rings(sock, 1);
+	if (poll(&pfd, 1, 10000) != 1) {
+		fprintf(stderr, "fake_agent: no RING_ACK in 10 s\n");
+		return -1;
+	}
+	return kill(c->stop_pid, SIGSTOP);
+}
+
 static void junk(const char *session)
 {
 	uint64_t s = 0xdeadbeefull;
@@ -436,6 +465,8 @@ static int parse(int argc, char **argv, struct cfg *c)
 			c->rings_per_thread = atol(v);
 		else if (!strcmp(o, "--name") && strlen(v) < 64)
 			c->name = v;
+		else if (!strcmp(o, "--stop-pid"))
+			c->stop_pid = (pid_t)atol(v);
 		else
 			return -1;
 	}
@@ -492,6 +523,8 @@ int main(int argc, char **argv)
 		c.drop = g_set.on_full == MS_ON_FULL_DROP;
 	if (!strcmp(c.fault, "small-ring") || !strcmp(c.fault, "unsealed"))
 		bad_rings(sock, !strcmp(c.fault, "small-ring"));
+	if (!strcmp(c.fault, "unread-acks") && unread_acks_begin(sock, &c) < 0)
+		return 1;
 	w = calloc((size_t)c.threads, sizeof(*w));
 	th = calloc((size_t)c.threads, sizeof(*th));
 	for (int i = 0; i < c.threads; i++) {
@@ -502,6 +535,10 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < c.threads; i++)
 		pthread_join(th[i], NULL);
+	if (c.stop_pid > 0) {
+		close(sock); /* with the RING_ACK unread */
+		kill(c.stop_pid, SIGCONT);
+	}
 	for (int i = 0; i < c.threads; i++) {
 		printf("memscope-expect thread tid=%u allocs=%llu frees=%llu "
 		       "lost=%llu\n",
@@ -522,5 +559,5 @@ int main(int argc, char **argv)
 		raise(SIGKILL);
 	free(w);
 	free(th);
-	return 0;
+	return g_failed;
 }

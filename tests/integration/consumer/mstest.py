@@ -14,6 +14,7 @@ import tempfile
 import time
 
 CHILDREN = []  # killed when a scenario ends, whatever happened
+CONSUMERS = []  # their stderr is printed when a scenario fails
 
 
 class Fail(Exception):
@@ -43,6 +44,7 @@ class Consumer:
             args += ["--session", session]
         self.p = subprocess.Popen(args, stderr=self.errf, env=env)
         CHILDREN.append(self.p)
+        CONSUMERS.append(self)
         self.sock = self.socket_path(session, env)
         deadline = time.time() + 10
         # The consumer says where its archive goes once it listens.
@@ -134,6 +136,11 @@ def run_scenario(name, fn, args, prefix):
         fn(args, tmp)
     except (Fail, subprocess.TimeoutExpired) as e:
         print("FAIL %s: %s" % (name, e))
+        for c in CONSUMERS:
+            err = c.stderr().splitlines()
+            print("-- the consumer's last %d lines of stderr:" %
+                  min(len(err), 40))
+            print("\n".join(err[-40:]))
         return 1
     finally:
         for c in CHILDREN:

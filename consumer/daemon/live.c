@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "atomics.h"
 #include "bounded.h"
@@ -26,6 +27,38 @@ struct ms_live_block {
 	int32_t thr;
 	uint32_t pad;
 };
+
+/*
+ * Block tables of 2 MiB and more are mapped on huge pages where the kernel
+ * gives them: a table of 150 threads' blocks spans thousands of 4 KiB pages,
+ * and every lookup would miss the TLB as well as the cache.
+ */
+#define MS_LIVE_HUGE (2u << 20)
+
+static struct ms_live_block *tab_alloc(uint32_t cap)
+{
+	size_t len = (size_t)cap * sizeof(struct ms_live_block);
+	void *p;
+
+	if (len < MS_LIVE_HUGE)
+		return calloc(cap, sizeof(struct ms_live_block));
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, len, MADV_HUGEPAGE); /* a hint: 4 KiB pages work too */
+	return p;
+}
+
+static void tab_free(struct ms_live_block *t, uint32_t cap)
+{
+	size_t len = (size_t)cap * sizeof(struct ms_live_block);
+
+	if (len < MS_LIVE_HUGE)
+		free(t);
+	else if (t)
+		munmap(t, len);
+}
 
 struct ms_live *ms_live_create(uint32_t pid)
 {
@@ -50,7 +83,7 @@ void ms_live_destroy(struct ms_live *l)
 {
 	if (!l)
 		return;
-	free(l->tab);
+	tab_free(l->tab, l->cap);
 	free(l->sites);
 	free(l->site_heads);
 	free(l->frames);
@@ -150,31 +183,6 @@ static inline struct ms_live_block *lookup(struct ms_live *l, uint64_t addr)
 	}
 }
 
-/* Backward-shift deletion keeps every probe run whole, no markers. */
-static void erase(struct ms_live *l, struct ms_live_block *b)
-{
-	uint32_t mask = l->cap - 1, i = (uint32_t)(b - l->tab), j = i;
-
-	if (b->q)
-		l->nblocks--;
-	else
-		l->ntombs--;
-	for (;;) {
-		uint32_t home;
-
-		j = (j + 1) & mask;
-		if (l->tab[j].addr == 0)
-			break;
-		home = slot_of(l, l->tab[j].addr);
-		/* j's entry may move to i when i lies on its probe path */
-		if (((j - home) & mask) >= ((j - i) & mask)) {
-			l->tab[i] = l->tab[j];
-			i = j;
-		}
-	}
-	l->tab[i].addr = 0;
-}
-
 /* Re-inserts every block (and the tombstones not older than `keep_ts`)
  * into a table of `cap` slots. */
 static int rehash(struct ms_live *l, uint32_t cap, uint64_t keep_ts)
@@ -182,7 +190,7 @@ static int rehash(struct ms_live *l, uint32_t cap, uint64_t keep_ts)
 	struct ms_live_block *old = l->tab, *b;
 	uint32_t ocap = l->cap;
 
-	l->tab = calloc(cap, sizeof(*l->tab));
+	l->tab = tab_alloc(cap);
 	if (!l->tab) {
 		l->tab = old;
 		return -1;
@@ -199,7 +207,7 @@ static int rehash(struct ms_live *l, uint32_t cap, uint64_t keep_ts)
 		else
 			l->ntombs++;
 	}
-	free(old);
+	tab_free(old, ocap);
 	return 0;
 }
 
@@ -287,6 +295,20 @@ static void uncount(struct ms_live *l, const struct ms_live_block *b)
 	fig_free(b->thr >= 0 ? &l->thr[b->thr].f : &l->f, b->bytes, b->q);
 }
 
+/*
+ * Rings are drained one after another, so a process's events arrive in
+ * each thread's order but not in time order across threads: a free may
+ * come before its allocation, or after a newer allocation at the same
+ * address. Each address keeps its latest event by time, a block (an
+ * allocation) or a tombstone (a free). An event older than the latest is
+ * settled at once: an allocation is dead on arrival (a free follows it in
+ * time), a free is already accounted for (it freed an allocation that was
+ * counted dead, or the one superseded). The address is live exactly when
+ * its latest event is an allocation. A tombstone goes at the next sweep
+ * after every running thread has been drained past its time (a thread
+ * whose ring is empty counts as drained up to then, ms_live_quiet()):
+ * nothing older can still arrive.
+ */
 static void on_alloc(struct ms_live *l, int32_t thr, uint64_t ts, uint64_t addr,
 		     uint64_t size, uint64_t weight, uint32_t site)
 {
@@ -307,10 +329,7 @@ static void on_alloc(struct ms_live *l, int32_t thr, uint64_t ts, uint64_t addr,
 	}
 	b = lookup(l, addr);
 	if (b->addr && b->ts >= ts && (b->q == 0 || b->ts > ts)) {
-		/* a free after this allocation, or a newer block, was seen:
-		 * this block is gone already */
-		if (b->q == 0)
-			erase(l, b);
+		/* a later free or a newer block was seen: this one is gone */
 		count(l, thr, site, bytes, q, 1);
 		return;
 	}
@@ -333,10 +352,13 @@ static void on_free(struct ms_live *l, uint64_t ts, uint64_t addr)
 	b = lookup(l, addr);
 	if (b->addr && b->q) {
 		/* a newer block than this free: its own free comes later */
-		if (b->ts <= ts) {
-			uncount(l, b);
-			erase(l, b);
-		}
+		if (b->ts > ts)
+			return;
+		uncount(l, b);
+		/* an allocation between the two may still be on its way */
+		*b = (struct ms_live_block){.addr = addr, .ts = ts, .thr = -1};
+		l->nblocks--;
+		l->ntombs++;
 		return;
 	}
 	if (b->addr) {
@@ -379,29 +401,66 @@ void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
 		on_alloc(l, thr, ev->ts, ev->addr, ev->size, ev->weight, site);
 }
 
+/* Records decoded ahead, their slots fetched while earlier ones apply. */
+#define MS_LIVE_BATCH 16
+
+struct hot_rec {
+	uint64_t ts, addr, size, weight;
+	uint32_t site;
+	int is_free;
+};
+
 void ms_live_run(struct ms_live *l, int32_t thr, const uint32_t *sites,
 		 size_t nsites, struct ms_rec_state st, const uint8_t *p,
 		 const uint8_t *end)
 {
-	while (p < end) {
-		struct ms_rec_hot h;
-		size_t len = ms_rec_decode_hot(p, end, st.last_ts, &h);
-		uint64_t addr;
+	struct hot_rec b[MS_LIVE_BATCH];
 
-		if (!len)
-			break; /* not reached: the packer took these */
-		st.last_ts += h.dt;
-		addr = st.last_addr + (uint64_t)ms_unzigzag(h.zz);
-		st.last_addr = addr;
-		if (*p == MS_REC_FREE)
-			on_free(l, st.last_ts, addr);
-		else
-			on_alloc(l, thr, st.last_ts, addr, h.size, h.weight,
-				 h.stack < nsites ? sites[h.stack] : 0);
-		p += len;
+	while (p < end) {
+		unsigned n = 0;
+
+		/* A table of 150 threads' blocks is larger than the caches:
+		 * each record would wait for its slot's line in turn. */
+		while (p < end && n < MS_LIVE_BATCH) {
+			struct ms_rec_hot h;
+			size_t len = ms_rec_decode_hot(p, end, st.last_ts, &h);
+
+			if (!len) {
+				end = p; /* not reached: the packer took these
+					  */
+				break;
+			}
+			st.last_ts += h.dt;
+			st.last_addr += (uint64_t)ms_unzigzag(h.zz);
+			b[n] = (struct hot_rec){
+				st.last_ts,
+				st.last_addr,
+				h.size,
+				h.weight,
+				h.stack < nsites ? sites[h.stack] : 0,
+				*p == MS_REC_FREE};
+			if (l->tab)
+				__builtin_prefetch(
+					&l->tab[slot_of(l, st.last_addr)], 1);
+			p += len;
+			n++;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			if (b[i].is_free)
+				on_free(l, b[i].ts, b[i].addr);
+			else
+				on_alloc(l, thr, b[i].ts, b[i].addr, b[i].size,
+					 b[i].weight, b[i].site);
+		}
 	}
 	if (thr >= 0)
 		l->thr[thr].last_ts = st.last_ts;
+}
+
+void ms_live_quiet(struct ms_live *l, int32_t thr, uint64_t ts)
+{
+	if (thr >= 0 && ts > l->thr[thr].last_ts)
+		l->thr[thr].last_ts = ts;
 }
 
 void ms_live_tick(struct ms_live *l, uint64_t now_ns)

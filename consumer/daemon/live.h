@@ -105,6 +105,10 @@ void ms_live_enable(struct ms_live *l, uint64_t now_ns);
 /* A new thread (ring generation); returns its index, or -1 when full. */
 int32_t ms_live_thread(struct ms_live *l, uint32_t tid);
 
+/* Thread `thr`'s ring was empty at `ts` (ticks, less a grace for a record
+ * whose time was taken but not yet committed): it has nothing older. */
+void ms_live_quiet(struct ms_live *l, int32_t thr, uint64_t ts);
+
 /* Interns a stack; returns its site (0 when it does not fit). */
 uint32_t ms_live_site(struct ms_live *l, const uint64_t *frames, uint32_t n);
 

@@ -287,6 +287,9 @@ static uint64_t service(struct ms_cring *r, uint64_t now, int final,
 				"record at the end of the ring; ignored",
 				r->proc->pid, r->st.cfg.tid,
 				(unsigned long long)left);
+		if (left == 0 && r->have_stream && r->st.cfg.live &&
+		    r->st.cfg.live->on)
+			ms_stream_quiet(&r->st, now);
 		if (r->have_stream &&
 		    (final || ((state == MS_RING_CLOSED || gone) &&
 			       (left == 0 || moved == 0))))

@@ -428,6 +428,24 @@ ssize_t ms_stream_feed(struct ms_stream *s, const uint8_t *p, size_t len,
 	return (ssize_t)done;
 }
 
+/* A record's time is taken before it is committed: a thread preempted in
+ * between commits a little in the past. */
+#define MS_QUIET_GRACE_NS 200000000u
+
+void ms_stream_quiet(struct ms_stream *s, uint64_t now_ns)
+{
+	uint64_t ticks;
+
+	if (!s->clk_hz || s->live_thr < 0 ||
+	    now_ns < s->clk_ns + MS_QUIET_GRACE_NS)
+		return;
+	ticks = s->clk_ticks +
+		(uint64_t)((unsigned __int128)(now_ns - MS_QUIET_GRACE_NS -
+					       s->clk_ns) *
+			   s->clk_hz / 1000000000u);
+	ms_live_quiet(s->cfg.live, s->live_thr, ticks);
+}
+
 int ms_stream_tick(struct ms_stream *s, uint64_t now_ns, uint64_t max_age_ns)
 {
 	/* `now` may predate a frame opened since (the poller reads the

@@ -110,6 +110,10 @@ ssize_t ms_stream_feed(struct ms_stream *s, const uint8_t *p, size_t len,
 /* Closes the open frame when it is older than `max_age_ns`. */
 int ms_stream_tick(struct ms_stream *s, uint64_t now_ns, uint64_t max_age_ns);
 
+/* The ring was found empty at `now_ns` (CLOCK_MONOTONIC): the live heap
+ * learns that this thread has nothing older on its way. */
+void ms_stream_quiet(struct ms_stream *s, uint64_t now_ns);
+
 /* Writes the open frame, if any. Returns 0 or -errno. */
 int ms_stream_flush(struct ms_stream *s);
 

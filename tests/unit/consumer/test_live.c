@@ -2,7 +2,8 @@
 /*
  * consumer/daemon/live.c: the live heap's figures, frees drained before
  * their allocations (another thread's ring), addresses reused before the
- * old free is seen, weights, the tombstone sweep and table growth.
+ * old free is seen, weights, the tombstone sweep and table growth, and
+ * random cross-thread programs drained in random interleavings.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,8 +89,12 @@ static void test_free_first(void **state)
 	alloc(l, 0, 10, 0x1000, 64, s);
 	assert_int_equal(l->sites[s].f.live_bytes, 0);
 	assert_int_equal(l->sites[s].f.alloc_bytes, 64);
-	assert_int_equal(l->ntombs, 0);
+	/* the tombstone stays while an older allocation may still come */
+	assert_int_equal(l->ntombs, 1);
 	assert_int_equal(l->nblocks, 0);
+	alloc(l, 0, 15, 0x1000, 32, s); /* one did: dead on arrival too */
+	assert_int_equal(l->sites[s].f.live_bytes, 0);
+	assert_int_equal(l->sites[s].f.alloc_bytes, 96);
 	/* a tombstone older than the allocation is of an earlier block */
 	release(l, 1, 30, 0x3000);
 	alloc(l, 0, 40, 0x3000, 8, s);
@@ -116,7 +121,8 @@ static void test_reuse(void **state)
 	assert_int_equal(l->sites[s].f.alloc_bytes, 147);
 	release(l, 1, 50, 0x1000);
 	assert_int_equal(l->sites[s].f.live_bytes, 0);
-	assert_int_equal(l->nblocks + l->ntombs, 0);
+	assert_int_equal(l->nblocks, 0);
+	assert_int_equal(l->ntombs, 1); /* until the threads pass it */
 	ms_live_destroy(l);
 }
 
@@ -167,6 +173,106 @@ static void test_growth_and_sweep(void **state)
 	ms_live_destroy(l);
 }
 
+/*
+ * Random programs: threads allocate from a small pool of addresses (reused
+ * at once, as malloc does) and free each other's blocks; each thread's
+ * events are then fed in its own order, the threads interleaved at random
+ * as the poller drains their rings. The live heap must end with the
+ * figures of the true time order.
+ */
+#define R_THREADS 4
+#define R_ADDRS	  6
+#define R_EVENTS  4000
+
+struct r_ev {
+	int is_free;
+	uint64_t ts, addr, size;
+};
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void random_run(uint64_t seed)
+{
+	static struct r_ev evs[R_THREADS][R_EVENTS];
+	size_t n[R_THREADS] = {0}, fed[R_THREADS] = {0};
+	uint64_t live_size[R_ADDRS] = {0}, want_live[R_THREADS + 1] = {0};
+	int owner[R_ADDRS];
+	uint32_t site[R_THREADS];
+	struct ms_live *l = ms_live_create(1);
+	uint64_t x = seed, left = 0;
+
+	assert_non_null(l);
+	ms_live_enable(l, 1);
+	for (int t = 0; t < R_THREADS; t++) {
+		uint64_t fr = 0x400000 + (uint64_t)t;
+
+		assert_int_equal(ms_live_thread(l, 100 + (uint32_t)t), t);
+		site[t] = ms_live_site(l, &fr, 1);
+	}
+	for (int a = 0; a < R_ADDRS; a++)
+		owner[a] = -1;
+	/* the true order: time ticks by one per event */
+	for (uint64_t ts = 1; ts <= R_EVENTS; ts++) {
+		int t = (int)(rnd(&x) % R_THREADS),
+		    a = (int)(rnd(&x) % R_ADDRS);
+		struct r_ev *e = &evs[t][n[t]++];
+
+		e->ts = ts;
+		e->addr = 0x1000 + 16 * (uint64_t)a;
+		e->is_free = owner[a] >= 0;
+		if (e->is_free) {
+			owner[a] = -1;
+		} else {
+			owner[a] = t;
+			live_size[a] = e->size = 1 + rnd(&x) % 100;
+		}
+	}
+	for (int a = 0; a < R_ADDRS; a++)
+		if (owner[a] >= 0)
+			want_live[owner[a]] += live_size[a];
+	for (int t = 0; t < R_THREADS; t++)
+		left += n[t];
+	/* drained in runs of a few events per ring */
+	while (left) {
+		int t = (int)(rnd(&x) % R_THREADS);
+		size_t k = 1 + rnd(&x) % 8;
+
+		for (; k && fed[t] < n[t]; k--, left--) {
+			const struct r_ev *e = &evs[t][fed[t]++];
+
+			if (e->is_free)
+				release(l, t, e->ts, e->addr);
+			else
+				alloc(l, t, e->ts, e->addr, e->size, site[t]);
+		}
+	}
+	for (int t = 0; t < R_THREADS; t++) {
+		if (l->sites[site[t]].f.live_bytes != want_live[t])
+			fail_msg(
+				"seed %llu: thread %d's site holds %llu bytes, "
+				"%llu live in time order",
+				(unsigned long long)seed, t,
+				(unsigned long long)l->sites[site[t]]
+					.f.live_bytes,
+				(unsigned long long)want_live[t]);
+		assert_int_equal(l->thr[t].f.live_bytes, want_live[t]);
+	}
+	ms_live_destroy(l);
+}
+
+static void test_random_order(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 200; seed++)
+		random_run(seed * 0x9e3779b97f4a7c15ull);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -175,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_reuse),
 		cmocka_unit_test(test_weight_and_realloc),
 		cmocka_unit_test(test_growth_and_sweep),
+		cmocka_unit_test(test_random_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

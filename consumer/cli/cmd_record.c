@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,17 +43,28 @@ static void help(void)
 	       ms_opts_help);
 }
 
+/*
+ * Waits for CMD. record is the subreaper of CMD's descendants, so once CMD
+ * has ended, "no child left" means no process of the run is alive and none
+ * can attach any more: the consumer stops as soon as it has drained, with
+ * no grace for a latecomer. Otherwise it waits for the attached ones, with
+ * a grace for those not yet attached.
+ */
 static void *waiter(void *arg)
 {
 	struct rec *r = arg;
-	int st;
+	int st, st2;
+	pid_t p;
 
 	while (waitpid(r->child, &st, 0) < 0 && errno == EINTR)
 		;
 	r->status = WIFEXITED(st)     ? WEXITSTATUS(st)
 		    : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
 				      : 1;
-	ms_daemon_stop(r->d, 1);
+	do
+		p = waitpid(-1, &st2, WNOHANG); /* orphans that have ended */
+	while (p > 0 || (p < 0 && errno == EINTR));
+	ms_daemon_stop(r->d, p < 0 && errno == ECHILD ? MS_STOP_IDLE_FINAL : 1);
 	return NULL;
 }
 
@@ -207,6 +219,8 @@ int ms_cmd_record(int argc, char **argv)
 		return 1;
 	}
 	r.live_line = isatty(STDERR_FILENO);
+	/* CMD's orphans become our children: we know when the last is gone */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (spawn(&r, argv + cmd, env)) {
 		ms_daemon_close(r.d);
 		ms_env_free(env);

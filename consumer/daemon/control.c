@@ -510,6 +510,7 @@ void ms_conn_close(struct ms_daemon *d, struct ms_conn *c)
 		pthread_mutex_unlock(&d->list_lock);
 		atomic_fetch_sub_explicit(&d->ntails, 1, memory_order_relaxed);
 		urcu_memb_call_rcu(&c->tail->rcu, ms_tailc_free_rcu);
+		d->rcu_calls++;
 	}
 	ms_topc_free(c->top);
 	epoll_ctl(d->efd, EPOLL_CTL_DEL, c->fd, NULL);

@@ -300,11 +300,20 @@ void ms_daemon_wake(struct ms_daemon *d)
 	(void)r;
 }
 
+/* d->stop: 0 run, 1 stop now, 2 stop when idle after a grace for a peer
+ * still to attach, 3 stop when idle (no peer can attach any more). The
+ * sooner way wins: 1, then 3, then 2. */
+static int stop_rank(int stop)
+{
+	return stop == 1 ? 3 : stop == 3 ? 2 : stop == 2 ? 1 : 0;
+}
+
 void ms_daemon_stop(struct ms_daemon *d, int when_idle)
 {
-	int want = when_idle ? 2 : 1, cur = ms_load_relaxed(&d->stop);
+	int want = when_idle == MS_STOP_IDLE_FINAL ? 3 : when_idle ? 2 : 1;
+	int cur = ms_load_relaxed(&d->stop);
 
-	if (cur == 0 || want < cur)
+	if (stop_rank(want) > stop_rank(cur))
 		ms_store_release(&d->stop, want);
 	ms_daemon_wake(d);
 }
@@ -437,7 +446,7 @@ static int should_stop(struct ms_daemon *d, int live, uint64_t now,
 		       uint64_t *idle_since)
 {
 	int stop = ms_load_acquire(&d->stop);
-	int idle_ok = stop == 2 || (d->o.exit_when_idle && d->attached_ever);
+	int idle_ok = stop >= 2 || (d->o.exit_when_idle && d->attached_ever);
 
 	if (stop == 1)
 		return 1;
@@ -445,8 +454,13 @@ static int should_stop(struct ms_daemon *d, int live, uint64_t now,
 		*idle_since = 0;
 		return 0;
 	}
-	if (!*idle_since)
+	if (!*idle_since) {
+		/* one more look at the socket before stopping */
 		*idle_since = now;
+		return 0;
+	}
+	if (stop == 3)
+		return 1;
 	return now - *idle_since >=
 	       (stop == 2 ? MS_STOP_GRACE_NS : MS_IDLE_GRACE_NS);
 }
@@ -474,7 +488,9 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 	}
 	for (;;) {
 		/* Stopping when idle: a look every 5 ms, not 100. */
-		int tmo = ms_load_relaxed(&d->stop) == 2		 ? 5
+		int stop = ms_load_relaxed(&d->stop);
+		int tmo = stop == 3 && idle_since			 ? 0
+			  : stop >= 2					 ? 5
 			  : (ms_load_relaxed(&d->ntails) || d->top_busy) ? 20
 									 : 100;
 		int n = epoll_wait(d->efd, evs, MS_ARRAY_SIZE(evs), tmo);
@@ -559,7 +575,8 @@ void ms_daemon_close(struct ms_daemon *d)
 		c->tail = NULL; /* freed below with the list */
 		ms_conn_close(d, c);
 	}
-	urcu_memb_barrier(); /* retired rings and tail clients are freed */
+	if (d->rcu_calls) /* tail clients left: they are freed now */
+		urcu_memb_barrier();
 	ms_list_for_each_safe(r, rn, &d->rings, node) ms_cring_free_now(r);
 	ms_snap_close(d); /* after the rings: their streams end in them */
 	ms_list_for_each_safe(t, tn, &d->tails, node)

@@ -74,8 +74,11 @@ void ms_daemon_block_signals(void);
 
 /*
  * Asks ms_daemon_run() to return. Async-signal-safe and thread-safe. With
- * `when_idle` set, it stops only once no attached process is left.
+ * `when_idle` set, it stops only once no attached process is left and,
+ * unless it is MS_STOP_IDLE_FINAL (the caller knows that no process can
+ * attach any more), none has attached for a short grace.
  */
+#define MS_STOP_IDLE_FINAL 2
 void ms_daemon_stop(struct ms_daemon *d, int when_idle);
 
 /* When SIGINT/SIGTERM arrive, forward them to `pid` instead of stopping. */

@@ -165,7 +165,6 @@ void ms_proc_module(struct ms_proc *p, const struct ms_event *ev);
 
 struct ms_cring {
 	struct cds_list_head node; /* d->rings (RCU) */
-	struct rcu_head rcu;
 	struct ms_daemon *d;
 	struct ms_proc *proc;
 	struct ms_ring ring;
@@ -177,6 +176,7 @@ struct ms_cring {
 	int have_stream;
 	int abandoned;
 	int retired;
+	struct ms_cring *retired_next; /* the poller's list to free */
 	uint64_t beat;
 	uint64_t disk_pub; /* part of st.disk_discarded published */
 	int disk_logged;   /* the log says this stream cannot write */
@@ -270,6 +270,11 @@ struct ms_daemon {
 	int top_busy; /* control: clients with a snapshot pending */
 	_Atomic uint64_t
 		mapped_bytes; /* control adds, poller's frees subtract */
+	/* The poller's retired rings, freed after its next grace period:
+	 * its own, not call_rcu's thread's, which batches for 10 ms (and
+	 * `record` would wait for it at the end). */
+	struct ms_cring *retired;
+	uint64_t rcu_calls; /* control: call_rcu()s, for the final barrier */
 };
 
 void ms_daemon_wake(struct ms_daemon *d);

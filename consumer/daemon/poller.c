@@ -204,9 +204,23 @@ static void discard(struct ms_cring *r)
 		ms_ring_release(&r->ring, (uint64_t)n);
 }
 
-static void free_rcu(struct rcu_head *h)
+/* Frees the rings retired in the last round, once no reader (the beat
+ * thread's, the next round's) can still see them. Outside any read-side
+ * section. */
+static void free_retired(struct ms_daemon *d)
 {
-	ms_cring_free_now(ms_container_of(h, struct ms_cring, rcu));
+	struct ms_cring *r = d->retired;
+
+	if (!r)
+		return;
+	d->retired = NULL;
+	urcu_memb_synchronize_rcu();
+	while (r) {
+		struct ms_cring *next = r->retired_next;
+
+		ms_cring_free_now(r);
+		r = next;
+	}
 }
 
 static void retire(struct ms_cring *r)
@@ -226,7 +240,8 @@ static void retire(struct ms_cring *r)
 	atomic_fetch_sub_explicit(&r->proc->rings_live, 1,
 				  memory_order_release);
 	ms_fetch_sub_relaxed(&d->rings_live, 1);
-	urcu_memb_call_rcu(&r->rcu, free_rcu);
+	r->retired_next = d->retired;
+	d->retired = r;
 	/* The control thread marks the process exited now, not at its next
 	 * timeout: `record` ends that much sooner. */
 	ms_daemon_wake(d);
@@ -432,6 +447,7 @@ static void *poller_main(void *arg)
 {
 	struct ms_daemon *d = arg;
 	unsigned idle = 0;
+	uint64_t moved;
 
 	urcu_memb_register_thread();
 	for (;;) {
@@ -439,9 +455,12 @@ static void *poller_main(void *arg)
 		if (ms_load_acquire(&d->stopping)) {
 			round_once(d, 0); /* retire what is gone */
 			round_once(d, 1);
+			free_retired(d);
 			break;
 		}
-		if (round_once(d, 0))
+		moved = round_once(d, 0);
+		free_retired(d);
+		if (moved)
 			idle = 0;
 		else if (ms_rcu_deref(d->rings.next) == &d->rings)
 			/* nothing attached: a new ring waits at most 10 ms */

@@ -26,6 +26,10 @@ Cases:
               answers afterwards.
   series      150 threads: every scrape during the run has at most
               SERIES_MAX series, per-thread ones for 10 threads.
+  alert       docs/fleet.md's scrape config and alert rule pass promtool's
+              checks, and the rule fires on a heap that grew for 30
+              minutes, not on one that stopped or never grew. Skipped (77)
+              without /usr/bin/promtool.
 """
 import argparse
 import gzip
@@ -51,6 +55,9 @@ import mstest  # noqa
 
 TIMEOUT = 120
 PROMETHEUS = "/usr/bin/prometheus"
+PROMTOOL = "/usr/bin/promtool"
+DOC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs",
+                   "fleet.md")
 # One process: 6 live-heap series, events recorded, 6 causes of loss, ring
 # fill, archive bytes (15); 2 per thread for 10 threads (20); 8 of the
 # session. docs/fleet.md states the bound: 15 P + 2 N + 8.
@@ -467,16 +474,70 @@ def sc_series(args, tmp):
     check_counts(args, out, text)
 
 
+ALERT_TEST = """rule_files:
+  - memscope.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'memscope_live_heap_bytes{session="s",pid="1",exe="/x"}'
+        values: '0+1000000x60'
+      - series: 'memscope_live_heap_bytes{session="s",pid="2",exe="/y"}'
+        values: '50000000x60'
+      - series: 'memscope_live_heap_bytes{session="s",pid="3",exe="/z"}'
+        values: '0+1000000x40 40000000x20'
+    alert_rule_test:
+      - eval_time: 20m
+        alertname: MemscopeLiveHeapGrowing
+        exp_alerts: []
+      - eval_time: 45m
+        alertname: MemscopeLiveHeapGrowing
+        exp_alerts:
+          - exp_labels: {severity: warning, session: s, pid: "1", exe: /x}
+            exp_annotations:
+              summary: "/x (pid 1) live heap grew for 30 minutes"
+"""
+
+
+def doc_block(text, first_line):
+    """The ```yaml block of fleet.md that starts with `first_line`."""
+    for block in re.findall(r"```yaml\n(.*?)```", text, re.S):
+        if block.startswith(first_line):
+            return block
+    raise Fail("docs/fleet.md has no yaml block %r" % first_line)
+
+
+def sc_alert(args, tmp):
+    if not os.access(PROMTOOL, os.X_OK):
+        print("SKIP: %s not found (Debian package prometheus)" % PROMTOOL)
+        sys.exit(77)
+    with open(DOC) as f:
+        text = f.read()
+    files = {"prometheus.yml": doc_block(text, "# prometheus.yml"),
+             "memscope.rules.yml": doc_block(text, "# memscope.rules.yml"),
+             "test.yml": ALERT_TEST}
+    for name, body in files.items():
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(body)
+    for cmd in (["check", "config", "prometheus.yml"],
+                ["test", "rules", "test.yml"]):
+        p = subprocess.run([PROMTOOL] + cmd, cwd=tmp, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        check(p.returncode == 0, "promtool %s: %s" % (" ".join(cmd),
+                                                       p.stdout))
+    print("docs/fleet.md: config valid, the alert fires as it says")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cli", required=True)
     ap.add_argument("--examples", required=True)
     ap.add_argument("case", choices=["prometheus", "push", "hostile",
-                                     "series"])
+                                     "series", "alert"])
     args = ap.parse_args()
     args.session = "msfleet%d" % os.getpid()
     fn = {"prometheus": sc_prometheus, "push": sc_push,
-          "hostile": sc_hostile, "series": sc_series}
+          "hostile": sc_hostile, "series": sc_series, "alert": sc_alert}
     return run_scenario(args.case, fn[args.case], args, "ms-fleet-")
 
 

@@ -298,7 +298,7 @@ static void session_gauge(FILE *o, const struct ms_fleet *f, const char *name,
 	head(o, name, type, help, "");
 	fprintf(o, "%s{", name);
 	put_label(o, "session", f->session, 1);
-	fprintf(o, "} %.17g\n", v);
+	fprintf(o, "} %.15g\n", v);
 }
 
 static void session_metrics(FILE *o, struct ms_fleet *f, size_t omitted)

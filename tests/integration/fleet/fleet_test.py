@@ -37,7 +37,6 @@ import json
 import os
 import re
 import resource
-import shutil
 import socket
 import subprocess
 import sys
@@ -428,7 +427,7 @@ def sc_hostile(args, tmp):
     while "open" not in counts and h.is_alive():
         time.sleep(0.05)
     t0 = time.time()
-    run = stress(args, 8, 50000)
+    run = stress(args, 8, 300000)
     text = run.communicate(timeout=TIMEOUT)[0]
     wall = time.time() - t0
     check(run.returncode == 0, "stress_test failed: " + text[-400:])

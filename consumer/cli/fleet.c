@@ -11,7 +11,8 @@
 #include "clock.h"
 #include "fleet_int.h"
 
-#define MS_FLEET_TICK_NS 250000000ull /* the daemon's tick */
+#define MS_FLEET_TICK_NS 250000000ull  /* the daemon's tick */
+#define MS_FLEET_SNAP_NS 1000000000ull /* live snapshots for metrics */
 
 const char ms_fleet_help[] =
 	"  --metrics ADDR:PORT     serve Prometheus metrics on "
@@ -123,36 +124,44 @@ int ms_fleet_wanted(const struct ms_fleet_opts *o)
 	return o->metrics || o->profile_every;
 }
 
-/* Takes the newest snapshot the poller published, when it is new. */
+/*
+ * The newest snapshot the poller published, parsed in place when it is
+ * new: no copy of its bytes, which stay the daemon's until a newer one
+ * replaces them (and changes seq) in the control loop, before a tick.
+ */
 static void take_snapshot(struct ms_fleet *f)
 {
 	size_t len;
 	uint64_t seq;
 	const void *blob = ms_daemon_live_last(f->d, &len, &seq);
-	struct ms_cli_snap s = {0};
 
 	if (!blob || seq == f->snap_seq)
 		return;
 	f->snap_seq = seq;
-	s.buf = malloc((len + 7) & ~(size_t)7);
-	if (!s.buf)
-		return;
-	memcpy(s.buf, blob, len);
-	s.len = len;
-	if (ms_snap_parse((const uint8_t *)s.buf, len, &s.s) < 0) {
-		ms_cli_snap_free(&s);
-		return;
-	}
-	ms_cli_snap_free(&f->snap);
-	f->snap = s;
-	f->have_snap = 1;
+	if (f->have_snap)
+		ms_snap_free(&f->snap);
+	f->have_snap = ms_snap_parse(blob, len, &f->snap) == 0;
+	f->snap_blob = blob;
+	f->snap_len = len;
+}
+
+/*
+ * A snapshot a second for the metrics (as a `top` client asks: the poller
+ * writes it between two rings), else one when a profile is close to due.
+ */
+static int want_snapshot(struct ms_fleet *f, uint64_t now)
+{
+	if (f->o.metrics)
+		return now - f->asked_ns >= MS_FLEET_SNAP_NS;
+	return f->o.profile_every &&
+	       now + 2 * MS_FLEET_TICK_NS >= f->next_profile_ns &&
+	       now - f->asked_ns >= MS_FLEET_TICK_NS;
 }
 
 void ms_fleet_tick(struct ms_daemon *d, void *ctx)
 {
 	struct ms_fleet *f = ctx;
 	uint64_t now = ms_mono_ns();
-	int due = f->o.profile_every && now >= f->next_profile_ns;
 
 	take_snapshot(f);
 	if (f->o.metrics) {
@@ -162,15 +171,14 @@ void ms_fleet_tick(struct ms_daemon *d, void *ctx)
 		if (text)
 			ms_fleet_http_publish(f, text, len);
 	}
-	if (due && f->have_snap) {
-		ms_fleet_profiles_offer(f, f->snap.buf, f->snap.len);
+	if (f->o.profile_every && now >= f->next_profile_ns && f->have_snap) {
+		ms_fleet_profiles_offer(f, f->snap_blob, f->snap_len);
 		f->next_profile_ns = now + f->o.profile_every * 1000000000ull;
 	}
-	/* The next tick's snapshot: always for metrics, else when a profile
-	 * is close to due. */
-	if (f->o.metrics || (f->o.profile_every &&
-			     now + 2 * MS_FLEET_TICK_NS >= f->next_profile_ns))
+	if (want_snapshot(f, now)) {
+		f->asked_ns = now;
 		ms_daemon_live_ask(d);
+	}
 }
 
 static struct ms_fleet *fleet_new(const struct ms_fleet_opts *o,
@@ -232,6 +240,9 @@ void ms_fleet_stop(struct ms_fleet *f)
 	ms_fleet_http_stop(f);
 	ms_fleet_profiles_stop(f); /* may still queue pushes */
 	ms_fleet_push_stop(f);
+	if (f->have_snap) /* its bytes are the daemon's: free it first */
+		ms_snap_free(&f->snap);
+	f->have_snap = 0;
 }
 
 void ms_fleet_counts(const struct ms_fleet *f, uint64_t *written,
@@ -249,7 +260,6 @@ void ms_fleet_free(struct ms_fleet *f)
 		return;
 	free(f->body);
 	free(f->prof_buf);
-	ms_cli_snap_free(&f->snap);
 	pthread_mutex_destroy(&f->body_lock);
 	pthread_mutex_destroy(&f->prof_lock);
 	pthread_cond_destroy(&f->prof_cv);

@@ -7,7 +7,8 @@
  * each profile pushed to a Pyroscope-style ingest endpoint (fleet_push.c).
  *
  * Threads: ms_fleet_tick() runs on the daemon's control thread (its
- * `tick`): it asks the poller for live-heap snapshots, reads the counters
+ * `tick`): it asks the poller for a live-heap snapshot a second (as a
+ * `top` client does), reads the counters
  * the poller publishes with relaxed atomics, writes the metrics text and
  * hands snapshots to the profile thread. The HTTP server, the profile
  * writer and the pusher each run in a thread of their own, and talk to
@@ -68,7 +69,8 @@ int ms_fleet_start(const struct ms_fleet_opts *o, struct ms_daemon *d,
 /* ms_daemon_run()'s `tick`, `ctx` the ms_fleet. */
 void ms_fleet_tick(struct ms_daemon *d, void *ctx);
 
-/* Stops the server and the threads (after ms_daemon_run() returned). */
+/* Stops the server and the threads (after ms_daemon_run() returned,
+ * before ms_daemon_close()). */
 void ms_fleet_stop(struct ms_fleet *f);
 
 /* For the consumer's summary line: profiles written, pushed, not sent. */

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli_live.h"
 #include "fleet.h"
+#include "snap.h"
 
 #define MS_FLEET_PUSH_QUEUE 16 /* profiles waiting to be pushed */
 
@@ -29,10 +29,15 @@ struct ms_fleet {
 	char session[80];
 	char host[256];
 
-	/* control thread: the newest snapshot, copied and parsed */
+	/* control thread: the newest snapshot, parsed where the daemon keeps
+	 * it (valid while its seq is the daemon's newest: re-parsed at the
+	 * first tick after a new one replaced it) */
 	uint64_t snap_seq;
-	struct ms_cli_snap snap;
+	const void *snap_blob;
+	size_t snap_len;
+	struct ms_snap snap;
 	int have_snap;
+	uint64_t asked_ns; /* when the tick last asked for one */
 
 	/* metrics text: the control thread writes, the server copies */
 	struct MHD_Daemon *mhd;

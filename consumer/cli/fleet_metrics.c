@@ -338,7 +338,7 @@ static void session_metrics(FILE *o, struct ms_fleet *f, size_t omitted)
 
 char *ms_fleet_metrics(struct ms_fleet *f, size_t *len)
 {
-	const struct ms_snap *s = f->have_snap ? &f->snap.s : NULL;
+	const struct ms_snap *s = f->have_snap ? &f->snap : NULL;
 	struct mprocs ps = {0};
 	char *buf = NULL;
 	size_t omitted;

@@ -256,7 +256,8 @@ def sc_prometheus(args, tmp):
     run_to_last_step(prog, 2)
     time.sleep(0.5)  # the consumer drains the last phase
     sel = '{job="memscope",pid="%d"}' % prog.pid()
-    got = scraped_after(pport, sel, time.time() + 0.6)
+    # the live figures come from a snapshot a second: at most 1.5 s old
+    got = scraped_after(pport, sel, time.time() + 1.6)
     print("prometheus at the last step: %s" % got)
     prog.next()  # the program leaves, every block live
     prog.p.wait(TIMEOUT)

@@ -452,7 +452,7 @@ def sc_series(args, tmp):
     c = Consumer(args.cli, out, args.session, ["--sampling", "full",
                  "--metrics", ":0"])
     port = metrics_port(c)
-    run = stress(args, 150, 20000)
+    run = stress(args, 150, 100000)
     most, scrapes, threads_seen = 0, 0, 0
     while run.poll() is None:
         m = series(scrape(port))

@@ -100,6 +100,7 @@ int ms_snap_parse(const uint8_t *buf, size_t len, struct ms_snap *out)
 	    out->h->nprocs > len / sizeof(struct ms_snap_proc))
 		return -EBADMSG;
 	out->procs = calloc(out->h->nprocs + 1u, sizeof(*out->procs));
+	out->nprocs = out->procs ? out->h->nprocs : 0;
 	if (!out->procs)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < out->h->nprocs && !err; i++)
@@ -113,8 +114,8 @@ int ms_snap_parse(const uint8_t *buf, size_t len, struct ms_snap *out)
 
 void ms_snap_free(struct ms_snap *s)
 {
-	if (s->procs && s->h)
-		for (uint32_t i = 0; i < s->h->nprocs; i++) {
+	if (s->procs)
+		for (uint32_t i = 0; i < s->nprocs; i++) {
 			free(s->procs[i].sites);
 			free(s->procs[i].mods);
 		}

@@ -31,12 +31,15 @@ struct ms_snap_proc_v {
 struct ms_snap {
 	const struct ms_snap_hdr *h;
 	struct ms_snap_proc_v *procs; /* h->nprocs */
+	uint32_t nprocs; /* h->nprocs, for ms_snap_free(): it never reads
+			    the blob, which may be gone by then */
 };
 
 /*
  * Parses the blob [buf, buf + len), which must be 8-byte aligned and
  * outlive *out. Returns 0, -EBADMSG when the bytes are not a valid
- * snapshot, or -ENOMEM. ms_snap_free() releases what it allocated.
+ * snapshot, or -ENOMEM. ms_snap_free() releases what it allocated (and
+ * may be called after the blob itself was freed).
  */
 int ms_snap_parse(const uint8_t *buf, size_t len, struct ms_snap *out);
 void ms_snap_free(struct ms_snap *s);

@@ -23,7 +23,8 @@ _memscope_view_opts="--pid --tid --from --to --debug-dir --no-symbols"
 _memscope_opts()
 {
 	case $1 in
-	consumer) echo "$_memscope_consumer_opts" ;;
+	consumer) echo "$_memscope_consumer_opts --metrics --metrics-threads
+		--profile-every --profile-dir --profile-keep --push --service" ;;
 	run) echo "--session --help" ;;
 	record) echo "$_memscope_consumer_opts --no-symbolize" ;;
 	tail) echo "--session --pid --tid --min-size --json --count --all

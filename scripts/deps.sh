@@ -4,7 +4,8 @@
 
 MS_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libzstd-dev
     libunwind-dev libcmocka-dev libdw-dev libelf-dev python3 procps
-    protobuf-c-compiler libprotobuf-c-dev zlib1g-dev)
+    protobuf-c-compiler libprotobuf-c-dev zlib1g-dev
+    libmicrohttpd-dev libcurl4-openssl-dev)
 # Packages wanted for a command, installed only when the command is
 # missing (a Node.js from elsewhere brings its own npm): COMMAND:PACKAGE.
 # npm fetches the HTML report's libraries at build time (web/build.sh).
@@ -15,11 +16,13 @@ MS_COMMAND_PACKAGES=(npm:npm)
 # pprof` with `go tool pprof` (golang-go); builds the man pages with
 # scdoc (47 KB installed, libc only; pandoc is a 165 MB Haskell binary)
 # and checks them against --help; drives `memscope top` in a terminal
-# (tmux); builds the .deb and installs it
+# (tmux); scrapes `memscope consumer --metrics` with the real Prometheus
+# (prometheus; tests/integration/fleet); builds the .deb and installs it
 # (dpkg-dev: dpkg-shlibdeps computes its dependencies; file: CPack finds
 # the ELF files with it)
 MS_TEST_PACKAGES=(clang libclang-rt-14-dev ripgrep fd-find nodejs
-    default-jdk-headless heaptrack golang-go scdoc dpkg-dev file tmux)
+    default-jdk-headless heaptrack golang-go scdoc dpkg-dev file tmux
+    prometheus)
 # scripts/test loads the HTML report in Chromium (tests/browser) when it
 # can be installed; without it those tests are skipped, and say so
 MS_BROWSER_PACKAGES=(chromium)

@@ -9,6 +9,7 @@
 #ifndef MS_DAEMON_H
 #define MS_DAEMON_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -85,6 +86,54 @@ void ms_daemon_stop(struct ms_daemon *d, int when_idle);
 void ms_daemon_forward_signals(struct ms_daemon *d, pid_t pid);
 
 void ms_daemon_totals(struct ms_daemon *d, struct ms_daemon_totals *t);
+
+/* Why events were lost, as ms_daemon_proc_info.lost[] counts them. */
+enum {
+	MS_DAEMON_LOST_FULL,	 /* ring full in drop mode */
+	MS_DAEMON_LOST_GONE,	 /* block mode gave up on the consumer */
+	MS_DAEMON_LOST_TOO_BIG,	 /* record larger than the ring */
+	MS_DAEMON_LOST_INTERNAL, /* agent-side failure */
+	MS_DAEMON_LOST_NO_RING,	 /* threads the consumer refused a ring */
+	MS_DAEMON_LOST_DISK,	 /* drained, not written: disk full */
+	MS_DAEMON_LOST_NCAUSES
+};
+
+/* One process (image) as ms_daemon_each_proc() shows it. */
+struct ms_daemon_proc_info {
+	uint32_t pid;
+	int exited;	 /* gone and drained */
+	const char *exe; /* valid during the callback */
+	uint64_t end_rt_ns;
+	uint64_t events, allocs, frees, raw_bytes, disk_bytes;
+	uint64_t lost[MS_DAEMON_LOST_NCAUSES]; /* never decrease */
+	double ring_fill; /* its fullest ring's used share, 0..1 */
+};
+
+/*
+ * Calls `fn` for every process the session has seen, oldest first.
+ * Control thread only: from ms_daemon_run()'s `tick`. Reads counters the
+ * poller publishes with relaxed atomics and the rings' head and tail;
+ * takes no lock the poller takes.
+ */
+void ms_daemon_each_proc(struct ms_daemon *d,
+			 void (*fn)(void *ctx,
+				    const struct ms_daemon_proc_info *pi),
+			 void *ctx);
+
+/*
+ * Control thread (`tick`): turns the live heap on, if it is not, and asks
+ * the poller for a snapshot (snap_abi.h), which it writes between two
+ * rings as it does for `top` clients.
+ */
+void ms_daemon_live_ask(struct ms_daemon *d);
+
+/*
+ * Control thread (`tick`): the newest snapshot the poller has published,
+ * or NULL; its bytes stay valid until `tick` returns. *seq tells a new
+ * one from the last.
+ */
+const void *ms_daemon_live_last(struct ms_daemon *d, size_t *len,
+				uint64_t *seq);
 
 /* Removes the socket, frees everything. */
 void ms_daemon_close(struct ms_daemon *d);

@@ -149,6 +149,8 @@ struct ms_proc {
 	uint32_t nmod, mod_cap;
 	uint64_t mod_omitted;
 	struct ms_live *live; /* poller only; NULL until its first ring */
+	/* control: losses by cause as last shown (procinfo.c) */
+	uint64_t lost_seen[MS_DAEMON_LOST_NCAUSES];
 };
 
 /* The process's thread and module lists (proc.c). */
@@ -267,6 +269,7 @@ struct ms_daemon {
 	_Atomic uint64_t snap_asked;
 	uint64_t snap_answered, snap_ns, snap_seq;
 	struct ms_snapblob *_Atomic snap_ready;
+	struct ms_snapblob *snap_last; /* control: for ms_daemon_live_last() */
 	int top_busy; /* control: clients with a snapshot pending */
 	_Atomic uint64_t
 		mapped_bytes; /* control adds, poller's frees subtract */

@@ -373,8 +373,12 @@ int ms_topc_sweep(struct ms_daemon *d)
 		&d->snap_ready, NULL, memory_order_acquire);
 	int busy = 0;
 
-	if (fresh)
-		fresh->refs = 1; /* the control thread's own, dropped below */
+	if (fresh) {
+		fresh->refs = 2; /* the control thread's own, dropped below,
+				    and snap_last's */
+		blob_put(d->snap_last);
+		d->snap_last = fresh;
+	}
 	for (struct ms_conn *c = d->conns; c; c = c->next) {
 		struct ms_topc *t = c->top;
 
@@ -394,6 +398,22 @@ int ms_topc_sweep(struct ms_daemon *d)
 	return busy;
 }
 
+void ms_daemon_live_ask(struct ms_daemon *d)
+{
+	/* Pairs with the poller's load_acquire(live_want). */
+	ms_store_release(&d->live_want, 1);
+	ms_fetch_add_relaxed(&d->snap_asked, 1);
+}
+
+const void *ms_daemon_live_last(struct ms_daemon *d, size_t *len, uint64_t *seq)
+{
+	if (!d->snap_last)
+		return NULL;
+	*len = d->snap_last->len;
+	*seq = d->snap_last->seq;
+	return d->snap_last->data;
+}
+
 void ms_snap_close(struct ms_daemon *d)
 {
 	struct ms_snapblob *b = atomic_exchange_explicit(&d->snap_ready, NULL,
@@ -403,6 +423,8 @@ void ms_snap_close(struct ms_daemon *d)
 		b->refs = 1;
 		blob_put(b);
 	}
+	blob_put(d->snap_last);
+	d->snap_last = NULL;
 	while (d->lives) {
 		struct ms_live *l = d->lives;
 

@@ -57,7 +57,8 @@ deb=$(ls "$tmp"/out/memscope_*.deb 2>/dev/null)
 
 # Dependencies come from dpkg-shlibdeps: the libraries the binaries use.
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libc6 libzstd1 liburcu8 libunwind8 libdw1; do
+for lib in libc6 libzstd1 liburcu8 libunwind8 libdw1 libmicrohttpd12 \
+    libcurl4; do
     grep -q "\b$lib\b" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
 

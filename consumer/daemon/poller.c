@@ -9,6 +9,7 @@
  * Rings fuller than half are drained first in each round.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -220,6 +221,16 @@ static void free_retired(struct ms_daemon *d)
 
 		ms_cring_free_now(r);
 		r = next;
+	}
+	/*
+	 * A stream's buffers are megabytes, freed in the middle of arenas
+	 * that other threads' streams keep in use: glibc gives none of it
+	 * back, and a consumer that outlives many processes grows to the
+	 * sum of its peaks. At most once a second, return the free pages.
+	 */
+	if (ms_mono_ns() - d->trim_ns >= 1000000000u) {
+		malloc_trim(0);
+		d->trim_ns = ms_mono_ns();
 	}
 }
 

@@ -257,16 +257,12 @@ static inline int make_room(struct ms_live *l)
 
 static inline void fig_alloc(struct ms_live_fig *f, uint64_t bytes, uint32_t q)
 {
-	f->live_bytes += bytes;
-	f->live_q += q;
 	f->alloc_bytes += bytes;
 	f->alloc_q += q;
 }
 
 static inline void fig_free(struct ms_live_fig *f, uint64_t bytes, uint32_t q)
 {
-	f->live_bytes -= bytes;
-	f->live_q -= q;
 	f->free_bytes += bytes;
 	f->free_q += q;
 }
@@ -472,7 +468,7 @@ void ms_live_tick(struct ms_live *l, uint64_t now_ns)
 	for (uint32_t i = 0; i < l->nsites; i++) {
 		struct ms_live_site *s = &l->sites[i];
 
-		s->hist[l->hist_pos] = s->f.live_bytes;
+		s->hist[l->hist_pos] = ms_live_bytes(&s->f);
 		if (s->hist_n < MS_LIVE_HIST)
 			s->hist_n++;
 	}

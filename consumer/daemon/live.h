@@ -42,12 +42,23 @@
 #define MS_LIVE_HIST	    16		  /* live bytes samples kept per site */
 #define MS_LIVE_HIST_NS	    1000000000ull /* one sample a second */
 
-/* Figures of a site, a thread or a process; counts in Q16 weights. */
+/* Figures of a site, a thread or a process; counts in Q16 weights. What
+ * is live is what was allocated less what was freed (ms_live_bytes()):
+ * each event adds to two figures, not three. */
 struct ms_live_fig {
-	uint64_t live_bytes, live_q;
 	uint64_t alloc_bytes, alloc_q;
 	uint64_t free_bytes, free_q;
 };
+
+static inline uint64_t ms_live_bytes(const struct ms_live_fig *f)
+{
+	return f->alloc_bytes - f->free_bytes;
+}
+
+static inline uint64_t ms_live_q(const struct ms_live_fig *f)
+{
+	return f->alloc_q - f->free_q;
+}
 
 struct ms_live_site {
 	uint64_t hash;

@@ -74,8 +74,8 @@ static void *put(struct wbuf *b, size_t n)
 
 static void fig(struct ms_snap_fig *o, const struct ms_live_fig *f)
 {
-	o->live_bytes = f->live_bytes;
-	o->live_count = ms_live_count(f->live_q);
+	o->live_bytes = ms_live_bytes(f);
+	o->live_count = ms_live_count(ms_live_q(f));
 	o->alloc_bytes = f->alloc_bytes;
 	o->alloc_count = ms_live_count(f->alloc_q);
 	o->free_bytes = f->free_bytes;
@@ -87,8 +87,6 @@ static void proc_fig(struct ms_snap_fig *o, const struct ms_live *l)
 	struct ms_live_fig f = l->f;
 
 	for (uint32_t i = 0; i < l->nthr; i++) {
-		f.live_bytes += l->thr[i].f.live_bytes;
-		f.live_q += l->thr[i].f.live_q;
 		f.alloc_bytes += l->thr[i].f.alloc_bytes;
 		f.alloc_q += l->thr[i].f.alloc_q;
 		f.free_bytes += l->thr[i].f.free_bytes;
@@ -117,8 +115,8 @@ static const struct ms_live *sort_live;
 
 static int by_live_bytes(const void *a, const void *b)
 {
-	uint64_t x = sort_live->sites[*(const uint32_t *)a].f.live_bytes;
-	uint64_t y = sort_live->sites[*(const uint32_t *)b].f.live_bytes;
+	uint64_t x = ms_live_bytes(&sort_live->sites[*(const uint32_t *)a].f);
+	uint64_t y = ms_live_bytes(&sort_live->sites[*(const uint32_t *)b].f);
 
 	return (x < y) - (x > y);
 }

@@ -68,10 +68,10 @@ static void test_figures(void **state)
 	alloc(l, 0, 10, 0x1000, 100, s);
 	alloc(l, 0, 11, 0x2000, 50, s);
 	release(l, 1, 12, 0x1000); /* another thread frees it */
-	assert_int_equal(l->sites[s].f.live_bytes, 50);
-	assert_int_equal(ms_live_count(l->sites[s].f.live_q), 1);
+	assert_int_equal(ms_live_bytes(&l->sites[s].f), 50);
+	assert_int_equal(ms_live_count(ms_live_q(&l->sites[s].f)), 1);
 	assert_int_equal(ms_live_count(l->sites[s].f.alloc_q), 2);
-	assert_int_equal(l->thr[0].f.live_bytes, 50);
+	assert_int_equal(ms_live_bytes(&l->thr[0].f), 50);
 	assert_int_equal(l->thr[0].f.free_bytes, 100);
 	assert_int_equal(l->nblocks, 1);
 	ms_live_destroy(l);
@@ -87,18 +87,18 @@ static void test_free_first(void **state)
 	release(l, 1, 20, 0x1000);
 	assert_int_equal(l->ntombs, 1);
 	alloc(l, 0, 10, 0x1000, 64, s);
-	assert_int_equal(l->sites[s].f.live_bytes, 0);
+	assert_int_equal(ms_live_bytes(&l->sites[s].f), 0);
 	assert_int_equal(l->sites[s].f.alloc_bytes, 64);
 	/* the tombstone stays while an older allocation may still come */
 	assert_int_equal(l->ntombs, 1);
 	assert_int_equal(l->nblocks, 0);
 	alloc(l, 0, 15, 0x1000, 32, s); /* one did: dead on arrival too */
-	assert_int_equal(l->sites[s].f.live_bytes, 0);
+	assert_int_equal(ms_live_bytes(&l->sites[s].f), 0);
 	assert_int_equal(l->sites[s].f.alloc_bytes, 96);
 	/* a tombstone older than the allocation is of an earlier block */
 	release(l, 1, 30, 0x3000);
 	alloc(l, 0, 40, 0x3000, 8, s);
-	assert_int_equal(l->sites[s].f.live_bytes, 8);
+	assert_int_equal(ms_live_bytes(&l->sites[s].f), 8);
 	ms_live_destroy(l);
 }
 
@@ -112,15 +112,15 @@ static void test_reuse(void **state)
 	alloc(l, 0, 10, 0x1000, 100, s);
 	alloc(l, 1, 30, 0x1000, 40, s); /* thread 1 got it after a free */
 	release(l, 0, 20, 0x1000);	/* that free, late: ignored */
-	assert_int_equal(l->sites[s].f.live_bytes, 40);
-	assert_int_equal(l->thr[0].f.live_bytes, 0);
-	assert_int_equal(l->thr[1].f.live_bytes, 40);
+	assert_int_equal(ms_live_bytes(&l->sites[s].f), 40);
+	assert_int_equal(ms_live_bytes(&l->thr[0].f), 0);
+	assert_int_equal(ms_live_bytes(&l->thr[1].f), 40);
 	/* an older allocation drained after a newer block: born dead */
 	alloc(l, 0, 5, 0x1000, 7, s);
-	assert_int_equal(l->sites[s].f.live_bytes, 40);
+	assert_int_equal(ms_live_bytes(&l->sites[s].f), 40);
 	assert_int_equal(l->sites[s].f.alloc_bytes, 147);
 	release(l, 1, 50, 0x1000);
-	assert_int_equal(l->sites[s].f.live_bytes, 0);
+	assert_int_equal(ms_live_bytes(&l->sites[s].f), 0);
 	assert_int_equal(l->nblocks, 0);
 	assert_int_equal(l->ntombs, 1); /* until the threads pass it */
 	ms_live_destroy(l);
@@ -135,14 +135,14 @@ static void test_weight_and_realloc(void **state)
 	(void)state;
 	e.weight = 4 * MS_WEIGHT_ONE;
 	ms_live_event(l, 0, &e, s);
-	assert_int_equal(l->sites[s].f.live_bytes, 400);
-	assert_int_equal(ms_live_count(l->sites[s].f.live_q), 4);
+	assert_int_equal(ms_live_bytes(&l->sites[s].f), 400);
+	assert_int_equal(ms_live_count(ms_live_q(&l->sites[s].f)), 4);
 	assert_true(l->sampled);
 	e = ev(MS_REC_REALLOC, 2, 0x2000, 30);
 	e.old_addr = 0x1000;
 	ms_live_event(l, 0, &e, s);
-	assert_int_equal(l->sites[s].f.live_bytes, 30);
-	assert_int_equal(ms_live_count(l->sites[s].f.live_q), 1);
+	assert_int_equal(ms_live_bytes(&l->sites[s].f), 30);
+	assert_int_equal(ms_live_count(ms_live_q(&l->sites[s].f)), 1);
 	ms_live_destroy(l);
 }
 
@@ -157,10 +157,10 @@ static void test_growth_and_sweep(void **state)
 	for (uint64_t i = 1; i <= 100000; i++)
 		alloc(l, 0, ts++, i * 16, 16, s);
 	assert_int_equal(l->nblocks, 100000);
-	assert_int_equal(l->sites[s].f.live_bytes, 1600000);
+	assert_int_equal(ms_live_bytes(&l->sites[s].f), 1600000);
 	for (uint64_t i = 1; i <= 100000; i += 2)
 		release(l, 0, ts++, i * 16);
-	assert_int_equal(l->sites[s].f.live_bytes, 800000);
+	assert_int_equal(ms_live_bytes(&l->sites[s].f), 800000);
 	for (uint64_t i = 2; i <= 100000; i += 2)
 		release(l, 0, ts++, i * 16);
 	assert_int_equal(l->nblocks, 0);
@@ -253,15 +253,15 @@ static void random_run(uint64_t seed)
 		}
 	}
 	for (int t = 0; t < R_THREADS; t++) {
-		if (l->sites[site[t]].f.live_bytes != want_live[t])
+		if (ms_live_bytes(&l->sites[site[t]].f) != want_live[t])
 			fail_msg(
 				"seed %llu: thread %d's site holds %llu bytes, "
 				"%llu live in time order",
 				(unsigned long long)seed, t,
-				(unsigned long long)l->sites[site[t]]
-					.f.live_bytes,
+				(unsigned long long)ms_live_bytes(
+					&l->sites[site[t]].f),
 				(unsigned long long)want_live[t]);
-		assert_int_equal(l->thr[t].f.live_bytes, want_live[t]);
+		assert_int_equal(ms_live_bytes(&l->thr[t].f), want_live[t]);
 	}
 	ms_live_destroy(l);
 }

@@ -249,20 +249,43 @@ static size_t compress_packed(struct ms_seg_writer *w, const void *raw,
 	return compress_parts(w, pk, packed_size);
 }
 
+/* Frames of at most this many bytes of records are compressed both ways. */
+#define MS_SEG_BOTH_MAX (64u << 10)
+
 static int write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
 		       const struct ms_packer *pk, uint32_t count,
 		       uint64_t first_ts, uint64_t last_ts)
 {
 	uint8_t fh[MS_SEG_FRAME_HDR_SIZE] = {0};
 	uint32_t packed = 0;
-	size_t n;
+	size_t n, plain = 0;
 	int err;
 
 	if (len > MS_SEG_FRAME_RAW_MAX)
 		return -EINVAL;
 	n = pk ? compress_parts(w, pk, &packed)
 	       : compress_packed(w, raw, len, &packed);
-	if (n) {
+	if (n && (n > len / 2 || len <= MS_SEG_BOTH_MAX)) {
+		/*
+		 * Packing pays on busy streams; on a small frame, or one of
+		 * a real program's varied records, the records compressed as
+		 * they are can be smaller (the columns' zstd frames each
+		 * have their own header). Whichever is smaller is kept, so a
+		 * frame is never larger than its records through zstd. The
+		 * records go after the columns; a result that would not be
+		 * smaller does not fit there.
+		 */
+		size_t room = w->out_cap - n < n ? w->out_cap - n : n - 1;
+		size_t m = ZSTD_compress2(w->cctx, w->out + n, room, raw, len);
+
+		if (!ZSTD_isError(m) && m < n) {
+			memmove(w->out, w->out + n, m);
+			plain = m;
+		}
+	}
+	if (plain) {
+		n = plain;
+	} else if (n) {
 		ms_put_le32(fh + MS_SEG_F_CODEC, MS_SEG_CODEC_PACKED);
 		ms_put_le32(fh + MS_SEG_F_PACKED_SIZE, packed);
 	} else {

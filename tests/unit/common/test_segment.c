@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "record.h"
 #include "segment.h"
@@ -255,6 +256,79 @@ static void test_skips_corrupt_frame(void **state)
 	free(copy);
 }
 
+/*
+ * A frame is never larger than its records through zstd at the same level:
+ * packing wins on busy streams, but on a small frame or a program's varied
+ * records the columns' own zstd frames cost more than they save.
+ */
+static void test_never_bigger_than_zstd(void **state)
+{
+	static const int counts[] = {1, 3, 10, 40, 200, 2000};
+	uint8_t *buf = malloc(1 << 20), *z = malloc(ZSTD_compressBound(1 << 20));
+	uint64_t seed = 7;
+
+	(void)state;
+	for (int shape = 0; shape < 2; shape++) {
+		for (size_t c = 0; c < sizeof(counts) / sizeof(*counts); c++) {
+			struct ms_seg_info info = {.pid = 1, .tid = 2};
+			struct ms_rec_state s = {0, 0};
+			struct ms_seg_writer *w;
+			uint8_t *p = ms_rec_put_sync(&s, buf);
+			uint64_t before;
+			size_t len, plain;
+			uint32_t nrec = 0;
+			int errors;
+
+			for (int i = 0; i < counts[c]; i++) {
+				seed = seed * 6364136223846793005ull + 1;
+				/* 0: a stream's regular pattern; 1: varied */
+				uint64_t a = shape ? 0x7f0000000000ull +
+							     (seed >> 20)
+						   : 0x10000 + (uint64_t)i * 32;
+				uint64_t sz = shape ? (seed >> 50) : 24;
+
+				p = ms_rec_put_alloc(&s, p, (uint64_t)i * 7, a,
+						     sz, 0, 1, MS_WEIGHT_ONE);
+				nrec++;
+				if (i % 2) {
+					p = ms_rec_put_free(&s, p,
+							    (uint64_t)i * 7 + 3,
+							    a);
+					nrec++;
+				}
+			}
+			len = (size_t)(p - buf);
+			plain = ZSTD_compress(z, ZSTD_compressBound(len), buf,
+					      len, 3);
+			assert_false(ZSTD_isError(plain));
+			unlink(path);
+			assert_int_equal(ms_seg_create(path, &info, 3, &w), 0);
+			before = ms_seg_file_size(w);
+			assert_int_equal(ms_seg_write_frame(w, buf, len, nrec,
+							    0, 1),
+					 0);
+			if (ms_seg_file_size(w) - before -
+				    MS_SEG_FRAME_HDR_SIZE >
+			    plain)
+				fail_msg("shape %d, %d allocations: a frame of "
+					 "%zu bytes of records takes %llu, "
+					 "zstd alone %zu",
+					 shape, counts[c], len,
+					 (unsigned long long)(ms_seg_file_size(
+								      w) -
+							      before -
+							      MS_SEG_FRAME_HDR_SIZE),
+					 plain);
+			assert_int_equal(ms_seg_finish(w), 0);
+			assert_int_equal(read_all(path, &errors, 0), 1);
+			assert_int_equal(errors, 0);
+		}
+	}
+	unlink(path);
+	free(buf);
+	free(z);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_everywhere),
 		cmocka_unit_test(test_random_corruption),
 		cmocka_unit_test(test_skips_corrupt_frame),
+		cmocka_unit_test(test_never_bigger_than_zstd),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -254,6 +254,7 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 	uint8_t *w[NCOL];
 	uint64_t last_ts = st->last_ts, last_addr = st->last_addr;
 	uint64_t nrec = 0, allocs = 0, frees = 0, first_ts = 0;
+	unsigned __int128 wsize = 0;
 	uint32_t seq = pk->seq;
 	struct map_ent *const map = pk->map;
 	struct lifo *const lifo = pk->lifo;
@@ -310,6 +311,7 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 			last_addr = addr;
 			map[map_slot(addr)] =
 				(struct map_ent){addr, ++seq, cls};
+			wsize += (unsigned __int128)h.size * h.weight;
 			allocs++;
 		}
 		p += len;
@@ -326,6 +328,7 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 		n->allocs = allocs;
 		n->frees = frees;
 		n->first_ts = first_ts;
+		n->wsize = wsize;
 	}
 	return (size_t)(p - start);
 }

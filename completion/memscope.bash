@@ -32,7 +32,7 @@ _memscope_opts()
 	top) echo "--session --pid --interval --json --once --suspect
 		--no-symbols --help" ;;
 	snapshot) echo "--session -o --pid --no-symbols --help" ;;
-	stats) echo "--json --help" ;;
+	stats) echo "--json --verify --help" ;;
 	dump) echo "--json --pid --tid --help" ;;
 	report) echo "--format -o --top --width $_memscope_view_opts --help" ;;
 	export) echo "--format -o --weight $_memscope_view_opts --help" ;;

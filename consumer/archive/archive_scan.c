@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <string.h>
 
 #include "archive_ahead.h"
@@ -198,6 +199,127 @@ static int scan_ahead(struct ms_archive *a, unsigned threads)
 					       : take_counted(&sc, ah, i);
 	ms_arc_ahead_destroy(ah);
 	free(sc.r);
+	return rc;
+}
+
+static ssize_t find_thread(const struct ms_archive *a, uint64_t pid,
+			   uint64_t tid)
+{
+	size_t lo = 0, hi = a->nthreads;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct ms_arc_thread *t = &a->threads[mid];
+
+		if (t->pid == pid && t->tid == tid)
+			return (ssize_t)mid;
+		if (t->pid < pid || (t->pid == pid && t->tid < tid))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* Adds one manifest thread entry to `c`; -1 when a count is missing. */
+static int add_listed(struct ms_arc_counts *c, const struct ms_json_node *t)
+{
+	static const char *const keys[] = {
+		"events",   "allocs", "frees",			   "dropped",
+		"raw_bytes", "bytes_on_disk", "segments", "frames",
+		"estimated_bytes_allocated", "weight_rest"};
+	uint64_t v[sizeof(keys) / sizeof(keys[0])];
+	struct ms_arc_counts one = {0};
+
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+		if (ms_json_u64(ms_json_get(t, keys[k]), &v[k]))
+			return -1;
+	one.events = v[0];
+	one.allocs = v[1];
+	one.frees = v[2];
+	one.dropped = v[3];
+	one.raw_bytes = v[4];
+	one.disk_bytes = v[5];
+	one.segments = v[6];
+	one.frames = v[7];
+	one.weighted_size = (unsigned __int128)v[8] * MS_WEIGHT_ONE + v[9];
+	add_counts(c, &one);
+	return 0;
+}
+
+/* Fills `sum` (one per archive thread) from the manifest's processes. */
+static int sum_listed(const struct ms_archive *a, const struct ms_json_node *ps,
+		      struct ms_arc_counts *sum, const char **name)
+{
+	for (const struct ms_json_node *p = ps->child; p; p = p->next) {
+		const struct ms_json_node *ts = ms_json_get(p, "per_thread");
+		uint64_t pid, tid, omitted, segs;
+
+		if (ms_json_u64(ms_json_get(p, "pid"), &pid) ||
+		    ms_json_u64(ms_json_get(p, "threads_not_listed"),
+				&omitted) ||
+		    omitted || !ts || ts->type != MS_JSON_ARRAY)
+			return -1;
+		for (const struct ms_json_node *t = ts->child; t; t = t->next) {
+			const struct ms_json_node *nm = ms_json_get(t, "name");
+			ssize_t i;
+
+			if (ms_json_u64(ms_json_get(t, "tid"), &tid) ||
+			    ms_json_u64(ms_json_get(t, "segments"), &segs))
+				return -1;
+			i = find_thread(a, pid, tid);
+			if (i < 0) {
+				if (segs) /* its files are gone */
+					return -1;
+				continue; /* a refused ring: no segment */
+			}
+			if (add_listed(&sum[i], t) < 0)
+				return -1;
+			/* the last name, as a scan keeps the last
+			 * THREAD_NAME record */
+			if (nm && nm->type == MS_JSON_STRING &&
+			    strlen(nm->str) == nm->len)
+				name[i] = nm->str;
+		}
+	}
+	return 0;
+}
+
+int ms_archive_counts_from_manifest(struct ms_archive *a)
+{
+	const struct ms_json_node *m = ms_archive_manifest(a);
+	const struct ms_json_node *st = ms_json_get(m, "state");
+	const struct ms_json_node *ps = ms_json_get(m, "processes");
+	struct ms_arc_counts *sum;
+	const char **name;
+	int rc = -1;
+
+	if (!st || st->type != MS_JSON_STRING || strcmp(st->str, "finished") ||
+	    !ps || ps->type != MS_JSON_ARRAY || a->nerrors || a->errors_dropped)
+		return -1;
+	sum = calloc(a->nthreads + 1, sizeof(*sum));
+	name = calloc(a->nthreads + 1, sizeof(*name));
+	if (!sum || !name || sum_listed(a, ps, sum, name) < 0)
+		goto out;
+	for (size_t i = 0; i < a->nthreads; i++) {
+		const struct ms_arc_thread *t = &a->threads[i];
+		uint64_t size = 0;
+
+		for (size_t k = 0; k < t->nsegs; k++)
+			size += t->segs[k].size;
+		/* every file there, none cut, grown, added or lost */
+		if (sum[i].segments != t->nsegs || sum[i].disk_bytes != size)
+			goto out;
+	}
+	for (size_t i = 0; i < a->nthreads; i++) {
+		a->threads[i].c = sum[i];
+		snprintf(a->threads[i].name, sizeof(a->threads[i].name), "%s",
+			 name[i] ? name[i] : "");
+	}
+	rc = 0;
+out:
+	free(sum);
+	free(name);
 	return rc;
 }
 

@@ -52,6 +52,17 @@ static inline void ms_arc_count_event(struct ms_arc_counts *c,
  */
 int ms_archive_scan(struct ms_archive *a);
 
+/*
+ * The same counts from a finished session's manifest, without reading a
+ * frame: 0 when every thread of the archive could be filled so, with each
+ * thread's segment count and on-disk size as the manifest states them;
+ * -1 otherwise (no finished manifest, one from an older consumer, threads
+ * not listed, damage found when the archive was opened, files missing,
+ * added, cut or grown), and the caller scans. A byte changed in place is
+ * found only by a scan (`stats --verify`, `dump`, `report`).
+ */
+int ms_archive_counts_from_manifest(struct ms_archive *a);
+
 /* Sum of every thread's counts. */
 void ms_archive_totals(const struct ms_archive *a, struct ms_arc_counts *out);
 

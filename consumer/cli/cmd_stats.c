@@ -17,7 +17,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: memscope stats ARCHIVE [--json]\n"
+		"usage: memscope stats ARCHIVE [--json] [--verify]\n"
 		"\n"
 		"Counts of an archive directory written by 'memscope record' "
 		"or\n"
@@ -25,10 +25,20 @@ static void usage(FILE *f)
 		"allocations,\n"
 		"frees, dropped events, sizes, and the same per thread.\n"
 		"\n"
-		"  --json   one JSON object (fields in docs/reading.md)\n"
-		"  --help   this text\n"
+		"  --json     one JSON object (fields in docs/reading.md)\n"
+		"  --verify   read and check every frame, even when the "
+		"manifest\n"
+		"             of a finished session has the counts\n"
+		"  --help     this text\n"
 		"\n"
-		"Damage (cut-off or corrupt segments, a missing manifest) is\n"
+		"The counts of a finished session come from its manifest once "
+		"every\n"
+		"segment file is there with the size the manifest states; "
+		"otherwise\n"
+		"(a running or killed consumer, files missing or cut) every "
+		"frame is\n"
+		"read. Damage (cut-off or corrupt segments, a missing "
+		"manifest) is\n"
 		"reported on stderr; everything still readable is counted, "
 		"and\n"
 		"the exit status is 1. Exit status 0: the archive is "
@@ -41,8 +51,10 @@ static double ratio(uint64_t a, uint64_t b)
 }
 
 static void json_totals(const struct ms_archive *a,
-			const struct ms_arc_counts *c)
+			const struct ms_arc_counts *c, int scanned)
 {
+	printf("\"counted_from\":\"%s\",\n",
+	       scanned ? "segments" : "manifest");
 	printf("\"processes\":%zu,\"threads\":%zu,\"segments\":%" PRIu64
 	       ",\"frames\":%" PRIu64 ",\n",
 	       a->nprocesses, a->nthreads, c->segments, c->frames);
@@ -126,12 +138,12 @@ static void json_errors(const struct ms_archive *a)
 }
 
 static void print_json(const struct ms_archive *a,
-		       const struct ms_arc_counts *c)
+		       const struct ms_arc_counts *c, int scanned)
 {
 	printf("{\"archive\":");
 	ms_json_put_str(stdout, a->dir, strlen(a->dir));
 	printf(",\n");
-	json_totals(a, c);
+	json_totals(a, c, scanned);
 	json_manifest(a);
 	json_threads(a);
 	json_errors(a);
@@ -168,7 +180,7 @@ static void text_disk(const struct ms_json_node *m)
 }
 
 static void text_totals(const struct ms_archive *a,
-			const struct ms_arc_counts *c)
+			const struct ms_arc_counts *c, int scanned)
 {
 	const struct ms_json_node *m = ms_archive_manifest(a);
 
@@ -193,6 +205,11 @@ static void text_totals(const struct ms_archive *a,
 	       ratio(c->raw_bytes, c->disk_bytes));
 	printf("allocated   %" PRIu64 " bytes (estimated: size x weight)\n",
 	       ms_arc_estimated_bytes(c));
+	printf("counted     %s\n",
+	       scanned ? "from every frame of the segments"
+		       : "from the finished session's manifest, every "
+			 "segment's size checked (--verify reads every "
+			 "frame)");
 }
 
 static void text_threads(const struct ms_archive *a)
@@ -215,9 +232,9 @@ static void text_threads(const struct ms_archive *a)
 }
 
 static void print_text(const struct ms_archive *a,
-		       const struct ms_arc_counts *c)
+		       const struct ms_arc_counts *c, int scanned)
 {
-	text_totals(a, c);
+	text_totals(a, c, scanned);
 	text_threads(a);
 	if (a->nerrors || a->errors_dropped)
 		printf("\n%zu problems found (listed on stderr); the counts "
@@ -225,10 +242,12 @@ static void print_text(const struct ms_archive *a,
 		       a->nerrors + a->errors_dropped);
 }
 
-static int parse_args(int argc, char **argv, int *json, const char **dir)
+static int parse_args(int argc, char **argv, int *json, int *verify,
+		      const char **dir)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
+		{"verify", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -238,6 +257,8 @@ static int parse_args(int argc, char **argv, int *json, const char **dir)
 	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		if (c == 'j') {
 			*json = 1;
+		} else if (c == 'v') {
+			*verify = 1;
 		} else if (c == 'h') {
 			usage(stdout);
 			return 0;
@@ -261,9 +282,9 @@ int ms_cmd_stats(int argc, char **argv)
 	struct ms_archive *a;
 	struct ms_cli_progress cli;
 	const char *dir = NULL;
-	int json = 0, rc;
+	int json = 0, verify = 0, scanned = 1, rc;
 
-	rc = parse_args(argc, argv, &json, &dir);
+	rc = parse_args(argc, argv, &json, &verify, &dir);
 	if (rc >= 0)
 		return rc;
 	ms_cli_progress_init(&cli, "stats");
@@ -275,15 +296,20 @@ int ms_cmd_stats(int argc, char **argv)
 	}
 	a->on_progress = ms_cli_on_progress;
 	a->on_progress_arg = &cli;
-	rc = ms_archive_scan(a);
+	if (!verify && ms_archive_counts_from_manifest(a) == 0) {
+		scanned = 0;
+		rc = 0;
+	} else {
+		rc = ms_archive_scan(a);
+	}
 	ms_cli_progress_done(&cli);
 	if (rc)
 		fprintf(stderr, "memscope stats: %s\n", strerror(-rc));
 	ms_archive_totals(a, &c);
 	if (json)
-		print_json(a, &c);
+		print_json(a, &c, scanned);
 	else
-		print_text(a, &c);
+		print_text(a, &c, scanned);
 	rc = rc || a->nerrors || a->errors_dropped || fflush(stdout) ? 1 : 0;
 	ms_archive_close(a);
 	return rc;

@@ -45,6 +45,24 @@ static void put_counts(FILE *f, const struct ms_proc_counts *n)
 		(unsigned long long)ms_load_relaxed(&n->unwritten));
 }
 
+/*
+ * Bytes allocated, as `stats` counts them from the segments: the sum of
+ * size x Q16 weight, written as its whole bytes and the Q16 remainder so
+ * that `stats` can sum threads exactly without reading the segments.
+ */
+static void put_allocated(FILE *f, unsigned __int128 wsize)
+{
+	unsigned __int128 bytes = wsize / MS_WEIGHT_ONE;
+
+	if (bytes > UINT64_MAX) {
+		fputs("\"estimated_bytes_allocated\": null", f);
+		return;
+	}
+	fprintf(f, "\"estimated_bytes_allocated\": %llu, \"weight_rest\": %llu",
+		(unsigned long long)bytes,
+		(unsigned long long)(wsize % MS_WEIGHT_ONE));
+}
+
 static void put_threads(FILE *f, struct ms_proc *first)
 {
 	uint32_t listed = 0;
@@ -63,7 +81,8 @@ static void put_threads(FILE *f, struct ms_proc *first)
 				", \"status\": \"%s\", \"events\": %llu, "
 				"\"allocs\": %llu, \"frees\": %llu, "
 				"\"dropped\": %llu, \"bytes_on_disk\": %llu, "
-				"\"segments\": %llu, \"unwritten\": %llu}",
+				"\"segments\": %llu, \"unwritten\": %llu, "
+				"\"raw_bytes\": %llu, \"frames\": %llu, ",
 				t->ended ? "ended" : "running",
 				(unsigned long long)t->n.records,
 				(unsigned long long)t->n.allocs,
@@ -71,7 +90,11 @@ static void put_threads(FILE *f, struct ms_proc *first)
 				(unsigned long long)t->n.dropped,
 				(unsigned long long)t->n.disk_bytes,
 				(unsigned long long)t->n.segments,
-				(unsigned long long)t->n.unwritten);
+				(unsigned long long)t->n.unwritten,
+				(unsigned long long)t->n.raw_bytes,
+				(unsigned long long)t->n.frames);
+			put_allocated(f, t->n.wsize);
+			fputc('}', f);
 		}
 		omitted += p->thr_omitted;
 		pthread_mutex_unlock(&p->info_lock);

@@ -144,6 +144,7 @@ static void discard_frame(struct ms_stream *s)
 	s->n.frees = f->frees;
 	s->n.reallocs = f->reallocs;
 	s->n.dropped = f->dropped;
+	s->n.wsize = f->wsize;
 	s->len = 0;
 	s->count = 0;
 }
@@ -281,12 +282,14 @@ static void account(struct ms_stream *s, const struct ms_event *e)
 	switch (e->type) {
 	case MS_REC_ALLOC:
 		s->n.allocs++;
+		s->n.wsize += (unsigned __int128)e->size * e->weight;
 		break;
 	case MS_REC_FREE:
 		s->n.frees++;
 		break;
 	case MS_REC_REALLOC:
 		s->n.allocs++;
+		s->n.wsize += (unsigned __int128)e->size * e->weight;
 		s->n.frees++;
 		s->n.reallocs++;
 		break;
@@ -354,6 +357,7 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 				s->last_ts = s->dec.last_ts;
 				s->n.records += c.records;
 				s->n.allocs += c.allocs;
+				s->n.wsize += c.wsize;
 				s->n.frees += c.frees;
 				off += f;
 				continue;

@@ -77,12 +77,27 @@ def record(args, tmp, prog, sampling="full", extra=()):
     sys.stderr.write(p.stderr)
     if p.returncode != 0:
         fail("%s exited %d" % (" ".join(cmd), p.returncode))
-    s = subprocess.run([args.cli, "stats", out, "--json"],
-                       stdout=subprocess.PIPE, env=env, timeout=TIMEOUT,
-                       text=True, check=True)
-    stats = json.loads(s.stdout)
+    stats = stats_json(args, out, env)
     stats["_archive"] = out
     return p.stdout, stats
+
+
+def stats_json(args, out, env):
+    """`stats --json --verify` (every frame read), and the same from the
+    manifest when the session finished: both must give the same counts."""
+    full = json.loads(subprocess.run(
+        [args.cli, "stats", out, "--json", "--verify"],
+        stdout=subprocess.PIPE, env=env, timeout=TIMEOUT, text=True,
+        check=True).stdout)
+    fast = json.loads(subprocess.run(
+        [args.cli, "stats", out, "--json"], stdout=subprocess.PIPE, env=env,
+        timeout=TIMEOUT, text=True, check=True).stdout)
+    if fast["counted_from"] == "manifest":
+        for k in full:
+            if k != "counted_from" and fast[k] != full[k]:
+                fail("stats from the manifest: %s is %r, the frames say %r"
+                     % (k, fast[k], full[k]))
+    return full
 
 
 def expectations(stdout):
@@ -219,10 +234,7 @@ def case_api(args, tmp):
     finally:
         cons.kill()
         cons.wait()
-    s = subprocess.run([args.cli, "stats", out, "--json"],
-                       stdout=subprocess.PIPE, env=env, timeout=TIMEOUT,
-                       text=True, check=True)
-    stats = json.loads(s.stdout)
+    stats = stats_json(args, out, env)
     for pid, tid, allocs, frees, _ in expectations(p.stdout):
         t = thread_of(stats, pid, tid)
         print("pid %s tid %s: allocs/frees %d/%d, expected %s/%s" %
@@ -359,10 +371,7 @@ def case_consumer_stopped(args, tmp):
         cons.kill()
         cons.wait()
     env.pop("LD_PRELOAD")
-    s = subprocess.run([args.cli, "stats", out, "--json"],
-                       stdout=subprocess.PIPE, env=env, timeout=TIMEOUT,
-                       text=True, check=True)
-    stats = json.loads(s.stdout)
+    stats = stats_json(args, out, env)
     want = int(args.prog[1]) * int(args.prog[2])
     print("program status %d; %d allocs (>= %d), %d dropped" %
           (prog.returncode, stats["allocs"], want, stats["dropped"]))
@@ -424,12 +433,7 @@ def record_limited(args, tmp, name, nofile, threads):
     if p.returncode != 0:
         sys.stderr.write(p.stderr)
         fail("%s exited %d" % (" ".join(cmd), p.returncode))
-    s = subprocess.run([args.cli, "stats", out, "--json"],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=env, timeout=TIMEOUT, text=True)
-    if s.returncode != 0:
-        fail("stats: " + s.stderr.strip())
-    return p, json.loads(s.stdout)
+    return p, stats_json(args, out, env)
 
 
 def case_fd_limit(args, tmp):
@@ -522,10 +526,7 @@ def case_no_hang(args, tmp):
         if status != plain[0] or stdout != plain[1]:
             fail("%s, depth %s: status %d, stdout %r; untracked %d, %r" %
                  (sampling, depth, status, stdout, plain[0], plain[1]))
-        s = subprocess.run([args.cli, "stats", out, "--json"],
-                           stdout=subprocess.PIPE, env=env, timeout=TIMEOUT,
-                           text=True, check=True)
-        stats = json.loads(s.stdout)
+        stats = stats_json(args, out, env)
         print("%-8s depth %-2s: %.2f s, %d events, %d dropped, %d threads" %
               (sampling, depth, took, stats["events"], stats["dropped"],
                stats["threads"]))

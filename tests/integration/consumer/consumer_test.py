@@ -11,6 +11,7 @@ fake agent (known events) and checks the archive with `memscope stats
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -415,6 +416,67 @@ def sc_modes(args, tmp):
         os.umask(old)
 
 
+def sc_stats_manifest(args, tmp):
+    """Issue 11: `stats` of a finished session counts from its manifest
+    (as --verify does from every frame), and reads every frame instead as
+    soon as a segment file is cut, grown, removed or added, or the session
+    did not finish."""
+    _, st, total, threads = run_basic(args, tmp)
+    out = tmp + "/arc"
+    compare(st, total, threads)
+
+    def fast():
+        p = subprocess.run([args.cli, "stats", out, "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=TIMEOUT)
+        return p.returncode, json.loads(p.stdout)
+
+    rc, f = fast()
+    check(rc == 0 and f["counted_from"] == "manifest",
+          "a finished archive counted from %s (exit %d)" %
+          (f.get("counted_from"), rc))
+    check(f["per_thread"] == st["per_thread"] and
+          f["events"] == st["events"], "the manifest's counts differ")
+    segs = sorted(os.path.join(r, n) for r, _, ns in os.walk(out)
+                  for n in ns if n.endswith(".mseg"))
+    check(len(segs) >= args.threads, "%d segments" % len(segs))
+    victim = segs[len(segs) // 2]
+    with open(victim, "rb") as fh:
+        keep = fh.read()
+
+    def damaged(what, undo):
+        rc, g = fast()
+        undo()
+        check(g["counted_from"] == "segments" and rc == 1,
+              "%s: counted from %s, exit %d" % (what, g["counted_from"], rc))
+        check(fast()[1]["counted_from"] == "manifest",
+              "%s undone: not from the manifest" % what)
+
+    def restore():
+        with open(victim, "wb") as fh:
+            fh.write(keep)
+
+    with open(victim, "r+b") as fh:
+        fh.truncate(len(keep) - 40)
+    damaged("a segment cut", restore)
+    with open(victim, "ab") as fh:
+        fh.write(b"\0" * 64)
+    damaged("a segment grown", restore)
+    os.unlink(victim)
+    damaged("a segment removed", restore)
+    extra = victim[:-len(".mseg")] + "9.mseg"
+    shutil.copy(victim, extra)
+    damaged("a segment added", lambda: os.unlink(extra))
+    with open(out + "/manifest.json") as fh:
+        m = fh.read()
+    with open(out + "/manifest.json", "w") as fh:
+        fh.write(m.replace('"state": "finished"', '"state": "running"'))
+    rc, g = fast()
+    check(g["counted_from"] == "segments" and g["events"] == st["events"],
+          "a running session's archive: counted from %s, %d events" %
+          (g["counted_from"], g["events"]))
+
+
 SCENARIOS = {
     "tail": sc_tail,
     "top": sc_top,
@@ -425,6 +487,7 @@ SCENARIOS = {
     "garbage-msg": sc_garbage_msg, "garbage-ring": sc_garbage_ring,
     "killed": sc_killed, "other-uid": sc_other_uid, "sigterm": sc_sigterm,
     "in-use": sc_in_use, "utf8": sc_utf8, "modes": sc_modes,
+    "stats-manifest": sc_stats_manifest,
 }
 
 

@@ -122,11 +122,25 @@ def expectations(text):
 
 
 def stats(cli, out, timeout):
-    p = subprocess.run([cli, "stats", out, "--json"],
+    """`stats --json --verify` (every frame read); when the session
+    finished, `stats` from its manifest must give the same counts."""
+    p = subprocess.run([cli, "stats", out, "--json", "--verify"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True, timeout=timeout)
     check(p.returncode in (0, 1), "stats failed: " + p.stderr)
-    return json.loads(p.stdout)
+    full = json.loads(p.stdout)
+    q = subprocess.run([cli, "stats", out, "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=timeout)
+    check(q.returncode == p.returncode, "stats exits %d, --verify %d" %
+          (q.returncode, p.returncode))
+    fast = json.loads(q.stdout)
+    if fast["counted_from"] == "manifest":
+        for k in full:
+            check(k == "counted_from" or fast[k] == full[k],
+                  "stats from the manifest: %s is %r, the frames say %r" %
+                  (k, fast.get(k), full[k]))
+    return full
 
 
 def run_scenario(name, fn, args, prefix):

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomics.h"
 #include "bytes.h"
 #include "record.h"
 
@@ -41,8 +42,8 @@ struct lifo {
  * there. A block whose slot was taken by a later one is freed with an
  * explicit address: nothing is lost, and the lookup costs no probing.
  */
-#define MAP_BITS 14
-#define MAP_CAP	 (1u << MAP_BITS)
+#define MAP_BITS_MIN 10 /* a stream's first frames: 16 KiB */
+#define MAP_BITS_MAX 14 /* one that allocates more than half that: 256 KiB */
 
 struct map_ent {
 	uint64_t addr;
@@ -54,6 +55,7 @@ struct ms_packer {
 	struct lifo lifo[NCLASS];
 	/* encoder */
 	struct map_ent *map;
+	unsigned map_bits; /* 2^map_bits slots; grows with the frames */
 	uint8_t *col[NCOL]; /* each col_cap bytes */
 	size_t col_cap;
 	/* decoder: address and class of every allocation in the frame */
@@ -147,10 +149,15 @@ static void models_reset(struct ms_packer *pk)
 
 /* ---- encoder ---- */
 
-static inline uint32_t map_slot(uint64_t addr)
+/*
+ * The map's size is the packer's own choice (the unpacker numbers
+ * allocations without it): a stream starts with a small one, so that the
+ * thousands of threads that allocate a little each hold 16 KiB, not
+ * 256 KiB, and gets the large one once a frame fills half its slots.
+ */
+static inline uint32_t map_slot(uint64_t addr, unsigned shift)
 {
-	return (uint32_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >>
-			  (64 - MAP_BITS));
+	return (uint32_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> shift);
 }
 
 static int seq_reserve(struct ms_packer *pk, size_t n)
@@ -179,13 +186,51 @@ static inline void seq_put(struct ms_packer *pk, uint32_t seq, uint64_t addr,
 	pk->seq_cls[seq] = cls;
 }
 
+/* Once a frame has allocated half as many blocks as the map has slots,
+ * the map takes its largest size, its entries kept (0, or -ENOMEM: the
+ * small map goes on, which costs only bytes). */
+static int map_grow(struct ms_packer *pk)
+{
+	unsigned shift = 64 - MAP_BITS_MAX;
+	struct map_ent *m;
+
+	m = calloc((size_t)1 << MAP_BITS_MAX, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < ((size_t)1 << pk->map_bits); i++)
+		if (pk->map[i].seq)
+			m[map_slot(pk->map[i].addr, shift)] = pk->map[i];
+	free(pk->map);
+	pk->map = m;
+	pk->map_bits = MAP_BITS_MAX;
+	return 0;
+}
+
+static inline void map_fit(struct ms_packer *pk)
+{
+	if (MS_UNLIKELY(pk->map && pk->seq > (1u << pk->map_bits) / 2 &&
+			pk->map_bits < MAP_BITS_MAX))
+		(void)map_grow(pk);
+}
+
 static int map_reset(struct ms_packer *pk)
 {
-	if (!pk->map) {
-		pk->map = calloc(MAP_CAP, sizeof(*pk->map));
-		return pk->map ? 0 : -ENOMEM;
+	unsigned bits = pk->map_bits ? pk->map_bits : MAP_BITS_MIN;
+
+	/* the frame before filled half the map: this one gets the largest */
+	if (pk->map && pk->seq > (1u << bits) / 2 && bits < MAP_BITS_MAX) {
+		free(pk->map);
+		pk->map = NULL;
+		bits = MAP_BITS_MAX;
 	}
-	memset(pk->map, 0, MAP_CAP * sizeof(*pk->map));
+	if (!pk->map) {
+		pk->map = calloc((size_t)1 << bits, sizeof(*pk->map));
+		if (!pk->map)
+			return -ENOMEM;
+		pk->map_bits = bits;
+		return 0;
+	}
+	memset(pk->map, 0, ((size_t)1 << bits) * sizeof(*pk->map));
 	return 0;
 }
 
@@ -226,12 +271,12 @@ int ms_pack_begin(struct ms_packer *pk, size_t raw_cap)
 {
 	pk->nparts = 0;
 	pk->nrec = 0;
-	pk->seq = 0;
 	pk->open = 0;
 	if (raw_cap > UINT32_MAX)
 		return -EINVAL;
 	if (cols_reserve(pk, raw_cap) < 0 || map_reset(pk) < 0)
 		return -ENOMEM;
+	pk->seq = 0;
 	models_reset(pk);
 	for (int i = 0; i < NCOL; i++)
 		pk->w[i] = pk->col[i];
@@ -246,6 +291,8 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 		   struct ms_pack_counts *n)
 {
 	const uint8_t *const start = p;
+	/* before the locals below take the map */
+	map_fit(pk);
 	/*
 	 * Everything the loop keeps is in locals whose address is never
 	 * taken: a byte store through a column pointer may alias any memory
@@ -257,6 +304,7 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 	unsigned __int128 wsize = 0;
 	uint32_t seq = pk->seq;
 	struct map_ent *const map = pk->map;
+	const unsigned shift = 64 - pk->map_bits;
 	struct lifo *const lifo = pk->lifo;
 
 	if (!pk->open || (size_t)(end - p) > pk->raw_cap - pk->raw_len)
@@ -273,7 +321,7 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 			first_ts = last_ts + h.dt;
 		if (t == MS_REC_FREE) {
 			uint64_t addr = last_addr + (uint64_t)ms_unzigzag(h.zz);
-			struct map_ent *e = &map[map_slot(addr)];
+			struct map_ent *e = &map[map_slot(addr, shift)];
 
 			*w[C_TYPE]++ = t;
 			w[C_DT_F] = put_u(w[C_DT_F], h.dt);
@@ -309,7 +357,7 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 				w[C_AADDR] = put_u(w[C_AADDR], h.zz);
 			last_ts += h.dt;
 			last_addr = addr;
-			map[map_slot(addr)] =
+			map[map_slot(addr, shift)] =
 				(struct map_ent){addr, ++seq, cls};
 			wsize += (unsigned __int128)h.size * h.weight;
 			allocs++;
@@ -344,7 +392,7 @@ int ms_pack_other(struct ms_packer *pk, const uint8_t *p, size_t len,
 	memcpy(pk->w[C_VERB], p, len);
 	pk->w[C_VERB] += len;
 	if (ev->type == MS_REC_ALLOC || ev->type == MS_REC_REALLOC) {
-		pk->map[map_slot(ev->addr)] = (struct map_ent){
+		pk->map[map_slot(ev->addr, 64 - pk->map_bits)] = (struct map_ent){
 			ev->addr, ++pk->seq, size_class(ev->size)};
 	}
 	pk->raw_len += len;

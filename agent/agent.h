@@ -52,7 +52,8 @@ struct ms_stack_table;
 /* A ring owned by a live thread, or closed and waiting for reuse. */
 struct ms_slot {
 	struct ms_ring ring;
-	int used; /* 0 free, 1 live thread, 2 closed: reusable once drained */
+	int used; /* 0 free, 1 live thread, 2 closed: reusable once drained,
+		     3 its ring being made (outside the lock) */
 	uint32_t index;
 };
 

@@ -5,7 +5,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "pool.h"
 #include "record.h"
+
+static struct ms_pool tables = MS_POOL_INIT;
 
 struct ms_stack_table *ms_stack_table_create(uint64_t cap)
 {
@@ -29,6 +32,32 @@ void ms_stack_table_destroy(struct ms_stack_table *t)
 {
 	if (t)
 		munmap(t, t->map_len);
+}
+
+struct ms_stack_table *ms_stack_table_first(uint64_t cap)
+{
+	struct ms_stack_table *t = ms_pool_take(&tables);
+
+	if (t && t->cap == cap)
+		return t;
+	ms_stack_table_destroy(t);
+	return ms_stack_table_create(cap);
+}
+
+void ms_stack_table_retire(struct ms_stack_table *t)
+{
+	if (!t)
+		return;
+	/* A table that grew is unmapped: the list holds first-size ones,
+	 * emptied now so that the next thread starts with no stack known. */
+	if (t->cap == MS_STACK_TABLE_CAP) {
+		memset(t->e, 0, t->cap * sizeof(t->e[0]));
+		t->count = 0;
+		t->next_id = 1;
+		if (ms_pool_give(&tables, t) == 0)
+			return;
+	}
+	ms_stack_table_destroy(t);
 }
 
 static uint64_t mix(uint64_t h)

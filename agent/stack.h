@@ -22,13 +22,16 @@
 #include "record.h"
 #include "stackwalk.h"
 
+#define MS_STACK_TABLE_CAP 4096 /* a thread's first table */
+
 struct ms_stack_entry {
 	uint64_t hash; /* 0: empty */
 	uint64_t id;
 };
 
 struct ms_stack_table {
-	uint64_t cap; /* entries, a power of two */
+	void *pool_next; /* in the free list of ended threads' tables */
+	uint64_t cap;	 /* entries, a power of two */
 	uint64_t count;
 	uint64_t next_id;
 	size_t map_len;
@@ -38,6 +41,12 @@ struct ms_stack_table {
 /* A table with room for `cap` (power of two) entries; NULL on failure. */
 struct ms_stack_table *ms_stack_table_create(uint64_t cap);
 void ms_stack_table_destroy(struct ms_stack_table *t);
+
+/* A thread's first table (`cap` entries): an ended thread's, emptied,
+ * when one waits in the free list; ms_stack_table_retire() leaves a table
+ * of MS_STACK_TABLE_CAP entries there and unmaps one that grew. */
+struct ms_stack_table *ms_stack_table_first(uint64_t cap);
+void ms_stack_table_retire(struct ms_stack_table *t);
 
 /* Hash of a stack; never 0. */
 uint64_t ms_stack_hash(const uint64_t *frames, uint32_t n);

@@ -8,6 +8,7 @@
 #include "stackwalk.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -16,6 +17,7 @@
 
 #include "agent.h"
 #include "cfi.h"
+#include "pool.h"
 #include "stackbounds.h"
 
 #define UW_TABLE_CAP	1024   /* rules; doubles at half load */
@@ -55,6 +57,7 @@ struct uw_cache {
 
 /* A thread's state, mmap'd at its first walk: TLS holds only a pointer. */
 struct uw_thread {
+	void *pool_next; /* in the free list of ended threads' states */
 	struct uw_table *tab;
 	int busy; /* in ms_stackwalk(): a signal handler's walk gives up */
 	uintptr_t lo, hi; /* this thread's stack (stackbounds.h) */
@@ -164,14 +167,29 @@ static unw_dyn_info_list_t *dyn_list(void)
 	return (unw_dyn_info_list_t *)addr;
 }
 
+/* Ended threads' states, their rule tables kept: rules hold for every
+ * thread until code is unloaded, which prepare() checks (uw_gen). */
+static struct ms_pool states = MS_POOL_INIT;
+
 /* The calling thread's state; NULL on failure. */
 static __attribute__((noinline)) struct uw_thread *thread_create(void)
 {
-	struct uw_thread *u = mmap(NULL, sizeof(*u), PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct uw_thread *u = ms_pool_take(&states);
 
-	if (u == MAP_FAILED)
-		return NULL;
+	if (u) {
+		struct uw_table *tab = u->tab;
+		uint32_t gen = u->gen;
+
+		memset(u, 0, offsetof(struct uw_thread, cache));
+		u->cache.n = 0;
+		u->tab = tab;
+		u->gen = gen;
+	} else {
+		u = mmap(NULL, sizeof(*u), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (u == MAP_FAILED)
+			return NULL;
+	}
 	u->no_bounds = 1;
 	uw = u;
 	return u;
@@ -424,6 +442,8 @@ void ms_stackwalk_thread_exit(void)
 	if (!u)
 		return;
 	uw = NULL;
+	if (ms_pool_give(&states, u) == 0)
+		return;
 	if (u->tab)
 		munmap(u->tab, u->tab->map_len);
 	munmap(u, sizeof(*u));

@@ -11,7 +11,6 @@
 #include "emit.h"
 #include "stack.h"
 
-#define MS_STACK_TABLE_CAP 4096
 
 uint64_t ms_sampler_first(struct ms_sampler *s, size_t size, uintptr_t caller)
 {
@@ -62,7 +61,7 @@ write_event(struct ms_tstate *t, const struct ms_evt *ev)
 	int fresh = 0;
 
 	if (!t->stacks)
-		t->stacks = ms_stack_table_create(MS_STACK_TABLE_CAP);
+		t->stacks = ms_stack_table_first(MS_STACK_TABLE_CAP);
 	h = ms_stack_hash(frames, n);
 	if (t->stacks)
 		id = ms_stack_find(t->stacks, h);

@@ -23,6 +23,12 @@ MS_COMMAND_PACKAGES=(npm:npm)
 MS_TEST_PACKAGES=(clang libclang-rt-14-dev ripgrep fd-find nodejs
     default-jdk-headless heaptrack golang-go scdoc dpkg-dev file tmux
     prometheus)
+# scripts/bench runs memscope beside its peers (heaptrack; LTTng-UST's
+# libc wrapper with a user-space-only session daemon, its trace counted
+# with babeltrace2) on real programs (perl, python3, rg -j2, zstd -T2);
+# /usr/bin/time gives each program's peak RSS
+MS_BENCH_PACKAGES=(heaptrack lttng-tools liblttng-ust1 babeltrace2 perl
+    python3 ripgrep zstd time)
 # scripts/test loads the HTML report in Chromium (tests/browser) when it
 # can be installed; without it those tests are skipped, and say so
 MS_BROWSER_PACKAGES=(chromium)

@@ -46,6 +46,13 @@ struct ms_stream_cfg {
 };
 
 /* Counts of what a stream has written; all only grow. */
+/*
+ * A 128-bit sum kept at 8-byte alignment: at 16, every structure holding
+ * the counts would be too, and the rings' list walks compute a ring from
+ * the list's head (container_of), which then sits misaligned (UBSan).
+ */
+typedef unsigned __int128 ms_u128_a8 __attribute__((aligned(8)));
+
 struct ms_stream_counts {
 	uint64_t records; /* records archived (SYNCs excluded) */
 	uint64_t allocs;  /* ALLOC + REALLOC */
@@ -56,7 +63,7 @@ struct ms_stream_counts {
 	uint64_t frames;
 	uint64_t segments;
 	uint64_t reallocs; /* REALLOC, also in allocs and frees */
-	unsigned __int128 wsize; /* sum of ALLOC and REALLOC size * Q16 weight */
+	ms_u128_a8 wsize; /* sum of ALLOC and REALLOC size * Q16 weight */
 	/* Set at the end: events a full disk kept out of every LOST record
 	 * (the manifest's word only). */
 	uint64_t unwritten;

@@ -809,16 +809,35 @@ static size_t assets_size(const char *dir)
 	return total;
 }
 
+/* The page's bytes other than its data: the template, what it inlines and
+ * the title, as write_page() writes them (the assets' sizes and a guess
+ * for the rest let a page that fitted be cut, or one that did not pass). */
+static size_t page_size(const struct page *pg)
+{
+	struct page empty = *pg;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return assets_size(pg->dir) + 4096;
+	empty.z = NULL;
+	empty.zlen = 0;
+	if (write_page(f, &empty) < 0)
+		len = 0;
+	fclose(f);
+	free(buf);
+	return len ? len : assets_size(pg->dir) + 4096;
+}
+
 /*
  * The figures gzipped, within the budget: every site apart first, then
  * fewer (the best of each table), then coarser slices.
  */
-static int fit(struct hout *w, const struct ms_html_opts *o, unsigned char **z,
-	       size_t *zlen)
+static int fit(struct hout *w, const struct ms_html_opts *o, size_t fixed,
+	       unsigned char **z, size_t *zlen)
 {
-	size_t room = o->budget > assets_size(o->web_dir) + 4096
-			      ? o->budget - assets_size(o->web_dir) - 4096
-			      : 0;
+	size_t room = o->budget > fixed ? o->budget - fixed : 0;
 	uint32_t keep = w->p->sites.n;
 	int r;
 
@@ -830,7 +849,8 @@ static int fit(struct hout *w, const struct ms_html_opts *o, unsigned char **z,
 		if (!r)
 			r = gzip(json, len, z, zlen);
 		free(json);
-		if (r || *zlen / 3 * 4 + *zlen / 57 + 8 <= room)
+		/* base64: 4 characters for 3 bytes, a newline after 76 */
+		if (r || (*zlen + 2) / 3 * 4 + (*zlen + 2) / 3 / 19 <= room)
 			return r;
 		if (keep > 200 && w->s->ncells > 4 * w->p->nthreads) {
 			keep = keep / 4 > 200 ? keep / 4 : 200;
@@ -870,7 +890,7 @@ int ms_report_html(FILE *f, struct ms_profile *p, struct ms_slices *s,
 	w.site_out = malloc((p->sites.n + 1) * sizeof(*w.site_out));
 	w.kept = malloc((p->sites.n + 1) * sizeof(*w.kept));
 	if (w.site_out && w.kept && ms_strpool_create(&w.names) == 0)
-		r = fit(&w, o, &z, &pg.zlen);
+		r = fit(&w, o, page_size(&pg), &z, &pg.zlen);
 	pg.z = z;
 	if (!r)
 		r = write_page(f, &pg);

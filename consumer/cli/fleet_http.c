@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "fleet_int.h"
+#include "fleet_libs.h"
 
 #define MS_HTTP_CONNS	  64
 #define MS_HTTP_TIMEOUT_S 10
@@ -112,6 +113,8 @@ int ms_fleet_http_start(struct ms_fleet *f)
 	const union MHD_DaemonInfo *info;
 	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD;
 
+	if (ms_fleet_load_mhd() < 0)
+		return -ENOENT;
 	if (parse_addr(f->o.metrics, &ss) < 0) {
 		fprintf(stderr,
 			"memscope consumer: --metrics %s: give PORT, :PORT or "

@@ -12,6 +12,7 @@
  * connect and total timeouts. What it gives up on is counted
  * (push_failed): metrics and the consumer's last line show it.
  */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <time.h>
 
 #include "fleet_int.h"
+#include "fleet_libs.h"
 
 #define MS_PUSH_TRIES	      3
 #define MS_PUSH_BACKOFF_MS    1000
@@ -227,6 +229,8 @@ int ms_fleet_push_start(struct ms_fleet *f)
 	pthread_condattr_t ca;
 	int err;
 
+	if (ms_fleet_load_curl() < 0)
+		return -ENOENT;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -ENOMEM;
 	pthread_condattr_init(&ca);

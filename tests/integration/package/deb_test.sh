@@ -56,10 +56,15 @@ deb=$(ls "$tmp"/out/memscope_*.deb 2>/dev/null)
 [ -f "$deb" ] || die "no .deb: $out"
 
 # Dependencies come from dpkg-shlibdeps: the libraries the binaries use.
+# libmicrohttpd and libcurl are loaded for --metrics and --push only.
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libc6 libzstd1 liburcu8 libunwind8 libdw1 libmicrohttpd12 \
-    libcurl4; do
+for lib in libc6 libzstd1 liburcu8 libunwind8 libdw1; do
     grep -q "\b$lib\b" <<<"$depends" || fail "Depends lacks $lib: $depends"
+done
+recommends=$(dpkg-deb -f "$deb" Recommends)
+for lib in libmicrohttpd12 libcurl4; do
+    grep -q "\b$lib\b" <<<"$recommends" ||
+        fail "Recommends lacks $lib: $recommends"
 done
 
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|; s|/$||' |

@@ -26,7 +26,10 @@ struct ms_pool {
 	uint32_t n;
 };
 
-#define MS_POOL_INIT {PTHREAD_MUTEX_INITIALIZER, NULL, 0}
+#define MS_POOL_INIT                                                           \
+	{                                                                      \
+		PTHREAD_MUTEX_INITIALIZER, NULL, 0                             \
+	}
 
 /* An object from the list, or NULL (empty or busy). */
 static inline void *ms_pool_take(struct ms_pool *p)

@@ -34,14 +34,11 @@ void ms_stack_table_destroy(struct ms_stack_table *t)
 		munmap(t, t->map_len);
 }
 
-struct ms_stack_table *ms_stack_table_first(uint64_t cap)
+struct ms_stack_table *ms_stack_table_first(void)
 {
 	struct ms_stack_table *t = ms_pool_take(&tables);
 
-	if (t && t->cap == cap)
-		return t;
-	ms_stack_table_destroy(t);
-	return ms_stack_table_create(cap);
+	return t ? t : ms_stack_table_create(MS_STACK_TABLE_CAP);
 }
 
 void ms_stack_table_retire(struct ms_stack_table *t)

@@ -42,10 +42,11 @@ struct ms_stack_table {
 struct ms_stack_table *ms_stack_table_create(uint64_t cap);
 void ms_stack_table_destroy(struct ms_stack_table *t);
 
-/* A thread's first table (`cap` entries): an ended thread's, emptied,
- * when one waits in the free list; ms_stack_table_retire() leaves a table
- * of MS_STACK_TABLE_CAP entries there and unmaps one that grew. */
-struct ms_stack_table *ms_stack_table_first(uint64_t cap);
+/* A thread's first table (MS_STACK_TABLE_CAP entries): an ended
+ * thread's, emptied, when one waits in the free list, where
+ * ms_stack_table_retire() leaves a table that did not grow and unmaps one
+ * that did. */
+struct ms_stack_table *ms_stack_table_first(void);
 void ms_stack_table_retire(struct ms_stack_table *t);
 
 /* Hash of a stack; never 0. */

@@ -92,13 +92,13 @@ static struct ms_slot *take_slot(uint32_t tid, int *fresh)
 	return s;
 }
 
+#define MS_RING_PREFAULT (64u << 10) /* of a new ring, faulted in */
+
 /*
  * Makes a ring, without the lock: many threads starting at once make
- * theirs side by side (memfd, mappings, every page faulted in) instead of
- * one after another behind the lock.
+ * theirs side by side (memfd, mappings, the first pages faulted in)
+ * instead of one after another behind the lock.
  */
-#define MS_RING_PREFAULT (64u << 10)
-
 static int make_ring(uint32_t tid, struct ms_ring *r)
 {
 	int err = ms_ring_create(ms_g.ring_size, ms_g.pid, tid, r);
@@ -112,7 +112,8 @@ static int make_ring(uint32_t tid, struct ms_ring *r)
 	 * and its threads' start a third slower (docs/agent.md); a busy
 	 * thread faults each further page once, in its ring's first lap.
 	 */
-	madvise(r->data, r->size < MS_RING_PREFAULT ? r->size : MS_RING_PREFAULT,
+	madvise(r->data,
+		r->size < MS_RING_PREFAULT ? r->size : MS_RING_PREFAULT,
 		MADV_POPULATE_WRITE);
 #endif
 	return 0;

@@ -11,7 +11,6 @@
 #include "emit.h"
 #include "stack.h"
 
-
 uint64_t ms_sampler_first(struct ms_sampler *s, size_t size, uintptr_t caller)
 {
 	uint64_t seed = ms_clock_ticks(&ms_g.clk) ^
@@ -61,7 +60,7 @@ write_event(struct ms_tstate *t, const struct ms_evt *ev)
 	int fresh = 0;
 
 	if (!t->stacks)
-		t->stacks = ms_stack_table_first(MS_STACK_TABLE_CAP);
+		t->stacks = ms_stack_table_first();
 	h = ms_stack_hash(frames, n);
 	if (t->stacks)
 		id = ms_stack_find(t->stacks, h);

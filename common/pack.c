@@ -55,7 +55,7 @@ struct ms_packer {
 	struct lifo lifo[NCLASS];
 	/* encoder */
 	struct map_ent *map;
-	unsigned map_bits; /* 2^map_bits slots; grows with the frames */
+	unsigned map_bits;  /* 2^map_bits slots; grows with the frames */
 	uint8_t *col[NCOL]; /* each col_cap bytes */
 	size_t col_cap;
 	/* decoder: address and class of every allocation in the frame */
@@ -215,22 +215,15 @@ static inline void map_fit(struct ms_packer *pk)
 
 static int map_reset(struct ms_packer *pk)
 {
-	unsigned bits = pk->map_bits ? pk->map_bits : MAP_BITS_MIN;
-
-	/* the frame before filled half the map: this one gets the largest */
-	if (pk->map && pk->seq > (1u << bits) / 2 && bits < MAP_BITS_MAX) {
-		free(pk->map);
-		pk->map = NULL;
-		bits = MAP_BITS_MAX;
-	}
 	if (!pk->map) {
-		pk->map = calloc((size_t)1 << bits, sizeof(*pk->map));
+		pk->map = calloc((size_t)1 << MAP_BITS_MIN, sizeof(*pk->map));
 		if (!pk->map)
 			return -ENOMEM;
-		pk->map_bits = bits;
+		pk->map_bits = MAP_BITS_MIN;
 		return 0;
 	}
-	memset(pk->map, 0, ((size_t)1 << bits) * sizeof(*pk->map));
+	map_fit(pk); /* the frame before may have filled half the map */
+	memset(pk->map, 0, ((size_t)1 << pk->map_bits) * sizeof(*pk->map));
 	return 0;
 }
 
@@ -392,8 +385,9 @@ int ms_pack_other(struct ms_packer *pk, const uint8_t *p, size_t len,
 	memcpy(pk->w[C_VERB], p, len);
 	pk->w[C_VERB] += len;
 	if (ev->type == MS_REC_ALLOC || ev->type == MS_REC_REALLOC) {
-		pk->map[map_slot(ev->addr, 64 - pk->map_bits)] = (struct map_ent){
-			ev->addr, ++pk->seq, size_class(ev->size)};
+		pk->map[map_slot(ev->addr, 64 - pk->map_bits)] =
+			(struct map_ent){ev->addr, ++pk->seq,
+					 size_class(ev->size)};
 	}
 	pk->raw_len += len;
 	pk->nrec++;

@@ -819,13 +819,12 @@ static size_t page_size(const struct page *pg)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
-	if (!f)
-		return assets_size(pg->dir) + 4096;
 	empty.z = NULL;
 	empty.zlen = 0;
-	if (write_page(f, &empty) < 0)
+	if (f && write_page(f, &empty) < 0)
 		len = 0;
-	fclose(f);
+	if (f)
+		fclose(f);
 	free(buf);
 	return len ? len : assets_size(pg->dir) + 4096;
 }

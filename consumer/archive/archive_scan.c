@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/types.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "archive_ahead.h"
 #include "archive_batch.h"
@@ -202,6 +202,17 @@ static int scan_ahead(struct ms_archive *a, unsigned threads)
 	return rc;
 }
 
+/* The sizes of a thread's segment files, as listed when the archive was
+ * opened. */
+static uint64_t listed_bytes(const struct ms_arc_thread *t)
+{
+	uint64_t size = 0;
+
+	for (size_t k = 0; k < t->nsegs; k++)
+		size += t->segs[k].size;
+	return size;
+}
+
 static ssize_t find_thread(const struct ms_archive *a, uint64_t pid,
 			   uint64_t tid)
 {
@@ -225,9 +236,10 @@ static ssize_t find_thread(const struct ms_archive *a, uint64_t pid,
 static int add_listed(struct ms_arc_counts *c, const struct ms_json_node *t)
 {
 	static const char *const keys[] = {
-		"events",   "allocs", "frees",			   "dropped",
-		"raw_bytes", "bytes_on_disk", "segments", "frames",
-		"estimated_bytes_allocated", "weight_rest"};
+		"events",     "allocs",	   "frees",
+		"dropped",    "raw_bytes", "bytes_on_disk",
+		"segments",   "frames",	   "estimated_bytes_allocated",
+		"weight_rest"};
 	uint64_t v[sizeof(keys) / sizeof(keys[0])];
 	struct ms_arc_counts one = {0};
 
@@ -303,12 +315,10 @@ int ms_archive_counts_from_manifest(struct ms_archive *a)
 		goto out;
 	for (size_t i = 0; i < a->nthreads; i++) {
 		const struct ms_arc_thread *t = &a->threads[i];
-		uint64_t size = 0;
 
-		for (size_t k = 0; k < t->nsegs; k++)
-			size += t->segs[k].size;
 		/* every file there, none cut, grown, added or lost */
-		if (sum[i].segments != t->nsegs || sum[i].disk_bytes != size)
+		if (sum[i].segments != t->nsegs ||
+		    sum[i].disk_bytes != listed_bytes(t))
 			goto out;
 	}
 	for (size_t i = 0; i < a->nthreads; i++) {
@@ -330,8 +340,7 @@ int ms_archive_scan(struct ms_archive *a)
 	int rc = 0;
 
 	for (size_t i = 0; i < a->nthreads; i++)
-		for (size_t k = 0; k < a->threads[i].nsegs; k++)
-			bytes += a->threads[i].segs[k].size;
+		bytes += listed_bytes(&a->threads[i]);
 	threads = ms_arc_ahead_threads(a, a->nthreads, bytes, 0);
 	if (threads)
 		rc = scan_ahead(a, threads);

@@ -53,8 +53,7 @@ static double ratio(uint64_t a, uint64_t b)
 static void json_totals(const struct ms_archive *a,
 			const struct ms_arc_counts *c, int scanned)
 {
-	printf("\"counted_from\":\"%s\",\n",
-	       scanned ? "segments" : "manifest");
+	printf("\"counted_from\":\"%s\",\n", scanned ? "segments" : "manifest");
 	printf("\"processes\":%zu,\"threads\":%zu,\"segments\":%" PRIu64
 	       ",\"frames\":%" PRIu64 ",\n",
 	       a->nprocesses, a->nthreads, c->segments, c->frames);

@@ -31,9 +31,8 @@ static int load(const char *what, const char *const *names,
 	for (size_t i = 0; i < n; i++) {
 		fns[i] = dlsym(h, syms[i]);
 		if (!fns[i]) {
-			fprintf(stderr,
-				"memscope consumer: %s: %s has no %s\n", what,
-				names[0], syms[i]);
+			fprintf(stderr, "memscope consumer: %s: %s has no %s\n",
+				what, names[0], syms[i]);
 			return -1;
 		}
 	}
@@ -42,15 +41,14 @@ static int load(const char *what, const char *const *names,
 
 int ms_fleet_load_curl(void)
 {
-	static const char *const names[] = {"libcurl.so.4", "libcurl.so",
-					    NULL};
+	static const char *const names[] = {"libcurl.so.4", "libcurl.so", NULL};
 	static const char *const syms[] = {
-		"curl_global_init",   "curl_global_cleanup", "curl_easy_init",
-		"curl_easy_cleanup",  "curl_easy_reset",     "curl_easy_setopt",
-		"curl_easy_getinfo",  "curl_easy_perform",   "curl_easy_escape",
-		"curl_free",	      "curl_mime_init",	     "curl_mime_addpart",
-		"curl_mime_name",     "curl_mime_filename",  "curl_mime_type",
-		"curl_mime_data",     "curl_mime_free"};
+		"curl_global_init",  "curl_global_cleanup", "curl_easy_init",
+		"curl_easy_cleanup", "curl_easy_reset",	    "curl_easy_setopt",
+		"curl_easy_getinfo", "curl_easy_perform",   "curl_easy_escape",
+		"curl_free",	     "curl_mime_init",	    "curl_mime_addpart",
+		"curl_mime_name",    "curl_mime_filename",  "curl_mime_type",
+		"curl_mime_data",    "curl_mime_free"};
 	_Static_assert(sizeof(syms) / sizeof(syms[0]) * sizeof(void *) ==
 			       sizeof(ms_curl),
 		       "one name per pointer");
@@ -66,9 +64,9 @@ int ms_fleet_load_mhd(void)
 	static const char *const names[] = {"libmicrohttpd.so.12",
 					    "libmicrohttpd.so", NULL};
 	static const char *const syms[] = {
-		"MHD_start_daemon",		   "MHD_stop_daemon",
-		"MHD_get_daemon_info",		   "MHD_create_response_from_buffer",
-		"MHD_add_response_header",	   "MHD_queue_response",
+		"MHD_start_daemon",	   "MHD_stop_daemon",
+		"MHD_get_daemon_info",	   "MHD_create_response_from_buffer",
+		"MHD_add_response_header", "MHD_queue_response",
 		"MHD_destroy_response"};
 	_Static_assert(sizeof(syms) / sizeof(syms[0]) * sizeof(void *) ==
 			       sizeof(ms_mhd),

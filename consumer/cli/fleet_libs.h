@@ -48,18 +48,18 @@ int ms_fleet_load_curl(void);
 #define curl_easy_reset	    (*ms_curl.curl_easy_reset)
 #undef curl_easy_setopt /* curl.h's own macros, typecheck or not */
 #undef curl_easy_getinfo
-#define curl_easy_setopt    (*ms_curl.curl_easy_setopt)
-#define curl_easy_getinfo   (*ms_curl.curl_easy_getinfo)
-#define curl_easy_perform   (*ms_curl.curl_easy_perform)
-#define curl_easy_escape    (*ms_curl.curl_easy_escape)
-#define curl_free	    (*ms_curl.curl_free)
-#define curl_mime_init	    (*ms_curl.curl_mime_init)
-#define curl_mime_addpart   (*ms_curl.curl_mime_addpart)
-#define curl_mime_name	    (*ms_curl.curl_mime_name)
-#define curl_mime_filename  (*ms_curl.curl_mime_filename)
-#define curl_mime_type	    (*ms_curl.curl_mime_type)
-#define curl_mime_data	    (*ms_curl.curl_mime_data)
-#define curl_mime_free	    (*ms_curl.curl_mime_free)
+#define curl_easy_setopt   (*ms_curl.curl_easy_setopt)
+#define curl_easy_getinfo  (*ms_curl.curl_easy_getinfo)
+#define curl_easy_perform  (*ms_curl.curl_easy_perform)
+#define curl_easy_escape   (*ms_curl.curl_easy_escape)
+#define curl_free	   (*ms_curl.curl_free)
+#define curl_mime_init	   (*ms_curl.curl_mime_init)
+#define curl_mime_addpart  (*ms_curl.curl_mime_addpart)
+#define curl_mime_name	   (*ms_curl.curl_mime_name)
+#define curl_mime_filename (*ms_curl.curl_mime_filename)
+#define curl_mime_type	   (*ms_curl.curl_mime_type)
+#define curl_mime_data	   (*ms_curl.curl_mime_data)
+#define curl_mime_free	   (*ms_curl.curl_mime_free)
 #endif
 #endif
 
@@ -79,13 +79,14 @@ extern struct ms_mhd_fns ms_mhd;
 int ms_fleet_load_mhd(void);
 
 #ifndef MS_FLEET_LIBS_IMPL
-#define MHD_start_daemon		(*ms_mhd.MHD_start_daemon)
-#define MHD_stop_daemon			(*ms_mhd.MHD_stop_daemon)
-#define MHD_get_daemon_info		(*ms_mhd.MHD_get_daemon_info)
-#define MHD_create_response_from_buffer (*ms_mhd.MHD_create_response_from_buffer)
-#define MHD_add_response_header		(*ms_mhd.MHD_add_response_header)
-#define MHD_queue_response		(*ms_mhd.MHD_queue_response)
-#define MHD_destroy_response		(*ms_mhd.MHD_destroy_response)
+#define MHD_start_daemon    (*ms_mhd.MHD_start_daemon)
+#define MHD_stop_daemon	    (*ms_mhd.MHD_stop_daemon)
+#define MHD_get_daemon_info (*ms_mhd.MHD_get_daemon_info)
+#define MHD_create_response_from_buffer                                        \
+	(*ms_mhd.MHD_create_response_from_buffer)
+#define MHD_add_response_header (*ms_mhd.MHD_add_response_header)
+#define MHD_queue_response	(*ms_mhd.MHD_queue_response)
+#define MHD_destroy_response	(*ms_mhd.MHD_destroy_response)
 #endif
 #endif
 

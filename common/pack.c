@@ -48,7 +48,8 @@ struct lifo {
 struct map_ent {
 	uint64_t addr;
 	uint32_t seq; /* 0: empty */
-	uint32_t cls;
+	uint16_t cls;
+	uint16_t tapped; /* handed on to the tap (pack.h), or unknown */
 };
 
 struct ms_packer {
@@ -279,9 +280,10 @@ int ms_pack_begin(struct ms_packer *pk, size_t raw_cap)
 	return 0;
 }
 
-size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
-		   const uint8_t *p, const uint8_t *end,
-		   struct ms_pack_counts *n)
+/* ms_pack_run(), made twice: with a tap, and without one at no cost. */
+static inline __attribute__((always_inline)) size_t
+pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
+	 const uint8_t *end, struct ms_pack_counts *n, struct ms_pack_tap *tap)
 {
 	const uint8_t *const start = p;
 	/* before the locals below take the map */
@@ -299,6 +301,10 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 	struct map_ent *const map = pk->map;
 	const unsigned shift = 64 - pk->map_bits;
 	struct lifo *const lifo = pk->lifo;
+	struct ms_tap_rec *const trec = tap ? tap->rec : NULL;
+	const size_t tcap = tap ? tap->cap : SIZE_MAX;
+	const uint64_t sel = tap ? tap->sel : 0;
+	size_t tn = tap ? tap->n : 0;
 
 	if (!pk->open || (size_t)(end - p) > pk->raw_cap - pk->raw_len)
 		return 0;
@@ -306,8 +312,11 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 	while (p < end) {
 		uint8_t t = *p;
 		struct ms_rec_hot h;
-		size_t len = ms_rec_decode_hot(p, end, last_ts, &h);
+		size_t len;
 
+		if (MS_UNLIKELY(tn == tcap))
+			break;
+		len = ms_rec_decode_hot(p, end, last_ts, &h);
 		if (!len)
 			break;
 		if (nrec == 0)
@@ -318,15 +327,22 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 
 			*w[C_TYPE]++ = t;
 			w[C_DT_F] = put_u(w[C_DT_F], h.dt);
+			int kind = MS_TAP_FREE;
+
 			if (e->seq && e->addr == addr) {
 				w[C_FDIST] =
 					put_u(w[C_FDIST], seq - e->seq + 1);
 				lifo_push(&lifo[e->cls], addr);
 				e->seq = 0;
+				kind = e->tapped ? MS_TAP_FREE : -1;
 			} else {
 				*w[C_FDIST]++ = 0;
 				w[C_FADDR] = put_u(w[C_FADDR], h.zz);
 			}
+			if (trec && kind >= 0)
+				trec[tn++] = (struct ms_tap_rec){
+					last_ts + h.dt, addr, 0, 0, 0,
+					(uint32_t)kind};
 			last_ts += h.dt;
 			last_addr = addr;
 			frees++;
@@ -348,10 +364,27 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 				lifo_take(&lifo[cls], j);
 			else
 				w[C_AADDR] = put_u(w[C_AADDR], h.zz);
+			uint16_t tapped =
+				trec && (h.size >= MS_TAP_BIG ||
+					 ms_pack_tap_hash(addr) <= sel);
+
+			if (tapped)
+				trec[tn++] = (struct ms_tap_rec){
+					last_ts + h.dt,
+					addr,
+					h.size,
+					h.weight,
+					h.stack > UINT32_MAX
+						? UINT32_MAX
+						: (uint32_t)h.stack,
+					h.size >= MS_TAP_BIG ||
+							sel == UINT64_MAX
+						? MS_TAP_ALLOC
+						: MS_TAP_ALLOC_SEL};
 			last_ts += h.dt;
 			last_addr = addr;
 			map[map_slot(addr, shift)] =
-				(struct map_ent){addr, ++seq, cls};
+				(struct map_ent){addr, ++seq, cls, tapped};
 			wsize += (unsigned __int128)h.size * h.weight;
 			allocs++;
 		}
@@ -359,6 +392,8 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 		nrec++;
 	}
 	memcpy(pk->w, w, sizeof(w));
+	if (tap)
+		tap->n = tn;
 	pk->seq = seq;
 	pk->nrec += nrec;
 	pk->raw_len += (size_t)(p - start);
@@ -374,6 +409,15 @@ size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 	return (size_t)(p - start);
 }
 
+size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
+		   const uint8_t *p, const uint8_t *end,
+		   struct ms_pack_counts *n, struct ms_pack_tap *tap)
+{
+	if (tap)
+		return pack_run(pk, st, p, end, n, tap);
+	return pack_run(pk, st, p, end, n, NULL);
+}
+
 int ms_pack_other(struct ms_packer *pk, const uint8_t *p, size_t len,
 		  const struct ms_event *ev)
 {
@@ -387,7 +431,7 @@ int ms_pack_other(struct ms_packer *pk, const uint8_t *p, size_t len,
 	if (ev->type == MS_REC_ALLOC || ev->type == MS_REC_REALLOC) {
 		pk->map[map_slot(ev->addr, 64 - pk->map_bits)] =
 			(struct map_ent){ev->addr, ++pk->seq,
-					 size_class(ev->size)};
+					 size_class(ev->size), 1};
 	}
 	pk->raw_len += len;
 	pk->nrec++;
@@ -427,7 +471,7 @@ int ms_pack(struct ms_packer *pk, const uint8_t *raw, size_t len)
 	while (p < end) {
 		ssize_t r;
 
-		p += ms_pack_run(pk, &s, p, end, NULL);
+		p += ms_pack_run(pk, &s, p, end, NULL, NULL);
 		if (p == end)
 			break;
 		r = ms_rec_decode(&s, p, (size_t)(end - p), &ev);

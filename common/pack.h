@@ -44,7 +44,8 @@ int ms_pack(struct ms_packer *pk, const uint8_t *raw, size_t len);
  * records at [p, end) up to the first record it does not take (another
  * type, one that would not rebuild exactly, or one cut off), advancing the
  * stream state `st` over them, and returns the bytes taken, counting them
- * in `n` (may be NULL). The caller decodes the record it stopped at and
+ * in `n` (may be NULL), handing them on to `tap` (may be NULL, see below).
+ * The caller decodes the record it stopped at and
  * hands it to ms_pack_other() once it knows it is whole and valid.
  * ms_pack_end() closes the frame for ms_pack_parts(); it fails when a
  * record did not fit (the frame is then stored as records).
@@ -55,10 +56,53 @@ struct ms_pack_counts {
 	unsigned __int128 wsize; /* sum of ALLOC size * Q16 weight */
 };
 
+/*
+ * What ms_pack_run() hands on as it packs, for the consumer's live heap
+ * (consumer/daemon/live.h), which then needs no decoding of its own. The
+ * caller chooses the addresses it follows: those whose ms_pack_tap_hash()
+ * is at most `sel` (UINT64_MAX: all). Handed on are:
+ * - the ALLOCs at followed addresses (MS_TAP_ALLOC_SEL, or MS_TAP_ALLOC
+ *   when all are) and those of MS_TAP_BIG bytes or more (MS_TAP_ALLOC);
+ * - every FREE (MS_TAP_FREE) but those of blocks this thread allocated in
+ *   this frame without handing the ALLOC on: the live heap holds nothing
+ *   for those. (Unless the address went meanwhile to another thread's
+ *   block of the other kind, big or small, and came back: a free the
+ *   live heap misses when it follows some addresses only. It follows all
+ *   while exact, and then every FREE is handed on.)
+ * The run stops early when `rec` is full (n == cap), at a record boundary.
+ */
+#define MS_TAP_BIG 16384u
+
+enum {
+	MS_TAP_ALLOC,	  /* weight as recorded */
+	MS_TAP_ALLOC_SEL, /* at a followed address, under MS_TAP_BIG bytes */
+	MS_TAP_FREE,
+};
+
+struct ms_tap_rec {
+	uint64_t ts, addr, size, weight;
+	uint32_t stack;
+	uint32_t kind; /* MS_TAP_* */
+};
+
+struct ms_pack_tap {
+	uint64_t sel;
+	struct ms_tap_rec *rec;
+	size_t n, cap;
+};
+
+/* Spreads the address bits that malloc varies over the whole word. */
+static inline uint64_t ms_pack_tap_hash(uint64_t addr)
+{
+	uint64_t h = addr * 0xd6e8feb86659fd93ull;
+
+	return h ^ (h >> 32);
+}
+
 int ms_pack_begin(struct ms_packer *pk, size_t raw_cap);
 size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 		   const uint8_t *p, const uint8_t *end,
-		   struct ms_pack_counts *n);
+		   struct ms_pack_counts *n, struct ms_pack_tap *tap);
 int ms_pack_other(struct ms_packer *pk, const uint8_t *p, size_t len,
 		  const struct ms_event *ev);
 int ms_pack_end(struct ms_packer *pk);

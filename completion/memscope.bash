@@ -16,7 +16,7 @@ _memscope_commands="consumer run record tail top snapshot stats dump report
 # Options of the consumer, which record takes as well.
 _memscope_consumer_opts="--session --out --sampling --stack-depth --ring-kb
 	--on-full --exit-when-idle --zstd-level --frame-kb --segment-mb --quiet
-	--share-archive --live --help"
+	--share-archive --live --live-exact --help"
 _memscope_view_opts="--pid --tid --from --to --debug-dir --no-symbols"
 
 # _memscope_opts COMMAND: the options COMMAND takes.

@@ -186,7 +186,8 @@ static void print_json(FILE *f, struct ms_top *t)
 	fprintf(f,
 		"{\"t_ns\": %" PRIu64 ", \"since_ns\": %" PRIu64
 		", \"seq\": %" PRIu64 ", \"sampling\": \"%s\", "
-		"\"estimated\": %s, \"incomplete\": %s, \"live_bytes\": "
+		"\"estimated\": %s, \"address_sample\": %u, "
+		"\"incomplete\": %s, \"live_bytes\": "
 		"%" PRIu64 ", \"live_count\": %" PRIu64 ", \"allocs\": %" PRIu64
 		", \"frees\": %" PRIu64 ", \"dropped\": %" PRIu64
 		", \"alloc_rate\": %.1f, \"free_rate\": %.1f, \"processes\": [",
@@ -195,6 +196,7 @@ static void print_json(FILE *f, struct ms_top *t)
 		: s->h->sampling == MS_SAMPLING_TIERED ? "tiered"
 						       : "bytes",
 		tot->estimated ? "true" : "false",
+		tot->addr_sample > 1 ? tot->addr_sample : 1,
 		tot->incomplete ? "true" : "false", tot->live_bytes,
 		tot->live_count, tot->allocs, tot->frees, tot->dropped,
 		tot->alloc_rate, tot->free_rate);
@@ -268,8 +270,14 @@ static void header(FILE *f, struct ms_top *t, const struct screen *sc)
 {
 	const struct ms_top_totals *tot = ms_top_totals(t);
 	const struct ms_snap *s = ms_top_snap(t);
-	char live[32], ar[32], fr[32];
+	char live[32], ar[32], fr[32], est[64] = "";
 
+	if (tot->addr_sample > 1)
+		snprintf(est, sizeof(est),
+			 " - estimated (small blocks: 1 address in %u)",
+			 tot->addr_sample);
+	else if (tot->estimated)
+		snprintf(est, sizeof(est), " - estimated (sampled)");
 	human(live, sizeof(live), (double)tot->live_bytes);
 	human(ar, sizeof(ar), tot->alloc_rate);
 	human(fr, sizeof(fr), tot->free_rate);
@@ -277,8 +285,7 @@ static void header(FILE *f, struct ms_top *t, const struct screen *sc)
 		"memscope top - %u processes, %u threads, %u sites - since "
 		"attach %.0f s%s%s\n",
 		tot->processes, tot->threads, tot->sites,
-		(double)(s->h->mono_ns - s->h->since_ns) / 1e9,
-		tot->estimated ? " - estimated (sampled)" : "",
+		(double)(s->h->mono_ns - s->h->since_ns) / 1e9, est,
 		sc->paused ? " - PAUSED" : "");
 	fprintf(f,
 		"live %s in %" PRIu64 " blocks   allocs %s/s   frees %s/s   "

@@ -158,6 +158,14 @@ static void live_metrics(FILE *o, const struct ms_fleet *f,
 				  ? " (weighted estimates: the session samples)"
 				  : " (exact: full sampling)";
 
+	for (size_t i = 0; i < ps->n; i++)
+		if (ps->v[i].live && (ps->v[i].live->flags & MS_SNAP_SAMPLED) &&
+		    !strcmp(f->o.sampling ? f->o.sampling : "full", "full"))
+			est = " (weighted estimates for processes above 1 M "
+			      "events/s: their blocks under 16 KiB are "
+			      "followed "
+			      "at one address in 16)";
+
 	live_metric(o, f, ps, "memscope_live_heap_bytes", "gauge",
 		    "Bytes in blocks allocated and not yet freed", est,
 		    offsetof(struct ms_snap_fig, live_bytes));

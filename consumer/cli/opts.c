@@ -32,7 +32,12 @@ const char ms_opts_help[] =
 	"  --live                  keep the live heap (memscope top, "
 	"snapshot) from the\n"
 	"                          start, not from the first top or snapshot "
-	"client on\n";
+	"client on\n"
+	"  --live-exact            the live heap follows every block at any "
+	"rate (default:\n"
+	"                          above 1 M events/s a process's blocks under "
+	"16 KiB are\n"
+	"                          followed at one address in 16: estimates)\n";
 
 void ms_opts_default_out(char *buf, size_t len)
 {
@@ -149,6 +154,10 @@ int ms_opts_parse(int argc, char **argv, struct ms_daemon_opts *o, int want_cmd)
 		}
 		if (!strcmp(a, "--live")) {
 			o->live = 1;
+			continue;
+		}
+		if (!strcmp(a, "--live-exact")) {
+			o->live_exact = 1;
 			continue;
 		}
 		if (a[0] != '-' && want_cmd)

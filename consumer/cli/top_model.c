@@ -326,6 +326,8 @@ static int proc_rows(struct ms_top *t, const struct ms_snap_proc_v *pv,
 	t->tot.dropped += pv->p->dropped;
 	t->tot.untracked += pv->p->untracked;
 	t->tot.estimated |= !!(pv->p->flags & MS_SNAP_SAMPLED);
+	if (pv->p->addr_sample > t->tot.addr_sample)
+		t->tot.addr_sample = pv->p->addr_sample;
 	t->tot.incomplete |= !!(pv->p->flags & MS_SNAP_INCOMPLETE);
 	return 0;
 }

@@ -38,6 +38,7 @@ struct ms_top_totals {
 	double alloc_rate, free_rate;
 	uint32_t processes, threads, sites;
 	int estimated, incomplete;
+	uint32_t addr_sample; /* the largest of the processes' (snap_abi.h) */
 };
 
 struct ms_top_opts {

@@ -25,6 +25,7 @@ struct ms_daemon_opts {
 	int share_archive;	/* archive readable by others (0755/0644) */
 	int live;		/* live heap from the start, not the first
 				   top/snapshot request on */
+	int live_exact;		/* every block at any rate (live.h) */
 	int level;		/* zstd level */
 	uint64_t frame_kb;	/* raw KiB per frame */
 	uint64_t seg_mb;	/* segment rotation size */

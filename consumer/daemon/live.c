@@ -12,6 +12,7 @@
 #include "atomics.h"
 #include "bounded.h"
 #include "bytes.h"
+#include "clock.h"
 
 #define MS_LIVE_SITE_BUCKETS (1u << 16)
 #define MS_LIVE_TAB_MIN	     (1u << 12)
@@ -76,6 +77,7 @@ struct ms_live *ms_live_create(uint32_t pid)
 	l->sites_cap = 64;
 	l->nsites = 1; /* site 0: no stack known */
 	l->tomb_limit = MS_LIVE_TOMBS_MIN;
+	l->sel = UINT64_MAX;
 	return l;
 }
 
@@ -97,6 +99,8 @@ void ms_live_enable(struct ms_live *l, uint64_t now_ns)
 		return;
 	l->on = 1;
 	l->on_ts = now_ns;
+	l->rate_ns = now_ns;
+	l->rate_events = l->events;
 }
 
 int32_t ms_live_thread(struct ms_live *l, uint32_t tid)
@@ -389,74 +393,122 @@ void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
 	}
 	if (!l->on)
 		return;
+	ms_live_seen(l, 1);
 	if (ev->type == MS_REC_FREE)
 		on_free(l, ev->ts, ev->addr);
 	else if (ev->type == MS_REC_REALLOC && ev->old_addr)
 		on_free(l, ev->ts, ev->old_addr);
-	if (ev->type == MS_REC_ALLOC || ev->type == MS_REC_REALLOC)
+	if (ev->type != MS_REC_ALLOC && ev->type != MS_REC_REALLOC)
+		return;
+	/* the packer's choice (pack.h, struct ms_pack_tap), made here */
+	if (ev->size >= MS_TAP_BIG || l->sel == UINT64_MAX)
 		on_alloc(l, thr, ev->ts, ev->addr, ev->size, ev->weight, site);
+	else if (ms_pack_tap_hash(ev->addr) <= l->sel)
+		on_alloc(l, thr, ev->ts, ev->addr, ev->size,
+			 ev->weight << l->sel_bits, site);
 }
 
-/* Records decoded ahead, their slots fetched while earlier ones apply. */
-#define MS_LIVE_BATCH 16
+/* Records whose slots are fetched while earlier ones apply: a table of
+ * 150 threads' blocks is larger than the caches, and each record would
+ * otherwise wait for its slot's line in turn. */
+#define MS_LIVE_AHEAD 8
 
-struct hot_rec {
-	uint64_t ts, addr, size, weight;
-	uint32_t site;
-	int is_free;
-};
-
-void ms_live_run(struct ms_live *l, int32_t thr, const uint32_t *sites,
-		 size_t nsites, struct ms_rec_state st, const uint8_t *p,
-		 const uint8_t *end)
+static inline void fetch_slot(const struct ms_live *l, uint64_t addr)
 {
-	struct hot_rec b[MS_LIVE_BATCH];
+	if (l->tab)
+		__builtin_prefetch(&l->tab[slot_of(l, addr)], 1);
+}
 
-	while (p < end) {
-		unsigned n = 0;
+void ms_live_apply(struct ms_live *l, int32_t thr, const uint32_t *sites,
+		   size_t nsites, const struct ms_tap_rec *r, size_t n)
+{
+	for (size_t i = 0; i < n && i < MS_LIVE_AHEAD; i++)
+		fetch_slot(l, r[i].addr);
+	for (size_t i = 0; i < n; i++) {
+		const struct ms_tap_rec *x = &r[i];
 
-		/* A table of 150 threads' blocks is larger than the caches:
-		 * each record would wait for its slot's line in turn. */
-		while (p < end && n < MS_LIVE_BATCH) {
-			struct ms_rec_hot h;
-			size_t len = ms_rec_decode_hot(p, end, st.last_ts, &h);
-
-			if (!len) {
-				end = p; /* not reached: the packer took these
-					  */
-				break;
-			}
-			st.last_ts += h.dt;
-			st.last_addr += (uint64_t)ms_unzigzag(h.zz);
-			b[n] = (struct hot_rec){
-				st.last_ts,
-				st.last_addr,
-				h.size,
-				h.weight,
-				h.stack < nsites ? sites[h.stack] : 0,
-				*p == MS_REC_FREE};
-			if (l->tab)
-				__builtin_prefetch(
-					&l->tab[slot_of(l, st.last_addr)], 1);
-			p += len;
-			n++;
-		}
-		for (unsigned i = 0; i < n; i++) {
-			if (b[i].is_free)
-				on_free(l, b[i].ts, b[i].addr);
-			else
-				on_alloc(l, thr, b[i].ts, b[i].addr, b[i].size,
-					 b[i].weight, b[i].site);
-		}
+		if (i + MS_LIVE_AHEAD < n)
+			fetch_slot(l, r[i + MS_LIVE_AHEAD].addr);
+		if (x->kind == MS_TAP_FREE)
+			on_free(l, x->ts, x->addr);
+		else
+			on_alloc(l, thr, x->ts, x->addr, x->size,
+				 x->kind == MS_TAP_ALLOC_SEL
+					 ? x->weight << l->sel_bits
+					 : x->weight,
+				 x->stack < nsites ? sites[x->stack] : 0);
 	}
-	if (thr >= 0)
-		l->thr[thr].last_ts = st.last_ts;
 }
 
 void ms_live_quiet(struct ms_live *l, int32_t thr, uint64_t ts)
 {
 	if (thr >= 0 && ts > l->thr[thr].last_ts)
 		l->thr[thr].last_ts = ts;
+}
+
+/* A table sized for what is left in it, once the tombstones that can
+ * match nothing more are swept: smaller tables stay in the caches. */
+static void shrink(struct ms_live *l)
+{
+	uint32_t cap = MS_LIVE_TAB_MIN;
+
+	if (!l->tab || rehash(l, l->cap, drained_ts(l)) < 0)
+		return;
+	while (cap < l->cap && (uint64_t)(l->nblocks + l->ntombs) * 2 >= cap)
+		cap *= 2;
+	if (cap < l->cap)
+		rehash(l, cap, 0);
+	l->tomb_limit = l->ntombs * 2 > MS_LIVE_TOMBS_MIN ? l->ntombs * 2
+							  : MS_LIVE_TOMBS_MIN;
+}
+
+/*
+ * From exact to following one address in 2^bits: the blocks under
+ * MS_TAP_BIG bytes at addresses no longer followed leave the figures (as
+ * tombstones at their allocation's time, swept as any other), those at
+ * followed ones are counted again with their new weight.
+ */
+static void follow_fewer(struct ms_live *l, unsigned bits)
+{
+	l->sel_bits = bits;
+	l->sel = UINT64_MAX >> bits;
+	l->sampled = 1;
+	for (uint32_t i = 0; i < l->cap; i++) {
+		struct ms_live_block *b = &l->tab[i];
+
+		if (!b->addr || !b->q ||
+		    ((unsigned __int128)b->bytes << 16) >=
+			    (unsigned __int128)MS_TAP_BIG * b->q)
+			continue;
+		uncount(l, b);
+		if (ms_pack_tap_hash(b->addr) > l->sel) {
+			*b = (struct ms_live_block){
+				.addr = b->addr, .ts = b->ts, .thr = -1};
+			l->nblocks--;
+			l->ntombs++;
+			continue;
+		}
+		b->bytes <<= bits;
+		b->q = b->q > (UINT32_MAX >> bits) ? UINT32_MAX : b->q << bits;
+		count(l, b->thr, b->site, b->bytes, b->q, 0);
+	}
+	shrink(l);
+}
+
+void ms_live_seen(struct ms_live *l, uint64_t n)
+{
+	uint64_t now;
+
+	l->events += n;
+	if (l->events - l->rate_events < MS_LIVE_RATE_EVENTS)
+		return;
+	now = ms_mono_ns();
+	if (!l->exact && l->sel == UINT64_MAX &&
+	    now - l->rate_ns <
+		    MS_LIVE_RATE_EVENTS * 1000000000ull / MS_LIVE_EXACT_RATE)
+		follow_fewer(l, MS_LIVE_SAMPLE_BITS);
+	l->rate_ns = now;
+	l->rate_events = l->events;
 }
 
 void ms_live_tick(struct ms_live *l, uint64_t now_ns)

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pack.h"
 #include "record.h"
 
 #define MS_LIVE_BLOCKS_MAX  (1u << 23) /* table slots per process */
@@ -41,6 +42,11 @@
 #define MS_LIVE_THREADS_MAX 16384
 #define MS_LIVE_HIST	    16		  /* live bytes samples kept per site */
 #define MS_LIVE_HIST_NS	    1000000000ull /* one sample a second */
+/* Above this many events a second a process's small blocks are followed
+ * at one address in 2^MS_LIVE_SAMPLE_BITS (docs/architecture.md). */
+#define MS_LIVE_EXACT_RATE  1000000u
+#define MS_LIVE_SAMPLE_BITS 4u
+#define MS_LIVE_RATE_EVENTS 100000u /* the rate measured over */
 
 /* Figures of a site, a thread or a process; counts in Q16 weights. What
  * is live is what was allocated less what was freed (ms_live_bytes()):
@@ -89,6 +95,14 @@ struct ms_live {
 	uint64_t dropped;     /* LOST counts */
 	uint64_t untracked;   /* blocks that did not fit */
 	int sampled;	      /* a weight other than 1 was seen */
+	/* Addresses followed: ms_pack_tap_hash(addr) <= sel, one in
+	 * 2^sel_bits (pack.h); all until the rate of events says otherwise,
+	 * or always when `exact`. */
+	uint64_t sel;
+	unsigned sel_bits;
+	int exact;
+	uint64_t events;	       /* records seen while on */
+	uint64_t rate_ns, rate_events; /* at the last rate check */
 	/* blocks: open addressing, linear probing, addr 0 = empty */
 	struct ms_live_block *tab;
 	uint32_t cap, nblocks, ntombs, tomb_limit;
@@ -116,8 +130,9 @@ void ms_live_enable(struct ms_live *l, uint64_t now_ns);
 /* A new thread (ring generation); returns its index, or -1 when full. */
 int32_t ms_live_thread(struct ms_live *l, uint32_t tid);
 
-/* Thread `thr`'s ring was empty at `ts` (ticks, less a grace for a record
- * whose time was taken but not yet committed): it has nothing older. */
+/* Thread `thr` has nothing older than `ts` (ticks) still to come: it was
+ * drained up to a record of that time, or its ring was empty then (less a
+ * grace for a record whose time was taken but not yet committed). */
 void ms_live_quiet(struct ms_live *l, int32_t thr, uint64_t ts);
 
 /* Interns a stack; returns its site (0 when it does not fit). */
@@ -128,13 +143,22 @@ void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
 		   uint32_t site);
 
 /*
- * The hot path: the ALLOC and FREE records at [p, end), which the packer
- * has just taken from state `st` (so they are all whole and valid),
- * applied in order. `sites` maps the thread's stack ids to sites.
+ * The hot path: the ALLOC and FREE records the packer handed on (pack.h,
+ * struct ms_pack_tap, with `sel` from this live heap), in the thread's
+ * order. `sites` maps the thread's stack ids to sites. The caller counts
+ * the records the packer took with ms_live_seen() and tells the time they
+ * reach with ms_live_quiet().
  */
-void ms_live_run(struct ms_live *l, int32_t thr, const uint32_t *sites,
-		 size_t nsites, struct ms_rec_state st, const uint8_t *p,
-		 const uint8_t *end);
+void ms_live_apply(struct ms_live *l, int32_t thr, const uint32_t *sites,
+		   size_t nsites, const struct ms_tap_rec *r, size_t n);
+
+/*
+ * `n` more records seen. Every MS_LIVE_RATE_EVENTS records the rate is
+ * checked: a process above MS_LIVE_EXACT_RATE a second has its small
+ * blocks followed at one address in 2^MS_LIVE_SAMPLE_BITS from then on,
+ * unless `exact`.
+ */
+void ms_live_seen(struct ms_live *l, uint64_t n);
 
 /* Samples every site's live bytes once per MS_LIVE_HIST_NS. */
 void ms_live_tick(struct ms_live *l, uint64_t now_ns);

@@ -208,6 +208,7 @@ static void put_proc(struct wbuf *b, const struct ms_live *l)
 	o->nthreads = l->nthr;
 	o->dropped = l->dropped;
 	o->untracked = l->untracked;
+	o->addr_sample = 1u << l->sel_bits;
 	o->flags = (l->sampled ? MS_SNAP_SAMPLED : 0) |
 		   (l->untracked ? MS_SNAP_INCOMPLETE : 0);
 	proc_fig(&o->f, l);

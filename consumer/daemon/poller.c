@@ -87,6 +87,7 @@ static struct ms_live *proc_live(struct ms_daemon *d, struct ms_proc *p)
 	if (!p->live)
 		return NULL;
 	p->live->owner = p;
+	p->live->exact = d->o.live_exact;
 	if (d->live_on)
 		ms_live_enable(p->live, ms_mono_ns());
 	p->live->next = d->lives;

@@ -323,6 +323,32 @@ static void account(struct ms_stream *s, const struct ms_event *e)
 				      : 0);
 }
 
+/* Records the packer hands the live heap at a time (pack.h). */
+#define MS_TAP_BATCH 128
+
+/*
+ * The packer's run over [p, end); the records it takes go on to the live
+ * heap when a client listens. Returns the bytes taken.
+ */
+static size_t pack_run(struct ms_stream *s, const uint8_t *p,
+		       const uint8_t *end, struct ms_pack_counts *c)
+{
+	struct ms_live *l = s->cfg.live;
+	struct ms_tap_rec rec[MS_TAP_BATCH];
+	struct ms_pack_tap tap;
+	size_t f;
+
+	if (!l || !l->on)
+		return ms_pack_run(s->pk, &s->dec, p, end, c, NULL);
+	tap = (struct ms_pack_tap){l->sel, rec, 0, MS_TAP_BATCH};
+	f = ms_pack_run(s->pk, &s->dec, p, end, c, &tap);
+	ms_live_apply(l, s->live_thr, s->stacks->site, s->stacks->cap, rec,
+		      tap.n);
+	ms_live_seen(l, c->records);
+	ms_live_quiet(l, s->live_thr, s->dec.last_ts);
+	return f;
+}
+
 /*
  * Decodes the copied bytes at buf[start, start + n); *kept gets the bytes of
  * whole valid records. Returns 0, or -EBADMSG at an invalid record.
@@ -342,14 +368,8 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 		if (!tap && s->pk) {
 			/* the packer checks and packs ALLOC and FREE at once */
 			struct ms_pack_counts c;
-			struct ms_rec_state st = s->dec;
-			size_t f = ms_pack_run(s->pk, &s->dec, p,
-					       s->buf + start + n, &c);
+			size_t f = pack_run(s, p, s->buf + start + n, &c);
 
-			if (f && s->cfg.live && s->cfg.live->on)
-				ms_live_run(s->cfg.live, s->live_thr,
-					    s->stacks->site, s->stacks->cap, st,
-					    p, p + f);
 			if (f) {
 				if (s->count == 0)
 					s->first_ts = c.first_ts;
@@ -373,8 +393,8 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 		}
 		/* An ALLOC or FREE goes to its columns even when a live view
 		 * made us decode it here; anything else as it is. */
-		if (s->pk &&
-		    ms_pack_run(s->pk, &before, p, p + k, NULL) != (size_t)k)
+		if (s->pk && ms_pack_run(s->pk, &before, p, p + k, NULL,
+					 NULL) != (size_t)k)
 			ms_pack_other(s->pk, p, (size_t)k, &ev);
 		if (s->count == 0)
 			s->first_ts = ev.ts;

@@ -3,7 +3,9 @@
  * consumer/daemon/live.c: the live heap's figures, frees drained before
  * their allocations (another thread's ring), addresses reused before the
  * old free is seen, weights, the tombstone sweep and table growth, and
- * random cross-thread programs drained in random interleavings.
+ * random cross-thread programs drained in random interleavings, fed event
+ * by event and through the packer's tap (the drain's hot path), exact and
+ * following one address in 16.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "live.h"
+#include "pack.h"
 
 static struct ms_event ev(uint8_t type, uint64_t ts, uint64_t addr,
 			  uint64_t size)
@@ -50,6 +53,7 @@ static struct ms_live *setup_live(uint32_t *site)
 	uint64_t fr[2] = {0x401000, 0x402000};
 
 	assert_non_null(l);
+	l->exact = 1;
 	ms_live_enable(l, 1);
 	assert_int_equal(ms_live_thread(l, 100), 0);
 	assert_int_equal(ms_live_thread(l, 101), 1);
@@ -197,7 +201,66 @@ static uint64_t rnd(uint64_t *x)
 	return *x;
 }
 
-static void random_run(uint64_t seed)
+/*
+ * One thread's records as its ring would hold them, packed as the drain
+ * packs them, the records the packer hands on applied in batches of three
+ * (so that runs stop early at a full tap too).
+ */
+struct tap_run {
+	struct ms_packer *pk;
+	struct ms_rec_state enc, dec;
+	size_t len, fed;
+	uint8_t buf[1 << 17];
+};
+
+static void tap_begin(struct tap_run *r)
+{
+	memset(r, 0, offsetof(struct tap_run, buf));
+	r->pk = ms_packer_create();
+	assert_non_null(r->pk);
+	assert_int_equal(ms_pack_begin(r->pk, sizeof(r->buf)), 0);
+}
+
+static void tap_put(struct tap_run *r, uint64_t ts, uint64_t addr,
+		    uint64_t size, int is_free)
+{
+	uint8_t *p = r->buf + r->len;
+
+	assert_true(r->len + 64 < sizeof(r->buf));
+	if (is_free)
+		p = ms_rec_put_free(&r->enc, p, ts, addr);
+	else
+		p = ms_rec_put_alloc(&r->enc, p, ts, addr, size, 0, 0,
+				     MS_WEIGHT_ONE);
+	r->len = (size_t)(p - r->buf);
+}
+
+static void tap_feed(struct ms_live *l, int32_t thr, struct tap_run *r,
+		     const uint32_t *sites, size_t nsites)
+{
+	const uint8_t *p = r->buf + r->fed, *end = r->buf + r->len;
+
+	while (p < end) {
+		struct ms_tap_rec rec[3];
+		struct ms_pack_tap tap = {l->sel, rec, 0, 3};
+		struct ms_pack_counts c;
+		size_t f = ms_pack_run(r->pk, &r->dec, p, end, &c, &tap);
+
+		assert_true(f > 0);
+		ms_live_apply(l, thr, sites, nsites, rec, tap.n);
+		ms_live_seen(l, c.records);
+		ms_live_quiet(l, thr, r->dec.last_ts);
+		p += f;
+	}
+	r->fed = r->len;
+}
+
+static void tap_end(struct tap_run *r)
+{
+	ms_packer_destroy(r->pk);
+}
+
+static void random_run(uint64_t seed, int via_tap)
 {
 	static struct r_ev evs[R_THREADS][R_EVENTS];
 	size_t n[R_THREADS] = {0}, fed[R_THREADS] = {0};
@@ -205,15 +268,19 @@ static void random_run(uint64_t seed)
 	int owner[R_ADDRS];
 	uint32_t site[R_THREADS];
 	struct ms_live *l = ms_live_create(1);
+	static struct tap_run tr[R_THREADS];
 	uint64_t x = seed, left = 0;
 
 	assert_non_null(l);
+	l->exact = 1;
 	ms_live_enable(l, 1);
 	for (int t = 0; t < R_THREADS; t++) {
 		uint64_t fr = 0x400000 + (uint64_t)t;
 
 		assert_int_equal(ms_live_thread(l, 100 + (uint32_t)t), t);
 		site[t] = ms_live_site(l, &fr, 1);
+		if (via_tap)
+			tap_begin(&tr[t]);
 	}
 	for (int a = 0; a < R_ADDRS; a++)
 		owner[a] = -1;
@@ -246,11 +313,16 @@ static void random_run(uint64_t seed)
 		for (; k && fed[t] < n[t]; k--, left--) {
 			const struct r_ev *e = &evs[t][fed[t]++];
 
-			if (e->is_free)
+			if (via_tap)
+				tap_put(&tr[t], e->ts, e->addr, e->size,
+					e->is_free);
+			else if (e->is_free)
 				release(l, t, e->ts, e->addr);
 			else
 				alloc(l, t, e->ts, e->addr, e->size, site[t]);
 		}
+		if (via_tap)
+			tap_feed(l, t, &tr[t], &site[t], 1);
 	}
 	for (int t = 0; t < R_THREADS; t++) {
 		if (ms_live_bytes(&l->sites[site[t]].f) != want_live[t])
@@ -262,6 +334,8 @@ static void random_run(uint64_t seed)
 					&l->sites[site[t]].f),
 				(unsigned long long)want_live[t]);
 		assert_int_equal(ms_live_bytes(&l->thr[t].f), want_live[t]);
+		if (via_tap)
+			tap_end(&tr[t]);
 	}
 	ms_live_destroy(l);
 }
@@ -270,7 +344,119 @@ static void test_random_order(void **state)
 {
 	(void)state;
 	for (uint64_t seed = 1; seed <= 200; seed++)
-		random_run(seed * 0x9e3779b97f4a7c15ull);
+		random_run(seed * 0x9e3779b97f4a7c15ull, 0);
+}
+
+/* The same programs through the packer's tap give the same figures. */
+static void test_random_order_tap(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 200; seed++)
+		random_run(seed * 0x9e3779b97f4a7c15ull, 1);
+}
+
+/* What following one address in 16 should show of a block: all of it
+ * when big, sixteen times it at a followed address, else nothing. */
+static uint64_t weighed(uint64_t addr, uint64_t size)
+{
+	if (size >= MS_TAP_BIG)
+		return size;
+	if (ms_pack_tap_hash(addr) <= (UINT64_MAX >> MS_LIVE_SAMPLE_BITS))
+		return size << MS_LIVE_SAMPLE_BITS;
+	return 0;
+}
+
+#define F_BLOCKS 512
+
+static uint64_t f_addr(int i)
+{
+	return 0x7f1200001000ull + 64 * (uint64_t)i;
+}
+
+static uint64_t f_size(int i)
+{
+	return i % 8 == 7 ? MS_TAP_BIG + 16 * (uint64_t)i
+			  : 16 + 8 * (uint64_t)(i % 50);
+}
+
+/*
+ * A process goes above the rate: the blocks it holds are weighed anew, and
+ * from then on its small blocks are followed at one address in 16. Own
+ * frees, frees by another thread, and frees drained before their
+ * allocation all end what they should.
+ */
+static void test_follow_fewer(void **state)
+{
+	static struct tap_run tr[2];
+	struct ms_live *l = ms_live_create(3);
+	uint64_t fr = 0x400000, want = 0;
+	uint32_t site;
+	int nsel = 0, nother = 0;
+
+	(void)state;
+	assert_non_null(l);
+	ms_live_enable(l, 1);
+	assert_int_equal(ms_live_thread(l, 10), 0);
+	assert_int_equal(ms_live_thread(l, 11), 1);
+	site = ms_live_site(l, &fr, 1);
+	tap_begin(&tr[0]);
+	tap_begin(&tr[1]);
+	for (int i = 0; i < F_BLOCKS; i++) {
+		tap_put(&tr[0], 1 + (uint64_t)i, f_addr(i), f_size(i), 0);
+		want += f_size(i);
+	}
+	tap_feed(l, 0, &tr[0], &site, 1);
+	assert_int_equal(ms_live_bytes(&l->sites[site].f), want);
+	assert_int_equal(l->sel_bits, 0);
+
+	/* 100,000 records at once: above 1 M a second */
+	ms_live_seen(l, MS_LIVE_RATE_EVENTS);
+	assert_int_equal(l->sel_bits, 0); /* the first count only starts */
+	ms_live_seen(l, MS_LIVE_RATE_EVENTS);
+	assert_int_equal(l->sel_bits, MS_LIVE_SAMPLE_BITS);
+	assert_true(l->sampled);
+	want = 0;
+	for (int i = 0; i < F_BLOCKS; i++) {
+		want += weighed(f_addr(i), f_size(i));
+		if (f_size(i) < MS_TAP_BIG)
+			*(weighed(f_addr(i), f_size(i)) ? &nsel : &nother) += 1;
+	}
+	assert_true(nsel > 4 && nother > 4);
+	assert_int_equal(ms_live_bytes(&l->sites[site].f), want);
+
+	/* thread 1 frees a quarter of the old blocks, and a third of new
+	 * ones whose allocations are drained after these frees */
+	for (int i = 1; i < F_BLOCKS; i += 4)
+		tap_put(&tr[1], 10000 + (uint64_t)i, f_addr(i), 0, 1);
+	for (int j = 0; j < F_BLOCKS; j += 3)
+		tap_put(&tr[1], 30000 + (uint64_t)j, f_addr(F_BLOCKS + j), 0,
+			1);
+	tap_feed(l, 1, &tr[1], &site, 1);
+	/* thread 0 frees another quarter of its old blocks, allocates new
+	 * ones and frees a third of those itself */
+	for (int i = 0; i < F_BLOCKS; i += 4)
+		tap_put(&tr[0], 15000 + (uint64_t)i, f_addr(i), 0, 1);
+	for (int j = 0; j < F_BLOCKS; j++)
+		tap_put(&tr[0], 20000 + (uint64_t)j, f_addr(F_BLOCKS + j),
+			f_size(j), 0);
+	for (int j = 1; j < F_BLOCKS; j += 3)
+		tap_put(&tr[0], 25000 + (uint64_t)j, f_addr(F_BLOCKS + j), 0,
+			1);
+	tap_feed(l, 0, &tr[0], &site, 1);
+
+	want = 0;
+	for (int i = 0; i < F_BLOCKS; i++)
+		if (i % 4 >= 2)
+			want += weighed(f_addr(i), f_size(i));
+	for (int j = 0; j < F_BLOCKS; j++)
+		if (j % 3 == 2)
+			want += weighed(f_addr(F_BLOCKS + j), f_size(j));
+	assert_int_equal(ms_live_bytes(&l->sites[site].f), want);
+	assert_int_equal(ms_live_bytes(&l->thr[0].f), want);
+	assert_int_equal(ms_live_bytes(&l->thr[1].f), 0);
+	tap_end(&tr[0]);
+	tap_end(&tr[1]);
+	ms_live_destroy(l);
 }
 
 int main(void)
@@ -282,6 +468,8 @@ int main(void)
 		cmocka_unit_test(test_weight_and_realloc),
 		cmocka_unit_test(test_growth_and_sweep),
 		cmocka_unit_test(test_random_order),
+		cmocka_unit_test(test_random_order_tap),
+		cmocka_unit_test(test_follow_fewer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

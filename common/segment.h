@@ -22,8 +22,9 @@ struct ms_seg_frame {
 	size_t len;
 	uint32_t count;
 	uint64_t first_ts, last_ts;
-	uint64_t offset; /* file offset of the frame header */
-	uint64_t comp_size;
+	uint64_t offset;    /* file offset of the frame header */
+	uint32_t hdr_size;  /* bytes of the frame header */
+	uint64_t comp_size; /* bytes of data after the frame header */
 };
 
 struct ms_seg_writer;
@@ -56,7 +57,10 @@ int ms_seg_write_packed(struct ms_seg_writer *w, const void *raw, size_t len,
 /* Bytes written to the file so far. */
 uint64_t ms_seg_file_size(const struct ms_seg_writer *w);
 
-/* Writes the index and footer, closes and frees. Returns 0 or -errno. */
+/*
+ * Writes the end record (MS_SEG2_END_SIZE bytes), closes and frees.
+ * Returns 0 or -errno.
+ */
 int ms_seg_finish(struct ms_seg_writer *w);
 
 /*

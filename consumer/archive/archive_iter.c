@@ -16,7 +16,6 @@
 #include "archive_scan.h"
 #include "clock.h"
 #include "segment.h"
-#include "segment_abi.h"
 
 struct ms_arc_iter {
 	struct ms_archive *a;
@@ -170,7 +169,7 @@ static int load_frame(struct ms_arc_iter *it)
 	}
 	it->c.frames++;
 	it->c.raw_bytes += it->fr.len;
-	frame_read(it, MS_SEG_FRAME_HDR_SIZE + it->fr.comp_size);
+	frame_read(it, it->fr.hdr_size + it->fr.comp_size);
 	n = ms_rec_decode(&st, it->fr.data, it->fr.len, &it->ev);
 	if (n < 0 || it->ev.type != MS_REC_SYNC) {
 		iter_error(it, it->path, 1, it->fr.offset,

@@ -121,8 +121,7 @@ static int close_segment(struct ms_stream *s)
 	int err = ms_seg_finish(s->w);
 
 	s->w = NULL;
-	/* index header and footer; index entries are counted per frame */
-	s->n.disk_bytes += 8 + 16;
+	s->n.disk_bytes += MS_SEG2_END_SIZE;
 	return err;
 }
 
@@ -199,7 +198,7 @@ int ms_stream_flush(struct ms_stream *s)
 	if (err)
 		return err;
 	s->disk_err = 0;
-	s->n.disk_bytes += ms_seg_file_size(s->w) - before + 32;
+	s->n.disk_bytes += ms_seg_file_size(s->w) - before;
 	s->n.raw_bytes += s->len;
 	s->n.frames++;
 	s->len = 0;

@@ -3,9 +3,12 @@
  * The segment reader (common/segment.c) on an arbitrary file: the input is
  * written to a memfd and opened by path like any segment; every frame the
  * reader returns is decoded from its SYNC record. The reader must always
- * make progress and never return a frame beyond its limits.
+ * make progress and never return a frame beyond its limits. The seeds are
+ * segments of the format written now (major 2), stored, packed and zstd
+ * frames, finished and cut off; corpus/segment holds major-1 segments.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -64,8 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* Each call consumes at least a byte of the file. */
 			MS_FUZZ_CHECK(++steps <= (int)size + 2);
 			if (rc == 1) {
-				MS_FUZZ_CHECK(fr.offset +
-						      MS_SEG_FRAME_HDR_SIZE +
+				MS_FUZZ_CHECK(fr.offset + fr.hdr_size +
 						      fr.comp_size <=
 					      size);
 				decode_frame(&fr);
@@ -80,10 +82,64 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
+/*
+ * A finished segment of two frames that compress, one packed and one of
+ * records through zstd (the seeds of ms_fuzz_make_segment() are so short
+ * that they are stored), or NULL.
+ */
+static size_t make_compressed(uint8_t **out)
+{
+	struct ms_seg_info info = {.pid = 1, .tid = 2, .tick_hz = 1000};
+	static uint8_t raw[8192];
+	char path[] = "/tmp/ms-fuzz-seed-XXXXXX";
+	struct ms_seg_writer *w;
+	size_t n = 0;
+	int fd = mkstemp(path);
+
+	*out = NULL;
+	if (fd < 0)
+		return 0;
+	close(fd);
+	unlink(path);
+	if (ms_seg_create(path, &info, 1, &w))
+		return 0;
+	for (int k = 0; k < 2; k++) {
+		struct ms_rec_state st = {0};
+		uint8_t *p = ms_rec_put_sync(&st, raw);
+
+		for (uint64_t i = 0; i < 300; i++) {
+			uint64_t a = 0x10000 + (k ? i * 7919 % 4096 : i) * 32;
+
+			p = ms_rec_put_alloc(&st, p, i * 3, a, 24 + k * i, 0, 1,
+					     MS_WEIGHT_ONE);
+			p = ms_rec_put_free(&st, p, i * 3 + 1, a);
+		}
+		ms_seg_write_frame(w, raw, (size_t)(p - raw), 600, 0, 900);
+	}
+	ms_seg_finish(w);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	*out = malloc(16384);
+	if (fd >= 0 && *out) {
+		ssize_t r = read(fd, *out, 16384);
+
+		n = r > 0 ? (size_t)r : 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	return n;
+}
+
 void ms_fuzz_seeds(ms_fuzz_emit emit, void *arg)
 {
 	uint8_t *buf = NULL;
 	size_t n;
+
+	n = make_compressed(&buf);
+	if (n)
+		emit(buf, n, arg);
+	free(buf);
+	buf = NULL;
 
 	for (int finish = 1; finish >= 0; finish--) {
 		n = ms_fuzz_make_segment(&buf, finish);

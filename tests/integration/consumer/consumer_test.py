@@ -477,6 +477,39 @@ def sc_stats_manifest(args, tmp):
           (g["counted_from"], g["events"]))
 
 
+def sc_old_format(args, tmp):
+    """Issue 12: segments of major 1 (64-byte header, 48-byte frame
+    headers, index and footer), as `record` wrote them before the compact
+    format, still read: counted from the manifest and from every frame,
+    dumped and reported. data/archive-v1: stress_test --threads 2 --ops 30,
+    full mode, stack depth 4."""
+    out = tmp + "/arc"
+    shutil.copytree(os.path.join(os.path.dirname(os.path.abspath(
+        __file__)), "data", "archive-v1"), out)
+    want = {"threads": 3, "events": 160, "allocs": 67, "frees": 64,
+            "dropped": 0, "raw_bytes": 1738, "bytes_on_disk": 1983}
+    for extra, source in (([], "manifest"), (["--verify"], "segments")):
+        p = subprocess.run([args.cli, "stats", out, "--json"] + extra,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=TIMEOUT)
+        check(p.returncode == 0, "stats %s: exit %d: %s" %
+              (extra, p.returncode, p.stderr))
+        st = json.loads(p.stdout)
+        got = {k: st[k] for k in want}
+        check(got == want and st["counted_from"] == source,
+              "stats %s: %r from %s" % (extra, got, st["counted_from"]))
+    p = subprocess.run([args.cli, "dump", out], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+    check(p.returncode == 0 and len(p.stdout.splitlines()) == 160,
+          "dump: exit %d, %d lines" % (p.returncode,
+                                       len(p.stdout.splitlines())))
+    p = subprocess.run([args.cli, "report", out, "--format", "json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=TIMEOUT)
+    check(p.returncode == 0 and json.loads(p.stdout)["archive_errors"] == 0,
+          "report: exit %d: %s" % (p.returncode, p.stderr))
+
+
 SCENARIOS = {
     "tail": sc_tail,
     "top": sc_top,
@@ -487,7 +520,7 @@ SCENARIOS = {
     "garbage-msg": sc_garbage_msg, "garbage-ring": sc_garbage_ring,
     "killed": sc_killed, "other-uid": sc_other_uid, "sigterm": sc_sigterm,
     "in-use": sc_in_use, "utf8": sc_utf8, "modes": sc_modes,
-    "stats-manifest": sc_stats_manifest,
+    "stats-manifest": sc_stats_manifest, "old-format": sc_old_format,
 }
 
 

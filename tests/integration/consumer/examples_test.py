@@ -328,12 +328,44 @@ def sc_disk_full(args, tmp):
         subprocess.run(["umount", "-l", disk])
 
 
+def sc_small(args, tmp):
+    """Issue 12: an archive never takes more bytes on disk than its
+    records (`raw_bytes`), however short its streams: /bin/true (one
+    thread, a dozen records), simple_tracking (a few threads of a few
+    events), stress_test with 4 threads of 50 pairs. Counted from the
+    manifest (its size check included) and again from every frame."""
+    progs = (("true", ["/bin/true"]),
+             ("simple", [ex(args, "simple_tracking")]),
+             ("stress", [ex(args, "stress_test"), "--threads", "4",
+                         "--ops", "50"]))
+    for name, prog in progs:
+        out = "%s/arc-%s" % (tmp, name)
+        record(args, out, prog, ["--no-symbolize", "--quiet"])
+        v = stats(args, out)  # every frame, and the manifest agrees
+        p = subprocess.run([args.cli, "stats", out, "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=TIMEOUT)
+        check(p.returncode == 0, "stats: " + p.stderr)
+        st = json.loads(p.stdout)
+        print("%s: %d threads, %d events, %d raw, %d on disk (%s)" %
+              (name, st["threads"], st["events"], st["raw_bytes"],
+               st["bytes_on_disk"], st["counted_from"]))
+        check(st["counted_from"] == "manifest" and
+              (v["raw_bytes"], v["bytes_on_disk"], v["events"]) ==
+              (st["raw_bytes"], st["bytes_on_disk"], st["events"]),
+              "%s: the manifest and the frames disagree" % name)
+        check(st["bytes_on_disk"] <= st["raw_bytes"],
+              "%s: %d bytes on disk for %d raw" %
+              (name, st["bytes_on_disk"], st["raw_bytes"]))
+
+
 SCENARIOS = {
     "disk-full": sc_disk_full,
     "multi": sc_multi,
     "stress": sc_stress, "stress-drop": sc_stress_drop, "simple": sc_simple,
     "minimal": sc_minimal, "run-tail": sc_run_tail,
     "tail-slow": sc_tail_slow, "killed": sc_killed, "crash": sc_crash,
+    "small": sc_small,
 }
 
 

@@ -169,6 +169,23 @@ static int frame(struct gen *g, const struct fx_spec *sp, struct fx_thread *t,
 	return write_frame(g, w, &t->s[seg]);
 }
 
+/* Notes where each frame's data begins, as the reader finds it. */
+static int find_data(struct fx_seg *seg)
+{
+	struct ms_seg_reader *r;
+	struct ms_seg_frame fr;
+	int err = ms_seg_open(seg->path, &r);
+
+	for (uint32_t k = 0; !err && k < seg->nframes; k++) {
+		if (ms_seg_next(r, &fr) != 1 || fr.offset != seg->f[k].offset)
+			err = -EBADMSG;
+		seg->f[k].data = fr.offset + fr.hdr_size;
+	}
+	if (r)
+		ms_seg_close(r);
+	return err;
+}
+
 static int write_thread(const char *dir, const struct fx_spec *sp,
 			struct fx_thread *t, struct gen *g)
 {
@@ -193,6 +210,8 @@ static int write_thread(const char *dir, const struct fx_spec *sp,
 		}
 		if (!err)
 			err = ms_seg_finish(w);
+		if (!err)
+			err = find_data(seg);
 		if (!err && stat(seg->path, &st) < 0)
 			err = -errno;
 		seg->size = err ? 0 : (uint64_t)st.st_size;

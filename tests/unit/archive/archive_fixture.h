@@ -39,6 +39,7 @@ struct fx_counts {
 
 struct fx_frame {
 	uint64_t offset, end; /* file offsets of the frame header, its end */
+	uint64_t data;	      /* file offset of the frame's data */
 	struct fx_counts c;
 };
 

@@ -79,8 +79,7 @@ static int damage(const char *dir, const char *mode, struct fx_archive *a)
 	}
 	if (!strcmp(mode, "corrupt")) {
 		lose_frame(a, 0);
-		return fx_flip(s->path,
-			       s->f[1].offset + MS_SEG_FRAME_HDR_SIZE + 11);
+		return fx_flip(s->path, s->f[1].data + 11);
 	}
 	if (!strcmp(mode, "junk")) {
 		snprintf(p, sizeof(p), "%s/%u/core", dir, a->t[0].pid);

@@ -184,7 +184,7 @@ static void check_cut(struct fx *f, uint64_t cut)
 
 	assert_int_equal(fx_truncate(s->path, cut), 0);
 	for (uint32_t k = 0; k < s->nframes; k++)
-		if (cut >= MS_SEG_HDR_SIZE && s->f[k].end <= cut)
+		if (cut >= s->f[0].offset && s->f[k].end <= cut)
 			fx_add(&want, &s->f[k].c);
 	for (uint32_t g = 1; g < t->nsegs; g++)
 		for (uint32_t k = 0; k < t->s[g].nframes; k++)
@@ -204,15 +204,15 @@ static void test_truncated(void **state)
 	struct fx *f = *state;
 	const struct fx_seg *s = &f->a.t[1].s[0];
 	uint64_t cuts[] = {
-		s->size - 5,	      /* inside the footer */
-		s->f[2].end + 3,      /* inside the index */
-		s->f[2].end,	      /* exactly after the last frame */
-		s->f[2].offset + 100, /* inside frame 2's data */
-		s->f[1].offset + 20,  /* inside frame 1's header */
-		s->f[1].offset,	      /* exactly after frame 0 */
-		MS_SEG_HDR_SIZE,      /* header only */
-		10,		      /* inside the header */
-		0,		      /* empty file */
+		s->size - 5,	     /* inside the end record */
+		s->f[2].end + 1,     /* inside the end record */
+		s->f[2].end,	     /* exactly after the last frame */
+		s->f[2].data + 60,   /* inside frame 2's data */
+		s->f[1].offset + 10, /* inside frame 1's header */
+		s->f[1].offset,	     /* exactly after frame 0 */
+		s->f[0].offset,	     /* header only */
+		10,		     /* inside the header */
+		0,		     /* empty file */
 	};
 
 	/* Cut deeper each time, so each case sees a fresh truncation. */
@@ -248,12 +248,12 @@ static void test_corrupted(void **state)
 	struct fx *f = *state;
 	const struct fx_seg *s = &f->a.t[1].s[0];
 
-	check_flip(f, s->f[1].offset + MS_SEG_FRAME_HDR_SIZE + 7, 1);
-	check_flip(f, s->f[1].offset + MS_SEG_F_COUNT, 1);
-	check_flip(f, s->f[0].offset + MS_SEG_F_MAGIC + 1, 0);
+	check_flip(f, s->f[1].data + 7, 1);
+	check_flip(f, s->f[1].offset + 5, 1); /* a header field */
+	check_flip(f, s->f[0].offset + 1, 0); /* the header's size */
 	check_flip(f, s->f[2].end - 1, 2);
-	check_flip(f, s->size - 2, -1);	    /* footer magic */
-	check_flip(f, s->f[2].end + 9, -1); /* index entry */
+	check_flip(f, s->size - 2, -1);	    /* end record's check */
+	check_flip(f, s->f[2].end + 1, -1); /* end record's frame count */
 }
 
 static void test_bad_header(void **state)

@@ -194,7 +194,7 @@ static void test_truncated_everywhere(void **state)
 				want++;
 		spit(cut, file, k);
 		got = read_all(cut, &errors, 1);
-		if (k < MS_SEG_HDR_SIZE) {
+		if (k < file[MS_SEG2_H_HDR_SIZE]) {
 			assert_int_equal(got, -1); /* no header: open fails */
 			continue;
 		}
@@ -244,7 +244,8 @@ static void test_skips_corrupt_frame(void **state)
 	(void)state;
 	snprintf(bad, sizeof(bad), "%s/mid.mseg", dir);
 	memcpy(copy, file, file_len);
-	copy[frame_end[1] + MS_SEG_FRAME_HDR_SIZE + 3] ^= 0xff; /* data */
+	/* data: past the frame header, whose size is its second byte */
+	copy[frame_end[1] + file[frame_end[1] + 1] + 3] ^= 0xff;
 	spit(bad, copy, file_len);
 	assert_int_equal(read_all(bad, &errors, 1), NFRAMES - 1);
 	assert_int_equal(errors, 1);
@@ -256,6 +257,20 @@ static void test_skips_corrupt_frame(void **state)
 	free(copy);
 }
 
+/* The data bytes of the first frame of the segment at `p`. */
+static uint64_t frame_data_size(const char *p)
+{
+	struct ms_seg_reader *r;
+	struct ms_seg_frame fr;
+	uint64_t n;
+
+	assert_int_equal(ms_seg_open(p, &r), 0);
+	assert_int_equal(ms_seg_next(r, &fr), 1);
+	n = fr.comp_size;
+	ms_seg_close(r);
+	return n;
+}
+
 /*
  * A frame is never larger than its records through zstd at the same level:
  * packing wins on busy streams, but on a small frame or a program's varied
@@ -264,7 +279,8 @@ static void test_skips_corrupt_frame(void **state)
 static void test_never_bigger_than_zstd(void **state)
 {
 	static const int counts[] = {1, 3, 10, 40, 200, 2000};
-	uint8_t *buf = malloc(1 << 20), *z = malloc(ZSTD_compressBound(1 << 20));
+	uint8_t *buf = malloc(1 << 20),
+		*z = malloc(ZSTD_compressBound(1 << 20));
 	uint64_t seed = 7;
 
 	(void)state;
@@ -274,7 +290,7 @@ static void test_never_bigger_than_zstd(void **state)
 			struct ms_rec_state s = {0, 0};
 			struct ms_seg_writer *w;
 			uint8_t *p = ms_rec_put_sync(&s, buf);
-			uint64_t before;
+			uint64_t data;
 			size_t len, plain;
 			uint32_t nrec = 0;
 			int errors;
@@ -282,18 +298,17 @@ static void test_never_bigger_than_zstd(void **state)
 			for (int i = 0; i < counts[c]; i++) {
 				seed = seed * 6364136223846793005ull + 1;
 				/* 0: a stream's regular pattern; 1: varied */
-				uint64_t a = shape ? 0x7f0000000000ull +
-							     (seed >> 20)
-						   : 0x10000 + (uint64_t)i * 32;
+				uint64_t a =
+					shape ? 0x7f0000000000ull + (seed >> 20)
+					      : 0x10000 + (uint64_t)i * 32;
 				uint64_t sz = shape ? (seed >> 50) : 24;
 
 				p = ms_rec_put_alloc(&s, p, (uint64_t)i * 7, a,
 						     sz, 0, 1, MS_WEIGHT_ONE);
 				nrec++;
 				if (i % 2) {
-					p = ms_rec_put_free(&s, p,
-							    (uint64_t)i * 7 + 3,
-							    a);
+					p = ms_rec_put_free(
+						&s, p, (uint64_t)i * 7 + 3, a);
 					nrec++;
 				}
 			}
@@ -303,23 +318,16 @@ static void test_never_bigger_than_zstd(void **state)
 			assert_false(ZSTD_isError(plain));
 			unlink(path);
 			assert_int_equal(ms_seg_create(path, &info, 3, &w), 0);
-			before = ms_seg_file_size(w);
-			assert_int_equal(ms_seg_write_frame(w, buf, len, nrec,
-							    0, 1),
-					 0);
-			if (ms_seg_file_size(w) - before -
-				    MS_SEG_FRAME_HDR_SIZE >
-			    plain)
+			assert_int_equal(
+				ms_seg_write_frame(w, buf, len, nrec, 0, 1), 0);
+			assert_int_equal(ms_seg_finish(w), 0);
+			data = frame_data_size(path);
+			if (data > plain)
 				fail_msg("shape %d, %d allocations: a frame of "
 					 "%zu bytes of records takes %llu, "
 					 "zstd alone %zu",
 					 shape, counts[c], len,
-					 (unsigned long long)(ms_seg_file_size(
-								      w) -
-							      before -
-							      MS_SEG_FRAME_HDR_SIZE),
-					 plain);
-			assert_int_equal(ms_seg_finish(w), 0);
+					 (unsigned long long)data, plain);
 			assert_int_equal(read_all(path, &errors, 0), 1);
 			assert_int_equal(errors, 0);
 		}
@@ -327,6 +335,187 @@ static void test_never_bigger_than_zstd(void **state)
 	unlink(path);
 	free(buf);
 	free(z);
+}
+
+/*
+ * A short stream's segment (one frame of a few records, issue 12): the
+ * fixed parts (header, frame header, end record) take at most 70 bytes,
+ * and a frame that zstd does not make smaller is stored as it is.
+ */
+static void test_short_stream_small(void **state)
+{
+	static const uint64_t frames[3] = {0x560a9892445e, 0x7f904cabe1f5,
+					   0x7f904cb3e8ec};
+	struct ms_seg_info info = {.pid = 18249,
+				   .tid = 18256,
+				   .tick_hz = 32745409,
+				   .created_ns = 1764558917257000000ull};
+	struct ms_rec_state s = {0, 0};
+	uint8_t buf[512], *p, hdr[2];
+	struct ms_seg_writer *w;
+	size_t len, file_size;
+	int errors, fd;
+
+	(void)state;
+	p = ms_rec_put_sync(&s, buf);
+	p = ms_rec_put_clock(&s, p, 1ull << 40, 56569240095595ull, 32745409);
+	p = ms_rec_put_thread_start(&s, p, (1ull << 40) + 9, 18249, 18256);
+	p = ms_rec_put_stack(&s, p, (1ull << 40) + 20, 1, frames, 3);
+	for (int i = 0; i < 10; i++) {
+		uint64_t a = 0x7f9044000c40ull + (uint64_t)(i / 2) * 48;
+
+		p = ms_rec_put_alloc(&s, p, (1ull << 40) + 30 + 9 * i, a,
+				     16 + 8 * (uint64_t)i, 1, 1, MS_WEIGHT_ONE);
+		p = ms_rec_put_free(&s, p, (1ull << 40) + 34 + 9 * i, a);
+	}
+	p = ms_rec_put_thread_exit(&s, p, (1ull << 40) + 200);
+	len = (size_t)(p - buf);
+	unlink(path);
+	assert_int_equal(ms_seg_create(path, &info, 1, &w), 0);
+	assert_int_equal(ms_seg_write_frame(w, buf, len, 24, 1ull << 40,
+					    (1ull << 40) + 200),
+			 0);
+	assert_int_equal(ms_seg_finish(w), 0);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	file_size = (size_t)lseek(fd, 0, SEEK_END);
+	close(fd);
+	if (file_size > len + 70)
+		fail_msg("%zu bytes of records take %zu on disk", len,
+			 file_size);
+	assert_true(frame_data_size(path) <= len);
+	assert_int_equal(read_all(path, &errors, 0), 1);
+	assert_int_equal(errors, 0);
+	/* the header's size byte, then the frame header's own */
+	fd = open(path, O_RDONLY);
+	assert_int_equal(pread(fd, hdr, 1, MS_SEG2_H_HDR_SIZE), 1);
+	assert_int_equal(pread(fd, hdr + 1, 1, hdr[0] + 1), 1);
+	close(fd);
+	assert_true(hdr[0] <= 40 && hdr[1] <= 30);
+	unlink(path);
+}
+
+/* Records that do not compress are stored, and read back byte for byte. */
+static void test_stored_frame(void **state)
+{
+	struct ms_seg_info info = {.pid = 1, .tid = 2};
+	struct ms_rec_state s = {0, 0};
+	uint8_t buf[1024], *p = ms_rec_put_sync(&s, buf), codec[3];
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	struct ms_seg_writer *w;
+	struct ms_seg_reader *r;
+	struct ms_seg_frame fr;
+	size_t len;
+	int fd;
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p = ms_rec_put_alloc(&s, p, x >> 20, x, x >> 40, 0, 1,
+				     MS_WEIGHT_ONE);
+	}
+	len = (size_t)(p - buf);
+	unlink(path);
+	assert_int_equal(ms_seg_create(path, &info, 1, &w), 0);
+	assert_int_equal(ms_seg_write_frame(w, buf, len, 6, 0, 0), 0);
+	assert_int_equal(ms_seg_finish(w), 0);
+	assert_int_equal(ms_seg_open(path, &r), 0);
+	assert_int_equal(ms_seg_next(r, &fr), 1);
+	assert_int_equal(fr.len, len);
+	assert_int_equal(fr.comp_size, len);
+	assert_memory_equal(fr.data, buf, len);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(pread(fd, codec, 3, (off_t)fr.offset), 3);
+	close(fd);
+	assert_int_equal(codec[MS_SEG2_F_VARINTS], MS_SEG_CODEC_STORED);
+	assert_int_equal(ms_seg_next(r, &fr), 0);
+	ms_seg_close(r);
+	unlink(path);
+}
+
+/*
+ * A major-1 segment as the writer of before issue 12 made it (the fuzz
+ * corpus' segment/seed-0): 3 frames of 6, 2 and 3 records, finished. Read
+ * whole, then cut at every byte: the whole frames before the cut, one
+ * error.
+ */
+static const uint8_t v1_segment[] = {
+	0x4d, 0x53, 0x53, 0x47, 0x01, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00,
+	0x04, 0x03, 0x02, 0x01, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2d, 0x81, 0x23, 0x30,
+	0x09, 0x7f, 0xeb, 0x18, 0xe8, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0xf9, 0xd9, 0x97, 0xf1, 0x4d, 0x53, 0x46, 0x52, 0x2d, 0x00, 0x00, 0x00,
+	0x24, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0xc0, 0xcd, 0xd5, 0x97, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0xc6, 0x23, 0xd4, 0x83, 0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x24, 0x21, 0x01,
+	0x00, 0x01, 0x00, 0x00, 0x02, 0x0a, 0x63, 0xe8, 0x07, 0x09, 0x01, 0x01,
+	0x02, 0x0b, 0x01, 0x03, 0x74, 0xc3, 0xa9, 0x06, 0x01, 0x01, 0x02, 0x80,
+	0xc0, 0x80, 0x04, 0x80, 0x40, 0x03, 0x07, 0x00, 0x08, 0x01, 0x04, 0x0a,
+	0x00, 0x4d, 0x53, 0x46, 0x52, 0x18, 0x00, 0x00, 0x00, 0x0f, 0x00, 0x00,
+	0x00, 0x02, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x63, 0xcb, 0x7a,
+	0x54, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa5, 0x70, 0x97,
+	0xbf, 0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x0f, 0x79, 0x00, 0x00, 0x01, 0x1e,
+	0x00, 0x23, 0x00, 0x80, 0x40, 0x09, 0x01, 0x80, 0x80, 0x08, 0x04, 0x01,
+	0x00, 0x4d, 0x53, 0x46, 0x52, 0x1a, 0x00, 0x00, 0x00, 0x11, 0x00, 0x00,
+	0x00, 0x03, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xd4, 0xad, 0x98,
+	0x51, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x13, 0xa9, 0x58,
+	0x1c, 0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x11, 0x89, 0x00, 0x00, 0x01, 0x1f,
+	0x80, 0x20, 0x03, 0x00, 0x80, 0x40, 0x0a, 0x01, 0x04, 0x01, 0x00, 0x0c,
+	0x00, 0x04, 0x00, 0x4d, 0x53, 0x49, 0x58, 0x03, 0x00, 0x00, 0x00, 0x40,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9d, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0xe5, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2f,
+	0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2d, 0x7e, 0x5e, 0x18, 0x4d,
+	0x53, 0x4e, 0x44,
+};
+
+static void test_reads_major1(void **state)
+{
+	static const uint32_t counts[3] = {6, 2, 3};
+	uint64_t end[3];
+	struct ms_seg_reader *r;
+	struct ms_seg_frame fr;
+	int errors;
+
+	(void)state;
+	spit(path, v1_segment, sizeof(v1_segment));
+	assert_int_equal(ms_seg_open(path, &r), 0);
+	assert_int_equal(ms_seg_reader_info(r)->pid, 1);
+	assert_int_equal(ms_seg_reader_info(r)->tid, 2);
+	assert_int_equal(ms_seg_reader_info(r)->tick_hz, 1000);
+	assert_int_equal(ms_seg_finished(r), 1);
+	for (int f = 0; f < 3; f++) {
+		assert_int_equal(ms_seg_next(r, &fr), 1);
+		assert_int_equal(fr.count, counts[f]);
+		assert_int_equal(fr.hdr_size, MS_SEG_FRAME_HDR_SIZE);
+		end[f] = fr.offset + fr.hdr_size + fr.comp_size;
+	}
+	assert_int_equal(ms_seg_next(r, &fr), 0);
+	ms_seg_close(r);
+	for (size_t k = MS_SEG_HDR_SIZE; k <= sizeof(v1_segment); k++) {
+		int want = 0, got;
+
+		for (int f = 0; f < 3; f++)
+			want += end[f] <= k;
+		spit(path, v1_segment, k);
+		got = read_all(path, &errors, 0);
+		if (got != want || errors != (k == sizeof(v1_segment) ? 0 : 1))
+			fail_msg("major 1 cut at %zu: %d frames (want %d), "
+				 "%d errors",
+				 k, got, want, errors);
+	}
+	unlink(path);
 }
 
 int main(void)
@@ -338,6 +527,9 @@ int main(void)
 		cmocka_unit_test(test_random_corruption),
 		cmocka_unit_test(test_skips_corrupt_frame),
 		cmocka_unit_test(test_never_bigger_than_zstd),
+		cmocka_unit_test(test_short_stream_small),
+		cmocka_unit_test(test_stored_frame),
+		cmocka_unit_test(test_reads_major1),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -303,7 +303,7 @@ static void test_packed_exactly(void **state)
 	struct ms_seg_reader *r;
 	struct ms_seg_frame fr;
 	char path[400];
-	uint8_t fh[MS_SEG_FRAME_HDR_SIZE];
+	uint8_t fh[MS_SEG2_F_VARINTS + 1]; /* codecs < 128: one byte */
 	FILE *f;
 	int k, i = 0, packed = 0, frames = 0;
 
@@ -364,8 +364,7 @@ static void test_packed_exactly(void **state)
 		assert_int_equal(fread(fh, 1, sizeof(fh), f), sizeof(fh));
 		fclose(f);
 		/* packed, unless the records through zstd were smaller */
-		packed += ms_get_le32(fh + MS_SEG_F_CODEC) ==
-			  MS_SEG_CODEC_PACKED;
+		packed += fh[MS_SEG2_F_VARINTS] == MS_SEG_CODEC_PACKED;
 		frames++;
 	}
 	assert_int_equal(k, 0);

@@ -316,10 +316,12 @@ def sc_tail(args, tmp):
 def sc_top(args, tmp):
     """Top clients while the fake agent runs: one reads (JSON, every 0.1
     s), one is stopped; the archive is exact, the reader's snapshots are
-    whole and their counts only grow."""
+    whole and their counts only grow. The fake agent writes faster than
+    the 1 M events/s above which the live heap follows one address in
+    16, so the live heap is kept exact (--live-exact) to compare counts."""
     out = tmp + "/arc"
     c = Consumer(args.cli, out, args.session, ["--sampling", "full",
-                 "--live"])
+                 "--live", "--live-exact"])
     top = [args.cli, "top", "--session", args.session, "--json",
            "--interval", "0.1", "--no-symbols"]
     reader = subprocess.Popen(top, stdout=subprocess.PIPE, text=True)
@@ -338,6 +340,10 @@ def sc_top(args, tmp):
     check(len(docs) >= 3, "the reader got %d snapshots" % len(docs))
     seen = max(allocs)
     check(seen > 0, "no allocation in any snapshot")
+    check(all(d["address_sample"] == 1 and not d["estimated"]
+              for d in docs), "--live-exact: a snapshot says estimated")
+    grown = allocs[:allocs.index(seen) + 1]  # then the process ends
+    check(grown == sorted(grown), "allocations went down: %r" % allocs)
     total, threads = expectations(p.stdout)
     check(seen <= total["allocs"], "top saw %d allocations of %d" %
           (seen, total["allocs"]))

@@ -359,13 +359,45 @@ def sc_small(args, tmp):
               (name, st["bytes_on_disk"], st["raw_bytes"]))
 
 
+def sc_churn(args, tmp):
+    """Issue 11's thread churn: thread_churn's short threads, one after
+    another, more of them than the manifest once listed (4096 a process).
+    The finished session lists every thread, and `stats` answers from it
+    with the counts of every frame."""
+    out = tmp + "/arc"
+    p, dt = record(args, out, [ex(args, "thread_churn"), "--threads",
+                               str(args.threads), "--ops", str(args.ops)],
+                   ["--no-symbolize", "--quiet"])
+    total, _ = expectations(p.stdout)
+    with open(out + "/manifest.json") as fh:
+        m = json.load(fh)
+    listed = sum(len(q["per_thread"]) for q in m["processes"])
+    omitted = sum(q["threads_not_listed"] for q in m["processes"])
+    v = stats(args, out)  # every frame, and the manifest agrees
+    q = subprocess.run([args.cli, "stats", out, "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=TIMEOUT)
+    st = json.loads(q.stdout)
+    print("churn: %d threads in %.2f s; manifest lists %d, %d not; "
+          "counted from %s" % (args.threads, dt, listed, omitted,
+                               st["counted_from"]))
+    # a tid the kernel gives out again is one archive thread, two entries
+    check(v["allocs"] >= total["allocs"] and v["threads"] <= listed,
+          "archive: %d threads, %d allocs" % (v["threads"], v["allocs"]))
+    check(omitted == 0, "manifest: %d threads listed, %d not" %
+          (listed, omitted))
+    check(q.returncode == 0 and st["counted_from"] == "manifest",
+          "a finished archive counted from %s (exit %d)" %
+          (st["counted_from"], q.returncode))
+
+
 SCENARIOS = {
     "disk-full": sc_disk_full,
     "multi": sc_multi,
     "stress": sc_stress, "stress-drop": sc_stress_drop, "simple": sc_simple,
     "minimal": sc_minimal, "run-tail": sc_run_tail,
     "tail-slow": sc_tail_slow, "killed": sc_killed, "crash": sc_crash,
-    "small": sc_small,
+    "small": sc_small, "churn": sc_churn,
 }
 
 

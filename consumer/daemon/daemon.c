@@ -533,8 +533,12 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 	ms_poller_join(d); /* final drain of every ring */
 	update_procs(d);
 	d->end_rt_ns = realtime_ns();
-	err = ms_manifest_write(d, 1);
+	/* The room kept for the last manifest is given back first: that
+	 * manifest can use it, and its fsync commits the removal with it
+	 * (removed after the fsync, the 1 MiB file waited 0.5-4 ms for the
+	 * journal on this machine's disk). */
 	ms_manifest_unreserve(d);
+	err = ms_manifest_write(d, 1);
 	urcu_memb_unregister_thread();
 	return err;
 }

@@ -25,6 +25,11 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# Loaded with dlopen() when first needed (common/dynload.h), so
+# dpkg-shlibdeps does not see them either; the symbols and demangled
+# names of every report need them: depended on, added to what it finds
+set(CPACK_DEBIAN_PACKAGE_DEPENDS
+	"libdw1 (>= 0.171), libelf1 (>= 0.131), libstdc++6")
 # Loaded with dlopen() for --push and --metrics only (fleet_libs.h), so
 # dpkg-shlibdeps does not see them: recommended, as the rest works without
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libmicrohttpd12, libcurl4")

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "clock.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,12 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+
+/* A (ticks, ns) pair is read within hz / MS_PAIR_SLACK_DIV ticks (20 us). */
+#define MS_PAIR_SLACK_DIV 50000u
+/* The time since the cached pair that checks a rate without a sleep: its
+ * 20 us slack is then 2e-5 of it, 50 times under the 0.1% allowed. */
+#define MS_BASELINE_NS 1000000000u
 
 int ms_clock_has_invariant_tsc(void)
 {
@@ -116,26 +123,63 @@ static void boot_id(char out[40])
 	out[n == 36 ? 36 : 0] = 0;
 }
 
-static uint64_t cached_rate(const char *cache, const char *id)
+/*
+ * What the cache holds: the rate, and one (ticks, ns) pair read when it
+ * was measured. The pair lets a later start check the rate against the
+ * whole time since, with no sleep of its own.
+ */
+struct cached {
+	uint64_t hz, ref_ticks, ref_ns; /* ref_ns 0: no pair (old file) */
+};
+
+/*
+ * One (ticks, ns) pair: the TSC read on both sides of the clock, its
+ * middle kept. 0, or -EAGAIN when every try was interrupted for longer
+ * than `max_ticks` (preempted between the reads).
+ */
+static int read_pair(uint64_t max_ticks, uint64_t *ticks, uint64_t *ns)
 {
-	char buf[128], got[40];
-	unsigned long long hz;
+	struct ms_clock tsc = {.use_tsc = 1};
+
+	for (int i = 0; i < 4; i++) {
+		uint64_t t0 = ms_clock_ticks(&tsc), n = ms_mono_ns();
+		uint64_t t1 = ms_clock_ticks(&tsc);
+
+		if (t1 >= t0 && t1 - t0 <= max_ticks) {
+			*ticks = t0 + (t1 - t0) / 2;
+			*ns = n;
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+static int read_cache(const char *cache, const char *id, struct cached *c)
+{
+	char buf[160], got[40];
+	unsigned long long hz, rt = 0, rn = 0;
 	int fd = open(cache, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
 
 	if (fd >= 0)
 		close(fd);
 	if (n <= 0)
-		return 0;
+		return -ENOENT;
 	buf[n] = 0;
-	if (sscanf(buf, "%39s %llu", got, &hz) != 2 || strcmp(got, id) != 0)
-		return 0;
-	return hz;
+	/* "BOOT_ID HZ REF_TICKS REF_NS", or the older "BOOT_ID HZ" */
+	if (sscanf(buf, "%39s %llu %llu %llu", got, &hz, &rt, &rn) < 2 ||
+	    strcmp(got, id) != 0 || hz == 0)
+		return -ENOENT;
+	c->hz = hz;
+	c->ref_ticks = rt;
+	c->ref_ns = rn;
+	return 0;
 }
 
 static void store_rate(const char *cache, const char *id, uint64_t hz)
 {
-	char tmp[4200], line[96];
+	char tmp[4200], line[128];
+	uint64_t rt = 0, rn = 0;
 	int fd, len;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.%d", cache, (int)getpid()) >=
@@ -144,19 +188,46 @@ static void store_rate(const char *cache, const char *id, uint64_t hz)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
-	len = snprintf(line, sizeof(line), "%s %llu\n", id,
-		       (unsigned long long)hz);
+	if (read_pair(hz / MS_PAIR_SLACK_DIV, &rt, &rn) < 0)
+		rt = rn = 0; /* the next start checks with a sleep */
+	len = snprintf(line, sizeof(line), "%s %llu %llu %llu\n", id,
+		       (unsigned long long)hz, (unsigned long long)rt,
+		       (unsigned long long)rn);
 	if (write(fd, line, (size_t)len) != len || close(fd) < 0 ||
 	    rename(tmp, cache) < 0)
 		unlink(tmp);
+}
+
+/* 1 when `now` is within 0.1% of `hz` */
+static int close_to(uint64_t now, uint64_t hz)
+{
+	return now && (now > hz ? now - hz : hz - now) <= hz / 1000;
+}
+
+/*
+ * The rate over the time since the cached pair was read, when that is long
+ * enough for the pair's slack (20 us) to be far below the 0.1% allowed;
+ * else 0. A TSC that went back, or ran while the monotonic clock did not
+ * (a suspend), gives a rate that fails the check.
+ */
+static uint64_t rate_since(const struct cached *c)
+{
+	uint64_t t, n;
+
+	if (!c->ref_ns || read_pair(c->hz / MS_PAIR_SLACK_DIV, &t, &n) < 0 ||
+	    n < c->ref_ns + MS_BASELINE_NS || t <= c->ref_ticks)
+		return 0;
+	return (uint64_t)((unsigned __int128)(t - c->ref_ticks) * 1000000000u /
+			  (n - c->ref_ns));
 }
 
 void ms_clock_calibrate_cached(struct ms_clock *c, unsigned window_ms,
 			       const char *cache)
 {
 	const char *env = getenv("MEMSCOPE_CLOCK");
+	struct cached got = {0};
 	char id[40];
-	uint64_t hz, now;
+	uint64_t now;
 
 	if ((env && strcmp(env, "monotonic") == 0) ||
 	    !ms_clock_has_invariant_tsc()) {
@@ -166,16 +237,23 @@ void ms_clock_calibrate_cached(struct ms_clock *c, unsigned window_ms,
 	boot_id(id);
 	if (!cache[0])
 		id[0] = 0; /* nowhere to keep it */
-	hz = id[0] ? cached_rate(cache, id) : 0;
-	/* Up to three looks: one preempted between its two clock reads is
-	 * off by more than its window can absorb. */
-	for (int i = 0; hz && i < 3; i++) {
-		now = measure_once(2);
-		if (now && (now > hz ? now - hz : hz - now) <= hz / 1000) {
-			c->use_tsc = 1;
-			c->shift = 0;
-			c->tick_hz = hz;
+	if (id[0] && read_cache(cache, id, &got) == 0) {
+		/* No sleep: the time since the cached pair is the window. */
+		now = rate_since(&got);
+		if (close_to(now, got.hz)) {
+			ms_clock_set(c, now);
 			return;
+		}
+		/* Up to three short looks, for a cache written less than
+		 * MS_BASELINE_NS ago: one preempted between its two clock
+		 * reads is off by more than its window can absorb. */
+		for (int i = 0; !now && i < 3; i++) {
+			if (close_to(measure_once(2), got.hz)) {
+				ms_clock_set(c, got.hz);
+				if (!got.ref_ns) /* an older file: add a pair */
+					store_rate(cache, id, got.hz);
+				return;
+			}
 		}
 	}
 	ms_clock_calibrate(c, window_ms);

@@ -47,9 +47,14 @@ void ms_clock_calibrate(struct ms_clock *c, unsigned window_ms);
 
 /*
  * The same, remembered in `cache` (a file in a directory of our own) for
- * this boot: a rate found there is checked by one 2 ms measurement (within
- * 0.1%) instead of three of `window_ms`. `record` starts its command that
- * much sooner. A missing, stale or unwritable cache only costs the time.
+ * this boot, with a (ticks, ns) pair read when it was measured. A later
+ * start reads one pair of its own: when the cached one is at least a
+ * second old, the rate over the time between them (a window of seconds or
+ * hours, so no sleep) must be within 0.1% of the cached rate and becomes
+ * the rate; a younger pair is checked by up to three 2 ms measurements
+ * instead. Either way no 3 x `window_ms` calibration, and `record` starts
+ * its command that much sooner. A missing, stale or unwritable cache, or a
+ * rate that fails the check, only costs the time.
  */
 void ms_clock_calibrate_cached(struct ms_clock *c, unsigned window_ms,
 			       const char *cache);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "dwlibs.h"
 #include "grow.h"
 
 /* Address ranges sorted by start, each with the DIE that covers it. */

@@ -1,13 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 #include "demangle.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "atomics.h"
+#include "dynload.h"
 
 /* libstdc++ (cxxabi.h); C linkage, so C can call it. */
 char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+/*
+ * libstdc++ is loaded on the first mangled name, not linked: it costs
+ * every memscope command 2-3 ms at start (relocations and constructors),
+ * `record --no-symbolize` included, for this one function.
+ */
+static __typeof__(&__cxa_demangle) cxa_demangle;
+static pthread_once_t cxa_once = PTHREAD_ONCE_INIT;
+
+static void load_cxa(void)
+{
+	static const char *const names[] = {"libstdc++.so.6", NULL};
+	static const char *const syms[] = {"__cxa_demangle"};
+	void *fn;
+
+	if (ms_dynload("demangling C++ names", names, syms, &fn, 1) == 0)
+		cxa_demangle = (__typeof__(&__cxa_demangle))fn;
+}
 
 #define RUST_HASH_LEN 16
 
@@ -94,7 +114,10 @@ char *ms_demangle(const char *name)
 
 	if (strncmp(name, "_Z", 2))
 		return NULL;
-	d = __cxa_demangle(name, NULL, NULL, &status);
+	pthread_once(&cxa_once, load_cxa);
+	if (!cxa_demangle) /* said once on stderr: names stay mangled */
+		return NULL;
+	d = cxa_demangle(name, NULL, NULL, &status);
 	if (!d || status != 0) {
 		free(d);
 		return NULL;

@@ -14,6 +14,7 @@
 
 #include "cuindex.h"
 #include "demangle.h"
+#include "dwlibs.h"
 #include "fileio.h"
 #include "grow.h"
 #include "strpool.h"
@@ -53,8 +54,11 @@ struct pos {
 
 int ms_sym_create(const struct ms_sym_opts *opts, struct ms_symbolizer **out)
 {
-	struct ms_symbolizer *s = calloc(1, sizeof(*s));
+	struct ms_symbolizer *s;
 
+	if (ms_dw_load())
+		return -ENOENT;
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	/* Modules are reported one per Dwfl at bias 0, so libdwfl's
@@ -493,14 +497,16 @@ int ms_sym_write_store(struct ms_symbolizer *s, const struct ms_symkey *keys,
 
 ssize_t ms_sym_file_build_id(const char *path, uint8_t *buf, size_t cap)
 {
-	int fd = ms_open_regular(path);
 	const void *id;
 	ssize_t len;
 	Elf *elf;
+	int fd;
 
+	if (ms_dw_load())
+		return -ENOENT;
+	fd = ms_open_regular(path);
 	if (fd < 0)
 		return fd;
-	elf_version(EV_CURRENT);
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF) {
 		len = -ENOEXEC;

@@ -3,41 +3,13 @@
 #define MS_FLEET_LIBS_IMPL
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <microhttpd.h>
-#include <stdio.h>
 
+#include "dynload.h"
 #include "fleet_libs.h"
 
 struct ms_curl_fns ms_curl;
 struct ms_mhd_fns ms_mhd;
-
-/* Opens the first of `names` that loads and fills `n` pointers of `fns`
- * from `syms`; 0, or -1 after one line on stderr. */
-static int load(const char *what, const char *const *names,
-		const char *const *syms, void **fns, size_t n)
-{
-	void *h = NULL;
-
-	for (size_t i = 0; !h && names[i]; i++)
-		h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		fprintf(stderr,
-			"memscope consumer: %s needs %s, which cannot be "
-			"loaded: %s\n",
-			what, names[0], dlerror());
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		fns[i] = dlsym(h, syms[i]);
-		if (!fns[i]) {
-			fprintf(stderr, "memscope consumer: %s: %s has no %s\n",
-				what, names[0], syms[i]);
-			return -1;
-		}
-	}
-	return 0;
-}
 
 int ms_fleet_load_curl(void)
 {
@@ -55,8 +27,8 @@ int ms_fleet_load_curl(void)
 
 	if (ms_curl.curl_free)
 		return 0;
-	return load("--push", names, syms, (void **)&ms_curl,
-		    sizeof(syms) / sizeof(syms[0]));
+	return ms_dynload("--push", names, syms, (void **)&ms_curl,
+			  sizeof(syms) / sizeof(syms[0]));
 }
 
 int ms_fleet_load_mhd(void)
@@ -74,6 +46,6 @@ int ms_fleet_load_mhd(void)
 
 	if (ms_mhd.MHD_destroy_response)
 		return 0;
-	return load("--metrics", names, syms, (void **)&ms_mhd,
-		    sizeof(syms) / sizeof(syms[0]));
+	return ms_dynload("--metrics", names, syms, (void **)&ms_mhd,
+			  sizeof(syms) / sizeof(syms[0]));
 }

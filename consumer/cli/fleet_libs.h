@@ -8,7 +8,7 @@
  *
  * A fleet file includes <curl/curl.h> or <microhttpd.h> first, then this:
  * each function it calls becomes a call through the table below, filled
- * by ms_fleet_load_curl() / ms_fleet_load_mhd().
+ * by ms_fleet_load_curl() / ms_fleet_load_mhd() with ms_dynload().
  */
 #ifndef MS_FLEET_LIBS_H
 #define MS_FLEET_LIBS_H
@@ -37,7 +37,7 @@ struct ms_curl_fns {
 };
 extern struct ms_curl_fns ms_curl;
 
-/* 0, or -1 with one line on stderr saying what is missing. */
+/* 0, or -ENOENT with one line on stderr saying what is missing. */
 int ms_fleet_load_curl(void);
 
 #ifndef MS_FLEET_LIBS_IMPL

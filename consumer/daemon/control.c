@@ -244,6 +244,7 @@ static int take_ring(struct ms_daemon *d, struct ms_proc *p, int fd)
 	pthread_mutex_lock(&d->list_lock);
 	ms_rcu_add_tail(&r->node, &d->rings);
 	pthread_mutex_unlock(&d->list_lock);
+	ms_poller_kick(d);
 	d->manifest_dirty = 1;
 	return 0;
 }
@@ -503,6 +504,7 @@ void ms_conn_close(struct ms_daemon *d, struct ms_conn *c)
 		ms_store_release(&c->proc->gone, 1);
 		c->proc->end_rt_ns = realtime_ns();
 		d->manifest_dirty = 1;
+		ms_poller_kick(d); /* drain and retire its rings now */
 	}
 	if (c->tail) {
 		pthread_mutex_lock(&d->list_lock);

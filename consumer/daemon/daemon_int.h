@@ -241,6 +241,7 @@ struct ms_daemon {
 
 	pthread_mutex_t nap_lock; /* with nap_cv: the pollers' naps */
 	pthread_cond_t nap_cv;
+	_Atomic uint64_t nap_kicks; /* ms_poller_kick() calls, under nap_lock */
 	pthread_mutex_t list_lock;
 	struct cds_list_head rings;
 	struct cds_list_head tails;
@@ -300,6 +301,12 @@ void ms_conn_close(struct ms_daemon *d, struct ms_conn *c);
 /* poller.c */
 int ms_poller_start(struct ms_daemon *d);
 void ms_poller_join(struct ms_daemon *d);
+/*
+ * Ends the poller's nap now (control thread): a ring was added or a
+ * process is gone, so there is something to drain or retire, and `record`
+ * of a short command does not wait out the rest of a 10 ms nap for it.
+ */
+void ms_poller_kick(struct ms_daemon *d);
 void ms_cring_free_now(struct ms_cring *r);
 
 /* tailq.c */

@@ -277,7 +277,8 @@ static int manifest_write(struct ms_daemon *d, int final);
 /*
  * The room kept for the manifest: a full disk must not leave it saying
  * "running" with old counts. Made when the collector starts; given up the
- * first time the manifest cannot be written, then removed at the end.
+ * first time the manifest cannot be written, else just before the last
+ * one is written.
  */
 #define MS_RESERVE_BYTES (1u << 20)
 

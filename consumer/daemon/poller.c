@@ -5,8 +5,9 @@
  * and following the ring state machine (ring_abi.h).
  *
  * Polling adapts: while data flows the loop goes round again at once; when
- * idle it spins a few rounds, then sleeps, doubling up to MS_IDLE_MAX_NS.
- * Rings fuller than half are drained first in each round.
+ * idle it spins a few rounds, then sleeps, doubling up to MS_IDLE_MAX_NS,
+ * until the control thread kicks it (ms_poller_kick(): a new ring, a
+ * process gone). Rings fuller than half are drained first in each round.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -382,7 +383,31 @@ static uint64_t round_once(struct ms_daemon *d, int final)
 	return moved;
 }
 
-static void idle_wait(unsigned *idle)
+/*
+ * Sleeps `ns`, or less when the collector stops or, for the poller (`seen`
+ * not NULL), when nap_kicks has moved past *seen: its threads' naps must
+ * not add to the time `record` takes to end.
+ */
+static void nap(struct ms_daemon *d, uint64_t ns, const uint64_t *seen)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ns += (uint64_t)ts.tv_nsec;
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	pthread_mutex_lock(&d->nap_lock);
+	/* Pairs with ms_poller_join()'s store_release(stopping); nap_kicks
+	 * only moves under nap_lock, so a kick after *seen was read is seen
+	 * here or wakes the wait. */
+	while (!ms_load_acquire(&d->stopping) &&
+	       (!seen || ms_load_relaxed(&d->nap_kicks) == *seen) &&
+	       pthread_cond_timedwait(&d->nap_cv, &d->nap_lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&d->nap_lock);
+}
+
+static void idle_wait(struct ms_daemon *d, unsigned *idle, uint64_t seen)
 {
 	uint64_t ns;
 
@@ -395,26 +420,16 @@ static void idle_wait(unsigned *idle)
 	     << (*idle - MS_IDLE_SPINS > 7 ? 7 : *idle - MS_IDLE_SPINS);
 	if (ns > MS_IDLE_MAX_NS)
 		ns = MS_IDLE_MAX_NS;
-	nanosleep(&(struct timespec){0, (long)ns}, NULL);
+	nap(d, ns, &seen);
 }
 
-/*
- * Sleeps `ns`, or less when the collector stops: its threads' naps must
- * not add to the time `record` takes to end.
- */
-static void nap(struct ms_daemon *d, uint64_t ns)
+void ms_poller_kick(struct ms_daemon *d)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ns += (uint64_t)ts.tv_nsec;
-	ts.tv_sec += (time_t)(ns / 1000000000u);
-	ts.tv_nsec = (long)(ns % 1000000000u);
 	pthread_mutex_lock(&d->nap_lock);
-	/* Pairs with ms_poller_join()'s store_release(stopping). */
-	while (!ms_load_acquire(&d->stopping) &&
-	       pthread_cond_timedwait(&d->nap_cv, &d->nap_lock, &ts) == 0)
-		;
+	/* Pairs with poller_main()'s load_acquire(nap_kicks): what the
+	 * control thread did before the kick is seen by the next round. */
+	ms_store_release(&d->nap_kicks, ms_load_relaxed(&d->nap_kicks) + 1);
+	pthread_cond_broadcast(&d->nap_cv);
 	pthread_mutex_unlock(&d->nap_lock);
 }
 
@@ -449,7 +464,7 @@ static void *beat_main(void *arg)
 						 (beat << 32) | 1);
 			urcu_memb_read_unlock();
 		}
-		nap(d, MS_BEAT_NS);
+		nap(d, MS_BEAT_NS, NULL);
 	}
 	urcu_memb_unregister_thread();
 	return NULL;
@@ -459,7 +474,7 @@ static void *poller_main(void *arg)
 {
 	struct ms_daemon *d = arg;
 	unsigned idle = 0;
-	uint64_t moved;
+	uint64_t moved, seen;
 
 	urcu_memb_register_thread();
 	for (;;) {
@@ -470,15 +485,18 @@ static void *poller_main(void *arg)
 			free_retired(d);
 			break;
 		}
+		/* Before the round: a kick during it ends the nap after it.
+		 * Pairs with ms_poller_kick()'s store_release(nap_kicks). */
+		seen = ms_load_acquire(&d->nap_kicks);
 		moved = round_once(d, 0);
 		free_retired(d);
 		if (moved)
 			idle = 0;
 		else if (ms_rcu_deref(d->rings.next) == &d->rings)
-			/* nothing attached: a new ring waits at most 10 ms */
-			nap(d, 10000000u);
+			/* nothing attached: until a ring is (a kick) */
+			nap(d, 10000000u, &seen);
 		else
-			idle_wait(&idle);
+			idle_wait(d, &idle, seen);
 	}
 	urcu_memb_unregister_thread();
 	return NULL;

@@ -55,10 +55,11 @@ out=$(cd "$build" && cpack -G DEB -B "$tmp/out" 2>&1) ||
 deb=$(ls "$tmp"/out/memscope_*.deb 2>/dev/null)
 [ -f "$deb" ] || die "no .deb: $out"
 
-# Dependencies come from dpkg-shlibdeps: the libraries the binaries use.
+# Dependencies come from dpkg-shlibdeps (the libraries the binaries link)
+# and package.cmake (those loaded with dlopen when first needed).
 # libmicrohttpd and libcurl are loaded for --metrics and --push only.
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libc6 libzstd1 liburcu8 libunwind8 libdw1; do
+for lib in libc6 libzstd1 liburcu8 libunwind8 libdw1 libelf1 libstdc++6; do
     grep -q "\b$lib\b" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
 recommends=$(dpkg-deb -f "$deb" Recommends)

@@ -5,8 +5,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 
@@ -81,6 +83,81 @@ static void test_monotonic_fallback(void **state)
 	assert_int_equal(c.use_tsc, 0);
 }
 
+/* Writes a cache whose pair was read `ago_ns` before now, at rate `hz`. */
+static void write_cache(const char *path, const char *id, uint64_t hz,
+			uint64_t true_hz, uint64_t ago_ns)
+{
+	struct ms_clock tsc = {.use_tsc = 1};
+	uint64_t t = ms_clock_ticks(&tsc), n = ms_mono_ns();
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fprintf(f, "%s %llu %llu %llu\n", id, (unsigned long long)hz,
+		(unsigned long long)(t - (uint64_t)((unsigned __int128)ago_ns *
+						    true_hz / 1000000000u)),
+		(unsigned long long)(n - ago_ns));
+	fclose(f);
+}
+
+static void boot_id(char id[40])
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%39s", id), 1);
+	fclose(f);
+}
+
+/*
+ * A cached rate with a pair old enough is checked against the time since,
+ * with no sleep; one that fails the check is measured again and the cache
+ * rewritten.
+ */
+static void test_cached_rate(void **state)
+{
+	char dir[] = "/tmp/ms-test-clock-XXXXXX", path[64], id[40];
+	struct ms_clock ref, c;
+	uint64_t t0, hz;
+	unsigned long long got_hz;
+	FILE *f;
+
+	(void)state;
+	ms_clock_calibrate(&ref, 20);
+	if (!ref.use_tsc)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/tsc-rate", dir);
+	boot_id(id);
+	hz = ref.tick_hz;
+
+	write_cache(path, id, hz, hz, 5000000000u); /* 5 s ago */
+	t0 = ms_mono_ns();
+	ms_clock_calibrate_cached(&c, 20, path);
+	assert_true(ms_mono_ns() - t0 < 2000000u); /* no 2 ms sleep */
+	assert_true(c.use_tsc);
+	assert_true(c.tick_hz > hz - hz / 500 && c.tick_hz < hz + hz / 500);
+
+	/* a rate 5% off: measured again (3 x 20 ms), and kept */
+	write_cache(path, id, hz + hz / 20, hz, 5000000000u);
+	t0 = ms_mono_ns();
+	ms_clock_calibrate_cached(&c, 20, path);
+	assert_true(ms_mono_ns() - t0 >= 60000000u);
+	assert_true(c.tick_hz > hz - hz / 500 && c.tick_hz < hz + hz / 500);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%*s %llu", &got_hz), 1);
+	fclose(f);
+	assert_int_equal(got_hz, c.tick_hz);
+
+	/* another boot's cache is not used */
+	write_cache(path, "00000000-0000-0000-0000-000000000000", hz + hz / 20,
+		    hz, 5000000000u);
+	ms_clock_calibrate_cached(&c, 20, path);
+	assert_true(c.tick_hz > hz - hz / 500 && c.tick_hz < hz + hz / 500);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_ticks_to_ns(void **state)
 {
 	(void)state;
@@ -102,6 +179,7 @@ int main(void)
 		cmocka_unit_test(test_coarsen),
 		cmocka_unit_test(test_monotonic_fallback),
 		cmocka_unit_test(test_ticks_to_ns),
+		cmocka_unit_test(test_cached_rate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

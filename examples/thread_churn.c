@@ -34,23 +34,29 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static int usage(int status)
+{
+	fprintf(stderr, "usage: thread_churn [--threads N] [--ops K] "
+			"[--at-once P]\n");
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	long threads = 20000, at_once = 1, done = 0;
 	pthread_t *t;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
+	for (int i = 1; i < argc; i += 2) {
+		if (i + 1 == argc || !strcmp(argv[i], "--help"))
+			return usage(strcmp(argv[i], "--help") ? 2 : 0);
 		if (!strcmp(argv[i], "--threads"))
 			threads = atol(argv[i + 1]);
 		else if (!strcmp(argv[i], "--ops"))
 			ops = atol(argv[i + 1]);
 		else if (!strcmp(argv[i], "--at-once"))
 			at_once = atol(argv[i + 1]);
-		else {
-			fprintf(stderr, "usage: thread_churn [--threads N] "
-					"[--ops K] [--at-once P]\n");
-			return 2;
-		}
+		else
+			return usage(2);
 	}
 	if (threads < 0 || ops < 0 || at_once < 1) {
 		fprintf(stderr, "thread_churn: bad arguments\n");

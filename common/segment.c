@@ -880,6 +880,9 @@ int ms_seg_next(struct ms_seg_reader *r, struct ms_seg_frame *fr)
 	next = r->pos + h.size + h.comp;
 	if (h.raw > MS_SEG_FRAME_RAW_MAX)
 		return corrupt(r, "frame too large", next);
+	/* A frame holds its SYNC at least; callers decode from fr->data. */
+	if (h.raw == 0)
+		return corrupt(r, "empty frame", next);
 	if (ms_crc32c(0, r->buf + r->pos + h.size, h.comp) != h.data_crc)
 		return corrupt(r, "frame checksum mismatch", next);
 	rc = decode_data(r, &h, next, fr);

@@ -28,7 +28,7 @@ static void decode_frame(const struct ms_seg_frame *fr)
 	struct ms_rec_state st = {0};
 	size_t pos = 0;
 
-	MS_FUZZ_CHECK(fr->len <= MS_SEG_FRAME_RAW_MAX);
+	MS_FUZZ_CHECK(fr->len > 0 && fr->len <= MS_SEG_FRAME_RAW_MAX);
 	while (pos < fr->len) {
 		ssize_t n =
 			ms_rec_decode(&st, fr->data + pos, fr->len - pos, &ev);

@@ -748,8 +748,12 @@ static size_t unpack_frame(struct ms_seg_reader *r, const uint8_t *src,
 	uint64_t packed = h->packed, comp = h->comp, raw = h->raw, got = 0;
 	struct ms_packer *pk = thread_packer();
 
-	/* No column is longer than the records it came from. */
-	if (packed > 16 * raw + 256)
+	/*
+	 * A packed frame starts with its version byte (ms_unpack() would
+	 * get no buffer at all), and no column is longer than the records
+	 * it came from.
+	 */
+	if (packed == 0 || packed > 16 * raw + 256)
 		return 0;
 	if (!pk)
 		return (size_t)-ENOMEM;

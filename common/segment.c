@@ -748,8 +748,12 @@ static size_t unpack_frame(struct ms_seg_reader *r, const uint8_t *src,
 	uint64_t packed = h->packed, comp = h->comp, raw = h->raw, got = 0;
 	struct ms_packer *pk = thread_packer();
 
-	/* No column is longer than the records it came from. */
-	if (packed > 16 * raw + 256)
+	/*
+	 * A packed frame starts with its version byte (ms_unpack() would
+	 * get no buffer at all), and no column is longer than the records
+	 * it came from.
+	 */
+	if (packed == 0 || packed > 16 * raw + 256)
 		return 0;
 	if (!pk)
 		return (size_t)-ENOMEM;
@@ -880,6 +884,9 @@ int ms_seg_next(struct ms_seg_reader *r, struct ms_seg_frame *fr)
 	next = r->pos + h.size + h.comp;
 	if (h.raw > MS_SEG_FRAME_RAW_MAX)
 		return corrupt(r, "frame too large", next);
+	/* A frame holds its SYNC at least; callers decode from fr->data. */
+	if (h.raw == 0)
+		return corrupt(r, "empty frame", next);
 	if (ms_crc32c(0, r->buf + r->pos + h.size, h.comp) != h.data_crc)
 		return corrupt(r, "frame checksum mismatch", next);
 	rc = decode_data(r, &h, next, fr);

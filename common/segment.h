@@ -71,7 +71,8 @@ int ms_seg_open(const char *path, struct ms_seg_reader **out);
 const struct ms_seg_info *ms_seg_reader_info(const struct ms_seg_reader *r);
 
 /*
- * Reads the next frame. Returns 1 with `fr` filled, 0 at the end, or a
+ * Reads the next frame. Returns 1 with `fr` filled (fr->len > 0: a frame
+ * of no records is corrupt), 0 at the end, or a
  * negative error for a damaged part of the file: -ENODATA when the file is
  * cut off (it was not finished), -EBADMSG when bytes are corrupt, -ENOMEM
  * when a frame cannot be buffered. After an

@@ -88,4 +88,14 @@ size_t ms_fuzz_take(const uint8_t **d, size_t *size, size_t want);
 void ms_fuzz_put_archive(const uint8_t *data, size_t size, const char *seg0,
 			 const char *seg1);
 
+/*
+ * Makes the checksums of a major-2 segment [b, b + n) right: the header's,
+ * then each frame header's and its data's, walking the frame headers as
+ * far as they hold, and the end record's when the frames stop just before
+ * it. A fuzzer cannot forge CRC-32C; sealed, damaged lengths, varints,
+ * codecs and frame data reach the decoders behind the checks. Returns
+ * whether a byte changed.
+ */
+int ms_fuzz_seal_segment(uint8_t *b, size_t n);
+
 #endif

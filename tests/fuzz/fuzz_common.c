@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "checksum.h"
 #include "fuzz.h"
 #include "record.h"
 #include "segment.h"
+#include "segment_abi.h"
 
 size_t ms_fuzz_hot_agrees(const struct ms_rec_state *st, const uint8_t *p,
 			  size_t len)
@@ -265,4 +267,58 @@ void ms_fuzz_put_archive(const uint8_t *data, size_t size, const char *seg0,
 	s0 = data;
 	ms_fuzz_put(seg0, s0, ms_fuzz_take(&data, &size, slen), 1);
 	ms_fuzz_put(seg1, data, size, size > 0);
+}
+
+/* Stores `v` at p unless it is there; returns whether it was not. */
+static int put_crc(uint8_t *p, uint32_t v)
+{
+	if (ms_get_le32(p) == v)
+		return 0;
+	ms_put_le32(p, v);
+	return 1;
+}
+
+/* Seals the frame at b[pos]; returns its size, or 0 where the walk ends. */
+static size_t seal_frame(uint8_t *b, size_t n, size_t pos, int *changed)
+{
+	uint8_t *fh = b + pos;
+	const uint8_t *p = fh + MS_SEG2_F_VARINTS;
+	uint64_t codec, comp;
+	size_t l;
+
+	if (n - pos < MS_SEG2_FRAME_HDR_MIN || fh[0] != MS_SEG2_FRAME_MARK)
+		return 0;
+	l = fh[MS_SEG2_F_HDR_SIZE];
+	if (l < MS_SEG2_FRAME_HDR_MIN || l > MS_SEG2_FRAME_HDR_MAX ||
+	    l > n - pos || ms_get_varint(&p, fh + l - 8, &codec) ||
+	    ms_get_varint(&p, fh + l - 8, &comp) || comp > n - pos - l)
+		return 0;
+	*changed |= put_crc(fh + l - 8, ms_crc32c(0, fh + l, (size_t)comp));
+	*changed |= put_crc(fh + l - 4, ms_crc32c(0, fh, l - 4));
+	return l + (size_t)comp;
+}
+
+int ms_fuzz_seal_segment(uint8_t *b, size_t n)
+{
+	uint8_t check[12];
+	size_t h, pos, f;
+	int changed = 0;
+
+	if (n <= MS_SEG2_H_HDR_SIZE || ms_get_le32(b) != MS_SEG_MAGIC ||
+	    ms_get_le16(b + 4) != MS_SEG_MAJOR)
+		return 0;
+	h = b[MS_SEG2_H_HDR_SIZE];
+	if (h < MS_SEG2_HDR_MIN || h > MS_SEG2_HDR_MAX || h > n)
+		return 0;
+	changed |= put_crc(b + h - 4, ms_crc32c(0, b, h - 4));
+	for (pos = h; (f = seal_frame(b, n, pos, &changed)) != 0; pos += f)
+		;
+	if (n - pos == MS_SEG2_END_SIZE) {
+		ms_put_le32(check, MS_SEG_END_MAGIC);
+		memcpy(check + 4, b + h - 4, 4);
+		memcpy(check + 8, b + pos + MS_SEG2_E_NFRAMES, 4);
+		changed |= put_crc(b + pos + MS_SEG2_E_CHECK,
+				   ms_crc32c(0, check, sizeof(check)));
+	}
+	return changed;
 }

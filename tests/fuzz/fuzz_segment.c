@@ -3,7 +3,9 @@
  * The segment reader (common/segment.c) on an arbitrary file: the input is
  * written to a memfd and opened by path like any segment; every frame the
  * reader returns is decoded from its SYNC record. The reader must always
- * make progress and never return a frame beyond its limits. The seeds are
+ * make progress and never return a frame beyond its limits. A second pass
+ * reads the input with its checksums made right (ms_fuzz_seal_segment()),
+ * so damaged sizes and data reach the decoders. The seeds are
  * segments of the format written now (major 2), stored, packed and zstd
  * frames, finished and cut off; corpus/segment holds major-1 segments.
  */
@@ -11,6 +13,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -25,7 +28,7 @@ static void decode_frame(const struct ms_seg_frame *fr)
 	struct ms_rec_state st = {0};
 	size_t pos = 0;
 
-	MS_FUZZ_CHECK(fr->len <= MS_SEG_FRAME_RAW_MAX);
+	MS_FUZZ_CHECK(fr->len > 0 && fr->len <= MS_SEG_FRAME_RAW_MAX);
 	while (pos < fr->len) {
 		ssize_t n =
 			ms_rec_decode(&st, fr->data + pos, fr->len - pos, &ev);
@@ -54,7 +57,7 @@ static int mem_file(const uint8_t *data, size_t size, char *path, size_t len)
 	return fd;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void read_segment(const uint8_t *data, size_t size)
 {
 	struct ms_seg_reader *r;
 	struct ms_seg_frame fr;
@@ -79,6 +82,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ms_seg_close(r);
 	}
 	close(fd);
+}
+
+/* The input as it is, and again sealed (fuzz.h) when that changes it. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t *sealed;
+
+	read_segment(data, size);
+	sealed = malloc(size ? size : 1);
+	if (!sealed)
+		abort();
+	memcpy(sealed, data, size);
+	if (ms_fuzz_seal_segment(sealed, size))
+		read_segment(sealed, size);
+	free(sealed);
 	return 0;
 }
 

@@ -66,7 +66,7 @@ struct ms_snap_proc {
 	uint32_t addr_sample; /* blocks under 16 KiB followed at one address
 				 in this many (0 or 1: all; live.h) */
 	uint64_t dropped;     /* events the agent lost (LOST records) */
-	uint64_t untracked; /* blocks the live heap could not hold */
+	uint64_t untracked;   /* blocks the live heap could not hold */
 	struct ms_snap_fig f;
 	char exe[256]; /* NUL-terminated */
 };

@@ -364,11 +364,10 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 				lifo_take(&lifo[cls], j);
 			else
 				w[C_AADDR] = put_u(w[C_AADDR], h.zz);
-			uint16_t tapped =
-				trec && (h.size >= MS_TAP_BIG ||
-					 ms_pack_tap_hash(addr) <= sel);
+			int kind = trec ? ms_pack_tap_alloc(addr, h.size, sel)
+					: -1;
 
-			if (tapped)
+			if (kind >= 0)
 				trec[tn++] = (struct ms_tap_rec){
 					last_ts + h.dt,
 					addr,
@@ -377,14 +376,11 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 					h.stack > UINT32_MAX
 						? UINT32_MAX
 						: (uint32_t)h.stack,
-					h.size >= MS_TAP_BIG ||
-							sel == UINT64_MAX
-						? MS_TAP_ALLOC
-						: MS_TAP_ALLOC_SEL};
+					(uint32_t)kind};
 			last_ts += h.dt;
 			last_addr = addr;
 			map[map_slot(addr, shift)] =
-				(struct map_ent){addr, ++seq, cls, tapped};
+				(struct map_ent){addr, ++seq, cls, kind >= 0};
 			wsize += (unsigned __int128)h.size * h.weight;
 			allocs++;
 		}

@@ -99,6 +99,15 @@ static inline uint64_t ms_pack_tap_hash(uint64_t addr)
 	return h ^ (h >> 32);
 }
 
+/* What the tap makes of an ALLOC of `size` bytes at `addr`: MS_TAP_ALLOC,
+ * MS_TAP_ALLOC_SEL, or -1 (not handed on). */
+static inline int ms_pack_tap_alloc(uint64_t addr, uint64_t size, uint64_t sel)
+{
+	if (size >= MS_TAP_BIG || sel == UINT64_MAX)
+		return MS_TAP_ALLOC;
+	return ms_pack_tap_hash(addr) <= sel ? MS_TAP_ALLOC_SEL : -1;
+}
+
 int ms_pack_begin(struct ms_packer *pk, size_t raw_cap);
 size_t ms_pack_run(struct ms_packer *pk, struct ms_rec_state *st,
 		   const uint8_t *p, const uint8_t *end,

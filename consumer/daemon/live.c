@@ -401,11 +401,15 @@ void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
 	if (ev->type != MS_REC_ALLOC && ev->type != MS_REC_REALLOC)
 		return;
 	/* the packer's choice (pack.h, struct ms_pack_tap), made here */
-	if (ev->size >= MS_TAP_BIG || l->sel == UINT64_MAX)
+	switch (ms_pack_tap_alloc(ev->addr, ev->size, l->sel)) {
+	case MS_TAP_ALLOC:
 		on_alloc(l, thr, ev->ts, ev->addr, ev->size, ev->weight, site);
-	else if (ms_pack_tap_hash(ev->addr) <= l->sel)
+		break;
+	case MS_TAP_ALLOC_SEL:
 		on_alloc(l, thr, ev->ts, ev->addr, ev->size,
 			 ev->weight << l->sel_bits, site);
+		break;
+	}
 }
 
 /* Records whose slots are fetched while earlier ones apply: a table of

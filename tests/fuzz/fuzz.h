@@ -52,6 +52,21 @@ size_t ms_fuzz_fast_agrees(const struct ms_rec_state *st, const uint8_t *p,
 			   size_t len);
 
 /*
+ * Seed helper: a segment writer on a temporary file of its own. The seed
+ * writes its frames to s->w, then ms_fuzz_tmpseg_end() reads the file
+ * into *out (malloc'ed) when `keep`, removes it, and returns its size, or
+ * 0. ms_fuzz_tmpseg_open() returns 0, or -1 (no writer).
+ */
+struct ms_seg_info;
+struct ms_fuzz_tmpseg {
+	struct ms_seg_writer *w;
+	char path[32];
+};
+int ms_fuzz_tmpseg_open(struct ms_fuzz_tmpseg *s,
+			const struct ms_seg_info *info);
+size_t ms_fuzz_tmpseg_end(struct ms_fuzz_tmpseg *s, int keep, uint8_t **out);
+
+/*
  * Seed helper: a small valid segment (three frames, a CLOCK, ALLOCs and
  * FREEs) made by the real writer; `finish` 0 cuts its index off. Returns
  * its size with *out malloc'ed, or 0.
@@ -97,5 +112,11 @@ void ms_fuzz_put_archive(const uint8_t *data, size_t size, const char *seg0,
  * whether a byte changed.
  */
 int ms_fuzz_seal_segment(uint8_t *b, size_t n);
+
+/* Reads the input as it is, and again sealed by `seal` (a copy) when that
+ * changes it: what the segment and archive targets do with each input. */
+void ms_fuzz_as_is_and_sealed(const uint8_t *data, size_t size,
+			      void (*read_fn)(const uint8_t *, size_t),
+			      int (*seal)(uint8_t *, size_t));
 
 #endif

@@ -159,16 +159,7 @@ static int seal_archive(uint8_t *d, size_t size)
 /* The input as it is, and again sealed (fuzz.h) when that changes it. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t *sealed;
-
-	read_archive(data, size);
-	sealed = malloc(size ? size : 1);
-	if (!sealed)
-		abort();
-	memcpy(sealed, data, size);
-	if (seal_archive(sealed, size))
-		read_archive(sealed, size);
-	free(sealed);
+	ms_fuzz_as_is_and_sealed(data, size, read_archive, seal_archive);
 	return 0;
 }
 

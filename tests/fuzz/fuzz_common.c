@@ -79,19 +79,12 @@ size_t ms_fuzz_make_segment(uint8_t **out, int finish)
 	struct ms_seg_info info = {.pid = 1, .tid = 2, .tick_hz = 1000};
 	static const uint64_t frames[2] = {0x401000, 0x402000};
 	struct ms_rec_state st = {0};
-	struct ms_seg_writer *w;
-	char path[] = "/tmp/ms-fuzz-seed-XXXXXX";
+	struct ms_fuzz_tmpseg ts;
 	uint8_t raw[512], *p;
-	size_t n = 0;
-	FILE *f;
-	int fd = mkstemp(path);
+	size_t n;
 
 	*out = NULL;
-	if (fd < 0)
-		return 0;
-	close(fd);
-	unlink(path);
-	if (ms_seg_create(path, &info, 1, &w))
+	if (ms_fuzz_tmpseg_open(&ts, &info))
 		return 0;
 	for (uint32_t k = 0; k < 3; k++) {
 		p = ms_rec_put_sync(&st, raw);
@@ -107,20 +100,14 @@ size_t ms_fuzz_make_segment(uint8_t **out, int finish)
 		p = ms_rec_put_free(&st, p, 30 + k, 0x1000u * k);
 		if (k == 2)
 			p = ms_rec_put_lost(&st, p, 31, 4, 0);
-		ms_seg_write_frame(w, raw, (size_t)(p - raw),
+		ms_seg_write_frame(ts.w, raw, (size_t)(p - raw),
 				   k == 0   ? 6
 				   : k == 1 ? 2
 					    : 3,
 				   10, 31);
 	}
-	ms_seg_finish(w);
-	f = fopen(path, "rb");
-	*out = malloc(4096);
-	if (f && *out)
-		n = fread(*out, 1, 4096, f);
-	if (f)
-		fclose(f);
-	unlink(path);
+	ms_seg_finish(ts.w);
+	n = ms_fuzz_tmpseg_end(&ts, 1, out);
 	if (!finish && n > 3)
 		n -= 3; /* cut inside the end record */
 	return n;
@@ -148,24 +135,39 @@ static size_t slurp(const char *path, uint8_t **out)
 	return n;
 }
 
+int ms_fuzz_tmpseg_open(struct ms_fuzz_tmpseg *s,
+			const struct ms_seg_info *info)
+{
+	int fd;
+
+	snprintf(s->path, sizeof(s->path), "/tmp/ms-fuzz-seed-XXXXXX");
+	fd = mkstemp(s->path);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	unlink(s->path); /* the writer makes it anew */
+	return ms_seg_create(s->path, info, 1, &s->w) ? -1 : 0;
+}
+
+size_t ms_fuzz_tmpseg_end(struct ms_fuzz_tmpseg *s, int keep, uint8_t **out)
+{
+	size_t n = keep ? slurp(s->path, out) : 0;
+
+	unlink(s->path);
+	return n;
+}
+
 size_t ms_fuzz_segment(uint32_t pid, uint32_t tid, const uint8_t *raw,
 		       size_t len, uint8_t **out)
 {
 	struct ms_seg_info info = {
 		.pid = pid, .tid = tid, .tick_hz = 1000000000u};
 	struct ms_rec_state st = {0};
-	struct ms_seg_writer *w;
-	char path[] = "/tmp/ms-fuzz-seed-XXXXXX";
+	struct ms_fuzz_tmpseg ts;
 	uint64_t first = 0, last = 0;
 	uint32_t count = 0;
-	size_t n = 0;
-	int fd = mkstemp(path);
 
 	*out = NULL;
-	if (fd < 0)
-		return 0;
-	close(fd);
-	unlink(path);
 	/* the frame header's count and times, as a stream writes them */
 	for (size_t at = 0; at < len;) {
 		struct ms_event ev;
@@ -179,13 +181,13 @@ size_t ms_fuzz_segment(uint32_t pid, uint32_t tid, const uint8_t *raw,
 		first = count++ ? first : ev.ts;
 		last = ev.ts;
 	}
-	if (ms_seg_create(path, &info, 1, &w))
+	if (ms_fuzz_tmpseg_open(&ts, &info))
 		return 0;
-	if (ms_seg_write_frame(w, raw, len, count, first, last) == 0 &&
-	    ms_seg_finish(w) == 0)
-		n = slurp(path, out);
-	unlink(path);
-	return n;
+	return ms_fuzz_tmpseg_end(
+		&ts,
+		ms_seg_write_frame(ts.w, raw, len, count, first, last) == 0 &&
+			ms_seg_finish(ts.w) == 0,
+		out);
 }
 
 static char arc_dir[128];
@@ -296,6 +298,22 @@ static size_t seal_frame(uint8_t *b, size_t n, size_t pos, int *changed)
 	*changed |= put_crc(fh + l - 8, ms_crc32c(0, fh + l, (size_t)comp));
 	*changed |= put_crc(fh + l - 4, ms_crc32c(0, fh, l - 4));
 	return l + (size_t)comp;
+}
+
+void ms_fuzz_as_is_and_sealed(const uint8_t *data, size_t size,
+			      void (*read_fn)(const uint8_t *, size_t),
+			      int (*seal)(uint8_t *, size_t))
+{
+	uint8_t *sealed;
+
+	read_fn(data, size);
+	sealed = malloc(size ? size : 1);
+	if (!sealed)
+		abort();
+	memcpy(sealed, data, size);
+	if (seal(sealed, size))
+		read_fn(sealed, size);
+	free(sealed);
 }
 
 int ms_fuzz_seal_segment(uint8_t *b, size_t n)

@@ -87,16 +87,8 @@ static void read_segment(const uint8_t *data, size_t size)
 /* The input as it is, and again sealed (fuzz.h) when that changes it. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t *sealed;
-
-	read_segment(data, size);
-	sealed = malloc(size ? size : 1);
-	if (!sealed)
-		abort();
-	memcpy(sealed, data, size);
-	if (ms_fuzz_seal_segment(sealed, size))
-		read_segment(sealed, size);
-	free(sealed);
+	ms_fuzz_as_is_and_sealed(data, size, read_segment,
+				 ms_fuzz_seal_segment);
 	return 0;
 }
 
@@ -109,17 +101,10 @@ static size_t make_compressed(uint8_t **out)
 {
 	struct ms_seg_info info = {.pid = 1, .tid = 2, .tick_hz = 1000};
 	static uint8_t raw[8192];
-	char path[] = "/tmp/ms-fuzz-seed-XXXXXX";
-	struct ms_seg_writer *w;
-	size_t n = 0;
-	int fd = mkstemp(path);
+	struct ms_fuzz_tmpseg ts;
 
 	*out = NULL;
-	if (fd < 0)
-		return 0;
-	close(fd);
-	unlink(path);
-	if (ms_seg_create(path, &info, 1, &w))
+	if (ms_fuzz_tmpseg_open(&ts, &info))
 		return 0;
 	for (int k = 0; k < 2; k++) {
 		struct ms_rec_state st = {0};
@@ -132,20 +117,10 @@ static size_t make_compressed(uint8_t **out)
 					     MS_WEIGHT_ONE);
 			p = ms_rec_put_free(&st, p, i * 3 + 1, a);
 		}
-		ms_seg_write_frame(w, raw, (size_t)(p - raw), 600, 0, 900);
+		ms_seg_write_frame(ts.w, raw, (size_t)(p - raw), 600, 0, 900);
 	}
-	ms_seg_finish(w);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	*out = malloc(16384);
-	if (fd >= 0 && *out) {
-		ssize_t r = read(fd, *out, 16384);
-
-		n = r > 0 ? (size_t)r : 0;
-	}
-	if (fd >= 0)
-		close(fd);
-	unlink(path);
-	return n;
+	ms_seg_finish(ts.w);
+	return ms_fuzz_tmpseg_end(&ts, 1, out);
 }
 
 void ms_fuzz_seeds(ms_fuzz_emit emit, void *arg)

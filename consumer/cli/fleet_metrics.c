@@ -154,17 +154,15 @@ static void live_metric(FILE *o, const struct ms_fleet *f,
 static void live_metrics(FILE *o, const struct ms_fleet *f,
 			 const struct mprocs *ps)
 {
-	const char *est = strcmp(f->o.sampling ? f->o.sampling : "full", "full")
-				  ? " (weighted estimates: the session samples)"
-				  : " (exact: full sampling)";
+	int full = !strcmp(f->o.sampling ? f->o.sampling : "full", "full");
+	const char *est = full ? " (exact: full sampling)"
+			       : " (weighted estimates: the session samples)";
 
-	for (size_t i = 0; i < ps->n; i++)
-		if (ps->v[i].live && (ps->v[i].live->flags & MS_SNAP_SAMPLED) &&
-		    !strcmp(f->o.sampling ? f->o.sampling : "full", "full"))
+	for (size_t i = 0; full && i < ps->n; i++)
+		if (ps->v[i].live && (ps->v[i].live->flags & MS_SNAP_SAMPLED))
 			est = " (weighted estimates for processes above 1 M "
 			      "events/s: their blocks under 16 KiB are "
-			      "followed "
-			      "at one address in 16)";
+			      "followed at one address in 16)";
 
 	live_metric(o, f, ps, "memscope_live_heap_bytes", "gauge",
 		    "Bytes in blocks allocated and not yet freed", est,

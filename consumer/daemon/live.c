@@ -76,7 +76,7 @@ struct ms_live *ms_live_create(uint32_t pid)
 	}
 	l->sites_cap = 64;
 	l->nsites = 1; /* site 0: no stack known */
-	l->tomb_limit = MS_LIVE_TOMBS_MIN;
+	l->sweep_after = MS_LIVE_TOMBS_MIN;
 	l->sel = UINT64_MAX;
 	return l;
 }
@@ -187,9 +187,8 @@ static inline struct ms_live_block *lookup(struct ms_live *l, uint64_t addr)
 	}
 }
 
-/* Re-inserts every block (and the tombstones not older than `keep_ts`)
- * into a table of `cap` slots. */
-static int rehash(struct ms_live *l, uint32_t cap, uint64_t keep_ts)
+/* Re-inserts every block and tombstone into a table of `cap` slots. */
+static int rehash(struct ms_live *l, uint32_t cap)
 {
 	struct ms_live_block *old = l->tab, *b;
 	uint32_t ocap = l->cap;
@@ -201,8 +200,10 @@ static int rehash(struct ms_live *l, uint32_t cap, uint64_t keep_ts)
 	}
 	l->cap = cap;
 	l->nblocks = l->ntombs = 0;
+	l->passes++;
+	l->pass_slots += ocap + cap;
 	for (uint32_t i = 0; i < ocap; i++) {
-		if (old[i].addr == 0 || (!old[i].q && old[i].ts < keep_ts))
+		if (old[i].addr == 0)
 			continue;
 		b = lookup(l, old[i].addr);
 		*b = old[i];
@@ -213,6 +214,44 @@ static int rehash(struct ms_live *l, uint32_t cap, uint64_t keep_ts)
 	}
 	tab_free(old, ocap);
 	return 0;
+}
+
+/*
+ * Removes, in place, the tombstones older than `keep_ts`: no new table to
+ * map and fault in, and none to unmap. Linear probing needs no holes
+ * between a block and its home slot, so going round once from an empty
+ * slot, each entry moves to the first empty slot of its probe sequence:
+ * that slot comes before it, and every entry before it is settled.
+ */
+static void sweep(struct ms_live *l, uint64_t keep_ts)
+{
+	uint32_t mask = l->cap - 1, start = 0;
+
+	if (!l->tab)
+		return;
+	l->passes++;
+	l->pass_slots += l->cap;
+	while (l->tab[start].addr) /* one exists: the table is never full */
+		start++;
+	for (uint32_t k = 1; k <= l->cap; k++) {
+		uint32_t i = (start + k) & mask, h;
+		struct ms_live_block *b = &l->tab[i];
+
+		if (!b->addr)
+			continue;
+		if (!b->q && b->ts < keep_ts) {
+			b->addr = 0;
+			l->ntombs--;
+			continue;
+		}
+		for (h = slot_of(l, b->addr); h != i && l->tab[h].addr;
+		     h = (h + 1) & mask)
+			;
+		if (h != i) {
+			l->tab[h] = *b;
+			b->addr = 0;
+		}
+	}
 }
 
 /* The oldest time any thread of the process may still report. */
@@ -226,35 +265,65 @@ static uint64_t drained_ts(const struct ms_live *l)
 	return m;
 }
 
-/* Room for one more entry; 0, or -1 when the table is at its bound. */
+static void set_cap(struct ms_live *l)
+{
+	l->sweep_after = l->cap / 4 > MS_LIVE_TOMBS_MIN ? l->cap / 4
+							: MS_LIVE_TOMBS_MIN;
+}
+
+/*
+ * Sweeps the tombstones that can match nothing more, and fits the table
+ * to what is left when that is under an eighth of it: a smaller table
+ * stays in the caches. A sweep walks the whole table, so it waits for
+ * `sweep_after` new tombstones (a quarter of the table): a few slots
+ * walked per tombstone, and a table that follows what the tombstones'
+ * lifetime needs now, not what it needed once.
+ */
+static void settle(struct ms_live *l)
+{
+	uint32_t cap = MS_LIVE_TAB_MIN, used;
+
+	l->made = 0;
+	if (!l->tab)
+		return;
+	sweep(l, drained_ts(l));
+	used = l->nblocks + l->ntombs;
+	if ((uint64_t)used * 8 < l->cap) {
+		while (cap < l->cap && (uint64_t)used * 2 >= cap)
+			cap *= 2;
+		if (cap < l->cap)
+			rehash(l, cap);
+	}
+	set_cap(l);
+}
+
+static inline int is_full(const struct ms_live *l)
+{
+	return (uint64_t)(l->nblocks + l->ntombs) * 4 >= (uint64_t)l->cap * 3;
+}
+
+/*
+ * Room for one more entry; 0, or -1 when the table is at its bound. After
+ * a sweep the table is under half full (or grown to be), so the next
+ * sweep is a quarter of the table's insertions away at least.
+ */
 static int make_room_slow(struct ms_live *l)
 {
-	uint32_t used = l->nblocks + l->ntombs;
-
-	if (l->ntombs > l->tomb_limit) {
-		if (rehash(l, l->cap, drained_ts(l)) == 0) {
-			l->tomb_limit = l->ntombs * 2 > MS_LIVE_TOMBS_MIN
-						? l->ntombs * 2
-						: MS_LIVE_TOMBS_MIN;
-			used = l->nblocks + l->ntombs;
-		}
+	if (l->made >= l->sweep_after || is_full(l)) {
+		settle(l);
+		if ((uint64_t)(l->nblocks + l->ntombs) * 2 >= l->cap &&
+		    l->cap < MS_LIVE_BLOCKS_MAX &&
+		    rehash(l, l->cap ? l->cap * 2 : MS_LIVE_TAB_MIN) == 0)
+			set_cap(l);
 	}
-	if ((uint64_t)used * 4 < (uint64_t)l->cap * 3)
-		return 0;
-	if (l->cap < MS_LIVE_BLOCKS_MAX &&
-	    rehash(l, l->cap ? l->cap * 2 : MS_LIVE_TAB_MIN, 0) == 0)
-		return 0;
-	if (rehash(l, l->cap, drained_ts(l)) == 0 &&
-	    (uint64_t)(l->nblocks + l->ntombs) * 4 < (uint64_t)l->cap * 3)
-		return 0;
-	return -1;
+	return is_full(l) ? -1 : 0;
 }
 
 static inline int make_room(struct ms_live *l)
 {
-	/* at most 3/4 full, and tombstones within their limit */
+	/* at most 3/4 full, and not yet time to sweep */
 	if (MS_LIKELY(l->nblocks + l->ntombs < l->cap - (l->cap >> 2) &&
-		      l->ntombs <= l->tomb_limit))
+		      l->made < l->sweep_after))
 		return 0;
 	return make_room_slow(l);
 }
@@ -359,6 +428,7 @@ static void on_free(struct ms_live *l, uint64_t ts, uint64_t addr)
 		*b = (struct ms_live_block){.addr = addr, .ts = ts, .thr = -1};
 		l->nblocks--;
 		l->ntombs++;
+		l->made++;
 		return;
 	}
 	if (b->addr) {
@@ -371,6 +441,7 @@ static void on_free(struct ms_live *l, uint64_t ts, uint64_t addr)
 	b = lookup(l, addr); /* the table may have moved */
 	*b = (struct ms_live_block){.addr = addr, .ts = ts, .thr = -1};
 	l->ntombs++;
+	l->made++;
 }
 
 void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
@@ -450,22 +521,6 @@ void ms_live_quiet(struct ms_live *l, int32_t thr, uint64_t ts)
 		l->thr[thr].last_ts = ts;
 }
 
-/* A table sized for what is left in it, once the tombstones that can
- * match nothing more are swept: smaller tables stay in the caches. */
-static void shrink(struct ms_live *l)
-{
-	uint32_t cap = MS_LIVE_TAB_MIN;
-
-	if (!l->tab || rehash(l, l->cap, drained_ts(l)) < 0)
-		return;
-	while (cap < l->cap && (uint64_t)(l->nblocks + l->ntombs) * 2 >= cap)
-		cap *= 2;
-	if (cap < l->cap)
-		rehash(l, cap, 0);
-	l->tomb_limit = l->ntombs * 2 > MS_LIVE_TOMBS_MIN ? l->ntombs * 2
-							  : MS_LIVE_TOMBS_MIN;
-}
-
 /*
  * From exact to following one address in 2^bits: the blocks under
  * MS_TAP_BIG bytes at addresses no longer followed leave the figures (as
@@ -490,13 +545,14 @@ static void follow_fewer(struct ms_live *l, unsigned bits)
 				.addr = b->addr, .ts = b->ts, .thr = -1};
 			l->nblocks--;
 			l->ntombs++;
+			l->made++;
 			continue;
 		}
 		b->bytes <<= bits;
 		b->q = b->q > (UINT32_MAX >> bits) ? UINT32_MAX : b->q << bits;
 		count(l, b->thr, b->site, b->bytes, b->q, 0);
 	}
-	shrink(l);
+	settle(l);
 }
 
 void ms_live_seen(struct ms_live *l, uint64_t n)

@@ -105,7 +105,9 @@ struct ms_live {
 	uint64_t rate_ns, rate_events; /* at the last rate check */
 	/* blocks: open addressing, linear probing, addr 0 = empty */
 	struct ms_live_block *tab;
-	uint32_t cap, nblocks, ntombs, tomb_limit;
+	uint32_t cap, nblocks, ntombs;
+	uint32_t made, sweep_after; /* tombstones since the last sweep */
+	uint64_t passes, pass_slots; /* sweeps and rehashes, slots walked */
 	/* sites: index 0 is "no stack known" */
 	struct ms_live_site *sites;
 	uint32_t nsites, sites_cap;

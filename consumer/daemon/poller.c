@@ -21,6 +21,14 @@
 #define MS_IDLE_MIN_NS	    20000u
 #define MS_IDLE_MAX_NS	    2000000u
 #define MS_VISIT_BUDGET	    (512u << 10) /* bytes per ring per visit */
+/*
+ * While a live heap follows the process, a visit takes at most this much
+ * even when the ring holds more: a free's tombstone stays in the live
+ * heap until every thread of its process has been drained past it, about
+ * one round, and a round of whole 1 MiB rings at 150 threads lasts a
+ * second (live.c).
+ */
+#define MS_VISIT_BUDGET_LIVE (128u << 10)
 #define MS_BEAT_NS	    50000000u	 /* heartbeat thread period */
 #define MS_BEAT_STALL_NS    1000000000u	 /* poller silent: stop beating */
 #define MS_FRAME_MAX_AGE_NS 1000000000u
@@ -169,8 +177,10 @@ static void abandon(struct ms_cring *r, int err)
 	end_stream(r);
 }
 
-/* Moves committed bytes into the stream; returns bytes moved. */
-static uint64_t drain(struct ms_cring *r, uint64_t budget, int tail_on)
+/* Moves committed bytes into the stream; returns bytes moved. Past
+ * `budget` no more is peeked; with `cut`, a peek is cut at it too. */
+static uint64_t drain(struct ms_cring *r, uint64_t budget, int cut,
+		      int tail_on)
 {
 	uint64_t moved = 0;
 
@@ -183,6 +193,9 @@ static uint64_t drain(struct ms_cring *r, uint64_t budget, int tail_on)
 				abandon(r, (int)n);
 			break;
 		}
+		/* the ring is mapped twice: one peek may be all of it */
+		if (cut && (uint64_t)n > budget - moved + MS_REC_MAX)
+			n = (ssize_t)(budget - moved + MS_REC_MAX);
 		k = ms_stream_feed(&r->st, p, (size_t)n, tail_on ? tap : NULL,
 				   r->d);
 		if (k < 0) {
@@ -301,8 +314,13 @@ static uint64_t service(struct ms_cring *r, uint64_t now, int final,
 	if (r->have_stream) {
 		/* A gone process's ring is finite; a live one may refill
 		 * forever, so even the final drain has a bound. */
-		moved = drain(r, gone ? 4 * r->ring.size : MS_VISIT_BUDGET,
-			      tail_on);
+		int live = !gone && r->st.cfg.live && r->st.cfg.live->on;
+
+		moved = drain(r,
+			      gone   ? 4 * r->ring.size
+			      : live ? MS_VISIT_BUDGET_LIVE
+				     : MS_VISIT_BUDGET,
+			      live, tail_on);
 		/* After CLOSED or the process's end nothing more comes:
 		 * bytes the stream cannot take (a record cut short by a
 		 * misbehaving producer) are left behind. */

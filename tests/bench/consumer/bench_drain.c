@@ -11,7 +11,16 @@
  * exactly as the poller does it (consumer/daemon/stream.c).
  *
  * usage: bench_drain [--events N] [--threads T] [--level L] [--dir D]
- *                    [--live] [--compare REPS]
+ *                    [--cross PCT] [--visit KB] [--ring KB] [--live]
+ *                    [--compare REPS] [--verbose]
+ * --cross hands PCT% of the blocks a thread frees to another thread, which
+ * frees them at its next turn (the stress example's hand-offs, default 0).
+ * --visit drains at most KB per ring per turn, and each ring is refilled
+ * after its turn, as when the consumer is behind its producers: the rings
+ * stay full and the threads' drained times lie a round apart (default:
+ * every ring emptied at each turn). --ring: each ring's size (default
+ * 1024, the consumer's default in `full` mode). --verbose: the live
+ * heap's table as it was while draining.
  * --live feeds the live heap (consumer/daemon/live.h) as the poller does
  * while a `top` client is attached; --compare runs REPS alternated runs
  * without and with it and prints the medians and their ratio.
@@ -34,13 +43,22 @@
 #include "ring.h"
 #include "stream.h"
 
+#define BENCH_INBOX 4096
+
 struct prod {
 	struct ms_ring r;
 	struct ms_rec_state st;
 	struct ms_clock clk;
 	void *live[256];
+	void *inbox[BENCH_INBOX]; /* blocks other threads handed over */
+	uint32_t in_n;
 	uint64_t seed, done, seen;
 };
+
+/* The run's shape (--cross, --visit). */
+static long cross_pct, nprod, ring_kb = 1024;
+static int verbose;
+static struct prod *prods;
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -76,11 +94,30 @@ static size_t pick_size(uint64_t r, uint64_t *site)
 }
 
 /* Writes events into the ring until it is nearly full or `left` is 0. */
-static uint64_t produce(struct prod *p, uint64_t left)
+static uint64_t produce(struct prod *p, uint64_t left, uint64_t max_bytes)
 {
-	uint64_t n = 0;
+	uint64_t n = 0, head0 = p->r.hdr->head;
 
-	while (n < left) {
+/* at most max_bytes, give or take a record */
+#define ROOM() (p->r.hdr->head - head0 < max_bytes)
+
+	while (p->in_n && n < left && ROOM()) {
+		uint8_t *b = ms_ring_reserve(&p->r, MS_REC_SMALL_MAX);
+		void *x = p->inbox[p->in_n - 1];
+
+		if (!b)
+			return p->done += n, n;
+		ms_ring_commit(
+			&p->r,
+			(uint64_t)(ms_rec_put_free(&p->st, b,
+						   ms_clock_ticks(&p->clk),
+						   (uintptr_t)x) -
+				   b));
+		free(x);
+		p->in_n--;
+		n++;
+	}
+	while (n < left && ROOM()) {
 		uint8_t *b = ms_ring_reserve(&p->r, 2 * MS_REC_SMALL_MAX + 64);
 		uint8_t *e;
 		uint64_t r = rnd(&p->seed), sid;
@@ -90,6 +127,19 @@ static uint64_t produce(struct prod *p, uint64_t left)
 		if (!b)
 			break;
 		e = b;
+		if (p->live[k] && cross_pct &&
+		    (r >> 40) % 100 < (uint64_t)cross_pct && nprod > 1) {
+			struct prod *to =
+				&prods[(p - prods + 1 +
+					(long)((r >> 48) %
+					       (uint64_t)(nprod - 1))) %
+				       nprod];
+
+			if (to->in_n < BENCH_INBOX) {
+				to->inbox[to->in_n++] = p->live[k];
+				p->live[k] = NULL;
+			}
+		}
 		if (p->live[k]) {
 			e = ms_rec_put_free(&p->st, e, ms_clock_ticks(&p->clk),
 					    (uintptr_t)p->live[k]);
@@ -116,6 +166,7 @@ static uint64_t produce(struct prod *p, uint64_t left)
 	}
 	p->done += n;
 	return n;
+#undef ROOM
 }
 
 static uint64_t cpu_ns(void)
@@ -142,18 +193,22 @@ struct result {
 };
 
 /* One run over fresh rings and streams; `live` feeds a live heap too. */
-static int run(long events, long threads, long level, const char *dir,
-	       int live_on, struct result *res)
+static int run(long events, long threads, long level, long visit,
+	       const char *dir, int live_on, struct result *res)
 {
 	struct ms_live *live = live_on ? ms_live_create(1) : NULL;
 	struct ms_stream *s;
 	struct prod *p;
 	struct ms_ring *c;
 	uint64_t busy = 0, total = 0, raw = 0, disk = 0, recs = 0;
+	uint64_t blocks_sum = 0, tombs_sum = 0, visits = 0;
+	uint32_t cap_max = 0;
 
 	p = calloc((size_t)threads, sizeof(*p));
 	c = calloc((size_t)threads, sizeof(*c));
 	s = calloc((size_t)threads, sizeof(*s));
+	prods = p;
+	nprod = threads;
 	if (live)
 		ms_live_enable(live, ms_mono_ns());
 	for (long t = 0; t < threads; t++) {
@@ -171,37 +226,75 @@ static int run(long events, long threads, long level, const char *dir,
 		ms_clock_calibrate(&p[t].clk, t ? 0 : 20);
 		if (t)
 			p[t].clk = p[0].clk;
-		if (ms_ring_create(1u << 20, 1, (uint32_t)(100 + t), &p[t].r) <
-			    0 ||
+		if (ms_ring_create((uint64_t)ring_kb << 10, 1,
+				   (uint32_t)(100 + t), &p[t].r) < 0 ||
 		    ms_ring_attach(dup(p[t].r.fd), &c[t]) < 0 ||
 		    ms_stream_init(&s[t], &cfg) < 0) {
 			fprintf(stderr, "setup failed\n");
 			return -1;
 		}
 	}
+	/* With --visit, the rings start full, written a little at a time
+	 * each, as threads running together would write them. */
+	for (uint64_t k = 1; visit && k && total < (uint64_t)events;) {
+		k = 0;
+		for (long t = 0; t < threads; t++)
+			k += produce(&p[t], (uint64_t)events - total, 4096);
+		total += k;
+	}
 	while (total < (uint64_t)events) {
 		for (long t = 0; t < threads; t++) {
 			const uint8_t *b;
 			ssize_t n;
-			uint64_t t0;
+			uint64_t t0, moved = 0;
 
-			total += produce(&p[t], (uint64_t)events - total);
 			t0 = cpu_ns();
-			while ((n = ms_ring_peek(&c[t], &b)) > 0) {
-				ssize_t k = ms_stream_feed(&s[t], b, (size_t)n,
-							   NULL, NULL);
+			while ((!visit || moved < (uint64_t)visit) &&
+			       (n = ms_ring_peek(&c[t], &b)) > 0) {
+				ssize_t k;
+
+				if (visit && (uint64_t)n > (uint64_t)visit -
+								   moved +
+								   MS_REC_MAX)
+					n = (ssize_t)((uint64_t)visit - moved +
+						      MS_REC_MAX);
+				k = ms_stream_feed(&s[t], b, (size_t)n, NULL,
+						   NULL);
 				if (k <= 0) {
 					fprintf(stderr, "feed: %zd\n", k);
 					return -1;
 				}
 				ms_ring_release(&c[t], (uint64_t)k);
+				moved += (uint64_t)k;
 			}
 			busy += cpu_ns() - t0;
+			if (live) {
+				cap_max = live->cap > cap_max ? live->cap
+							      : cap_max;
+				blocks_sum += live->nblocks;
+				tombs_sum += live->ntombs;
+				visits++;
+			}
+			/* refilled after its turn: what the next turn reads
+			 * has left the caches, as a producer's writes on
+			 * another core would have */
+			total += produce(&p[t], (uint64_t)events - total,
+					 UINT64_MAX);
 		}
 	}
 	for (long t = 0; t < threads; t++) {
 		uint64_t t0 = cpu_ns();
+		const uint8_t *b;
+		ssize_t n;
 
+		while ((n = ms_ring_peek(&c[t], &b)) > 0) {
+			ssize_t k =
+				ms_stream_feed(&s[t], b, (size_t)n, NULL, NULL);
+
+			if (k <= 0)
+				return -1;
+			ms_ring_release(&c[t], (uint64_t)k);
+		}
 		ms_stream_flush(&s[t]);
 		busy += cpu_ns() - t0;
 		recs += s[t].n.records;
@@ -213,9 +306,21 @@ static int run(long events, long threads, long level, const char *dir,
 		fprintf(stderr, "the live heap saw nothing\n");
 		return -1;
 	}
+	if (live && verbose)
+		fprintf(stderr,
+			"live heap while draining: up to %u slots, on average "
+			"%.0f blocks and %.0f tombstones; %llu sweeps and "
+			"rehashes over %llu slots; 1 address in %u\n",
+			cap_max, (double)blocks_sum / (double)visits,
+			(double)tombs_sum / (double)visits,
+			(unsigned long long)live->passes,
+			(unsigned long long)live->pass_slots,
+			1u << live->sel_bits);
 	for (long t = 0; t < threads; t++) {
 		for (int k = 0; k < 256; k++)
 			free(p[t].live[k]);
+		for (uint32_t k = 0; k < p[t].in_n; k++)
+			free(p[t].inbox[k]);
 		ms_ring_unmap(&c[t]);
 		ms_ring_unmap(&p[t].r);
 	}
@@ -242,7 +347,7 @@ static double median(double *v, int n)
 }
 
 /* --compare N: N alternated runs without and with the live heap. */
-static int compare(long reps, long events, long threads, long level,
+static int compare(long reps, long events, long threads, long level, long visit,
 		   const char *dir)
 {
 	double off[64], on[64];
@@ -251,10 +356,10 @@ static int compare(long reps, long events, long threads, long level,
 	if (reps > 64)
 		reps = 64;
 	for (long i = 0; i < reps; i++) {
-		if (run(events, threads, level, dir, 0, &r) < 0)
+		if (run(events, threads, level, visit, dir, 0, &r) < 0)
 			return 1;
 		off[i] = r.rate;
-		if (run(events, threads, level, dir, 1, &r) < 0)
+		if (run(events, threads, level, visit, dir, 1, &r) < 0)
 			return 1;
 		on[i] = r.rate;
 	}
@@ -269,6 +374,7 @@ static int compare(long reps, long events, long threads, long level,
 int main(int argc, char **argv)
 {
 	long events = 20000000, threads = 8, level = 1, reps = 0, live = 0;
+	long visit = 0;
 	const char *dir = "/tmp/ms-bench-drain";
 	struct result r;
 	char cmd[256];
@@ -278,9 +384,22 @@ int main(int argc, char **argv)
 	arg(argc, argv, "--threads", &threads);
 	arg(argc, argv, "--level", &level);
 	arg(argc, argv, "--compare", &reps);
+	arg(argc, argv, "--cross", &cross_pct);
+	arg(argc, argv, "--ring", &ring_kb);
+	if (arg(argc, argv, "--visit", &visit))
+		visit <<= 10;
+	if (threads < 1 || threads > 4096 || cross_pct < 0 || cross_pct > 100 ||
+	    visit < 0 || ring_kb < 64 || (ring_kb & (ring_kb - 1))) {
+		fprintf(stderr, "bench_drain: --threads 1..4096, --cross "
+				"0..100, --visit KB >= 0, --ring KB a power "
+				"of two >= 64\n");
+		return 2;
+	}
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--live"))
 			live = 1;
+		if (!strcmp(argv[i], "--verbose"))
+			verbose = 1;
 		if (i + 1 < argc && !strcmp(argv[i], "--dir"))
 			dir = argv[i + 1];
 	}
@@ -290,9 +409,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (reps > 0) {
-		rc = compare(reps, events, threads, level, dir);
+		rc = compare(reps, events, threads, level, visit, dir);
 	} else {
-		rc = run(events, threads, level, dir, (int)live, &r) < 0;
+		rc = run(events, threads, level, visit, dir, (int)live, &r) < 0;
 		if (!rc) {
 			printf("drain+compress: %.1f M events/s on one core "
 			       "(zstd level %ld, %ld streams, %llu events "

@@ -184,9 +184,11 @@ static void test_growth_and_sweep(void **state)
  * as the poller drains their rings. The live heap must end with the
  * figures of the true time order.
  */
-#define R_THREADS 4
-#define R_ADDRS	  6
-#define R_EVENTS  4000
+#define R_THREADS	4
+#define R_ADDRS		6
+#define R_EVENTS	4000
+#define R_ADDRS_MANY	30000 /* tombstones enough for sweeps */
+#define R_EVENTS_MANY	240000
 
 struct r_ev {
 	int is_free;
@@ -260,12 +262,13 @@ static void tap_end(struct tap_run *r)
 	ms_packer_destroy(r->pk);
 }
 
-static void random_run(uint64_t seed, int via_tap)
+static void random_run(uint64_t seed, int via_tap, int naddrs, int nevents)
 {
-	static struct r_ev evs[R_THREADS][R_EVENTS];
+	static struct r_ev evs[R_THREADS][R_EVENTS_MANY];
 	size_t n[R_THREADS] = {0}, fed[R_THREADS] = {0};
-	uint64_t live_size[R_ADDRS] = {0}, want_live[R_THREADS + 1] = {0};
-	int owner[R_ADDRS];
+	static uint64_t live_size[R_ADDRS_MANY];
+	uint64_t want_live[R_THREADS + 1] = {0};
+	static int owner[R_ADDRS_MANY];
 	uint32_t site[R_THREADS];
 	struct ms_live *l = ms_live_create(1);
 	static struct tap_run tr[R_THREADS];
@@ -282,12 +285,12 @@ static void random_run(uint64_t seed, int via_tap)
 		if (via_tap)
 			tap_begin(&tr[t]);
 	}
-	for (int a = 0; a < R_ADDRS; a++)
+	for (int a = 0; a < naddrs; a++)
 		owner[a] = -1;
 	/* the true order: time ticks by one per event */
-	for (uint64_t ts = 1; ts <= R_EVENTS; ts++) {
+	for (uint64_t ts = 1; ts <= (uint64_t)nevents; ts++) {
 		int t = (int)(rnd(&x) % R_THREADS),
-		    a = (int)(rnd(&x) % R_ADDRS);
+		    a = (int)(rnd(&x) % (uint64_t)naddrs);
 		struct r_ev *e = &evs[t][n[t]++];
 
 		e->ts = ts;
@@ -300,7 +303,7 @@ static void random_run(uint64_t seed, int via_tap)
 			live_size[a] = e->size = 1 + rnd(&x) % 100;
 		}
 	}
-	for (int a = 0; a < R_ADDRS; a++)
+	for (int a = 0; a < naddrs; a++)
 		if (owner[a] >= 0)
 			want_live[owner[a]] += live_size[a];
 	for (int t = 0; t < R_THREADS; t++)
@@ -337,6 +340,9 @@ static void random_run(uint64_t seed, int via_tap)
 		if (via_tap)
 			tap_end(&tr[t]);
 	}
+	/* the many-address runs are there for the sweeps: they happened */
+	if (naddrs == R_ADDRS_MANY)
+		assert_true(l->passes > 0);
 	ms_live_destroy(l);
 }
 
@@ -344,7 +350,17 @@ static void test_random_order(void **state)
 {
 	(void)state;
 	for (uint64_t seed = 1; seed <= 200; seed++)
-		random_run(seed * 0x9e3779b97f4a7c15ull, 0);
+		random_run(seed * 0x9e3779b97f4a7c15ull, 0, R_ADDRS, R_EVENTS);
+}
+
+/* Programs over many addresses: tombstones are swept in place while the
+ * blocks around them stay where their lookups find them. */
+static void test_random_order_sweeps(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 6; seed++)
+		random_run(seed * 0x9e3779b97f4a7c15ull, 0, R_ADDRS_MANY,
+			   R_EVENTS_MANY);
 }
 
 /* The same programs through the packer's tap give the same figures. */
@@ -352,7 +368,7 @@ static void test_random_order_tap(void **state)
 {
 	(void)state;
 	for (uint64_t seed = 1; seed <= 200; seed++)
-		random_run(seed * 0x9e3779b97f4a7c15ull, 1);
+		random_run(seed * 0x9e3779b97f4a7c15ull, 1, R_ADDRS, R_EVENTS);
 }
 
 /* What following one address in 16 should show of a block: all of it
@@ -467,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_reuse),
 		cmocka_unit_test(test_weight_and_realloc),
 		cmocka_unit_test(test_growth_and_sweep),
+		cmocka_unit_test(test_random_order_sweeps),
 		cmocka_unit_test(test_random_order),
 		cmocka_unit_test(test_random_order_tap),
 		cmocka_unit_test(test_follow_fewer),

@@ -26,9 +26,11 @@
  * even when the ring holds more: a free's tombstone stays in the live
  * heap until every thread of its process has been drained past it, about
  * one round, and a round of whole 1 MiB rings at 150 threads lasts a
- * second (live.c).
+ * second (live.c). At 32 KiB, bench_drain's 150 threads keep 16 K
+ * tombstones on average instead of 88 K, and the traced run is no slower
+ * for a `top` attached (docs/benchmarks.md, "`top` attached").
  */
-#define MS_VISIT_BUDGET_LIVE (128u << 10)
+#define MS_VISIT_BUDGET_LIVE (32u << 10)
 #define MS_BEAT_NS	    50000000u	 /* heartbeat thread period */
 #define MS_BEAT_STALL_NS    1000000000u	 /* poller silent: stop beating */
 #define MS_FRAME_MAX_AGE_NS 1000000000u

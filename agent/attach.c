@@ -101,6 +101,8 @@ static int recv_settings(int fd, struct ms_settings *s)
 	s->on_full = m.on_full;
 	s->tick_hz = m.tick_hz;
 	s->ring_acks = (m.flags & MS_SET_RING_ACKS) != 0;
+	if (m.flags >> MS_SET_TIME_RES_SHIFT)
+		s->time_res_ns = m.flags >> MS_SET_TIME_RES_SHIFT;
 	return 0;
 }
 
@@ -133,6 +135,7 @@ static void overlay_env(struct ms_settings *s, char *bad, size_t len)
 		{"MEMSCOPE_STACK_DEPTH", ms_parse_stack_depth},
 		{"MEMSCOPE_RING_KB", ms_parse_ring_kb},
 		{"MEMSCOPE_ON_FULL", ms_parse_on_full},
+		{"MEMSCOPE_TIME_RESOLUTION", ms_parse_time_res},
 	};
 	size_t used = 0;
 
@@ -190,8 +193,10 @@ static int go_on(int fd, const struct ms_settings *s)
 	ms_g.set = *s;
 	ms_clock_set(&ms_g.clk, s->tick_hz);
 	/* ~20-30 ns resolution is plenty for a heap profile; the dropped low
-	 * bits were near-random and cost ~0.5 archive bytes per event. */
-	ms_clock_coarsen(&ms_g.clk, MS_AGENT_TICK_SHIFT);
+	 * bits were near-random and cost ~0.5 archive bytes per event. A
+	 * coarser unit when asked for (--time-resolution). */
+	ms_clock_coarsen(&ms_g.clk, ms_clock_resolve(&ms_g.clk, s->time_res_ns,
+						     MS_AGENT_TICK_SHIFT));
 	ms_g.ring_size = ms_ring_size_from_kb(s->ring_kb);
 	/* Per-thread unwind caches where libunwind was built with them
 	 * (Debian's is not: it keeps its global cache and mutex, see

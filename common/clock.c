@@ -50,6 +50,22 @@ void ms_clock_set(struct ms_clock *c, uint64_t tick_hz)
 	c->tick_hz = tick_hz;
 }
 
+unsigned ms_clock_resolve(const struct ms_clock *c, uint64_t res_ns,
+			  unsigned min_shift)
+{
+	unsigned s = min_shift;
+
+	if (!c->use_tsc)
+		return min_shift;
+	/* 2^(s+1) ticks still within res_ns, and 1 MHz of ticks left */
+	while (s < 16 &&
+	       ((unsigned __int128)2 << s) * 1000000000u <=
+		       (unsigned __int128)res_ns * c->tick_hz &&
+	       (c->tick_hz >> (s + 1)) >= 1000000u)
+		s++;
+	return s;
+}
+
 void ms_clock_coarsen(struct ms_clock *c, unsigned shift)
 {
 	if (!c->use_tsc || shift > 16 || (c->tick_hz >> shift) < 1000000u)

@@ -68,6 +68,14 @@ void ms_clock_set(struct ms_clock *c, uint64_t tick_hz);
  */
 void ms_clock_coarsen(struct ms_clock *c, unsigned shift);
 
+/*
+ * The TSC low bits to drop for a resolution of `res_ns`: the largest
+ * power of two of ticks not above it, at least `min_shift` bits (the
+ * default unit), and no coarser than ms_clock_coarsen() allows.
+ */
+unsigned ms_clock_resolve(const struct ms_clock *c, uint64_t res_ns,
+			  unsigned min_shift);
+
 /* Converts ticks to ns relative to a (ticks, ns) reference pair. */
 static inline uint64_t ms_ticks_to_ns(uint64_t ticks, uint64_t ref_ticks,
 				      uint64_t ref_ns, uint64_t tick_hz)

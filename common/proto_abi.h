@@ -72,6 +72,13 @@ struct ms_msg_settings {
 
 /* SETTINGS flags. */
 #define MS_SET_RING_ACKS 1u /* each RING is answered by a RING_ACK */
+/*
+ * Bits 8..31: the time resolution asked for, in ns (0: the agent's default,
+ * MS_DEFAULT_TIME_RES_NS). An agent that does not know them keeps its
+ * default; a consumer that does not send them leaves 0.
+ */
+#define MS_SET_TIME_RES_SHIFT 8
+#define MS_SET_TIME_RES_MAX   ((1u << 24) - 1)
 
 /* Sent with the ring's memfd as SCM_RIGHTS ancillary data. */
 struct ms_msg_ring {

@@ -17,6 +17,7 @@ void ms_settings_defaults(struct ms_settings *s)
 	s->sampling_param = MS_DEFAULT_BYTES_INTERVAL;
 	s->ring_kb = MS_DEFAULT_RING_KB;
 	s->on_full = MS_ON_FULL_BLOCK;
+	s->time_res_ns = MS_DEFAULT_TIME_RES_NS;
 }
 
 int ms_parse_u64(const char *str, uint64_t *out)
@@ -88,6 +89,27 @@ int ms_parse_ring_kb(const char *str, struct ms_settings *s)
 	if (ms_parse_u64(str, &n) < 0 || n < 4 || n > (1u << 20))
 		return -EINVAL;
 	s->ring_kb = n;
+	return 0;
+}
+
+int ms_parse_time_res(const char *str, struct ms_settings *s)
+{
+	char num[24];
+	uint64_t n, unit = 1;
+	size_t len = str ? strlen(str) : 0;
+
+	if (len > 2 && !strcmp(str + len - 2, "us"))
+		unit = 1000, len -= 2;
+	else if (len > 2 && !strcmp(str + len - 2, "ns"))
+		len -= 2;
+	if (len == 0 || len >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, str, len);
+	num[len] = 0;
+	if (ms_parse_u64(num, &n) < 0 || n == 0 || n > MS_MAX_TIME_RES_NS ||
+	    n * unit > MS_MAX_TIME_RES_NS)
+		return -EINVAL;
+	s->time_res_ns = (uint32_t)(n * unit);
 	return 0;
 }
 

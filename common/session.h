@@ -17,6 +17,15 @@
 #define MS_DEFAULT_STACK_DEPTH	   32
 #define MS_MAX_STACK_DEPTH	   128
 #define MS_DEFAULT_BYTES_INTERVAL  524288
+/*
+ * Timestamps: the TSC in units of the largest power of two of its ticks
+ * not above the resolution asked for, and never finer than 64 ticks
+ * (~20-30 ns) nor coarser than 1 MHz (clock.h, ms_clock_resolve()). The
+ * default, 1 ns, thus gives 64 ticks, the unit of every archive before
+ * --time-resolution (docs/benchmarks.md, "Archive size": why).
+ */
+#define MS_DEFAULT_TIME_RES_NS 1
+#define MS_MAX_TIME_RES_NS     1000
 
 struct ms_settings {
 	uint32_t sampling; /* MS_SAMPLING_* */
@@ -26,6 +35,7 @@ struct ms_settings {
 	uint32_t on_full; /* MS_ON_FULL_* */
 	uint64_t tick_hz;
 	uint32_t ring_acks; /* the consumer answers each RING (agent side) */
+	uint32_t time_res_ns; /* resolution asked for (see above) */
 };
 
 void ms_settings_defaults(struct ms_settings *s);
@@ -36,6 +46,8 @@ int ms_parse_sampling(const char *str, struct ms_settings *s);
 int ms_parse_on_full(const char *str, struct ms_settings *s);
 int ms_parse_stack_depth(const char *str, struct ms_settings *s);
 int ms_parse_ring_kb(const char *str, struct ms_settings *s);
+/* "N", "Nns" or "Nus", 1 ns .. MS_MAX_TIME_RES_NS. */
+int ms_parse_time_res(const char *str, struct ms_settings *s);
 
 /* "full", "tiered" or "bytes:N" into buf. */
 void ms_format_sampling(const struct ms_settings *s, char *buf, size_t len);

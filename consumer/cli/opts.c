@@ -18,6 +18,10 @@ const char ms_opts_help[] =
 	"1024 in full mode, 256 when sampling)\n"
 	"  --on-full MODE          drop | block when a ring is full (default: "
 	"block)\n"
+	"  --time-resolution T     timestamps' unit at most T (Nns, Nus; "
+	"1ns..1us):\n"
+	"                          coarser is smaller (default: 1ns, i.e. 64 "
+	"TSC ticks)\n"
 	"  --exit-when-idle        exit once every attached process has gone\n"
 	"  --zstd-level N          compression level, -7..19 (default: 1)\n"
 	"  --frame-kb N            KiB of records per compressed frame "
@@ -81,6 +85,8 @@ static int apply(struct ms_daemon_opts *o, const char *name, const char *v)
 		o->ring_kb_given = 1;
 	} else if (!strcmp(name, "--on-full"))
 		return ms_parse_on_full(v, &o->set) ? -1 : 0;
+	else if (!strcmp(name, "--time-resolution"))
+		return ms_parse_time_res(v, &o->set) ? -1 : 0;
 	else if (!strcmp(name, "--zstd-level")) {
 		if (parse_int(v, -7, 19, &i))
 			return -1;
@@ -98,9 +104,10 @@ static int apply(struct ms_daemon_opts *o, const char *name, const char *v)
 }
 
 static const char *const valued[] = {
-	"--session",	 "--out",	 "--sampling",
-	"--stack-depth", "--ring-kb",	 "--on-full",
-	"--zstd-level",	 "--segment-mb", "--frame-kb",
+	"--session",	     "--out",	     "--sampling",
+	"--stack-depth",     "--ring-kb",    "--on-full",
+	"--zstd-level",	     "--segment-mb", "--frame-kb",
+	"--time-resolution",
 };
 
 static int is_valued(const char *name)

@@ -208,13 +208,14 @@ static void put_settings(FILE *f, const struct ms_daemon *d)
 	fprintf(f,
 		"  \"settings\": {\"sampling\": \"%s\", \"stack_depth\": %u, "
 		"\"ring_kb\": %llu, \"on_full\": \"%s\", \"tick_hz\": %llu, "
+		"\"time_resolution_ns\": %u, "
 		"\"zstd_level\": %d, \"frame_kb\": %llu, \"segment_mb\": "
 		"%llu},\n",
 		samp, d->o.set.stack_depth,
 		(unsigned long long)d->o.set.ring_kb,
 		on_full_name(d->o.set.on_full),
-		(unsigned long long)d->clk.tick_hz, d->o.level,
-		(unsigned long long)d->o.frame_kb,
+		(unsigned long long)d->clk.tick_hz, d->o.set.time_res_ns,
+		d->o.level, (unsigned long long)d->o.frame_kb,
 		(unsigned long long)d->o.seg_mb);
 }
 

@@ -83,15 +83,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
+/* Emits the records at buf + 1 (buf[0] = 0), then the same packed. */
+static void emit_both(ms_fuzz_emit emit, void *arg, uint8_t *buf, size_t len)
+{
+	size_t n;
+	uint8_t *q;
+
+	buf[0] = 0;
+	emit(buf, len, arg);
+	if (!pk && !(pk = ms_packer_create()))
+		abort();
+	if (ms_pack(pk, buf + 1, len - 1) != 0)
+		abort();
+	n = join();
+	q = malloc(n + 3);
+	if (!q)
+		abort();
+	q[0] = 1;
+	q[1] = (uint8_t)(len - 1);
+	q[2] = (uint8_t)((len - 1) >> 8);
+	memcpy(q + 3, joined, n);
+	emit(q, n + 3, arg);
+	free(q);
+}
+
 void ms_fuzz_seeds(ms_fuzz_emit emit, void *arg)
 {
 	static uint8_t buf[1 + 4096];
 	struct ms_rec_state st = {0};
 	static const uint64_t frames[2] = {0x401000, 0x402000};
 	uint8_t *p = buf + 1;
-	size_t len, n;
+	uint64_t ts = 100;
 
-	buf[0] = 0;
 	p = ms_rec_put_sync(&st, p);
 	p = ms_rec_put_clock(&st, p, 10, 99, 1000);
 	p = ms_rec_put_stack(&st, p, 11, 1, frames, 2);
@@ -107,24 +130,22 @@ void ms_fuzz_seeds(ms_fuzz_emit emit, void *arg)
 	p = ms_rec_put_realloc(&st, p, 90, 0x10000, 0x20000, 100, 1,
 			       MS_WEIGHT_ONE);
 	p = ms_rec_put_lost(&st, p, 91, 4, 0);
-	len = (size_t)(p - buf);
-	emit(buf, len, arg);
-	/* the same records packed, for the other property */
-	if (!pk && !(pk = ms_packer_create()))
-		abort();
-	if (ms_pack(pk, buf + 1, len - 1) != 0)
-		abort();
-	n = join();
-	{
-		uint8_t *q = malloc(n + 3);
-
-		if (!q)
-			abort();
-		q[0] = 1;
-		q[1] = (uint8_t)(len - 1);
-		q[2] = (uint8_t)((len - 1) >> 8);
-		memcpy(q + 3, joined, n);
-		emit(q, n + 3, arg);
-		free(q);
+	emit_both(emit, arg, buf, (size_t)(p - buf));
+	/* values that take the high columns of packing version 2: time
+	 * deltas, addresses and distances of two bytes and more */
+	st = (struct ms_rec_state){0};
+	p = buf + 1;
+	p = ms_rec_put_sync(&st, p);
+	for (uint64_t k = 0; k < 150; k++) {
+		ts += k % 3 ? 300 : 70000;
+		p = ms_rec_put_alloc(&st, p, ts, 0x55d84b000000 + 0x1230 * k,
+				     24, 0, 1, MS_WEIGHT_ONE);
+		if (k % 4 == 3)
+			p = ms_rec_put_free(&st, p, ts + 200,
+					    0x55d84b000000 + 0x1230 * (k / 2));
+		if (k % 9 == 8)
+			p = ms_rec_put_free(&st, p, ts + 9000,
+					    0x7f0000000000 + 0x10 * k);
 	}
+	emit_both(emit, arg, buf, (size_t)(p - buf));
 }

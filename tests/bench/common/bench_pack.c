@@ -24,8 +24,8 @@
 #include "segment_abi.h"
 
 static const char *const col_names[] = {
-	"type",	 "dt_alloc", "dt_free", "size",	 "stack", "amode",
-	"aaddr", "fdist",    "faddr",	"extra", "verb",
+	"type",	 "dt_alloc", "dt_free", "size", "stack",   "amode",   "aaddr",
+	"fdist", "faddr",    "extra",	"verb", "time_hi", "addr_hi",
 };
 #define NCOLS (sizeof(col_names) / sizeof(col_names[0]))
 
@@ -84,6 +84,11 @@ static int frame(struct totals *t, struct ms_packer *pk, ZSTD_CCtx *z,
 		return 0;
 	}
 	nparts = ms_pack_parts(pk, &part, &plen);
+	if (nparts != NCOLS + 1) {
+		fprintf(stderr, "bench_pack: %u parts, %zu columns named\n",
+			nparts, NCOLS);
+		exit(1);
+	}
 	/* as the segment writer does: each part its own zstd frame */
 	for (unsigned i = 0; i < nparts; i++) {
 		memcpy(packed + n, part[i], plen[i]);

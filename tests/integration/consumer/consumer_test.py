@@ -422,6 +422,53 @@ def sc_modes(args, tmp):
         os.umask(old)
 
 
+def sc_time_resolution(args, tmp):
+    """Issue 12: --time-resolution (and MEMSCOPE_TIME_RESOLUTION, per
+    process) give ticks of the largest power of two of the default unit
+    within the resolution, no coarser than 1 MHz; every record is kept.
+    Without an invariant TSC ticks are ns whatever is asked."""
+    def record(name, opts, env=None):
+        arc = os.path.join(tmp, name)
+        e = dict(os.environ)
+        e.update(env or {})
+        p = subprocess.run([args.cli, "record", "--quiet", "--sampling",
+                            "full", "--no-symbolize", "--out", arc] + opts +
+                           ["--", "sh", "-c", "ls / >/dev/null"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=TIMEOUT, env=e)
+        check(p.returncode == 0, "record %r failed: %r" % (opts, p.stderr))
+        p = subprocess.run([args.cli, "dump", arc, "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=TIMEOUT)
+        check(p.returncode == 0, "dump: %r" % p.stderr)
+        evs = [json.loads(l) for l in p.stdout.splitlines()]
+        hz = {e["tick_hz"] for e in evs if e["kind"] == "clock"}
+        st = stats(args, arc)
+        check(len(hz) == 1, "%s: clock rates %r" % (name, hz))
+        check(len(evs) == st["events"] and st["dropped"] == 0,
+              "%s: %d records dumped of %d" % (name, len(evs), st["events"]))
+        return hz.pop()
+
+    base = record("default", [])
+    same = record("1ns", ["--time-resolution", "1ns"])
+    coarse = record("1us", ["--time-resolution", "1us"])
+    env = record("env", [], {"MEMSCOPE_TIME_RESOLUTION": "250ns"})
+    print("tick_hz: default %d, 1ns %d, 1us %d, env 250ns %d" %
+          (base, same, coarse, env))
+    check(same == base, "1ns is not the default unit")
+    if base == 1000000000:
+        check(coarse == base and env == base, "ns ticks were changed")
+        return
+    for hz, ns in ((coarse, 1000), (env, 250)):
+        ratio = base // hz
+        check(base % hz < ratio and ratio & (ratio - 1) == 0,
+              "%d Hz is not the default %d Hz over a power of two" %
+              (hz, base))
+        check(hz >= 1000000 and 1e9 / hz <= ns and
+              (2e9 / hz > ns or hz < 2000000),
+              "%d Hz for %d ns" % (hz, ns))
+
+
 def sc_stats_manifest(args, tmp):
     """Issue 11: `stats` of a finished session counts from its manifest
     (as --verify does from every frame), and reads every frame instead as
@@ -527,6 +574,7 @@ SCENARIOS = {
     "killed": sc_killed, "other-uid": sc_other_uid, "sigterm": sc_sigterm,
     "in-use": sc_in_use, "utf8": sc_utf8, "modes": sc_modes,
     "stats-manifest": sc_stats_manifest, "old-format": sc_old_format,
+    "time-resolution": sc_time_resolution,
 }
 
 

@@ -65,6 +65,40 @@ static void test_coarsen(void **state)
 	assert_int_equal(c.shift, 0);
 }
 
+/*
+ * A resolution becomes the largest power of two of TSC ticks within it, at
+ * least the default unit, never under 1 MHz of ticks.
+ */
+static void test_resolve(void **state)
+{
+	struct ms_clock c = {.use_tsc = 1, .tick_hz = 2096000000u};
+	struct ms_clock ns = {.use_tsc = 0, .tick_hz = 1000000000u};
+
+	(void)state;
+	/* 64 ticks are 30.5 ns at 2.096 GHz */
+	assert_int_equal(ms_clock_resolve(&c, 1, 6), 6);
+	assert_int_equal(ms_clock_resolve(&c, 61, 6), 6);
+	assert_int_equal(ms_clock_resolve(&c, 62, 6), 7);    /* 128: 61.07 ns */
+	assert_int_equal(ms_clock_resolve(&c, 250, 6), 9);   /* 512: 244 ns */
+	assert_int_equal(ms_clock_resolve(&c, 976, 6), 10);  /* 488 ns */
+	assert_int_equal(ms_clock_resolve(&c, 1000, 6), 11); /* 977 ns */
+	/* 2^11 ticks leave 1.02 MHz, 2^12 would leave 0.51 */
+	assert_int_equal(ms_clock_resolve(&c, 1000000, 6), 11);
+	c.tick_hz = 1000000000u; /* 1 GHz: 2^9 ticks = 512 ns */
+	assert_int_equal(ms_clock_resolve(&c, 1000, 6), 9);
+	assert_int_equal(ms_clock_resolve(&c, 1024, 6), 9);
+	c.tick_hz = 5000000000u; /* 2^12 ticks = 819 ns */
+	assert_int_equal(ms_clock_resolve(&c, 1000, 6), 12);
+	c.tick_hz = 90000000u; /* slow: 64 ticks leave 1.4 MHz, no more */
+	assert_int_equal(ms_clock_resolve(&c, 1000, 6), 6);
+	assert_int_equal(ms_clock_resolve(&ns, 1000, 6), 6); /* no TSC */
+	/* what ms_clock_coarsen() then takes */
+	c.tick_hz = 2096000000u;
+	ms_clock_coarsen(&c, ms_clock_resolve(&c, 1000, 6));
+	assert_int_equal(c.shift, 11);
+	assert_int_equal(c.tick_hz, 2096000000u >> 11);
+}
+
 static void test_monotonic_fallback(void **state)
 {
 	struct ms_clock c;
@@ -177,6 +211,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_calibrated_rate_tracks_monotonic),
 		cmocka_unit_test(test_coarsen),
+		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_monotonic_fallback),
 		cmocka_unit_test(test_ticks_to_ns),
 		cmocka_unit_test(test_cached_rate),

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "pack.h"
+#include "pack_v1_frame.h"
 #include "record.h"
 #include "ring_abi.h"
 
@@ -296,6 +297,144 @@ static void test_zero_at_the_end_is_packed(void **state)
 	ms_packer_destroy(pk);
 }
 
+/* Parts of a packed frame (0 = header): version 2's split columns. */
+enum {
+	P_DT_A = 2,
+	P_DT_F = 3,
+	P_AADDR = 7,
+	P_FDIST = 8,
+	P_FADDR = 9,
+	P_TIME_HI = 12, /* of P_DT_A and P_DT_F */
+	P_ADDR_HI,	/* of P_AADDR, P_FDIST and P_FADDR */
+};
+
+/*
+ * Values at each edge of the split (version 2): the first byte alone
+ * (0, 0x7f), one high byte (0x80, 0x3fff), two (0x4000), and the widest
+ * (2^63 and more), in every split column: time deltas, ALLOC and FREE
+ * addresses and FREE distances.
+ */
+static const uint64_t edges[] = {
+	0,	    1,		0x7f,
+	0x80,	    0x81,	0xff,
+	0x100,	    0x3fff,	0x4000,
+	0x1fffff,   0x200000,	0xfffffffull,
+	1ull << 35, 1ull << 56, (1ull << 57) - 1,
+	1ull << 62,
+};
+#define NEDGES (sizeof(edges) / sizeof(edges[0]))
+
+static void test_split_edges(void **state)
+{
+	struct ms_packer *pk = ms_packer_create();
+	struct ms_rec_state s = {0, 0};
+	uint64_t ts = 0, a = 0x10000;
+	uint8_t *p = raw;
+	size_t n, len;
+
+	(void)state;
+	assert_non_null(pk);
+	p = ms_rec_put_sync(&s, p);
+	for (size_t i = 0; i < NEDGES; i++) {
+		/* an ALLOC and a FREE after each time delta; addresses apart
+		 * by each delta, up and down (zigzag: both signs) */
+		ts += edges[i];
+		p = ms_rec_put_alloc(&s, p, ts, a + edges[i], 24, 0, 1,
+				     MS_WEIGHT_ONE);
+		ts += edges[NEDGES - 1 - i];
+		p = ms_rec_put_free(&s, p, ts, a - edges[i] - 16);
+		p = ms_rec_put_free(&s, p, ts, a + edges[i]); /* fdist 1 */
+	}
+	/* the largest time delta and address deltas there are */
+	p = ms_rec_put_alloc(&s, p, UINT64_MAX, UINT64_MAX, 24, 0, 1,
+			     MS_WEIGHT_ONE);
+	p = ms_rec_put_free(&s, p, UINT64_MAX, 0);
+	len = (size_t)(p - raw);
+	n = roundtrip(pk, len);
+	assert_int_equal(packed[0], 2); /* the version written */
+	/* one low byte per value; high bytes only for values >= 0x80 */
+	assert_int_equal(part_len(pk, P_DT_A), NEDGES + 1);
+	assert_int_equal(part_len(pk, P_DT_F), 2 * NEDGES + 1);
+	assert_int_equal(part_len(pk, P_AADDR), NEDGES + 1);
+	assert_int_equal(part_len(pk, P_FADDR), NEDGES + 1);
+	assert_true(part_len(pk, P_TIME_HI) > 0);
+	assert_true(part_len(pk, P_ADDR_HI) > 0);
+	/* a high part of 0 (the value fits its low byte) or of more than
+	 * 57 bits is not what the packer writes: refused */
+	for (unsigned bad = 0; bad < 2; bad++) {
+		size_t at = 0, k;
+
+		for (unsigned i = 0; i < P_ADDR_HI; i++)
+			at += part_len(pk, i);
+		/* the first high part: the first ALLOC's address delta */
+		k = at;
+		memcpy(back, packed + k, 10);
+		if (bad == 0) {
+			packed[k] = 0;
+		} else {
+			memset(packed + k, 0xff, 8);
+			packed[k + 8] = 0x7f;
+		}
+		assert_int_equal(ms_unpack(pk, packed, n, back + 64, len),
+				 -EBADMSG);
+		memcpy(packed + k, back, 10);
+	}
+	assert_int_equal(ms_unpack(pk, packed, n, back, len), 0);
+	assert_memory_equal(back, raw, len);
+	ms_packer_destroy(pk);
+}
+
+/* FREE distances beyond one low byte: thousands of blocks freed in the
+ * order they were made. */
+static void test_split_distances(void **state)
+{
+	struct ms_packer *pk = ms_packer_create();
+	struct ms_rec_state s = {0, 0};
+	uint8_t *p = raw;
+
+	(void)state;
+	assert_non_null(pk);
+	p = ms_rec_put_sync(&s, p);
+	for (uint64_t i = 0; i < 20000; i++)
+		p = ms_rec_put_alloc(&s, p, i, 0x100000 + 32 * i, 24, 0, 1,
+				     MS_WEIGHT_ONE);
+	for (uint64_t i = 0; i < 20000; i += 7)
+		p = ms_rec_put_free(&s, p, 30000 + i, 0x100000 + 32 * i);
+	roundtrip(pk, (size_t)(p - raw));
+	/* the packer's map keeps some of the blocks (it has fewer slots):
+	 * those are named, at distances of up to 20,000 */
+	assert_true(part_len(pk, P_ADDR_HI) > part_len(pk, P_FADDR));
+	ms_packer_destroy(pk);
+}
+
+/* Frames packed before version 2 still unpack, exactly; damaged, they
+ * are refused. */
+static void test_version1_still_read(void **state)
+{
+	struct ms_packer *pk = ms_packer_create();
+	size_t len = sizeof(v1_records), n = sizeof(v1_packed);
+
+	(void)state;
+	assert_non_null(pk);
+	assert_int_equal(v1_packed[0], 1);
+	memcpy(packed, v1_packed, n);
+	memset(back, 0xa5, len);
+	assert_int_equal(ms_unpack(pk, packed, n, back, len), 0);
+	assert_memory_equal(back, v1_records, len);
+	for (size_t k = 0; k < n; k++)
+		assert_int_equal(ms_unpack(pk, packed, k, back, len), -EBADMSG);
+	/* read as version 2 (a high column of length 0 added to the
+	 * header): not the same records */
+	packed[0] = 2;
+	assert_int_equal(ms_unpack(pk, packed, n, back, len), -EBADMSG);
+	/* the same records packed now: version 2, the same bytes but for
+	 * two more column lengths in the header */
+	memcpy(raw, v1_records, len);
+	assert_true(roundtrip(pk, len) <= n + 2 * 2);
+	assert_int_equal(packed[0], 2);
+	ms_packer_destroy(pk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +443,9 @@ int main(void)
 		cmocka_unit_test(test_noncanonical_kept_verbatim),
 		cmocka_unit_test(test_zero_at_the_end_is_packed),
 		cmocka_unit_test(test_damage_refused),
+		cmocka_unit_test(test_split_edges),
+		cmocka_unit_test(test_split_distances),
+		cmocka_unit_test(test_version1_still_read),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,6 +60,30 @@ static void test_settings_parsers(void **state)
 	assert_int_equal(ms_parse_ring_kb("3", &s), -EINVAL);
 	assert_int_equal(ms_parse_ring_kb("64", &s), 0);
 	assert_int_equal(s.ring_kb, 64);
+	/* time resolution: ns by default, 1 ns .. 1 us */
+	assert_int_equal(s.time_res_ns, MS_DEFAULT_TIME_RES_NS);
+	assert_int_equal(ms_parse_time_res("250", &s), 0);
+	assert_int_equal(s.time_res_ns, 250);
+	assert_int_equal(ms_parse_time_res("100ns", &s), 0);
+	assert_int_equal(s.time_res_ns, 100);
+	assert_int_equal(ms_parse_time_res("1us", &s), 0);
+	assert_int_equal(s.time_res_ns, 1000);
+	assert_int_equal(ms_parse_time_res("1000ns", &s), 0);
+	assert_int_equal(ms_parse_time_res("1ns", &s), 0);
+	assert_int_equal(s.time_res_ns, 1);
+	assert_int_equal(ms_parse_time_res("2us", &s), -EINVAL);
+	assert_int_equal(ms_parse_time_res("1001", &s), -EINVAL);
+	assert_int_equal(ms_parse_time_res("0", &s), -EINVAL);
+	assert_int_equal(ms_parse_time_res("0us", &s), -EINVAL);
+	assert_int_equal(ms_parse_time_res("ns", &s), -EINVAL);
+	assert_int_equal(ms_parse_time_res("us", &s), -EINVAL);
+	assert_int_equal(ms_parse_time_res("1ms", &s), -EINVAL);
+	assert_int_equal(ms_parse_time_res("-5", &s), -EINVAL);
+	assert_int_equal(ms_parse_time_res("", &s), -EINVAL);
+	assert_int_equal(ms_parse_time_res(NULL, &s), -EINVAL);
+	assert_int_equal(ms_parse_time_res("18446744073709551615us", &s),
+			 -EINVAL);
+	assert_int_equal(s.time_res_ns, 1);
 }
 
 static void test_socket_paths(void **state)

@@ -267,8 +267,8 @@ static uint64_t drained_ts(const struct ms_live *l)
 
 static void set_cap(struct ms_live *l)
 {
-	l->sweep_after = l->cap / 4 > MS_LIVE_TOMBS_MIN ? l->cap / 4
-							: MS_LIVE_TOMBS_MIN;
+	l->sweep_after =
+		l->cap / 4 > MS_LIVE_TOMBS_MIN ? l->cap / 4 : MS_LIVE_TOMBS_MIN;
 }
 
 /*

@@ -106,7 +106,7 @@ struct ms_live {
 	/* blocks: open addressing, linear probing, addr 0 = empty */
 	struct ms_live_block *tab;
 	uint32_t cap, nblocks, ntombs;
-	uint32_t made, sweep_after; /* tombstones since the last sweep */
+	uint32_t made, sweep_after;  /* tombstones since the last sweep */
 	uint64_t passes, pass_slots; /* sweeps and rehashes, slots walked */
 	/* sites: index 0 is "no stack known" */
 	struct ms_live_site *sites;

@@ -181,8 +181,7 @@ static void abandon(struct ms_cring *r, int err)
 
 /* Moves committed bytes into the stream; returns bytes moved. Past
  * `budget` no more is peeked; with `cut`, a peek is cut at it too. */
-static uint64_t drain(struct ms_cring *r, uint64_t budget, int cut,
-		      int tail_on)
+static uint64_t drain(struct ms_cring *r, uint64_t budget, int cut, int tail_on)
 {
 	uint64_t moved = 0;
 

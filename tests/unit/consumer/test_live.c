@@ -184,11 +184,11 @@ static void test_growth_and_sweep(void **state)
  * as the poller drains their rings. The live heap must end with the
  * figures of the true time order.
  */
-#define R_THREADS	4
-#define R_ADDRS		6
-#define R_EVENTS	4000
-#define R_ADDRS_MANY	30000 /* tombstones enough for sweeps */
-#define R_EVENTS_MANY	240000
+#define R_THREADS     4
+#define R_ADDRS	      6
+#define R_EVENTS      4000
+#define R_ADDRS_MANY  30000 /* tombstones enough for sweeps */
+#define R_EVENTS_MANY 240000
 
 struct r_ev {
 	int is_free;

@@ -37,6 +37,13 @@ struct proc {
 	uint64_t freed[1u << FREED_LOG2];
 };
 
+/* A double free held back (see unknown_free()). */
+struct park {
+	uint32_t pid;
+	size_t ti;
+	uint64_t ns, addr;
+};
+
 struct tstate {
 	uint64_t last_alloc; /* for temporaries: freed before the next call */
 };
@@ -57,6 +64,8 @@ struct ms_heap {
 	struct ms_heap_timeline tl;
 	struct ms_heap_finding find[MS_HEAP_FINDINGS_KEPT];
 	size_t nfind;
+	struct park park[MS_HEAP_PARKED];
+	size_t npark;
 	uint32_t epoch; /* of the current peak */
 	uint32_t nlife; /* lifetime histograms made */
 	int counting;	/* inside the window */
@@ -432,15 +441,11 @@ static void free_block(struct ms_heap *h, struct proc *p, struct live *b,
 	note_live(h, e->ns, before);
 }
 
-/* A free of an address that holds no live block. */
-static void unknown_free(struct ms_heap *h, struct proc *p, size_t ti,
-			 const struct ms_heap_ev *e, uint64_t addr)
+static void finding(struct ms_heap *h, int dbl, uint32_t pid, size_t ti,
+		    uint64_t ns, uint64_t addr)
 {
-	int dbl = p->freed[freed_slot(addr)] == addr;
 	struct ms_heap_finding *f;
 
-	if (!h->counting)
-		return;
 	if (dbl)
 		h->tot.double_frees++;
 	else
@@ -449,11 +454,56 @@ static void unknown_free(struct ms_heap *h, struct proc *p, size_t ti,
 		return;
 	f = &h->find[h->nfind++];
 	f->double_free = dbl;
-	f->pid = e->pid;
+	f->pid = pid;
 	f->tid = h->threads[ti].tid;
-	f->ns = e->ns;
+	f->ns = ns;
 	f->addr = addr;
 }
+
+/* The parked double frees older than `now` less the window are findings
+ * (all of them when `now` is UINT64_MAX). */
+static void park_expire(struct ms_heap *h, uint64_t now)
+{
+	size_t k = 0;
+
+	while (k < h->npark &&
+	       (now == UINT64_MAX || now - h->park[k].ns > MS_HEAP_REORDER_NS))
+		k++;
+	for (size_t i = 0; i < k; i++)
+		finding(h, 1, h->park[i].pid, h->park[i].ti, h->park[i].ns,
+			h->park[i].addr);
+	h->npark -= k;
+	memmove(h->park, h->park + k, h->npark * sizeof(h->park[0]));
+}
+
+/*
+ * A free of an address that holds no live block. A double free is held
+ * back for MS_HEAP_REORDER_NS: two threads' clocks (the TSC of two CPUs,
+ * rounded to the agent's unit) may order a free before the allocation it
+ * ends when one thread hands a block to another that frees it at once,
+ * and the allocation of the address by the other thread, timed a little
+ * later than the free, then makes it no double free (ms_heap_event()).
+ */
+static void unknown_free(struct ms_heap *h, struct proc *p, size_t ti,
+			 const struct ms_heap_ev *e, uint64_t addr)
+{
+	int dbl = p->freed[freed_slot(addr)] == addr;
+
+	if (!h->counting)
+		return;
+	if (!dbl) {
+		finding(h, 0, e->pid, ti, e->ns, addr);
+		return;
+	}
+	if (h->npark == MS_HEAP_PARKED)
+		park_expire(h, h->park[0].ns + MS_HEAP_REORDER_NS + 1);
+	h->park[h->npark++] = (struct park){e->pid, ti, e->ns, addr};
+}
+
+/* An allocation at `addr` just made live: a parked free of it by another
+ * thread, timed within the window before, ends it at once. */
+static void park_match(struct ms_heap *h, struct proc *p, size_t ti,
+		       const struct ms_heap_ev *e, uint64_t addr);
 
 static void free_at(struct ms_heap *h, struct proc *p, size_t ti,
 		    const struct ms_heap_ev *e, uint64_t addr)
@@ -520,6 +570,7 @@ int ms_heap_event(struct ms_heap *h, const struct ms_heap_ev *e)
 {
 	struct proc *p;
 	size_t ti;
+	int err;
 
 	if (e->type != MS_REC_ALLOC && e->type != MS_REC_FREE &&
 	    e->type != MS_REC_REALLOC && e->type != MS_REC_LOST)
@@ -538,9 +589,14 @@ int ms_heap_event(struct ms_heap *h, const struct ms_heap_ev *e)
 		return -ENOMEM;
 	if (h->counting)
 		h->tot.last_ns = e->ns;
+	if (h->npark)
+		park_expire(h, e->ns);
 	switch (e->type) {
 	case MS_REC_ALLOC:
-		return alloc_block(h, p, ti, e, e->addr);
+		err = alloc_block(h, p, ti, e, e->addr);
+		if (!err && h->npark)
+			park_match(h, p, ti, e, e->addr);
+		return err;
 	case MS_REC_FREE:
 		free_at(h, p, ti, e, e->addr);
 		return 0;
@@ -548,13 +604,37 @@ int ms_heap_event(struct ms_heap *h, const struct ms_heap_ev *e)
 		free_at(h, p, ti, e, e->old_addr);
 		if (h->counting && (!h->o.tid || e->tid == h->o.tid))
 			h->tot.realloc_q16 += e->weight;
-		return e->addr ? alloc_block(h, p, ti, e, e->addr) : 0;
+		err = e->addr ? alloc_block(h, p, ti, e, e->addr) : 0;
+		if (!err && e->addr && h->npark)
+			park_match(h, p, ti, e, e->addr);
+		return err;
 	default: /* MS_REC_LOST */
 		if (h->counting) {
 			h->tot.lost += e->count;
 			h->threads[ti].lost += e->count;
 		}
 		return 0;
+	}
+}
+
+static void park_match(struct ms_heap *h, struct proc *p, size_t ti,
+		       const struct ms_heap_ev *e, uint64_t addr)
+{
+	for (size_t i = 0; i < h->npark; i++) {
+		struct park k = h->park[i];
+		struct ms_heap_ev f;
+
+		if (k.addr != addr || k.pid != e->pid || k.ti == ti)
+			continue;
+		h->npark--;
+		memmove(h->park + i, h->park + i + 1,
+			(h->npark - i) * sizeof(h->park[0]));
+		f = *e;
+		f.type = MS_REC_FREE;
+		f.tid = h->threads[k.ti].tid;
+		f.addr = addr; /* freed as it is made: a lifetime of 0 */
+		free_at(h, p, k.ti, &f, addr);
+		return;
 	}
 }
 
@@ -601,10 +681,20 @@ static void count_leaks(struct ms_heap *h)
 	}
 }
 
+static int by_ns(const void *a, const void *b)
+{
+	const struct ms_heap_finding *x = a, *y = b;
+
+	return (x->ns > y->ns) - (x->ns < y->ns);
+}
+
 void ms_heap_finish(struct ms_heap *h)
 {
 	if (!h->counting)
 		return;
+	park_expire(h, UINT64_MAX);
+	/* parked double frees were kept later than they happened */
+	qsort(h->find, h->nfind, sizeof(h->find[0]), by_ns);
 	count_leaks(h);
 	for (uint32_t i = 0; i < h->sites->n; i++)
 		site_touch(h, ms_sites_get(h->sites, i));

@@ -10,7 +10,9 @@
  *   allocated it; `realloc` is the free of the old block and the
  *   allocation of the new one. A free of an address that is not live is a
  *   finding: a double free when the address was freed recently and not
- *   allocated again, else an unknown block (allocated before tracking
+ *   allocated again (unless another thread allocates it within
+ *   MS_HEAP_REORDER_NS after: threads' clocks differ by that much), else
+ *   an unknown block (allocated before tracking
  *   began, or its allocation was lost). Findings never stop the replay.
  * - Figures are sums of Q16 weights (sites.h): exact in `full` mode,
  *   estimates under sampling.
@@ -96,6 +98,10 @@ struct ms_heap_finding {
 };
 
 #define MS_HEAP_FINDINGS_KEPT 20 /* examples kept; all are counted */
+/* A double free followed within this time by another thread's allocation
+ * of the address is taken as two clocks' disagreement, not a finding. */
+#define MS_HEAP_REORDER_NS    5000u
+#define MS_HEAP_PARKED	      256 /* double frees held back at once */
 #define MS_HEAP_TIMELINE      512
 #define MS_HEAP_SIZE_CLASSES  64
 

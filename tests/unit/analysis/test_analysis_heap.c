@@ -420,10 +420,55 @@ static void test_lifetime(void **state)
 	assert_true(ms_lifetime_bucket(UINT64_MAX) == MS_LIFE_BUCKETS - 1);
 }
 
+/*
+ * Thread 2 allocates at 0x40 and hands each block to thread 1, which frees
+ * it at once; thread 2's next allocation gets 0x40 again. Their clocks
+ * differ: the reuse is timed a little after the free that follows it. A
+ * double free followed by another thread's allocation of the address
+ * within MS_HEAP_REORDER_NS is no finding; later, or by the same thread,
+ * it is one.
+ */
+static void test_handoff_reordered(void **state)
+{
+	const struct ms_heap_finding *fd;
+	const struct ms_heap_totals *t;
+	struct fx f;
+	size_t n;
+
+	(void)state;
+	open_fx(&f, &(struct ms_heap_opts){0});
+	alloc(&f, 2, 1000, 0x40, 8, f.a);
+	release(&f, 1, 1100, 0x40);
+	release(&f, 1, 1300, 0x40);	  /* freed the reuse timed below */
+	alloc(&f, 2, 1350, 0x40, 8, f.a); /* 50 ns later on its clock */
+	alloc(&f, 2, 1700, 0x40, 8, f.a);
+	release(&f, 1, 1800, 0x40);
+	/* a true double free: nothing allocates 0x40 again in time */
+	release(&f, 1, 1900, 0x40);
+	alloc(&f, 2, 1900 + MS_HEAP_REORDER_NS + 1, 0x40, 8, f.a);
+	release(&f, 1, 2000 + MS_HEAP_REORDER_NS, 0x40);
+	/* nor does the same thread's own allocation excuse one */
+	release(&f, 1, 3000 + MS_HEAP_REORDER_NS, 0x40);
+	alloc(&f, 1, 3100 + MS_HEAP_REORDER_NS, 0x40, 8, f.a);
+	ms_heap_finish(f.h);
+	t = ms_heap_totals(f.h);
+	assert_int_equal(t->double_frees, 2);
+	assert_int_equal(t->unknown_frees, 0);
+	assert_int_equal(t->live, 8); /* the last allocation */
+	assert_int_equal(t->allocs_q16 >> 16, 5);
+	assert_int_equal(t->frees_q16 >> 16, 4);
+	fd = ms_heap_findings(f.h, &n);
+	assert_int_equal(n, 2);
+	assert_true(fd[0].double_free && fd[0].ns == 1900 && fd[0].tid == 1);
+	assert_true(fd[1].double_free && fd[1].ns == 3000 + MS_HEAP_REORDER_NS);
+	close_fx(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_intern),
+		cmocka_unit_test(test_handoff_reordered),
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_peak_sites),
 		cmocka_unit_test(test_window),

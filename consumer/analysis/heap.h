@@ -100,10 +100,10 @@ struct ms_heap_finding {
 #define MS_HEAP_FINDINGS_KEPT 20 /* examples kept; all are counted */
 /* A double free followed within this time by another thread's allocation
  * of the address is taken as two clocks' disagreement, not a finding. */
-#define MS_HEAP_REORDER_NS    5000u
-#define MS_HEAP_PARKED	      256 /* double frees held back at once */
-#define MS_HEAP_TIMELINE      512
-#define MS_HEAP_SIZE_CLASSES  64
+#define MS_HEAP_REORDER_NS   5000u
+#define MS_HEAP_PARKED	     256 /* double frees held back at once */
+#define MS_HEAP_TIMELINE     512
+#define MS_HEAP_SIZE_CLASSES 64
 
 /* Live bytes over time: at most MS_HEAP_TIMELINE buckets of `width` ns
  * from `start`; each keeps the highest total seen in it. */

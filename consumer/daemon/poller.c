@@ -17,10 +17,10 @@
 
 #include "daemon_int.h"
 
-#define MS_IDLE_SPINS	    16
-#define MS_IDLE_MIN_NS	    20000u
-#define MS_IDLE_MAX_NS	    2000000u
-#define MS_VISIT_BUDGET	    (512u << 10) /* bytes per ring per visit */
+#define MS_IDLE_SPINS	16
+#define MS_IDLE_MIN_NS	20000u
+#define MS_IDLE_MAX_NS	2000000u
+#define MS_VISIT_BUDGET (512u << 10) /* bytes per ring per visit */
 /*
  * While a live heap follows the process, a visit takes at most this much
  * even when the ring holds more: a free's tombstone stays in the live
@@ -31,9 +31,9 @@
  * for a `top` attached (docs/benchmarks.md, "`top` attached").
  */
 #define MS_VISIT_BUDGET_LIVE (32u << 10)
-#define MS_BEAT_NS	    50000000u	 /* heartbeat thread period */
-#define MS_BEAT_STALL_NS    1000000000u	 /* poller silent: stop beating */
-#define MS_FRAME_MAX_AGE_NS 1000000000u
+#define MS_BEAT_NS	     50000000u	 /* heartbeat thread period */
+#define MS_BEAT_STALL_NS     1000000000u /* poller silent: stop beating */
+#define MS_FRAME_MAX_AGE_NS  1000000000u
 
 static void tap(void *ctx, const struct ms_tail_event *ev)
 {

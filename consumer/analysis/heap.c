@@ -482,7 +482,7 @@ static void park_expire(struct ms_heap *h, uint64_t now)
  * rounded to the agent's unit) may order a free before the allocation it
  * ends when one thread hands a block to another that frees it at once,
  * and the allocation of the address by the other thread, timed a little
- * later than the free, then makes it no double free (ms_heap_event()).
+ * later than the free, then makes it no double free (alloc_at()).
  */
 static void unknown_free(struct ms_heap *h, struct proc *p, size_t ti,
 			 const struct ms_heap_ev *e, uint64_t addr)
@@ -499,11 +499,6 @@ static void unknown_free(struct ms_heap *h, struct proc *p, size_t ti,
 		park_expire(h, h->park[0].ns + MS_HEAP_REORDER_NS + 1);
 	h->park[h->npark++] = (struct park){e->pid, ti, e->ns, addr};
 }
-
-/* An allocation at `addr` just made live: a parked free of it by another
- * thread, timed within the window before, ends it at once. */
-static void park_match(struct ms_heap *h, struct proc *p, size_t ti,
-		       const struct ms_heap_ev *e, uint64_t addr);
 
 static void free_at(struct ms_heap *h, struct proc *p, size_t ti,
 		    const struct ms_heap_ev *e, uint64_t addr)
@@ -566,11 +561,43 @@ static void window_start(struct ms_heap *h, uint64_t ns)
 		h->threads[i].peak = h->threads[i].live;
 }
 
+/* A parked free of `addr` by another thread than ti's ends the block just
+ * allocated there at once (unknown_free()). */
+static void park_match(struct ms_heap *h, struct proc *p, size_t ti,
+		       const struct ms_heap_ev *e, uint64_t addr)
+{
+	for (size_t i = 0; i < h->npark; i++) {
+		struct park k = h->park[i];
+		struct ms_heap_ev f;
+
+		if (k.addr != addr || k.pid != e->pid || k.ti == ti)
+			continue;
+		h->npark--;
+		memmove(h->park + i, h->park + i + 1,
+			(h->npark - i) * sizeof(h->park[0]));
+		f = *e; /* at the allocation's time: a lifetime of 0 */
+		f.type = MS_REC_FREE;
+		f.tid = h->threads[k.ti].tid;
+		free_at(h, p, k.ti, &f, addr);
+		return;
+	}
+}
+
+/* alloc_block(), and then a parked free the allocation explains. */
+static int alloc_at(struct ms_heap *h, struct proc *p, size_t ti,
+		    const struct ms_heap_ev *e, uint64_t addr)
+{
+	int err = alloc_block(h, p, ti, e, addr);
+
+	if (!err && h->npark)
+		park_match(h, p, ti, e, addr);
+	return err;
+}
+
 int ms_heap_event(struct ms_heap *h, const struct ms_heap_ev *e)
 {
 	struct proc *p;
 	size_t ti;
-	int err;
 
 	if (e->type != MS_REC_ALLOC && e->type != MS_REC_FREE &&
 	    e->type != MS_REC_REALLOC && e->type != MS_REC_LOST)
@@ -593,10 +620,7 @@ int ms_heap_event(struct ms_heap *h, const struct ms_heap_ev *e)
 		park_expire(h, e->ns);
 	switch (e->type) {
 	case MS_REC_ALLOC:
-		err = alloc_block(h, p, ti, e, e->addr);
-		if (!err && h->npark)
-			park_match(h, p, ti, e, e->addr);
-		return err;
+		return alloc_at(h, p, ti, e, e->addr);
 	case MS_REC_FREE:
 		free_at(h, p, ti, e, e->addr);
 		return 0;
@@ -604,37 +628,13 @@ int ms_heap_event(struct ms_heap *h, const struct ms_heap_ev *e)
 		free_at(h, p, ti, e, e->old_addr);
 		if (h->counting && (!h->o.tid || e->tid == h->o.tid))
 			h->tot.realloc_q16 += e->weight;
-		err = e->addr ? alloc_block(h, p, ti, e, e->addr) : 0;
-		if (!err && e->addr && h->npark)
-			park_match(h, p, ti, e, e->addr);
-		return err;
+		return e->addr ? alloc_at(h, p, ti, e, e->addr) : 0;
 	default: /* MS_REC_LOST */
 		if (h->counting) {
 			h->tot.lost += e->count;
 			h->threads[ti].lost += e->count;
 		}
 		return 0;
-	}
-}
-
-static void park_match(struct ms_heap *h, struct proc *p, size_t ti,
-		       const struct ms_heap_ev *e, uint64_t addr)
-{
-	for (size_t i = 0; i < h->npark; i++) {
-		struct park k = h->park[i];
-		struct ms_heap_ev f;
-
-		if (k.addr != addr || k.pid != e->pid || k.ti == ti)
-			continue;
-		h->npark--;
-		memmove(h->park + i, h->park + i + 1,
-			(h->npark - i) * sizeof(h->park[0]));
-		f = *e;
-		f.type = MS_REC_FREE;
-		f.tid = h->threads[k.ti].tid;
-		f.addr = addr; /* freed as it is made: a lifetime of 0 */
-		free_at(h, p, k.ti, &f, addr);
-		return;
 	}
 }
 

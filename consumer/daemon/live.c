@@ -217,18 +217,17 @@ static int rehash(struct ms_live *l, uint32_t cap)
 }
 
 /*
- * Removes, in place, the tombstones older than `keep_ts`: no new table to
- * map and fault in, and none to unmap. Linear probing needs no holes
- * between a block and its home slot, so going round once from an empty
- * slot, each entry moves to the first empty slot of its probe sequence:
- * that slot comes before it, and every entry before it is settled.
+ * Removes, in place, the tombstones older than `keep_ts` from the table
+ * (there is one): no new table to map and fault in, and none to unmap.
+ * Linear probing needs no holes between a block and its home slot, so
+ * going round once from an empty slot, each entry moves to the first
+ * empty slot of its probe sequence: that slot comes before it, and every
+ * entry before it is settled.
  */
 static void sweep(struct ms_live *l, uint64_t keep_ts)
 {
 	uint32_t mask = l->cap - 1, start = 0;
 
-	if (!l->tab)
-		return;
 	l->passes++;
 	l->pass_slots += l->cap;
 	while (l->tab[start].addr) /* one exists: the table is never full */
@@ -328,6 +327,15 @@ static inline int make_room(struct ms_live *l)
 	return make_room_slow(l);
 }
 
+/* Slot `b` becomes a tombstone of `addr` at `ts`. */
+static inline void put_tomb(struct ms_live *l, struct ms_live_block *b,
+			    uint64_t addr, uint64_t ts)
+{
+	*b = (struct ms_live_block){.addr = addr, .ts = ts, .thr = -1};
+	l->ntombs++;
+	l->made++;
+}
+
 static inline void fig_alloc(struct ms_live_fig *f, uint64_t bytes, uint32_t q)
 {
 	f->alloc_bytes += bytes;
@@ -425,10 +433,8 @@ static void on_free(struct ms_live *l, uint64_t ts, uint64_t addr)
 			return;
 		uncount(l, b);
 		/* an allocation between the two may still be on its way */
-		*b = (struct ms_live_block){.addr = addr, .ts = ts, .thr = -1};
+		put_tomb(l, b, addr, ts);
 		l->nblocks--;
-		l->ntombs++;
-		l->made++;
 		return;
 	}
 	if (b->addr) {
@@ -439,9 +445,7 @@ static void on_free(struct ms_live *l, uint64_t ts, uint64_t addr)
 	if (make_room(l) < 0)
 		return;
 	b = lookup(l, addr); /* the table may have moved */
-	*b = (struct ms_live_block){.addr = addr, .ts = ts, .thr = -1};
-	l->ntombs++;
-	l->made++;
+	put_tomb(l, b, addr, ts);
 }
 
 void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
@@ -541,11 +545,8 @@ static void follow_fewer(struct ms_live *l, unsigned bits)
 			continue;
 		uncount(l, b);
 		if (ms_pack_tap_hash(b->addr) > l->sel) {
-			*b = (struct ms_live_block){
-				.addr = b->addr, .ts = b->ts, .thr = -1};
+			put_tomb(l, b, b->addr, b->ts);
 			l->nblocks--;
-			l->ntombs++;
-			l->made++;
 			continue;
 		}
 		b->bytes <<= bits;

@@ -50,6 +50,12 @@ void ms_clock_set(struct ms_clock *c, uint64_t tick_hz)
 	c->tick_hz = tick_hz;
 }
 
+/* At most 16 TSC bits dropped, and 1 MHz of ticks left. */
+static int shift_allowed(const struct ms_clock *c, unsigned shift)
+{
+	return shift <= 16 && (c->tick_hz >> shift) >= 1000000u;
+}
+
 unsigned ms_clock_resolve(const struct ms_clock *c, uint64_t res_ns,
 			  unsigned min_shift)
 {
@@ -57,18 +63,17 @@ unsigned ms_clock_resolve(const struct ms_clock *c, uint64_t res_ns,
 
 	if (!c->use_tsc)
 		return min_shift;
-	/* 2^(s+1) ticks still within res_ns, and 1 MHz of ticks left */
-	while (s < 16 &&
+	/* while 2^(s+1) ticks are still within res_ns */
+	while (shift_allowed(c, s + 1) &&
 	       ((unsigned __int128)2 << s) * 1000000000u <=
-		       (unsigned __int128)res_ns * c->tick_hz &&
-	       (c->tick_hz >> (s + 1)) >= 1000000u)
+		       (unsigned __int128)res_ns * c->tick_hz)
 		s++;
 	return s;
 }
 
 void ms_clock_coarsen(struct ms_clock *c, unsigned shift)
 {
-	if (!c->use_tsc || shift > 16 || (c->tick_hz >> shift) < 1000000u)
+	if (!c->use_tsc || !shift_allowed(c, shift))
 		return;
 	c->shift = shift;
 	c->tick_hz >>= shift;

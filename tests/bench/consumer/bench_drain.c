@@ -192,6 +192,28 @@ struct result {
 	uint64_t recs, total, raw, disk;
 };
 
+/* Feeds what ring `c` holds to `s`: at most `visit` bytes (give or take
+ * a record, as the poller cuts a visit), or all of it when 0. */
+static int drain_ring(struct ms_ring *c, struct ms_stream *s, uint64_t visit)
+{
+	const uint8_t *b;
+	uint64_t moved = 0;
+	ssize_t n, k;
+
+	while ((!visit || moved < visit) && (n = ms_ring_peek(c, &b)) > 0) {
+		if (visit && (uint64_t)n > visit - moved + MS_REC_MAX)
+			n = (ssize_t)(visit - moved + MS_REC_MAX);
+		k = ms_stream_feed(s, b, (size_t)n, NULL, NULL);
+		if (k <= 0) {
+			fprintf(stderr, "feed: %zd\n", k);
+			return -1;
+		}
+		ms_ring_release(c, (uint64_t)k);
+		moved += (uint64_t)k;
+	}
+	return 0;
+}
+
 /* One run over fresh rings and streams; `live` feeds a live heap too. */
 static int run(long events, long threads, long level, long visit,
 	       const char *dir, int live_on, struct result *res)
@@ -244,29 +266,10 @@ static int run(long events, long threads, long level, long visit,
 	}
 	while (total < (uint64_t)events) {
 		for (long t = 0; t < threads; t++) {
-			const uint8_t *b;
-			ssize_t n;
-			uint64_t t0, moved = 0;
+			uint64_t t0 = cpu_ns();
 
-			t0 = cpu_ns();
-			while ((!visit || moved < (uint64_t)visit) &&
-			       (n = ms_ring_peek(&c[t], &b)) > 0) {
-				ssize_t k;
-
-				if (visit && (uint64_t)n > (uint64_t)visit -
-								   moved +
-								   MS_REC_MAX)
-					n = (ssize_t)((uint64_t)visit - moved +
-						      MS_REC_MAX);
-				k = ms_stream_feed(&s[t], b, (size_t)n, NULL,
-						   NULL);
-				if (k <= 0) {
-					fprintf(stderr, "feed: %zd\n", k);
-					return -1;
-				}
-				ms_ring_release(&c[t], (uint64_t)k);
-				moved += (uint64_t)k;
-			}
+			if (drain_ring(&c[t], &s[t], (uint64_t)visit) < 0)
+				return -1;
 			busy += cpu_ns() - t0;
 			if (live) {
 				cap_max = live->cap > cap_max ? live->cap
@@ -284,17 +287,9 @@ static int run(long events, long threads, long level, long visit,
 	}
 	for (long t = 0; t < threads; t++) {
 		uint64_t t0 = cpu_ns();
-		const uint8_t *b;
-		ssize_t n;
 
-		while ((n = ms_ring_peek(&c[t], &b)) > 0) {
-			ssize_t k =
-				ms_stream_feed(&s[t], b, (size_t)n, NULL, NULL);
-
-			if (k <= 0)
-				return -1;
-			ms_ring_release(&c[t], (uint64_t)k);
-		}
+		if (drain_ring(&c[t], &s[t], 0) < 0)
+			return -1;
 		ms_stream_flush(&s[t]);
 		busy += cpu_ns() - t0;
 		recs += s[t].n.records;

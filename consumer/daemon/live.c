@@ -18,6 +18,14 @@
 #define MS_LIVE_TAB_MIN	     (1u << 12)
 #define MS_LIVE_TOMBS_MIN    4096u
 
+/* A free at an address not followed that found no block (on_free()). */
+struct ms_live_pend {
+	uint64_t addr, ts;
+};
+
+#define MS_LIVE_PEND_MIN 4096u
+#define MS_LIVE_CHECK_NS 100000000u /* big blocks checked 10 times a second */
+
 /* A live block, or a tombstone: a free whose block was not seen. */
 struct ms_live_block {
 	uint64_t addr;	/* 0: empty slot */
@@ -35,10 +43,23 @@ struct ms_live_block {
  * and every lookup would miss the TLB as well as the cache.
  */
 #define MS_LIVE_HUGE (2u << 20)
+/* The table before a rehash is kept for the next one up to this size:
+ * fresh pages cost a fault and the kernel's zeroing each, and a table
+ * that follows its tombstones grows and shrinks many times a run. */
+#define MS_LIVE_SPARE_MAX (64u << 20)
+
+static size_t tab_len(uint32_t cap)
+{
+	size_t len = (size_t)cap * sizeof(struct ms_live_block);
+
+	return len < MS_LIVE_HUGE
+		       ? len
+		       : (len + MS_LIVE_HUGE - 1) & ~(size_t)(MS_LIVE_HUGE - 1);
+}
 
 static struct ms_live_block *tab_alloc(uint32_t cap)
 {
-	size_t len = (size_t)cap * sizeof(struct ms_live_block);
+	size_t len = tab_len(cap);
 	void *p;
 
 	if (len < MS_LIVE_HUGE)
@@ -53,12 +74,39 @@ static struct ms_live_block *tab_alloc(uint32_t cap)
 
 static void tab_free(struct ms_live_block *t, uint32_t cap)
 {
-	size_t len = (size_t)cap * sizeof(struct ms_live_block);
-
-	if (len < MS_LIVE_HUGE)
+	if (tab_len(cap) < MS_LIVE_HUGE)
 		free(t);
 	else if (t)
-		munmap(t, len);
+		munmap(t, tab_len(cap));
+}
+
+/* An empty table of `cap` slots: the spare when it is large enough. */
+static struct ms_live_block *tab_take(struct ms_live *l, uint32_t cap,
+				      uint32_t *room)
+{
+	struct ms_live_block *t = l->spare;
+
+	if (t && l->spare_cap >= cap) {
+		*room = l->spare_cap;
+		l->spare = NULL;
+		memset(t, 0, (size_t)cap * sizeof(*t));
+		return t;
+	}
+	tab_free(l->spare, l->spare_cap);
+	l->spare = NULL;
+	*room = cap;
+	return tab_alloc(cap);
+}
+
+/* Keeps the table a rehash left, or frees it. */
+static void tab_keep(struct ms_live *l, struct ms_live_block *t, uint32_t room)
+{
+	if (tab_len(room) <= MS_LIVE_SPARE_MAX && !l->spare) {
+		l->spare = t;
+		l->spare_cap = room;
+		return;
+	}
+	tab_free(t, room);
 }
 
 struct ms_live *ms_live_create(uint32_t pid)
@@ -77,6 +125,7 @@ struct ms_live *ms_live_create(uint32_t pid)
 	l->sites_cap = 64;
 	l->nsites = 1; /* site 0: no stack known */
 	l->sweep_after = MS_LIVE_TOMBS_MIN;
+	l->pend_check = MS_LIVE_PEND_MIN;
 	l->sel = UINT64_MAX;
 	return l;
 }
@@ -85,7 +134,10 @@ void ms_live_destroy(struct ms_live *l)
 {
 	if (!l)
 		return;
-	tab_free(l->tab, l->cap);
+	tab_free(l->tab, l->tab_room);
+	tab_free(l->spare, l->spare_cap);
+	free(l->pend);
+	free(l->big_new);
 	free(l->sites);
 	free(l->site_heads);
 	free(l->frames);
@@ -191,11 +243,12 @@ static inline struct ms_live_block *lookup(struct ms_live *l, uint64_t addr)
 static int rehash(struct ms_live *l, uint32_t cap)
 {
 	struct ms_live_block *old = l->tab, *b;
-	uint32_t ocap = l->cap;
+	uint32_t ocap = l->cap, oroom = l->tab_room;
 
-	l->tab = tab_alloc(cap);
+	l->tab = tab_take(l, cap, &l->tab_room);
 	if (!l->tab) {
 		l->tab = old;
+		l->tab_room = oroom;
 		return -1;
 	}
 	l->cap = cap;
@@ -212,7 +265,8 @@ static int rehash(struct ms_live *l, uint32_t cap)
 		else
 			l->ntombs++;
 	}
-	tab_free(old, ocap);
+	if (old)
+		tab_keep(l, old, oroom);
 	return 0;
 }
 
@@ -336,6 +390,32 @@ static inline void put_tomb(struct ms_live *l, struct ms_live_block *b,
 	l->made++;
 }
 
+/*
+ * Live blocks at addresses not followed (big ones, live.c "Frees at
+ * addresses not followed"), counted by hash bucket: a free at such an
+ * address whose bucket is empty needs no lookup in the table.
+ */
+static inline uint32_t *unf_bucket(struct ms_live *l, uint64_t h)
+{
+	return &l->unf[h >> (64 - MS_LIVE_UNF_BITS)];
+}
+
+static inline void unf_in(struct ms_live *l, uint64_t addr)
+{
+	uint64_t h = ms_pack_tap_hash(addr);
+
+	if (h > l->sel)
+		++*unf_bucket(l, h);
+}
+
+static inline void unf_out(struct ms_live *l, uint64_t addr)
+{
+	uint64_t h = ms_pack_tap_hash(addr);
+
+	if (h > l->sel)
+		--*unf_bucket(l, h);
+}
+
 static inline void fig_alloc(struct ms_live_fig *f, uint64_t bytes, uint32_t q)
 {
 	f->alloc_bytes += bytes;
@@ -370,6 +450,97 @@ static void uncount(struct ms_live *l, const struct ms_live_block *b)
 {
 	fig_free(&l->sites[b->site].f, b->bytes, b->q);
 	fig_free(b->thr >= 0 ? &l->thr[b->thr].f : &l->f, b->bytes, b->q);
+}
+
+/*
+ * Frees at addresses not followed. While small blocks are followed at one
+ * address in 2^sel_bits, most of the frees the packer hands on are at
+ * addresses not followed: frees of blocks allocated in an earlier frame
+ * or by another thread, which the packer cannot tell from big ones. The
+ * only block such a free can end is a big one. One that finds no block
+ * does not become a tombstone (tombstones of them would be most of the
+ * table, and each a slot to write) but goes on a list. A big block at
+ * such an address whose allocation is drained after a free of it is
+ * found there at the next check (a tick at most MS_LIVE_CHECK_NS later,
+ * or when the list has doubled): it counts as live until then, not for
+ * ever. Entries older than every thread's drained time are dropped then.
+ */
+/* Ends the big blocks inserted since the last check that a listed free
+ * newer than them was of. */
+static void end_big(struct ms_live *l)
+{
+	uint32_t cap = 16, mask;
+	uint64_t *set;
+
+	while (cap < 2 * l->nbig_new)
+		cap *= 2;
+	mask = cap - 1;
+	set = calloc(cap, sizeof(*set));
+	if (!set)
+		return; /* kept for the next check */
+	for (uint32_t i = 0; i < l->nbig_new; i++) {
+		uint32_t h = (uint32_t)(ms_pack_tap_hash(l->big_new[i]) >> 32);
+
+		while (set[h & mask] && set[h & mask] != l->big_new[i])
+			h++;
+		set[h & mask] = l->big_new[i];
+	}
+	for (uint32_t i = 0; i < l->npend; i++) {
+		const struct ms_live_pend *p = &l->pend[i];
+		uint32_t h = (uint32_t)(ms_pack_tap_hash(p->addr) >> 32);
+		struct ms_live_block *b;
+
+		while (set[h & mask] && set[h & mask] != p->addr)
+			h++;
+		if (!set[h & mask])
+			continue;
+		b = lookup(l, p->addr);
+		if (b->addr == p->addr && b->q && b->ts < p->ts) {
+			uncount(l, b);
+			unf_out(l, p->addr);
+			put_tomb(l, b, p->addr, p->ts);
+			l->nblocks--;
+		}
+	}
+	free(set);
+	l->nbig_new = 0;
+}
+
+static void check_pend(struct ms_live *l)
+{
+	uint64_t keep_ts = drained_ts(l);
+	uint32_t n = 0;
+
+	if (l->nbig_new)
+		end_big(l);
+	for (uint32_t i = 0; i < l->npend; i++)
+		if (l->pend[i].ts >= keep_ts)
+			l->pend[n++] = l->pend[i];
+	l->npend = n;
+	l->pend_check = 2 * n > MS_LIVE_PEND_MIN ? 2 * n : MS_LIVE_PEND_MIN;
+}
+
+static void pend_add(struct ms_live *l, uint64_t addr, uint64_t ts)
+{
+	if (l->npend >= l->pend_check)
+		check_pend(l);
+	if (ms_grow_bounded(&l->pend, l->npend, &l->pend_cap, sizeof(*l->pend),
+			    MS_LIVE_BLOCKS_MAX) < 0) {
+		l->untracked++; /* a big block it ends may stay counted */
+		return;
+	}
+	l->pend[l->npend++] = (struct ms_live_pend){addr, ts};
+}
+
+/* A big block at an address not followed, inserted while frees are
+ * listed. */
+static void big_add(struct ms_live *l, uint64_t addr)
+{
+	if (ms_grow_bounded(&l->big_new, l->nbig_new, &l->big_cap,
+			    sizeof(*l->big_new), MS_LIVE_BLOCKS_MAX) < 0)
+		check_pend(l); /* makes room: nbig_new is 0 after it */
+	if (l->nbig_new < l->big_cap)
+		l->big_new[l->nbig_new++] = addr;
 }
 
 /*
@@ -414,16 +585,29 @@ static void on_alloc(struct ms_live *l, int32_t thr, uint64_t ts, uint64_t addr,
 		uncount(l, b); /* an older block whose free is still to come */
 	else if (b->addr)
 		l->ntombs--;
-	if (!b->addr || !b->q)
+	if (!b->addr || !b->q) {
 		l->nblocks++;
+		unf_in(l, addr);
+	}
 	*b = (struct ms_live_block){addr, ts, bytes, q, site, thr, 0};
 	count(l, thr, site, bytes, q, 0);
+	if (MS_UNLIKELY(l->npend != 0) && ms_pack_tap_hash(addr) > l->sel)
+		big_add(l, addr);
 }
 
 static void on_free(struct ms_live *l, uint64_t ts, uint64_t addr)
 {
 	struct ms_live_block *b;
 
+	if (MS_UNLIKELY(l->sel != UINT64_MAX)) {
+		uint64_t h = ms_pack_tap_hash(addr);
+
+		if (h > l->sel &&
+		    (!*unf_bucket(l, h) || lookup(l, addr)->q == 0)) {
+			pend_add(l, addr, ts);
+			return;
+		}
+	}
 	if (l->cap == 0 && make_room(l) < 0)
 		return;
 	b = lookup(l, addr);
@@ -432,6 +616,7 @@ static void on_free(struct ms_live *l, uint64_t ts, uint64_t addr)
 		if (b->ts > ts)
 			return;
 		uncount(l, b);
+		unf_out(l, addr);
 		/* an allocation between the two may still be on its way */
 		put_tomb(l, b, addr, ts);
 		l->nblocks--;
@@ -539,10 +724,13 @@ static void follow_fewer(struct ms_live *l, unsigned bits)
 	for (uint32_t i = 0; i < l->cap; i++) {
 		struct ms_live_block *b = &l->tab[i];
 
-		if (!b->addr || !b->q ||
-		    ((unsigned __int128)b->bytes << 16) >=
-			    (unsigned __int128)MS_TAP_BIG * b->q)
+		if (!b->addr || !b->q)
 			continue;
+		if (((unsigned __int128)b->bytes << 16) >=
+		    (unsigned __int128)MS_TAP_BIG * b->q) {
+			unf_in(l, b->addr);
+			continue;
+		}
 		uncount(l, b);
 		if (ms_pack_tap_hash(b->addr) > l->sel) {
 			put_tomb(l, b, b->addr, b->ts);
@@ -574,6 +762,10 @@ void ms_live_seen(struct ms_live *l, uint64_t n)
 
 void ms_live_tick(struct ms_live *l, uint64_t now_ns)
 {
+	if (l->nbig_new && now_ns - l->check_ns >= MS_LIVE_CHECK_NS) {
+		l->check_ns = now_ns;
+		check_pend(l);
+	}
 	if (!l->on || now_ns - l->hist_ns < MS_LIVE_HIST_NS)
 		return;
 	l->hist_ns = now_ns;

@@ -25,7 +25,8 @@
  *
  * Memory: at most MS_LIVE_BLOCKS_MAX blocks and tombstones,
  * MS_LIVE_SITES_MAX sites and MS_LIVE_FRAMES_MAX frames per process; what
- * does not fit is counted (`untracked`) and the figures marked incomplete.
+ * does not fit is counted (`untracked`) and the figures marked incomplete;
+ * as many listed frees (live.c, "Frees at addresses not followed").
  */
 #ifndef MS_LIVE_H
 #define MS_LIVE_H
@@ -47,6 +48,7 @@
 #define MS_LIVE_EXACT_RATE  1000000u
 #define MS_LIVE_SAMPLE_BITS 4u
 #define MS_LIVE_RATE_EVENTS 100000u /* the rate measured over */
+#define MS_LIVE_UNF_BITS    12u	    /* buckets of blocks not followed */
 
 /* Figures of a site, a thread or a process; counts in Q16 weights. What
  * is live is what was allocated less what was freed (ms_live_bytes()):
@@ -85,6 +87,7 @@ struct ms_live_thread {
 };
 
 struct ms_live_block;
+struct ms_live_pend;
 
 struct ms_live {
 	uint32_t pid;
@@ -108,6 +111,18 @@ struct ms_live {
 	uint32_t cap, nblocks, ntombs;
 	uint32_t made, sweep_after;  /* tombstones since the last sweep */
 	uint64_t passes, pass_slots; /* sweeps and rehashes, slots walked */
+	uint32_t tab_room;	     /* slots the table's memory holds */
+	struct ms_live_block *spare; /* the table before, kept for reuse */
+	uint32_t spare_cap;
+	/* Frees at addresses not followed that found no block (live.c,
+	 * "Frees at addresses not followed"), and the big blocks at such
+	 * addresses inserted since they were last checked against them. */
+	struct ms_live_pend *pend;
+	uint32_t npend, pend_cap, pend_check;
+	uint64_t *big_new;
+	uint32_t nbig_new, big_cap;
+	uint64_t check_ns;		      /* mono ns of the last check */
+	uint32_t unf[1u << MS_LIVE_UNF_BITS]; /* live.c, unf_in() */
 	/* sites: index 0 is "no stack known" */
 	struct ms_live_site *sites;
 	uint32_t nsites, sites_cap;
@@ -162,7 +177,9 @@ void ms_live_apply(struct ms_live *l, int32_t thr, const uint32_t *sites,
  */
 void ms_live_seen(struct ms_live *l, uint64_t n);
 
-/* Samples every site's live bytes once per MS_LIVE_HIST_NS. */
+/* Samples every site's live bytes once per MS_LIVE_HIST_NS, and ends the
+ * big blocks of frees drained before them (live.c, "Frees at addresses
+ * not followed") at most MS_LIVE_CHECK_NS after they came. */
 void ms_live_tick(struct ms_live *l, uint64_t now_ns);
 
 /* A Q16 count as a whole number, rounded. */

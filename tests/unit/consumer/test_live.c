@@ -189,6 +189,7 @@ static void test_growth_and_sweep(void **state)
 #define R_EVENTS      4000
 #define R_ADDRS_MANY  30000 /* tombstones enough for sweeps */
 #define R_EVENTS_MANY 240000
+#define R_ADDRS_BIG   64 /* some followed, most not */
 
 struct r_ev {
 	int is_free;
@@ -262,7 +263,13 @@ static void tap_end(struct tap_run *r)
 	ms_packer_destroy(r->pk);
 }
 
-static void random_run(uint64_t seed, int via_tap, int naddrs, int nevents)
+/*
+ * `big`: every block is a big one and the live heap follows one address
+ * in 16 from the start, so that frees at addresses not followed wait on
+ * the list for the big blocks drained after them (live.c).
+ */
+static void random_run(uint64_t seed, int via_tap, int naddrs, int nevents,
+		       int big)
 {
 	static struct r_ev evs[R_THREADS][R_EVENTS_MANY];
 	size_t n[R_THREADS] = {0}, fed[R_THREADS] = {0};
@@ -272,11 +279,16 @@ static void random_run(uint64_t seed, int via_tap, int naddrs, int nevents)
 	uint32_t site[R_THREADS];
 	struct ms_live *l = ms_live_create(1);
 	static struct tap_run tr[R_THREADS];
-	uint64_t x = seed, left = 0;
+	uint64_t x = seed, left = 0, tick_ns = 0;
 
 	assert_non_null(l);
-	l->exact = 1;
+	l->exact = !big;
 	ms_live_enable(l, 1);
+	if (big) {
+		ms_live_seen(l, MS_LIVE_RATE_EVENTS);
+		ms_live_seen(l, MS_LIVE_RATE_EVENTS);
+		assert_int_equal(l->sel_bits, MS_LIVE_SAMPLE_BITS);
+	}
 	for (int t = 0; t < R_THREADS; t++) {
 		uint64_t fr = 0x400000 + (uint64_t)t;
 
@@ -300,7 +312,8 @@ static void random_run(uint64_t seed, int via_tap, int naddrs, int nevents)
 			owner[a] = -1;
 		} else {
 			owner[a] = t;
-			live_size[a] = e->size = 1 + rnd(&x) % 100;
+			live_size[a] = e->size =
+				(big ? MS_TAP_BIG : 1) + rnd(&x) % 100;
 		}
 	}
 	for (int a = 0; a < naddrs; a++)
@@ -326,7 +339,13 @@ static void random_run(uint64_t seed, int via_tap, int naddrs, int nevents)
 		}
 		if (via_tap)
 			tap_feed(l, t, &tr[t], &site[t], 1);
+		/* checks while draining, so that most frees come after the
+		 * check of their block */
+		if (big && rnd(&x) % 16 == 0)
+			ms_live_tick(l, tick_ns += 200000000u);
 	}
+	if (big)
+		ms_live_tick(l, tick_ns + 2 * MS_LIVE_HIST_NS);
 	for (int t = 0; t < R_THREADS; t++) {
 		if (ms_live_bytes(&l->sites[site[t]].f) != want_live[t])
 			fail_msg(
@@ -350,7 +369,8 @@ static void test_random_order(void **state)
 {
 	(void)state;
 	for (uint64_t seed = 1; seed <= 200; seed++)
-		random_run(seed * 0x9e3779b97f4a7c15ull, 0, R_ADDRS, R_EVENTS);
+		random_run(seed * 0x9e3779b97f4a7c15ull, 0, R_ADDRS, R_EVENTS,
+			   0);
 }
 
 /* Programs over many addresses: tombstones are swept in place while the
@@ -360,7 +380,7 @@ static void test_random_order_sweeps(void **state)
 	(void)state;
 	for (uint64_t seed = 1; seed <= 6; seed++)
 		random_run(seed * 0x9e3779b97f4a7c15ull, 0, R_ADDRS_MANY,
-			   R_EVENTS_MANY);
+			   R_EVENTS_MANY, 0);
 }
 
 /* The same programs through the packer's tap give the same figures. */
@@ -368,7 +388,21 @@ static void test_random_order_tap(void **state)
 {
 	(void)state;
 	for (uint64_t seed = 1; seed <= 200; seed++)
-		random_run(seed * 0x9e3779b97f4a7c15ull, 1, R_ADDRS, R_EVENTS);
+		random_run(seed * 0x9e3779b97f4a7c15ull, 1, R_ADDRS, R_EVENTS,
+			   0);
+}
+
+/* Big blocks at addresses not followed, their frees often drained first:
+ * exact once a tick has checked them against the listed frees. */
+static void test_random_order_big(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 200; seed++) {
+		random_run(seed * 0x9e3779b97f4a7c15ull, 1, R_ADDRS_BIG,
+			   R_EVENTS, 1);
+		random_run(seed * 0x9e3779b97f4a7c15ull, 0, R_ADDRS_BIG,
+			   R_EVENTS, 1);
+	}
 }
 
 /* What following one address in 16 should show of a block: all of it
@@ -459,6 +493,9 @@ static void test_follow_fewer(void **state)
 		tap_put(&tr[0], 25000 + (uint64_t)j, f_addr(F_BLOCKS + j), 0,
 			1);
 	tap_feed(l, 0, &tr[0], &site, 1);
+	/* big blocks at addresses not followed whose frees came first are
+	 * ended at the next tick */
+	ms_live_tick(l, 2 * MS_LIVE_HIST_NS);
 
 	want = 0;
 	for (int i = 0; i < F_BLOCKS; i++)
@@ -486,6 +523,7 @@ int main(void)
 		cmocka_unit_test(test_random_order_sweeps),
 		cmocka_unit_test(test_random_order),
 		cmocka_unit_test(test_random_order_tap),
+		cmocka_unit_test(test_random_order_big),
 		cmocka_unit_test(test_follow_fewer),
 	};
 

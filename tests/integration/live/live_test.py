@@ -367,7 +367,14 @@ def sc_tmux(args, tmp):
         tmux("send-keys", "-t", "top", " ")
         tmux("send-keys", "-t", "top", "t")
         s = wait_screen("view: threads")
-        rows = [x for x in s.splitlines() if x.strip()[:1].isdigit()]
+        # the program may still be starting its threads: wait for them
+        deadline = time.time() + 15
+        while True:
+            rows = [x for x in s.splitlines() if x.strip()[:1].isdigit()]
+            if len(rows) >= 40 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+            s = screen()
         check(len(rows) >= 40, "threads view shows %d rows:\n%s" %
               (len(rows), s))
         tmux("send-keys", "-t", "top", "/", "nomatch", "Enter")

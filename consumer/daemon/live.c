@@ -24,7 +24,7 @@ struct ms_live_pend {
 };
 
 #define MS_LIVE_PEND_MIN 4096u
-#define MS_LIVE_CHECK_NS 100000000u /* big blocks checked 10 times a second */
+#define MS_LIVE_CHECK_NS 1000000000u /* big blocks checked once a second */
 
 /* A live block, or a tombstone: a free whose block was not seen. */
 struct ms_live_block {

@@ -223,7 +223,7 @@ static int run(long events, long threads, long level, long visit,
 	struct prod *p;
 	struct ms_ring *c;
 	uint64_t busy = 0, total = 0, raw = 0, disk = 0, recs = 0;
-	uint64_t blocks_sum = 0, tombs_sum = 0, visits = 0;
+	uint64_t blocks_sum = 0, tombs_sum = 0, pend_sum = 0, visits = 0;
 	uint32_t cap_max = 0;
 
 	p = calloc((size_t)threads, sizeof(*p));
@@ -276,6 +276,7 @@ static int run(long events, long threads, long level, long visit,
 							      : cap_max;
 				blocks_sum += live->nblocks;
 				tombs_sum += live->ntombs;
+				pend_sum += live->npend;
 				visits++;
 			}
 			/* refilled after its turn: what the next turn reads
@@ -304,10 +305,12 @@ static int run(long events, long threads, long level, long visit,
 	if (live && verbose)
 		fprintf(stderr,
 			"live heap while draining: up to %u slots, on average "
-			"%.0f blocks and %.0f tombstones; %llu sweeps and "
-			"rehashes over %llu slots; 1 address in %u\n",
+			"%.0f blocks, %.0f tombstones and %.0f listed frees; "
+			"%llu sweeps and rehashes over %llu slots; 1 address "
+			"in %u\n",
 			cap_max, (double)blocks_sum / (double)visits,
 			(double)tombs_sum / (double)visits,
+			(double)pend_sum / (double)visits,
 			(unsigned long long)live->passes,
 			(unsigned long long)live->pass_slots,
 			1u << live->sel_bits);

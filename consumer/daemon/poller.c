@@ -17,26 +17,25 @@
 
 #include "daemon_int.h"
 
-#define MS_IDLE_SPINS	16
-#define MS_IDLE_MIN_NS	20000u
-#define MS_IDLE_MAX_NS	2000000u
-#define MS_VISIT_BUDGET (512u << 10) /* bytes per ring per visit */
+#define MS_IDLE_SPINS  16
+#define MS_IDLE_MIN_NS 20000u
+#define MS_IDLE_MAX_NS 2000000u
 /*
- * While a live heap follows the process, a visit takes at most this much
- * even when the ring holds more (a peek can return the whole ring, which
- * is mapped twice): a tombstone stays in the live heap until every thread
- * of its process has been drained past it, about one round (live.c). It
- * was 32 KiB while every free at an address not followed made a
- * tombstone; since those are listed instead, whole 512 KiB visits cost
- * the drain less (the packer's map and the ring stay warm through a
- * visit): with `top` attached to the 150-thread stress run, 9 alternated
- * runs, the drain fell to 0.896x against 0.862x at 32 KiB, the wall time
- * 0.981x against 0.939x (docs/benchmarks.md).
+ * Bytes per ring per visit. While a live heap follows the process, a peek
+ * is cut at the budget too (one peek can return the whole ring, which is
+ * mapped twice): a tombstone stays in the live heap until every thread of
+ * its process has been drained past it, about one round (live.c). The cut
+ * was at 32 KiB while every free at an address not followed made a
+ * tombstone; since those are listed instead, 512 KiB visits cost the
+ * drain less (the packer's map and the ring stay warm through a visit):
+ * with `top` attached to the 150-thread stress run, 9 alternated runs, the
+ * drain fell to 0.896x against 0.862x at 32 KiB, the wall time 0.981x
+ * against 0.939x (docs/benchmarks.md).
  */
-#define MS_VISIT_BUDGET_LIVE (512u << 10)
-#define MS_BEAT_NS	     50000000u	 /* heartbeat thread period */
-#define MS_BEAT_STALL_NS     1000000000u /* poller silent: stop beating */
-#define MS_FRAME_MAX_AGE_NS  1000000000u
+#define MS_VISIT_BUDGET	    (512u << 10)
+#define MS_BEAT_NS	    50000000u	/* heartbeat thread period */
+#define MS_BEAT_STALL_NS    1000000000u /* poller silent: stop beating */
+#define MS_FRAME_MAX_AGE_NS 1000000000u
 
 static void tap(void *ctx, const struct ms_tail_event *ev)
 {
@@ -320,10 +319,7 @@ static uint64_t service(struct ms_cring *r, uint64_t now, int final,
 		 * forever, so even the final drain has a bound. */
 		int live = !gone && r->st.cfg.live && r->st.cfg.live->on;
 
-		moved = drain(r,
-			      gone   ? 4 * r->ring.size
-			      : live ? MS_VISIT_BUDGET_LIVE
-				     : MS_VISIT_BUDGET,
+		moved = drain(r, gone ? 4 * r->ring.size : MS_VISIT_BUDGET,
 			      live, tail_on);
 		/* After CLOSED or the process's end nothing more comes:
 		 * bytes the stream cannot take (a record cut short by a

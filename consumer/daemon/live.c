@@ -400,20 +400,16 @@ static inline uint32_t *unf_bucket(struct ms_live *l, uint64_t h)
 	return &l->unf[h >> (64 - MS_LIVE_UNF_BITS)];
 }
 
-static inline void unf_in(struct ms_live *l, uint64_t addr)
+/* A live block at `addr` more (d = 1) or less (d = -1), if not followed. */
+static inline void unf_count(struct ms_live *l, uint64_t addr, int d)
 {
-	uint64_t h = ms_pack_tap_hash(addr);
+	uint64_t h;
 
+	if (MS_LIKELY(l->sel == UINT64_MAX))
+		return; /* every address followed: no hash to take */
+	h = ms_pack_tap_hash(addr);
 	if (h > l->sel)
-		++*unf_bucket(l, h);
-}
-
-static inline void unf_out(struct ms_live *l, uint64_t addr)
-{
-	uint64_t h = ms_pack_tap_hash(addr);
-
-	if (h > l->sel)
-		--*unf_bucket(l, h);
+		*unf_bucket(l, h) += (uint32_t)d;
 }
 
 static inline void fig_alloc(struct ms_live_fig *f, uint64_t bytes, uint32_t q)
@@ -497,7 +493,7 @@ static void end_big(struct ms_live *l)
 		b = lookup(l, p->addr);
 		if (b->addr == p->addr && b->q && b->ts < p->ts) {
 			uncount(l, b);
-			unf_out(l, p->addr);
+			unf_count(l, p->addr, -1);
 			put_tomb(l, b, p->addr, p->ts);
 			l->nblocks--;
 		}
@@ -587,7 +583,7 @@ static void on_alloc(struct ms_live *l, int32_t thr, uint64_t ts, uint64_t addr,
 		l->ntombs--;
 	if (!b->addr || !b->q) {
 		l->nblocks++;
-		unf_in(l, addr);
+		unf_count(l, addr, 1);
 	}
 	*b = (struct ms_live_block){addr, ts, bytes, q, site, thr, 0};
 	count(l, thr, site, bytes, q, 0);
@@ -616,7 +612,7 @@ static void on_free(struct ms_live *l, uint64_t ts, uint64_t addr)
 		if (b->ts > ts)
 			return;
 		uncount(l, b);
-		unf_out(l, addr);
+		unf_count(l, addr, -1);
 		/* an allocation between the two may still be on its way */
 		put_tomb(l, b, addr, ts);
 		l->nblocks--;
@@ -728,7 +724,7 @@ static void follow_fewer(struct ms_live *l, unsigned bits)
 			continue;
 		if (((unsigned __int128)b->bytes << 16) >=
 		    (unsigned __int128)MS_TAP_BIG * b->q) {
-			unf_in(l, b->addr);
+			unf_count(l, b->addr, 1);
 			continue;
 		}
 		uncount(l, b);

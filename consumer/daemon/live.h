@@ -122,7 +122,7 @@ struct ms_live {
 	uint64_t *big_new;
 	uint32_t nbig_new, big_cap;
 	uint64_t check_ns;		      /* mono ns of the last check */
-	uint32_t unf[1u << MS_LIVE_UNF_BITS]; /* live.c, unf_in() */
+	uint32_t unf[1u << MS_LIVE_UNF_BITS]; /* live.c, unf_count() */
 	/* sites: index 0 is "no stack known" */
 	struct ms_live_site *sites;
 	uint32_t nsites, sites_cap;

@@ -346,7 +346,7 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 	struct lifo *const lifo = pk->lifo;
 	struct ms_tap_rec *const trec = tap ? tap->rec : NULL;
 	const size_t tcap = tap ? tap->cap : SIZE_MAX;
-	const uint64_t sel = tap ? tap->sel : 0;
+	const unsigned bits = tap ? tap->bits : 0;
 	size_t tn = tap ? tap->n : 0;
 
 	if (!pk->open || (size_t)(end - p) > pk->raw_cap - pk->raw_len)
@@ -409,7 +409,7 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 			else
 				put_split(&w[C_AADDR], &w[C_ADDR_HI], sink,
 					  h.zz);
-			int kind = trec ? ms_pack_tap_alloc(addr, h.size, sel)
+			int kind = trec ? ms_pack_tap_alloc(addr, h.size, bits)
 					: -1;
 
 			if (kind >= 0)

@@ -59,23 +59,28 @@ struct ms_pack_counts {
 /*
  * What ms_pack_run() hands on as it packs, for the consumer's live heap
  * (consumer/daemon/live.h), which then needs no decoding of its own. The
- * caller chooses the addresses it follows: those whose ms_pack_tap_hash()
- * is at most `sel` (UINT64_MAX: all). Handed on are:
- * - the ALLOCs at followed addresses (MS_TAP_ALLOC_SEL, or MS_TAP_ALLOC
- *   when all are) and those of MS_TAP_BIG bytes or more (MS_TAP_ALLOC);
+ * caller follows the blocks of `size` bytes at one address in
+ * 2^ms_pack_tap_shift(size, bits): those whose ms_pack_tap_hash() is at
+ * most UINT64_MAX >> shift. With `bits` 0 every block is followed; else
+ * blocks under 2 * MS_TAP_STEP bytes at one address in 2^bits, and each
+ * doubling of the size above that halves the share left out, so that a
+ * followed block stands for about as many bytes whatever its size (those
+ * of 2^bits * MS_TAP_STEP bytes and more are all followed). Handed on are:
+ * - the ALLOCs of followed blocks: MS_TAP_ALLOC_SEL when the shift is not
+ *   0 (its weight then counts 2^shift times), else MS_TAP_ALLOC;
  * - every FREE (MS_TAP_FREE) but those of blocks this thread allocated in
  *   this frame without handing the ALLOC on: the live heap holds nothing
  *   for those. (Unless the address went meanwhile to another thread's
- *   block of the other kind, big or small, and came back: a free the
- *   live heap misses when it follows some addresses only. It follows all
- *   while exact, and then every FREE is handed on.)
+ *   block of a size followed there, and came back: a free the live heap
+ *   misses when it follows some addresses only. It follows all while
+ *   exact, and then every FREE is handed on.)
  * The run stops early when `rec` is full (n == cap), at a record boundary.
  */
-#define MS_TAP_BIG 16384u
+#define MS_TAP_STEP 1024u
 
 enum {
 	MS_TAP_ALLOC,	  /* weight as recorded */
-	MS_TAP_ALLOC_SEL, /* at a followed address, under MS_TAP_BIG bytes */
+	MS_TAP_ALLOC_SEL, /* weight times 2^ms_pack_tap_shift() */
 	MS_TAP_FREE,
 };
 
@@ -86,7 +91,7 @@ struct ms_tap_rec {
 };
 
 struct ms_pack_tap {
-	uint64_t sel;
+	unsigned bits; /* see above; 0: every block followed */
 	struct ms_tap_rec *rec;
 	size_t n, cap;
 };
@@ -99,13 +104,27 @@ static inline uint64_t ms_pack_tap_hash(uint64_t addr)
 	return h ^ (h >> 32);
 }
 
+/* Blocks of `size` bytes are followed at one address in 2^shift. */
+static inline unsigned ms_pack_tap_shift(uint64_t size, unsigned bits)
+{
+	unsigned level =
+		size < 2 * MS_TAP_STEP
+			? 0
+			: 63u - (unsigned)__builtin_clzll(size / MS_TAP_STEP);
+
+	return level < bits ? bits - level : 0;
+}
+
 /* What the tap makes of an ALLOC of `size` bytes at `addr`: MS_TAP_ALLOC,
  * MS_TAP_ALLOC_SEL, or -1 (not handed on). */
-static inline int ms_pack_tap_alloc(uint64_t addr, uint64_t size, uint64_t sel)
+static inline int ms_pack_tap_alloc(uint64_t addr, uint64_t size, unsigned bits)
 {
-	if (size >= MS_TAP_BIG || sel == UINT64_MAX)
+	unsigned shift = ms_pack_tap_shift(size, bits);
+
+	if (shift == 0)
 		return MS_TAP_ALLOC;
-	return ms_pack_tap_hash(addr) <= sel ? MS_TAP_ALLOC_SEL : -1;
+	return ms_pack_tap_hash(addr) <= UINT64_MAX >> shift ? MS_TAP_ALLOC_SEL
+							     : -1;
 }
 
 int ms_pack_begin(struct ms_packer *pk, size_t raw_cap);

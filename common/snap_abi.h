@@ -63,7 +63,7 @@ struct ms_snap_proc {
 	uint32_t nsites;
 	uint32_t nmods;
 	uint32_t flags;	      /* MS_SNAP_* */
-	uint32_t addr_sample; /* blocks under 16 KiB followed at one address
+	uint32_t addr_sample; /* blocks under 2 KiB followed at one address
 				 in this many (0 or 1: all; live.h) */
 	uint64_t dropped;     /* events the agent lost (LOST records) */
 	uint64_t untracked;   /* blocks the live heap could not hold */

@@ -161,8 +161,9 @@ static void live_metrics(FILE *o, const struct ms_fleet *f,
 	for (size_t i = 0; full && i < ps->n; i++)
 		if (ps->v[i].live && (ps->v[i].live->flags & MS_SNAP_SAMPLED))
 			est = " (weighted estimates for processes above 1 M "
-			      "events/s: their blocks under 16 KiB are "
-			      "followed at one address in 16)";
+			      "events/s: their blocks under 2 KiB are "
+			      "followed at one address in 16 or 64, "
+			      "larger ones at more)";
 
 	live_metric(o, f, ps, "memscope_live_heap_bytes", "gauge",
 		    "Bytes in blocks allocated and not yet freed", est,

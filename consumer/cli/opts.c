@@ -40,8 +40,10 @@ const char ms_opts_help[] =
 	"  --live-exact            the live heap follows every block at any "
 	"rate (default:\n"
 	"                          above 1 M events/s a process's blocks under "
-	"16 KiB are\n"
-	"                          followed at one address in 16: estimates)\n";
+	"2 KiB are\n"
+	"                          followed at one address in 16, larger ones "
+	"at more,\n"
+	"                          above 4 M at one in 64: estimates)\n";
 
 void ms_opts_default_out(char *buf, size_t len)
 {

@@ -23,7 +23,6 @@ struct ms_live_pend {
 	uint64_t addr, ts;
 };
 
-#define MS_LIVE_PEND_MIN 4096u
 #define MS_LIVE_CHECK_NS 1000000000u /* big blocks checked once a second */
 
 /* A live block, or a tombstone: a free whose block was not seen. */
@@ -125,7 +124,6 @@ struct ms_live *ms_live_create(uint32_t pid)
 	l->sites_cap = 64;
 	l->nsites = 1; /* site 0: no stack known */
 	l->sweep_after = MS_LIVE_TOMBS_MIN;
-	l->pend_check = MS_LIVE_PEND_MIN;
 	l->sel = UINT64_MAX;
 	return l;
 }
@@ -391,13 +389,38 @@ static inline void put_tomb(struct ms_live *l, struct ms_live_block *b,
 }
 
 /*
- * Live blocks at addresses not followed (big ones, live.c "Frees at
- * addresses not followed"), counted by hash bucket: a free at such an
- * address whose bucket is empty needs no lookup in the table.
+ * Live blocks at addresses not followed for the smallest blocks (larger
+ * ones, "Frees at addresses not followed" below), counted by hash bucket:
+ * a free at such an address whose bucket is empty needs no lookup in the
+ * table. A count of UINT8_MAX stays (a lookup more, never one less). A
+ * bit per bucket says whether it is empty: the frees read only these 8
+ * KiB. The bucket takes hash bits apart from the top ones, which decide
+ * what is followed (pack.h).
  */
-static inline uint32_t *unf_bucket(struct ms_live *l, uint64_t h)
+static inline uint32_t unf_bucket(uint64_t h)
 {
-	return &l->unf[h >> (64 - MS_LIVE_UNF_BITS)];
+	return (uint32_t)(h >> 32) & ((1u << MS_LIVE_UNF_BITS) - 1);
+}
+
+static inline int unf_any(const struct ms_live *l, uint64_t h)
+{
+	uint32_t b = unf_bucket(h);
+
+	return (int)(l->unf_bits[b / 64] >> (b % 64)) & 1;
+}
+
+static inline void unf_add(struct ms_live *l, uint64_t h, int d)
+{
+	uint32_t b = unf_bucket(h);
+	uint8_t *c = &l->unf[b];
+
+	if (*c == UINT8_MAX)
+		return;
+	*c = (uint8_t)(*c + d);
+	if (*c)
+		l->unf_bits[b / 64] |= 1ull << (b % 64);
+	else
+		l->unf_bits[b / 64] &= ~(1ull << (b % 64));
 }
 
 /* A live block at `addr` more (d = 1) or less (d = -1), if not followed. */
@@ -409,7 +432,7 @@ static inline void unf_count(struct ms_live *l, uint64_t addr, int d)
 		return; /* every address followed: no hash to take */
 	h = ms_pack_tap_hash(addr);
 	if (h > l->sel)
-		*unf_bucket(l, h) += (uint32_t)d;
+		unf_add(l, h, d);
 }
 
 static inline void fig_alloc(struct ms_live_fig *f, uint64_t bytes, uint32_t q)
@@ -449,43 +472,40 @@ static void uncount(struct ms_live *l, const struct ms_live_block *b)
 }
 
 /*
- * Frees at addresses not followed. While small blocks are followed at one
- * address in 2^sel_bits, most of the frees the packer hands on are at
- * addresses not followed: frees of blocks allocated in an earlier frame
- * or by another thread, which the packer cannot tell from big ones. The
- * only block such a free can end is a big one. One that finds no block
+ * Frees at addresses not followed. While the smallest blocks are followed
+ * at one address in 2^sel_bits, most of the frees the packer hands on are
+ * at addresses not followed for them: frees of blocks allocated in an
+ * earlier frame or by another thread, which the packer cannot tell from
+ * larger ones, followed at more addresses (pack.h). The only block such a
+ * free can end is a larger one ("big" below). One that finds no block
  * does not become a tombstone (tombstones of them would be most of the
  * table, and each a slot to write) but goes on a list. A big block at
  * such an address whose allocation is drained after a free of it is
- * found there at the next check (a tick at most MS_LIVE_CHECK_NS later,
- * or when the list has doubled): it counts as live until then, not for
- * ever. Entries older than every thread's drained time are dropped then.
+ * found there at the next check (a tick at most MS_LIVE_CHECK_NS later),
+ * or when the free's generation of the list goes (drop_gens()): it counts
+ * as live until then, not for ever.
  */
-/* Ends the big blocks inserted since the last check that a listed free
- * newer than them was of. */
-static void end_big(struct ms_live *l)
+/* The bit of big_bits for a hash: bits apart from those of the set's. */
+static inline uint32_t big_bit(uint64_t h)
 {
-	uint32_t cap = 16, mask;
-	uint64_t *set;
+	return (uint32_t)h & (MS_LIVE_BIG_BITS - 1);
+}
 
-	while (cap < 2 * l->nbig_new)
-		cap *= 2;
-	mask = cap - 1;
-	set = calloc(cap, sizeof(*set));
-	if (!set)
-		return; /* kept for the next check */
-	for (uint32_t i = 0; i < l->nbig_new; i++) {
-		uint32_t h = (uint32_t)(ms_pack_tap_hash(l->big_new[i]) >> 32);
+/* Ends the big blocks of big_new that a listed free of pend[from, to),
+ * newer than them, was of. */
+static void end_big(struct ms_live *l, uint32_t from, uint32_t to)
+{
+	uint32_t mask = l->big_cap - 1;
+	const uint64_t *set = l->big_new;
 
-		while (set[h & mask] && set[h & mask] != l->big_new[i])
-			h++;
-		set[h & mask] = l->big_new[i];
-	}
-	for (uint32_t i = 0; i < l->npend; i++) {
+	for (uint32_t i = from; i < to; i++) {
 		const struct ms_live_pend *p = &l->pend[i];
-		uint32_t h = (uint32_t)(ms_pack_tap_hash(p->addr) >> 32);
+		uint64_t hh = ms_pack_tap_hash(p->addr);
+		uint32_t h = (uint32_t)(hh >> 32), f = big_bit(hh);
 		struct ms_live_block *b;
 
+		if (!(l->big_bits[f / 64] & (1ull << (f % 64))))
+			continue; /* not in the set: most */
 		while (set[h & mask] && set[h & mask] != p->addr)
 			h++;
 		if (!set[h & mask])
@@ -498,45 +518,135 @@ static void end_big(struct ms_live *l)
 			l->nblocks--;
 		}
 	}
-	free(set);
-	l->nbig_new = 0;
 }
 
-static void check_pend(struct ms_live *l)
+/*
+ * The list is kept in generations of MS_LIVE_PEND_GEN entries, in the
+ * order they came. A generation whose newest entry is older than every
+ * thread's drained time can match no block still to come: it goes whole,
+ * checked against the big blocks inserted since the last check first,
+ * without a pass over the rest.
+ */
+static void drop_gens(struct ms_live *l)
 {
 	uint64_t keep_ts = drained_ts(l);
-	uint32_t n = 0;
+	uint32_t k = 0, end;
 
+	while (k < l->ngens && l->gens[k].max_ts < keep_ts)
+		k++;
+	if (!k)
+		return;
+	end = l->gens[k - 1].end;
 	if (l->nbig_new)
-		end_big(l);
-	for (uint32_t i = 0; i < l->npend; i++)
-		if (l->pend[i].ts >= keep_ts)
-			l->pend[n++] = l->pend[i];
-	l->npend = n;
-	l->pend_check = 2 * n > MS_LIVE_PEND_MIN ? 2 * n : MS_LIVE_PEND_MIN;
+		end_big(l, l->pend_head, end);
+	l->pend_head = end;
+	l->ngens -= k;
+	memmove(l->gens, l->gens + k, l->ngens * sizeof(*l->gens));
+}
+
+/* Every big block inserted so far checked against the whole list. */
+static void check_pend(struct ms_live *l)
+{
+	if (l->nbig_new) {
+		end_big(l, l->pend_head, l->npend);
+		memset(l->big_new, 0, l->big_cap * sizeof(*l->big_new));
+		memset(l->big_bits, 0, sizeof(l->big_bits));
+		l->nbig_new = 0;
+	}
+	drop_gens(l);
+}
+
+/* Closes the generation that is filling; 0, or -1 when out of room. */
+static int close_gen(struct ms_live *l)
+{
+	if (l->ngens == MS_LIVE_PEND_GENS) {
+		check_pend(l);
+		if (l->ngens == MS_LIVE_PEND_GENS)
+			return -1;
+	}
+	l->gens[l->ngens++] = (struct ms_live_gen){l->npend, l->gen_max};
+	l->gen_max = 0;
+	drop_gens(l);
+	return 0;
 }
 
 static void pend_add(struct ms_live *l, uint64_t addr, uint64_t ts)
 {
-	if (l->npend >= l->pend_check)
-		check_pend(l);
-	if (ms_grow_bounded(&l->pend, l->npend, &l->pend_cap, sizeof(*l->pend),
-			    MS_LIVE_BLOCKS_MAX) < 0) {
+	uint32_t start = l->ngens ? l->gens[l->ngens - 1].end : l->pend_head;
+
+	if (l->npend - start >= MS_LIVE_PEND_GEN && close_gen(l) < 0) {
 		l->untracked++; /* a big block it ends may stay counted */
 		return;
 	}
+	if (l->npend == l->pend_cap && l->pend_head &&
+	    l->pend_head >= l->npend / 2) {
+		/* the dropped half makes room */
+		uint32_t d = l->pend_head;
+
+		memmove(l->pend, l->pend + d,
+			(l->npend - d) * sizeof(*l->pend));
+		l->npend -= d;
+		l->pend_head = 0;
+		for (uint32_t i = 0; i < l->ngens; i++)
+			l->gens[i].end -= d;
+	}
+	if (ms_grow_bounded(&l->pend, l->npend, &l->pend_cap, sizeof(*l->pend),
+			    MS_LIVE_BLOCKS_MAX) < 0) {
+		l->untracked++;
+		return;
+	}
 	l->pend[l->npend++] = (struct ms_live_pend){addr, ts};
+	if (ts > l->gen_max)
+		l->gen_max = ts;
 }
 
-/* A big block at an address not followed, inserted while frees are
- * listed. */
+/* Puts `addr` in the set big_new (there is room). */
+static void big_put(struct ms_live *l, uint64_t addr)
+{
+	uint64_t hh = ms_pack_tap_hash(addr);
+	uint32_t h = (uint32_t)(hh >> 32), f = big_bit(hh);
+	uint32_t mask = l->big_cap - 1;
+
+	l->big_bits[f / 64] |= 1ull << (f % 64);
+	while (l->big_new[h & mask] && l->big_new[h & mask] != addr)
+		h++;
+	if (!l->big_new[h & mask]) {
+		l->big_new[h & mask] = addr;
+		l->nbig_new++;
+	}
+}
+
+/*
+ * A big block at an address not followed, inserted while frees are
+ * listed: kept in a set (open addressing, at most half full) for
+ * end_big() until the next check.
+ */
 static void big_add(struct ms_live *l, uint64_t addr)
 {
-	if (ms_grow_bounded(&l->big_new, l->nbig_new, &l->big_cap,
-			    sizeof(*l->big_new), MS_LIVE_BLOCKS_MAX) < 0)
-		check_pend(l); /* makes room: nbig_new is 0 after it */
-	if (l->nbig_new < l->big_cap)
-		l->big_new[l->nbig_new++] = addr;
+	if (2 * (l->nbig_new + 1) > l->big_cap) {
+		uint32_t ocap = l->big_cap, cap = ocap ? 2 * ocap : 64;
+		uint64_t *old = l->big_new;
+
+		l->big_new = cap <= 2 * MS_LIVE_BLOCKS_MAX
+				     ? calloc(cap, sizeof(*l->big_new))
+				     : NULL;
+		if (!l->big_new) {
+			l->big_new = old;
+			check_pend(l); /* makes room: empties the set */
+			if (2 * (l->nbig_new + 1) > l->big_cap) {
+				l->untracked++;
+				return;
+			}
+		} else {
+			l->big_cap = cap;
+			l->nbig_new = 0;
+			for (uint32_t i = 0; i < ocap; i++)
+				if (old[i])
+					big_put(l, old[i]);
+			free(old);
+		}
+	}
+	big_put(l, addr);
 }
 
 /*
@@ -587,7 +697,8 @@ static void on_alloc(struct ms_live *l, int32_t thr, uint64_t ts, uint64_t addr,
 	}
 	*b = (struct ms_live_block){addr, ts, bytes, q, site, thr, 0};
 	count(l, thr, site, bytes, q, 0);
-	if (MS_UNLIKELY(l->npend != 0) && ms_pack_tap_hash(addr) > l->sel)
+	if (MS_UNLIKELY(l->npend != l->pend_head) &&
+	    ms_pack_tap_hash(addr) > l->sel)
 		big_add(l, addr);
 }
 
@@ -598,8 +709,7 @@ static void on_free(struct ms_live *l, uint64_t ts, uint64_t addr)
 	if (MS_UNLIKELY(l->sel != UINT64_MAX)) {
 		uint64_t h = ms_pack_tap_hash(addr);
 
-		if (h > l->sel &&
-		    (!*unf_bucket(l, h) || lookup(l, addr)->q == 0)) {
+		if (h > l->sel && (!unf_any(l, h) || lookup(l, addr)->q == 0)) {
 			pend_add(l, addr, ts);
 			return;
 		}
@@ -657,13 +767,14 @@ void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
 	if (ev->type != MS_REC_ALLOC && ev->type != MS_REC_REALLOC)
 		return;
 	/* the packer's choice (pack.h, struct ms_pack_tap), made here */
-	switch (ms_pack_tap_alloc(ev->addr, ev->size, l->sel)) {
+	switch (ms_pack_tap_alloc(ev->addr, ev->size, l->sel_bits)) {
 	case MS_TAP_ALLOC:
 		on_alloc(l, thr, ev->ts, ev->addr, ev->size, ev->weight, site);
 		break;
 	case MS_TAP_ALLOC_SEL:
 		on_alloc(l, thr, ev->ts, ev->addr, ev->size,
-			 ev->weight << l->sel_bits, site);
+			 ev->weight << ms_pack_tap_shift(ev->size, l->sel_bits),
+			 site);
 		break;
 	}
 }
@@ -673,8 +784,12 @@ void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
  * otherwise wait for its slot's line in turn. */
 #define MS_LIVE_AHEAD 8
 
-static inline void fetch_slot(const struct ms_live *l, uint64_t addr)
+static inline void fetch_slot(struct ms_live *l, uint64_t addr)
 {
+	uint32_t b = unf_bucket(ms_pack_tap_hash(addr));
+
+	if (l->sel != UINT64_MAX)
+		__builtin_prefetch(&l->unf_bits[b / 64], 0);
 	if (l->tab)
 		__builtin_prefetch(&l->tab[slot_of(l, addr)], 1);
 }
@@ -694,7 +809,8 @@ void ms_live_apply(struct ms_live *l, int32_t thr, const uint32_t *sites,
 		else
 			on_alloc(l, thr, x->ts, x->addr, x->size,
 				 x->kind == MS_TAP_ALLOC_SEL
-					 ? x->weight << l->sel_bits
+					 ? x->weight << ms_pack_tap_shift(
+						   x->size, l->sel_bits)
 					 : x->weight,
 				 x->stack < nsites ? sites[x->stack] : 0);
 	}
@@ -707,51 +823,70 @@ void ms_live_quiet(struct ms_live *l, int32_t thr, uint64_t ts)
 }
 
 /*
- * From exact to following one address in 2^bits: the blocks under
- * MS_TAP_BIG bytes at addresses no longer followed leave the figures (as
- * tombstones at their allocation's time, swept as any other), those at
- * followed ones are counted again with their new weight.
+ * To following fewer blocks: those of `bits` (pack.h) from those of
+ * sel_bits (0: all). A block at an address no longer followed for its size
+ * leaves the figures (as a tombstone at its allocation's time, swept as
+ * any other); one still followed is counted again with its new weight.
  */
 static void follow_fewer(struct ms_live *l, unsigned bits)
 {
+	unsigned obits = l->sel_bits;
+	uint64_t osel = l->sel;
+
 	l->sel_bits = bits;
 	l->sel = UINT64_MAX >> bits;
 	l->sampled = 1;
 	for (uint32_t i = 0; i < l->cap; i++) {
 		struct ms_live_block *b = &l->tab[i];
+		unsigned from, to;
+		uint64_t h, size;
 
 		if (!b->addr || !b->q)
 			continue;
-		if (((unsigned __int128)b->bytes << 16) >=
-		    (unsigned __int128)MS_TAP_BIG * b->q) {
-			unf_count(l, b->addr, 1);
-			continue;
+		h = ms_pack_tap_hash(b->addr);
+		/* near enough for its size's level */
+		size = (uint64_t)(((unsigned __int128)b->bytes << 16) / b->q);
+		from = ms_pack_tap_shift(size, obits);
+		to = ms_pack_tap_shift(size, bits);
+		if (h > osel)
+			unf_add(l, h, -1); /* counted again below */
+		if (to > from) {
+			uncount(l, b);
+			if (h > UINT64_MAX >> to) {
+				put_tomb(l, b, b->addr, b->ts);
+				l->nblocks--;
+				continue;
+			}
+			b->bytes <<= to - from;
+			b->q = b->q > (UINT32_MAX >> (to - from))
+				       ? UINT32_MAX
+				       : b->q << (to - from);
+			count(l, b->thr, b->site, b->bytes, b->q, 0);
 		}
-		uncount(l, b);
-		if (ms_pack_tap_hash(b->addr) > l->sel) {
-			put_tomb(l, b, b->addr, b->ts);
-			l->nblocks--;
-			continue;
-		}
-		b->bytes <<= bits;
-		b->q = b->q > (UINT32_MAX >> bits) ? UINT32_MAX : b->q << bits;
-		count(l, b->thr, b->site, b->bytes, b->q, 0);
+		if (h > l->sel)
+			unf_add(l, h, 1);
 	}
 	settle(l);
 }
 
 void ms_live_seen(struct ms_live *l, uint64_t n)
 {
-	uint64_t now;
+	uint64_t now, ns, rate;
+	unsigned bits = 0;
 
 	l->events += n;
 	if (l->events - l->rate_events < MS_LIVE_RATE_EVENTS)
 		return;
 	now = ms_mono_ns();
-	if (!l->exact && l->sel == UINT64_MAX &&
-	    now - l->rate_ns <
-		    MS_LIVE_RATE_EVENTS * 1000000000ull / MS_LIVE_EXACT_RATE)
-		follow_fewer(l, MS_LIVE_SAMPLE_BITS);
+	ns = now - l->rate_ns;
+	rate = (uint64_t)((unsigned __int128)(l->events - l->rate_events) *
+			  1000000000u / (ns ? ns : 1));
+	if (rate > MS_LIVE_FEWER_RATE)
+		bits = MS_LIVE_FEWER_BITS;
+	else if (rate > MS_LIVE_EXACT_RATE)
+		bits = MS_LIVE_SAMPLE_BITS;
+	if (!l->exact && bits > l->sel_bits)
+		follow_fewer(l, bits);
 	l->rate_ns = now;
 	l->rate_events = l->events;
 }

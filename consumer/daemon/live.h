@@ -43,12 +43,19 @@
 #define MS_LIVE_THREADS_MAX 16384
 #define MS_LIVE_HIST	    16		  /* live bytes samples kept per site */
 #define MS_LIVE_HIST_NS	    1000000000ull /* one sample a second */
-/* Above this many events a second a process's small blocks are followed
- * at one address in 2^MS_LIVE_SAMPLE_BITS (docs/architecture.md). */
+/* Above this many events a second a process's blocks are followed at
+ * one address in 2^MS_LIVE_SAMPLE_BITS when small, more of them when
+ * larger (pack.h, ms_pack_tap_shift()); above MS_LIVE_FEWER_RATE, at one
+ * in 2^MS_LIVE_FEWER_BITS (docs/architecture.md, "The live heap"). */
 #define MS_LIVE_EXACT_RATE  1000000u
 #define MS_LIVE_SAMPLE_BITS 4u
+#define MS_LIVE_FEWER_RATE  4000000u
+#define MS_LIVE_FEWER_BITS  6u
 #define MS_LIVE_RATE_EVENTS 100000u /* the rate measured over */
-#define MS_LIVE_UNF_BITS    12u	    /* buckets of blocks not followed */
+#define MS_LIVE_UNF_BITS    16u	    /* buckets of blocks not followed */
+#define MS_LIVE_PEND_GEN    8192u   /* listed frees per generation */
+#define MS_LIVE_PEND_GENS   1024u   /* generations at most (live.c) */
+#define MS_LIVE_BIG_BITS    (1u << 17) /* bits of big_new's filter */
 
 /* Figures of a site, a thread or a process; counts in Q16 weights. What
  * is live is what was allocated less what was freed (ms_live_bytes()):
@@ -98,9 +105,11 @@ struct ms_live {
 	uint64_t dropped;     /* LOST counts */
 	uint64_t untracked;   /* blocks that did not fit */
 	int sampled;	      /* a weight other than 1 was seen */
-	/* Addresses followed: ms_pack_tap_hash(addr) <= sel, one in
-	 * 2^sel_bits (pack.h); all until the rate of events says otherwise,
-	 * or always when `exact`. */
+	/* Blocks followed: those of ms_pack_tap_alloc(addr, size, sel_bits)
+	 * (pack.h); all (sel_bits 0) until the rate of events says
+	 * otherwise, or always when `exact`. The smallest blocks are
+	 * followed at the addresses of ms_pack_tap_hash(addr) <= sel,
+	 * UINT64_MAX >> sel_bits; larger ones at more. */
 	uint64_t sel;
 	unsigned sel_bits;
 	int exact;
@@ -118,11 +127,19 @@ struct ms_live {
 	 * "Frees at addresses not followed"), and the big blocks at such
 	 * addresses inserted since they were last checked against them. */
 	struct ms_live_pend *pend;
-	uint32_t npend, pend_cap, pend_check;
-	uint64_t *big_new;
+	uint32_t pend_head, npend, pend_cap; /* listed: [pend_head, npend) */
+	struct ms_live_gen {
+		uint32_t end;	   /* of its entries in pend */
+		uint64_t max_ts;   /* of its newest entry */
+	} gens[MS_LIVE_PEND_GENS]; /* closed, oldest first */
+	uint32_t ngens;
+	uint64_t gen_max;  /* the newest entry of the one that fills */
+	uint64_t *big_new; /* a set: open addressing, 0 empty */
 	uint32_t nbig_new, big_cap;
+	uint64_t big_bits[MS_LIVE_BIG_BITS / 64]; /* a filter of big_new */
 	uint64_t check_ns;		      /* mono ns of the last check */
-	uint32_t unf[1u << MS_LIVE_UNF_BITS]; /* live.c, unf_count() */
+	uint8_t unf[1u << MS_LIVE_UNF_BITS];  /* live.c, unf_count() */
+	uint64_t unf_bits[(1u << MS_LIVE_UNF_BITS) / 64]; /* unf[i] != 0 */
 	/* sites: index 0 is "no stack known" */
 	struct ms_live_site *sites;
 	uint32_t nsites, sites_cap;

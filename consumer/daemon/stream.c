@@ -323,7 +323,7 @@ static void account(struct ms_stream *s, const struct ms_event *e)
 }
 
 /* Records the packer hands the live heap at a time (pack.h). */
-#define MS_TAP_BATCH 128
+#define MS_TAP_BATCH 1024
 
 /*
  * The packer's run over [p, end); the records it takes go on to the live
@@ -339,7 +339,7 @@ static size_t pack_run(struct ms_stream *s, const uint8_t *p,
 
 	if (!l || !l->on)
 		return ms_pack_run(s->pk, &s->dec, p, end, c, NULL);
-	tap = (struct ms_pack_tap){l->sel, rec, 0, MS_TAP_BATCH};
+	tap = (struct ms_pack_tap){l->sel_bits, rec, 0, MS_TAP_BATCH};
 	f = ms_pack_run(s->pk, &s->dec, p, end, c, &tap);
 	ms_live_apply(l, s->live_thr, s->stacks->site, s->stacks->cap, rec,
 		      tap.n);

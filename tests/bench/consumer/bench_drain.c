@@ -276,7 +276,7 @@ static int run(long events, long threads, long level, long visit,
 							      : cap_max;
 				blocks_sum += live->nblocks;
 				tombs_sum += live->ntombs;
-				pend_sum += live->npend;
+				pend_sum += live->npend - live->pend_head;
 				visits++;
 			}
 			/* refilled after its turn: what the next turn reads

@@ -5,7 +5,7 @@
  * old free is seen, weights, the tombstone sweep and table growth, and
  * random cross-thread programs drained in random interleavings, fed event
  * by event and through the packer's tap (the drain's hot path), exact and
- * following one address in 16.
+ * following fewer blocks (pack.h, ms_pack_tap_shift()).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 
 #include <string.h>
 
+#include "clock.h"
 #include "live.h"
 #include "pack.h"
 
@@ -189,7 +190,7 @@ static void test_growth_and_sweep(void **state)
 #define R_EVENTS      4000
 #define R_ADDRS_MANY  30000 /* tombstones enough for sweeps */
 #define R_EVENTS_MANY 240000
-#define R_ADDRS_BIG   64 /* some followed, most not */
+#define R_ADDRS_BIG   256 /* some followed for the smallest, most not */
 
 struct r_ev {
 	int is_free;
@@ -206,9 +207,11 @@ static uint64_t rnd(uint64_t *x)
 
 /*
  * One thread's records as its ring would hold them, packed as the drain
- * packs them, the records the packer hands on applied in batches of three
- * (so that runs stop early at a full tap too).
+ * packs them, the records the packer hands on applied in batches of
+ * `tap_cap` (three: runs stop early at a full tap too).
  */
+static size_t tap_cap = 3;
+
 struct tap_run {
 	struct ms_packer *pk;
 	struct ms_rec_state enc, dec;
@@ -244,8 +247,8 @@ static void tap_feed(struct ms_live *l, int32_t thr, struct tap_run *r,
 	const uint8_t *p = r->buf + r->fed, *end = r->buf + r->len;
 
 	while (p < end) {
-		struct ms_tap_rec rec[3];
-		struct ms_pack_tap tap = {l->sel, rec, 0, 3};
+		struct ms_tap_rec rec[64];
+		struct ms_pack_tap tap = {l->sel_bits, rec, 0, tap_cap};
 		struct ms_pack_counts c;
 		size_t f = ms_pack_run(r->pk, &r->dec, p, end, &c, &tap);
 
@@ -263,10 +266,15 @@ static void tap_end(struct tap_run *r)
 	ms_packer_destroy(r->pk);
 }
 
+/* Blocks of this size and more are followed at every address once the
+ * live heap follows the fewest. */
+#define ALWAYS ((uint64_t)MS_TAP_STEP << MS_LIVE_FEWER_BITS)
+
 /*
- * `big`: every block is a big one and the live heap follows one address
- * in 16 from the start, so that frees at addresses not followed wait on
- * the list for the big blocks drained after them (live.c).
+ * `big`: every block is one of ALWAYS bytes or more and the live heap
+ * follows the fewest blocks from the start, so that frees at addresses
+ * not followed for the smallest wait on the list for the big blocks
+ * drained after them (live.c).
  */
 static void random_run(uint64_t seed, int via_tap, int naddrs, int nevents,
 		       int big)
@@ -287,7 +295,7 @@ static void random_run(uint64_t seed, int via_tap, int naddrs, int nevents,
 	if (big) {
 		ms_live_seen(l, MS_LIVE_RATE_EVENTS);
 		ms_live_seen(l, MS_LIVE_RATE_EVENTS);
-		assert_int_equal(l->sel_bits, MS_LIVE_SAMPLE_BITS);
+		assert_int_equal(l->sel_bits, MS_LIVE_FEWER_BITS);
 	}
 	for (int t = 0; t < R_THREADS; t++) {
 		uint64_t fr = 0x400000 + (uint64_t)t;
@@ -313,7 +321,7 @@ static void random_run(uint64_t seed, int via_tap, int naddrs, int nevents,
 		} else {
 			owner[a] = t;
 			live_size[a] = e->size =
-				(big ? MS_TAP_BIG : 1) + rnd(&x) % 100;
+				(big ? ALWAYS : 1) + rnd(&x) % 100;
 		}
 	}
 	for (int a = 0; a < naddrs; a++)
@@ -383,13 +391,17 @@ static void test_random_order_sweeps(void **state)
 			   R_EVENTS_MANY, 0);
 }
 
-/* The same programs through the packer's tap give the same figures. */
+/* The same programs through the packer's tap give the same figures,
+ * handed on three records at a time or 64. */
 static void test_random_order_tap(void **state)
 {
 	(void)state;
-	for (uint64_t seed = 1; seed <= 200; seed++)
+	for (uint64_t seed = 1; seed <= 200; seed++) {
+		tap_cap = seed % 2 ? 3 : 64;
 		random_run(seed * 0x9e3779b97f4a7c15ull, 1, R_ADDRS, R_EVENTS,
 			   0);
+	}
+	tap_cap = 3;
 }
 
 /* Big blocks at addresses not followed, their frees often drained first:
@@ -405,14 +417,15 @@ static void test_random_order_big(void **state)
 	}
 }
 
-/* What following one address in 16 should show of a block: all of it
- * when big, sixteen times it at a followed address, else nothing. */
-static uint64_t weighed(uint64_t addr, uint64_t size)
+/* What following the blocks of `bits` (pack.h) should show of a block:
+ * all of it when its size is followed everywhere, 2^shift times it at a
+ * followed address, else nothing. */
+static uint64_t weighed(uint64_t addr, uint64_t size, unsigned bits)
 {
-	if (size >= MS_TAP_BIG)
-		return size;
-	if (ms_pack_tap_hash(addr) <= (UINT64_MAX >> MS_LIVE_SAMPLE_BITS))
-		return size << MS_LIVE_SAMPLE_BITS;
+	unsigned shift = ms_pack_tap_shift(size, bits);
+
+	if (ms_pack_tap_hash(addr) <= (UINT64_MAX >> shift))
+		return size << shift;
 	return 0;
 }
 
@@ -423,56 +436,99 @@ static uint64_t f_addr(int i)
 	return 0x7f1200001000ull + 64 * (uint64_t)i;
 }
 
+/* Mostly small blocks; one in 5 larger, at each size level (pack.h). */
 static uint64_t f_size(int i)
 {
-	return i % 8 == 7 ? MS_TAP_BIG + 16 * (uint64_t)i
+	return i % 5 == 4 ? ((2 * (uint64_t)MS_TAP_STEP) << ((i / 5) % 7)) +
+				    16 * (uint64_t)i
 			  : 16 + 8 * (uint64_t)(i % 50);
 }
 
+/* 100,000 records seen at `rate` events a second. */
+static void seen_at(struct ms_live *l, uint64_t rate)
+{
+	l->rate_ns = ms_mono_ns() - MS_LIVE_RATE_EVENTS * 1000000000ull / rate;
+	ms_live_seen(l, MS_LIVE_RATE_EVENTS);
+}
+
+/* A live heap on, with `nthr` threads (tids 10, 11, ...) and one site. */
+static struct ms_live *live_on(uint32_t pid, int nthr, uint32_t *site)
+{
+	struct ms_live *l = ms_live_create(pid);
+	uint64_t fr = 0x400000;
+
+	assert_non_null(l);
+	ms_live_enable(l, 1);
+	for (int t = 0; t < nthr; t++)
+		assert_int_equal(ms_live_thread(l, 10 + (uint32_t)t), t);
+	*site = ms_live_site(l, &fr, 1);
+	return l;
+}
+
+/* Above MS_LIVE_FEWER_RATE: the fewest blocks followed. */
+static void to_fewest(struct ms_live *l)
+{
+	ms_live_seen(l, MS_LIVE_RATE_EVENTS);
+	seen_at(l, 2 * MS_LIVE_FEWER_RATE);
+	assert_int_equal(l->sel_bits, MS_LIVE_FEWER_BITS);
+}
+
+/* Blocks [from, to) of F_BLOCKS * 2 live with their weight at `bits`. */
+static uint64_t f_want(const int *alive, unsigned bits)
+{
+	uint64_t want = 0;
+
+	for (int i = 0; i < 2 * F_BLOCKS; i++)
+		if (alive[i])
+			want += weighed(f_addr(i), f_size(i % F_BLOCKS), bits);
+	return want;
+}
+
 /*
- * A process goes above the rate: the blocks it holds are weighed anew, and
- * from then on its small blocks are followed at one address in 16. Own
- * frees, frees by another thread, and frees drained before their
- * allocation all end what they should.
+ * A process goes above the rate: the blocks it holds are weighed anew,
+ * and from then on its small blocks are followed at one address in 16,
+ * larger ones at more. Then above the next rate: one in 64. Own frees,
+ * frees by another thread, and frees drained before their allocation all
+ * end what they should at each step.
  */
 static void test_follow_fewer(void **state)
 {
 	static struct tap_run tr[2];
-	struct ms_live *l = ms_live_create(3);
-	uint64_t fr = 0x400000, want = 0;
+	static int alive[2 * F_BLOCKS];
 	uint32_t site;
-	int nsel = 0, nother = 0;
+	struct ms_live *l = live_on(3, 2, &site);
+	int nsel = 0, nother = 0, nmid = 0;
 
 	(void)state;
-	assert_non_null(l);
-	ms_live_enable(l, 1);
-	assert_int_equal(ms_live_thread(l, 10), 0);
-	assert_int_equal(ms_live_thread(l, 11), 1);
-	site = ms_live_site(l, &fr, 1);
 	tap_begin(&tr[0]);
 	tap_begin(&tr[1]);
 	for (int i = 0; i < F_BLOCKS; i++) {
 		tap_put(&tr[0], 1 + (uint64_t)i, f_addr(i), f_size(i), 0);
-		want += f_size(i);
+		alive[i] = 1;
 	}
 	tap_feed(l, 0, &tr[0], &site, 1);
-	assert_int_equal(ms_live_bytes(&l->sites[site].f), want);
+	assert_int_equal(ms_live_bytes(&l->sites[site].f), f_want(alive, 0));
 	assert_int_equal(l->sel_bits, 0);
 
-	/* 100,000 records at once: above 1 M a second */
 	ms_live_seen(l, MS_LIVE_RATE_EVENTS);
 	assert_int_equal(l->sel_bits, 0); /* the first count only starts */
-	ms_live_seen(l, MS_LIVE_RATE_EVENTS);
+	seen_at(l, MS_LIVE_EXACT_RATE / 2);
+	assert_int_equal(l->sel_bits, 0);
+	seen_at(l, 2 * MS_LIVE_EXACT_RATE);
 	assert_int_equal(l->sel_bits, MS_LIVE_SAMPLE_BITS);
 	assert_true(l->sampled);
-	want = 0;
 	for (int i = 0; i < F_BLOCKS; i++) {
-		want += weighed(f_addr(i), f_size(i));
-		if (f_size(i) < MS_TAP_BIG)
-			*(weighed(f_addr(i), f_size(i)) ? &nsel : &nother) += 1;
+		unsigned shift = ms_pack_tap_shift(f_size(i), l->sel_bits);
+		uint64_t w = weighed(f_addr(i), f_size(i), l->sel_bits);
+
+		if (shift == MS_LIVE_SAMPLE_BITS)
+			*(w ? &nsel : &nother) += 1;
+		else if (shift && w)
+			nmid++;
 	}
-	assert_true(nsel > 4 && nother > 4);
-	assert_int_equal(ms_live_bytes(&l->sites[site].f), want);
+	assert_true(nsel > 4 && nother > 4 && nmid > 0);
+	assert_int_equal(ms_live_bytes(&l->sites[site].f),
+			 f_want(alive, MS_LIVE_SAMPLE_BITS));
 
 	/* thread 1 frees a quarter of the old blocks, and a third of new
 	 * ones whose allocations are drained after these frees */
@@ -496,19 +552,135 @@ static void test_follow_fewer(void **state)
 	/* big blocks at addresses not followed whose frees came first are
 	 * ended at the next tick */
 	ms_live_tick(l, 2 * MS_LIVE_HIST_NS);
-
-	want = 0;
-	for (int i = 0; i < F_BLOCKS; i++)
-		if (i % 4 >= 2)
-			want += weighed(f_addr(i), f_size(i));
-	for (int j = 0; j < F_BLOCKS; j++)
-		if (j % 3 == 2)
-			want += weighed(f_addr(F_BLOCKS + j), f_size(j));
-	assert_int_equal(ms_live_bytes(&l->sites[site].f), want);
-	assert_int_equal(ms_live_bytes(&l->thr[0].f), want);
+	for (int i = 0; i < F_BLOCKS; i++) {
+		alive[i] = i % 4 >= 2;
+		alive[F_BLOCKS + i] = i % 3 == 2;
+	}
+	assert_int_equal(ms_live_bytes(&l->sites[site].f),
+			 f_want(alive, MS_LIVE_SAMPLE_BITS));
+	assert_int_equal(ms_live_bytes(&l->thr[0].f),
+			 f_want(alive, MS_LIVE_SAMPLE_BITS));
 	assert_int_equal(ms_live_bytes(&l->thr[1].f), 0);
+
+	/* above the next rate: fewer again, the same blocks weighed anew */
+	seen_at(l, 2 * MS_LIVE_FEWER_RATE);
+	assert_int_equal(l->sel_bits, MS_LIVE_FEWER_BITS);
+	assert_true(f_want(alive, MS_LIVE_FEWER_BITS) !=
+		    f_want(alive, MS_LIVE_SAMPLE_BITS));
+	assert_int_equal(ms_live_bytes(&l->sites[site].f),
+			 f_want(alive, MS_LIVE_FEWER_BITS));
+	/* thread 1 frees every other live block; thread 0 allocates the
+	 * old addresses again, thread 1 freeing a third first */
+	for (int i = 0; i < 2 * F_BLOCKS; i += 2)
+		if (alive[i]) {
+			tap_put(&tr[1], 40000 + (uint64_t)i, f_addr(i), 0, 1);
+			alive[i] = 0;
+		}
+	for (int i = 0; i < F_BLOCKS; i += 3)
+		if (!alive[i])
+			tap_put(&tr[1], 60000 + (uint64_t)i, f_addr(i), 0, 1);
+	tap_feed(l, 1, &tr[1], &site, 1);
+	for (int i = 0; i < F_BLOCKS; i++)
+		if (!alive[i]) {
+			tap_put(&tr[0], 50000 + (uint64_t)i, f_addr(i),
+				f_size(i), 0);
+			alive[i] = i % 3 != 0;
+		}
+	tap_feed(l, 0, &tr[0], &site, 1);
+	ms_live_tick(l, 4 * MS_LIVE_HIST_NS);
+	assert_int_equal(ms_live_bytes(&l->sites[site].f),
+			 f_want(alive, MS_LIVE_FEWER_BITS));
+	assert_int_equal(ms_live_bytes(&l->thr[0].f),
+			 f_want(alive, MS_LIVE_FEWER_BITS));
 	tap_end(&tr[0]);
 	tap_end(&tr[1]);
+	ms_live_destroy(l);
+}
+
+/*
+ * More big blocks than a bucket can count at addresses not followed for
+ * the smallest, all in one bucket (live.c, unf_count()): the count stays
+ * at its top, and every free still finds its block.
+ */
+static void test_unf_saturates(void **state)
+{
+	enum { N = 300 };
+	static uint64_t addr[N];
+	uint32_t site;
+	struct ms_live *l = live_on(4, 1, &site);
+	uint64_t want = 0, a = 0x7f0000000000ull, b0 = 0;
+	int n = 0;
+
+	(void)state;
+	to_fewest(l);
+	for (; n < N; a += 16) {
+		uint64_t h = ms_pack_tap_hash(a);
+		uint64_t b = (h >> 32) & ((1u << MS_LIVE_UNF_BITS) - 1);
+
+		if (h <= l->sel || (n && b != b0))
+			continue;
+		b0 = b;
+		addr[n++] = a;
+	}
+	for (int i = 0; i < N; i++) {
+		alloc(l, 0, 10 + (uint64_t)i, addr[i], ALWAYS + (uint64_t)i,
+		      site);
+		want += ALWAYS + (uint64_t)i;
+	}
+	assert_int_equal(ms_live_bytes(&l->sites[site].f), want);
+	assert_int_equal(l->unf[b0], UINT8_MAX);
+	assert_true(l->unf_bits[b0 / 64] & (1ull << (b0 % 64)));
+	for (int i = 0; i < N; i++)
+		release(l, 0, 1000 + (uint64_t)i, addr[i]);
+	assert_int_equal(ms_live_bytes(&l->sites[site].f), 0);
+	assert_int_equal(ms_live_q(&l->sites[site].f), 0);
+	ms_live_destroy(l);
+}
+
+/* The next address from `*a` on not followed for the smallest blocks. */
+static uint64_t unfollowed(const struct ms_live *l, uint64_t *a)
+{
+	while (ms_pack_tap_hash(*a += 16) <= l->sel)
+		;
+	return *a;
+}
+
+/*
+ * Listed frees go in generations; one whose newest entry every thread has
+ * been drained past goes whole, without a tick, and the big blocks drained
+ * after their listed frees are ended as it goes.
+ */
+static void test_listed_gens(void **state)
+{
+	enum { K = 100 };
+	static uint64_t big[K];
+	uint32_t site;
+	struct ms_live *l = live_on(5, 2, &site);
+	uint64_t a = 0x7f0000000000ull, ts = 100000;
+
+	(void)state;
+	to_fewest(l);
+	/* thread 1 frees thread 0's big blocks before their allocations
+	 * are drained, among many other frees */
+	for (int i = 0; i < K; i++) {
+		big[i] = unfollowed(l, &a);
+		release(l, 1, 1000 + (uint64_t)i, big[i]);
+	}
+	for (uint32_t j = 0; j < 3 * MS_LIVE_PEND_GEN; j++)
+		release(l, 1, ts++, unfollowed(l, &a));
+	/* nothing goes while thread 0 is not drained */
+	assert_int_equal(l->npend - l->pend_head, K + 3 * MS_LIVE_PEND_GEN);
+	for (int i = 0; i < K; i++)
+		alloc(l, 0, 500 + (uint64_t)i, big[i], ALWAYS, site);
+	assert_int_equal(ms_live_bytes(&l->sites[site].f), K * ALWAYS);
+	ms_live_quiet(l, 0, ts);
+	/* more frees close generations: the old ones go, and end the big
+	 * blocks their frees were of */
+	for (uint32_t j = 0; j < 2 * MS_LIVE_PEND_GEN; j++)
+		release(l, 1, ts++, unfollowed(l, &a));
+	assert_true(l->npend - l->pend_head <= 3 * MS_LIVE_PEND_GEN);
+	assert_int_equal(ms_live_bytes(&l->sites[site].f), 0);
+	assert_int_equal(l->nblocks, 0);
 	ms_live_destroy(l);
 }
 
@@ -525,6 +697,8 @@ int main(void)
 		cmocka_unit_test(test_random_order_tap),
 		cmocka_unit_test(test_random_order_big),
 		cmocka_unit_test(test_follow_fewer),
+		cmocka_unit_test(test_unf_saturates),
+		cmocka_unit_test(test_listed_gens),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@ import argparse
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -89,14 +90,25 @@ def env_for(agent, extra=None):
 
 def listen_as(user, path, log):
     """A listener owned by `user` on `path`; returns its process."""
+    # a session of its own: stop() ends runuser and the listener under it,
+    # which would otherwise hold the test's output open for its 20 s
     p = subprocess.Popen(["runuser", "-u", user, "--", "/usr/bin/python3", "-c",
-                          LISTENER, path, log])
+                          LISTENER, path, log], start_new_session=True)
     for _ in range(200):
         if os.path.exists(log + ".ready"):
             return p
         time.sleep(0.02)
-    p.kill()
+    stop(p)
     fail("the listener did not start")
+
+
+def stop(p):
+    """Ends a listener and everything in its session."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait()
 
 
 def traced_as(user, agent, extra=None):
@@ -138,8 +150,7 @@ def case_foreign_dir(a, victim, vuid, attacker, tmp):
         if c.returncode == 0 or d not in c.stderr or "uid" not in c.stderr:
             fail("the consumer did not refuse %s by name and reason" % d)
     finally:
-        lst.kill()
-        lst.wait()
+        stop(lst)
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -157,8 +168,7 @@ def case_symlink(a, victim, vuid, attacker, tmp):
         r = traced_as(victim, a.agent)
         expect_refusal("symbolic link", r, log, [d, "symbolic link"])
     finally:
-        lst.kill()
-        lst.wait()
+        stop(lst)
         os.unlink(d)
 
 
@@ -177,8 +187,7 @@ def case_foreign_peer(a, victim, vuid, attacker, tmp):
         expect_refusal("listener of another user", r, log,
                        [sock, "uid 0"])
     finally:
-        lst.kill()
-        lst.wait()
+        stop(lst)
 
 
 def main():

@@ -51,10 +51,10 @@
 #define MS_LIVE_SAMPLE_BITS 4u
 #define MS_LIVE_FEWER_RATE  4000000u
 #define MS_LIVE_FEWER_BITS  6u
-#define MS_LIVE_RATE_EVENTS 100000u /* the rate measured over */
-#define MS_LIVE_UNF_BITS    16u	    /* buckets of blocks not followed */
-#define MS_LIVE_PEND_GEN    8192u   /* listed frees per generation */
-#define MS_LIVE_PEND_GENS   1024u   /* generations at most (live.c) */
+#define MS_LIVE_RATE_EVENTS 100000u    /* the rate measured over */
+#define MS_LIVE_UNF_BITS    16u	       /* buckets of blocks not followed */
+#define MS_LIVE_PEND_GEN    8192u      /* listed frees per generation */
+#define MS_LIVE_PEND_GENS   1024u      /* generations at most (live.c) */
 #define MS_LIVE_BIG_BITS    (1u << 17) /* bits of big_new's filter */
 
 /* Figures of a site, a thread or a process; counts in Q16 weights. What
@@ -137,8 +137,8 @@ struct ms_live {
 	uint64_t *big_new; /* a set: open addressing, 0 empty */
 	uint32_t nbig_new, big_cap;
 	uint64_t big_bits[MS_LIVE_BIG_BITS / 64]; /* a filter of big_new */
-	uint64_t check_ns;		      /* mono ns of the last check */
-	uint8_t unf[1u << MS_LIVE_UNF_BITS];  /* live.c, unf_count() */
+	uint64_t check_ns;		     /* mono ns of the last check */
+	uint8_t unf[1u << MS_LIVE_UNF_BITS]; /* live.c, unf_count() */
 	uint64_t unf_bits[(1u << MS_LIVE_UNF_BITS) / 64]; /* unf[i] != 0 */
 	/* sites: index 0 is "no stack known" */
 	struct ms_live_site *sites;

@@ -388,6 +388,20 @@ static inline void put_tomb(struct ms_live *l, struct ms_live_block *b,
 	l->made++;
 }
 
+/* Bit `b` of a bit map of 64-bit words. */
+static inline int bit_get(const uint64_t *m, uint32_t b)
+{
+	return (int)(m[b / 64] >> (b % 64)) & 1;
+}
+
+static inline void bit_put(uint64_t *m, uint32_t b, int v)
+{
+	if (v)
+		m[b / 64] |= 1ull << (b % 64);
+	else
+		m[b / 64] &= ~(1ull << (b % 64));
+}
+
 /*
  * Live blocks at addresses not followed for the smallest blocks (larger
  * ones, "Frees at addresses not followed" below), counted by hash bucket:
@@ -404,9 +418,7 @@ static inline uint32_t unf_bucket(uint64_t h)
 
 static inline int unf_any(const struct ms_live *l, uint64_t h)
 {
-	uint32_t b = unf_bucket(h);
-
-	return (int)(l->unf_bits[b / 64] >> (b % 64)) & 1;
+	return bit_get(l->unf_bits, unf_bucket(h));
 }
 
 static inline void unf_add(struct ms_live *l, uint64_t h, int d)
@@ -417,10 +429,7 @@ static inline void unf_add(struct ms_live *l, uint64_t h, int d)
 	if (*c == UINT8_MAX)
 		return;
 	*c = (uint8_t)(*c + d);
-	if (*c)
-		l->unf_bits[b / 64] |= 1ull << (b % 64);
-	else
-		l->unf_bits[b / 64] &= ~(1ull << (b % 64));
+	bit_put(l->unf_bits, b, *c != 0);
 }
 
 /* A live block at `addr` more (d = 1) or less (d = -1), if not followed. */
@@ -491,24 +500,30 @@ static inline uint32_t big_bit(uint64_t h)
 	return (uint32_t)h & (MS_LIVE_BIG_BITS - 1);
 }
 
+/* The slot of big_new that holds `addr` (hash `h`), or the empty one
+ * where it would go. */
+static inline uint64_t *big_slot(const struct ms_live *l, uint64_t addr,
+				 uint64_t h)
+{
+	uint32_t i = (uint32_t)(h >> 32), mask = l->big_cap - 1;
+
+	while (l->big_new[i & mask] && l->big_new[i & mask] != addr)
+		i++;
+	return &l->big_new[i & mask];
+}
+
 /* Ends the big blocks of big_new that a listed free of pend[from, to),
  * newer than them, was of. */
 static void end_big(struct ms_live *l, uint32_t from, uint32_t to)
 {
-	uint32_t mask = l->big_cap - 1;
-	const uint64_t *set = l->big_new;
-
 	for (uint32_t i = from; i < to; i++) {
 		const struct ms_live_pend *p = &l->pend[i];
-		uint64_t hh = ms_pack_tap_hash(p->addr);
-		uint32_t h = (uint32_t)(hh >> 32), f = big_bit(hh);
+		uint64_t h = ms_pack_tap_hash(p->addr);
 		struct ms_live_block *b;
 
-		if (!(l->big_bits[f / 64] & (1ull << (f % 64))))
+		if (!bit_get(l->big_bits, big_bit(h)))
 			continue; /* not in the set: most */
-		while (set[h & mask] && set[h & mask] != p->addr)
-			h++;
-		if (!set[h & mask])
+		if (!*big_slot(l, p->addr, h))
 			continue;
 		b = lookup(l, p->addr);
 		if (b->addr == p->addr && b->q && b->ts < p->ts) {
@@ -603,15 +618,12 @@ static void pend_add(struct ms_live *l, uint64_t addr, uint64_t ts)
 /* Puts `addr` in the set big_new (there is room). */
 static void big_put(struct ms_live *l, uint64_t addr)
 {
-	uint64_t hh = ms_pack_tap_hash(addr);
-	uint32_t h = (uint32_t)(hh >> 32), f = big_bit(hh);
-	uint32_t mask = l->big_cap - 1;
+	uint64_t h = ms_pack_tap_hash(addr);
+	uint64_t *slot = big_slot(l, addr, h);
 
-	l->big_bits[f / 64] |= 1ull << (f % 64);
-	while (l->big_new[h & mask] && l->big_new[h & mask] != addr)
-		h++;
-	if (!l->big_new[h & mask]) {
-		l->big_new[h & mask] = addr;
+	bit_put(l->big_bits, big_bit(h), 1);
+	if (!*slot) {
+		*slot = addr;
 		l->nbig_new++;
 	}
 }
@@ -784,12 +796,12 @@ void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
  * otherwise wait for its slot's line in turn. */
 #define MS_LIVE_AHEAD 8
 
-static inline void fetch_slot(struct ms_live *l, uint64_t addr)
+static inline void fetch_slot(const struct ms_live *l, uint64_t addr)
 {
-	uint32_t b = unf_bucket(ms_pack_tap_hash(addr));
-
-	if (l->sel != UINT64_MAX)
-		__builtin_prefetch(&l->unf_bits[b / 64], 0);
+	if (l->sel != UINT64_MAX) /* the bit on_free() reads first */
+		__builtin_prefetch(
+			&l->unf_bits[unf_bucket(ms_pack_tap_hash(addr)) / 64],
+			0);
 	if (l->tab)
 		__builtin_prefetch(&l->tab[slot_of(l, addr)], 1);
 }

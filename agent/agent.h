@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "atomics.h"
 #include "clock.h"
@@ -166,6 +167,9 @@ struct ms_real_fns {
 			      void *(*)(void *), void *);
 	int (*dl_iterate_phdr)(int (*)(struct dl_phdr_info *, size_t, void *),
 			       void *);
+	/* 1 when free is glibc's own: a block's chunk header (its size, low
+	 * 3 bits flags) is the word before it */
+	int glibc;
 };
 
 extern struct ms_real_fns ms_real MS_HIDDEN;
@@ -251,12 +255,33 @@ void ms_modules_emit_all(struct ms_tstate *t) MS_HIDDEN;
 void ms_modules_rescan(struct ms_tstate *t) MS_HIDDEN;
 void ms_modules_reset(void) MS_HIDDEN;
 
+/*
+ * MS_RECF_SMALL for a live block of glibc's under MS_REC_SMALL_BYTES, when
+ * the consumer reads the flag. The word before the block is its chunk's
+ * size (low 3 bits flags), header included: at most MS_REC_SMALL_BYTES
+ * leaves fewer usable bytes, so fewer were asked for. free() reads the
+ * same word next: no cache line more. (track.c; here for the tests)
+ */
+static inline uint8_t ms_free_flags(const void *p)
+{
+	const uint8_t *q = p;
+	size_t chunk;
+
+	if (!ms_g.set.free_small || !ms_real.glibc)
+		return 0;
+	/* the word is glibc's, outside the block the compiler knows of */
+	__asm__("" : "+r"(q));
+	memcpy(&chunk, q - sizeof(chunk), sizeof(chunk));
+	return (chunk & ~(size_t)7) <= MS_REC_SMALL_BYTES ? MS_RECF_SMALL : 0;
+}
+
 /* ---- track.c: what the interposed functions and the API call ---- */
 /* Records a sampled allocation (`weight`: Q16 from ms_sample()). */
 void ms_track_alloc(void *p, size_t size, size_t align, uintptr_t caller,
 		    uint64_t weight) MS_HIDDEN;
-/* Records the free of a tracked block (any block in full mode). */
-void ms_track_free(void *p) MS_HIDDEN;
+/* Records the free of a tracked block (any block in full mode); `real`:
+ * the block is the real allocator's and not yet freed. */
+void ms_track_free(void *p, int real) MS_HIDDEN;
 /* From a signal handler that interrupted the recording of an event. */
 void ms_track_defer(unsigned type, void *p, void *old, size_t size,
 		    size_t align, uintptr_t caller, uint64_t weight,

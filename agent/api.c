@@ -51,7 +51,7 @@ MS_EXPORT void memscope_track_alloc(const void *ptr, size_t size)
 MS_EXPORT void memscope_track_free(const void *ptr)
 {
 	if (ptr)
-		ms_on_free((void *)ptr);
+		ms_on_free((void *)ptr, 0);
 }
 
 MS_EXPORT void memscope_finalize(void)

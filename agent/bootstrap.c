@@ -85,6 +85,7 @@ void ms_boot_resolve(void)
 	ms_real.setname = fns.setname;
 	ms_real.pthread_create = fns.pthread_create;
 	ms_real.dl_iterate_phdr = fns.dl_iterate_phdr;
+	ms_real.glibc = fns.free == __libc_free && fns.malloc == __libc_malloc;
 	__atomic_store_n(&ms_real.free, fns.free, __ATOMIC_RELEASE);
 	t->guard = guard;
 }

@@ -73,8 +73,9 @@ static inline void ms_on_alloc(void *p, size_t size, size_t align,
 	ms_track_alloc(p, size, align, caller, w);
 }
 
-/* Before the real free: the block's address may be reused right after. */
-static inline void ms_on_free(void *p)
+/* Before the real free: the block's address may be reused right after.
+ * `real`: `p` is the real allocator's (not a custom allocator's, API). */
+static inline void ms_on_free(void *p, int real)
 {
 	struct ms_addrtab *tab;
 	int a = ms_active();
@@ -93,7 +94,7 @@ static inline void ms_on_free(void *p)
 			ms_track_defer(MS_REC_FREE, p, NULL, 0, 0, 0, 0, 1);
 		return;
 	}
-	ms_track_free(p);
+	ms_track_free(p, real);
 }
 
 /* realloc on a resolved allocator; `old` is not NULL. */

@@ -40,7 +40,7 @@ static void tr_free(void *p)
 		return;
 	if (MS_UNLIKELY(ms_boot_owns(p)) || MS_UNLIKELY(ms_booting()))
 		return; /* arena blocks are never released */
-	ms_on_free(p);
+	ms_on_free(p, 1);
 	ms_real.free(p);
 }
 

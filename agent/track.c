@@ -90,12 +90,14 @@ write_event(struct ms_tstate *t, const struct ms_evt *ev)
 	}
 }
 
-static void write_free(struct ms_tstate *t, uint64_t ts, const void *p)
+static void write_free(struct ms_tstate *t, uint64_t ts, const void *p,
+		       uint8_t flags)
 {
 	uint8_t *b = ms_emit_reserve(t, MS_REC_SMALL_MAX);
 
 	if (b)
-		ms_emit_commit(t, ms_rec_put_free(&t->rs, b, ts, (uintptr_t)p));
+		ms_emit_commit(t, ms_rec_put_free_flags(&t->rs, b, ts,
+							(uintptr_t)p, flags));
 }
 
 /* Sampled mode: remember the block so that its free is recorded. */
@@ -115,7 +117,7 @@ static void write_realloc(struct ms_tstate *t, struct ms_evt *ev,
 		ev->weight = 0;
 	if (!ev->addr || !ev->weight) {
 		if (old_sampled) /* realloc(p, 0), or the new block unsampled */
-			write_free(t, ev->ts, (void *)(uintptr_t)ev->old);
+			write_free(t, ev->ts, (void *)(uintptr_t)ev->old, 0);
 		return;
 	}
 	if (!old_sampled)
@@ -202,7 +204,7 @@ static void replay_deferred(struct ms_tstate *t)
 			    (d->type == MS_REC_REALLOC &&
 			     (!d->p || !d->weight))) {
 				if (d->old_sampled)
-					write_free(t, d->ts, (void *)gone);
+					write_free(t, d->ts, (void *)gone, 0);
 			} else if (d->weight) {
 				write_event(t, &ev);
 			}
@@ -271,13 +273,13 @@ void ms_track_alloc(void *p, size_t size, size_t align, uintptr_t caller,
 	track_done(t);
 }
 
-void ms_track_free(void *p)
+void ms_track_free(void *p, int real)
 {
 	struct ms_tstate *t = &ms_tls;
 
 	if (track_begin(t) < 0)
 		return;
-	write_free(t, ms_now(), p);
+	write_free(t, ms_now(), p, real ? ms_free_flags(p) : 0);
 	track_done(t);
 }
 
@@ -349,7 +351,7 @@ static void replay_one(struct ms_tstate *t, const struct ms_early_ev *e,
 
 	if (e->type == MS_REC_FREE) {
 		if (!ms_g.tab || ms_addrtab_remove(ms_g.tab, (void *)e->addr))
-			write_free(t, ts, (void *)e->addr);
+			write_free(t, ts, (void *)e->addr, 0);
 		return;
 	}
 	ev.weight = e->addr ? ms_sample(&t->smp, e->size, e->caller) : 0;

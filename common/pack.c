@@ -364,11 +364,13 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 			break;
 		if (nrec == 0)
 			first_ts = last_ts + h.dt;
-		if (t == MS_REC_FREE) {
+		if (ms_rec_is_free(t)) {
 			uint64_t addr = last_addr + (uint64_t)ms_unzigzag(h.zz);
 			struct map_ent *e = &map[map_slot(addr, shift)];
 
-			*w[C_TYPE]++ = t;
+			/* the small flag is for the tap: the archive would
+			 * only pay for it (record.h) */
+			*w[C_TYPE]++ = MS_REC_FREE;
 			put_split(&w[C_DT_F], &w[C_TIME_HI], sink, h.dt);
 			int kind = MS_TAP_FREE;
 
@@ -382,6 +384,11 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 				*w[C_FDIST]++ = 0;
 				put_split(&w[C_FADDR], &w[C_ADDR_HI], sink,
 					  h.zz);
+				/* a small block, at an address not followed
+				 * for one: never followed */
+				if ((t & MS_RECF_SMALL) && trec &&
+				    ms_pack_tap_hash(addr) > UINT64_MAX >> bits)
+					kind = -1;
 			}
 			if (trec && kind >= 0)
 				trec[tn++] = (struct ms_tap_rec){
@@ -587,7 +594,7 @@ struct unpacking {
 
 /* A FREE of the packed stream at `w`; its end, or NULL when damaged. */
 static inline uint8_t *unpack_free(struct unpacking *u, struct cols *c,
-				   uint8_t *w)
+				   uint8_t t, uint8_t *w)
 {
 	struct ms_packer *pk = u->pk;
 	uint64_t dt, d, zz, addr;
@@ -604,7 +611,8 @@ static inline uint8_t *unpack_free(struct unpacking *u, struct cols *c,
 			return NULL;
 		addr = u->s.last_addr + (uint64_t)ms_unzigzag(zz);
 	}
-	return ms_rec_put_free(&u->s, w, u->s.last_ts + dt, addr);
+	return ms_rec_put_free_flags(&u->s, w, u->s.last_ts + dt, addr,
+				     t & MS_RECF_SMALL);
 }
 
 /* The fields of an ALLOC of type byte `t` but its address; 0 or -1. */
@@ -695,8 +703,8 @@ static int unpack_records(struct unpacking *u, struct cols *c, uint64_t nrec,
 		}
 		/* near the end, through `tmp`: nothing is written past it */
 		w = oend - o >= MS_REC_SMALL_MAX ? o : tmp;
-		if (t == MS_REC_FREE)
-			e = unpack_free(u, c, w);
+		if (ms_rec_is_free(t))
+			e = unpack_free(u, c, t, w);
 		else if (ms_rec_is_hot(t))
 			e = unpack_alloc(u, c, t, w);
 		else

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Frame packing: a lossless transform of a frame's records into columns
- * that compress far better than the records themselves (docs/format.md,
- * "Packed frames").
+ * Frame packing: a transform of a frame's records into columns that
+ * compress far better than the records themselves (docs/format.md,
+ * "Packed frames"), lossless but for the small flag of FREE records
+ * (record.h), which is the live heap's and is not kept.
  *
  * The records of the hot types (ALLOC, FREE) are split into one column per
  * field, and their addresses are replaced by references to what the frame
@@ -10,7 +11,8 @@
  * made since it ("distance"), an ALLOC whose block is one this thread freed
  * recently at the same size class names its place in that class's LIFO (as
  * glibc's per-thread caches hand blocks back). Every other record is kept
- * verbatim. Unpacking rebuilds the records byte for byte; a frame whose
+ * verbatim. Unpacking rebuilds the records byte for byte (each FREE
+ * without its small flag); a frame whose
  * records cannot be rebuilt exactly (non-canonical varints, damage) is
  * refused by ms_pack() and stored as plain records instead.
  *
@@ -69,7 +71,9 @@ struct ms_pack_counts {
  * - the ALLOCs of followed blocks: MS_TAP_ALLOC_SEL when the shift is not
  *   0 (its weight then counts 2^shift times), else MS_TAP_ALLOC;
  * - every FREE (MS_TAP_FREE) but those of blocks this thread allocated in
- *   this frame without handing the ALLOC on: the live heap holds nothing
+ *   this frame without handing the ALLOC on, and those flagged
+ *   MS_RECF_SMALL (record.h) at an address where blocks under
+ *   2 * MS_TAP_STEP bytes are not followed: the live heap holds nothing
  *   for those. (Unless the address went meanwhile to another thread's
  *   block of a size followed there, and came back: a free the live heap
  *   misses when it follows some addresses only. It follows all while
@@ -77,6 +81,8 @@ struct ms_pack_counts {
  * The run stops early when `rec` is full (n == cap), at a record boundary.
  */
 #define MS_TAP_STEP 1024u
+_Static_assert(MS_REC_SMALL_BYTES == 2 * MS_TAP_STEP,
+	       "a FREE flagged small is of a block at the lowest level");
 
 enum {
 	MS_TAP_ALLOC,	  /* weight as recorded */

@@ -221,6 +221,8 @@ static uint8_t allowed_flags(unsigned type)
 		return MS_RECF_ALIGN | MS_RECF_WEIGHT;
 	if (type == MS_REC_REALLOC)
 		return MS_RECF_WEIGHT;
+	if (type == MS_REC_FREE)
+		return MS_RECF_SMALL;
 	return 0;
 }
 

@@ -39,6 +39,15 @@ enum ms_rec_type {
 
 #define MS_RECF_ALIGN  0x10 /* ALLOC: an alignment follows */
 #define MS_RECF_WEIGHT 0x20 /* ALLOC/REALLOC: a Q16 weight follows */
+/*
+ * FREE: the block was smaller than MS_REC_SMALL_BYTES (its allocator said
+ * so). Nothing follows; readers may ignore it. The consumer's live heap
+ * uses it to pass over frees of small blocks it does not follow, and
+ * packed frames do not keep it (pack.h).
+ * The agent sets it only for a consumer that asked (MS_SET_FREE_SMALL).
+ */
+#define MS_RECF_SMALL	   0x10
+#define MS_REC_SMALL_BYTES 2048u
 
 #define MS_WEIGHT_ONE	 65536u /* Q16 fixed point: weight 1.0 */
 #define MS_STACK_MAX	 128	/* frames in one STACK record */
@@ -121,12 +130,20 @@ static inline uint8_t *ms_rec_put_alloc(struct ms_rec_state *s, uint8_t *p,
 	return p;
 }
 
+/* `flags`: 0 or MS_RECF_SMALL. */
+static inline uint8_t *ms_rec_put_free_flags(struct ms_rec_state *s, uint8_t *p,
+					     uint64_t ts, uint64_t addr,
+					     uint8_t flags)
+{
+	*p++ = (uint8_t)(MS_REC_FREE | flags);
+	p = ms_put_varint(p, ms_rec_dt(s, ts));
+	return ms_rec_put_addr(s, p, addr);
+}
+
 static inline uint8_t *ms_rec_put_free(struct ms_rec_state *s, uint8_t *p,
 				       uint64_t ts, uint64_t addr)
 {
-	*p++ = MS_REC_FREE;
-	p = ms_put_varint(p, ms_rec_dt(s, ts));
-	return ms_rec_put_addr(s, p, addr);
+	return ms_rec_put_free_flags(s, p, ts, addr, 0);
 }
 
 static inline uint8_t *ms_rec_put_realloc(struct ms_rec_state *s, uint8_t *p,
@@ -202,10 +219,16 @@ struct ms_rec_hot {
 	uint64_t size, stack, align, weight;
 };
 
+/* A FREE type byte (with its allowed flag). */
+static inline int ms_rec_is_free(uint8_t t)
+{
+	return (t & (uint8_t)~MS_RECF_SMALL) == MS_REC_FREE;
+}
+
 /* An ALLOC type byte (with allowed flags) or a FREE one. */
 static inline int ms_rec_is_hot(uint8_t t)
 {
-	return t == MS_REC_FREE ||
+	return ms_rec_is_free(t) ||
 	       ((t & 0x0f) == MS_REC_ALLOC &&
 		!(t & 0xf0 & ~(MS_RECF_ALIGN | MS_RECF_WEIGHT)));
 }
@@ -221,7 +244,7 @@ static inline size_t ms_rec_decode_hot(const uint8_t *p, const uint8_t *end,
 	    last_ts + h->dt < last_ts ||
 	    ms_get_varint_canon(&q, end, &h->zz) < 0)
 		return 0;
-	if (t == MS_REC_FREE)
+	if (ms_rec_is_free(t))
 		return (size_t)(q - p);
 	if (ms_get_varint_canon(&q, end, &h->size) < 0 ||
 	    ms_get_varint_canon(&q, end, &h->stack) < 0)
@@ -267,7 +290,7 @@ static inline uint8_t ms_rec_fast_flags(uint8_t type)
 	case MS_REC_REALLOC:
 		return MS_RECF_WEIGHT;
 	case MS_REC_FREE:
-		return 0;
+		return MS_RECF_SMALL;
 	default:
 		return 0xff;
 	}

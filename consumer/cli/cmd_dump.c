@@ -78,6 +78,8 @@ static void text_other(FILE *f, const struct ms_event *ev)
 	switch (ev->type) {
 	case MS_REC_FREE:
 		fprintf(f, " addr=0x%" PRIx64, ev->addr);
+		if (ev->flags & MS_RECF_SMALL)
+			fputs(" small", f);
 		break;
 	case MS_REC_CLOCK:
 		fprintf(f, " mono_ns=%" PRIu64 " tick_hz=%" PRIu64, ev->mono_ns,
@@ -168,6 +170,8 @@ static void json_other(FILE *f, const struct ms_event *ev)
 	switch (ev->type) {
 	case MS_REC_FREE:
 		fprintf(f, ",\"addr\":\"0x%" PRIx64 "\"", ev->addr);
+		if (ev->flags & MS_RECF_SMALL)
+			fputs(",\"small\":true", f);
 		break;
 	case MS_REC_CLOCK:
 		fprintf(f, ",\"mono_ns\":%" PRIu64 ",\"tick_hz\":%" PRIu64,

@@ -52,6 +52,14 @@ size_t ms_fuzz_fast_agrees(const struct ms_rec_state *st, const uint8_t *p,
 			   size_t len);
 
 /*
+ * What ms_unpack() gives back of the records raw[0, len) that ms_pack()
+ * took: the same bytes, but each FREE the packer packed (not kept
+ * verbatim) without its small flag (pack.h). Written to `out`; returns
+ * how many flags that cleared.
+ */
+size_t ms_fuzz_unpacked_form(const uint8_t *raw, size_t len, uint8_t *out);
+
+/*
  * Seed helper: a segment writer on a temporary file of its own. The seed
  * writes its frames to s->w, then ms_fuzz_tmpseg_end() reads the file
  * into *out (malloc'ed) when `keep`, removes it, and returns its size, or

@@ -33,7 +33,8 @@ size_t ms_fuzz_hot_agrees(const struct ms_rec_state *st, const uint8_t *p,
 	MS_FUZZ_CHECK(ev.align == h.align && ev.weight == h.weight);
 	/* the form the encoders write: the same bytes again */
 	if (ev.type == MS_REC_FREE)
-		e = ms_rec_put_free(&enc, again, ev.ts, ev.addr);
+		e = ms_rec_put_free_flags(&enc, again, ev.ts, ev.addr,
+					  ev.flags);
 	else
 		e = ms_rec_put_alloc(&enc, again, ev.ts, ev.addr, ev.size,
 				     ev.align, ev.stack_id, ev.weight);
@@ -66,6 +67,29 @@ size_t ms_fuzz_fast_agrees(const struct ms_rec_state *st, const uint8_t *p,
 	MS_FUZZ_CHECK(ev.stack_id == f.stack_id && ev.align == f.align);
 	MS_FUZZ_CHECK(ev.weight == f.weight);
 	return n;
+}
+
+size_t ms_fuzz_unpacked_form(const uint8_t *raw, size_t len, uint8_t *out)
+{
+	static struct ms_event ev;
+	struct ms_rec_state st = {0, 0};
+	struct ms_rec_hot h;
+	size_t pos = 0, cleared = 0;
+
+	memcpy(out, raw, len);
+	while (pos < len) {
+		int hot = ms_rec_decode_hot(raw + pos, raw + len, st.last_ts,
+					    &h) != 0;
+		ssize_t n = ms_rec_decode(&st, raw + pos, len - pos, &ev);
+
+		MS_FUZZ_CHECK(n > 0);
+		if (ev.type == MS_REC_FREE && ev.flags && hot) {
+			out[pos] = MS_REC_FREE;
+			cleared++;
+		}
+		pos += (size_t)n;
+	}
+	return cleared;
 }
 
 void ms_fuzz_fail(const char *file, int line, const char *what)

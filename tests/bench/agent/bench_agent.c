@@ -84,7 +84,7 @@ static __attribute__((noinline)) void t_free(void *p)
 {
 	if (!p)
 		return;
-	ms_on_free(p);
+	ms_on_free(p, 1);
 	ms_real.free(p);
 }
 

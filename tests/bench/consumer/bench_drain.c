@@ -12,7 +12,7 @@
  *
  * usage: bench_drain [--events N] [--threads T] [--level L] [--dir D]
  *                    [--cross PCT] [--visit KB] [--ring KB] [--live]
- *                    [--compare REPS] [--verbose]
+ *                    [--compare REPS] [--unflagged] [--fewest] [--verbose]
  * --cross hands PCT% of the blocks a thread frees to another thread, which
  * frees them at its next turn (the stress example's hand-offs, default 0).
  * --visit drains at most KB per ring per turn, and each ring is refilled
@@ -24,6 +24,11 @@
  * --live feeds the live heap (consumer/daemon/live.h) as the poller does
  * while a `top` client is attached; --compare runs REPS alternated runs
  * without and with it and prints the medians and their ratio.
+ * Frees of blocks under 2 KiB carry the small flag, as the agent writes
+ * them (record.h); --unflagged: none does, as agents before it.
+ * --fewest: the live heap follows the fewest blocks from the start, as
+ * it would at this rate anyway; for runs under valgrind, whose rate
+ * would keep it exact.
  * Prints events/s, raw and archived bytes per event, compression ratio.
  * The consumer's side is timed in this thread's CPU time, which on an idle
  * machine is its wall time and on a shared one leaves out the time other
@@ -57,8 +62,22 @@ struct prod {
 
 /* The run's shape (--cross, --visit). */
 static long cross_pct, nprod, ring_kb = 1024;
-static int verbose;
+static int verbose, unflagged, fewest;
 static struct prod *prods;
+
+/* The FREE flags the agent writes for `x`, as it reads them: glibc's
+ * chunk size in the word before the block (agent.h, ms_free_flags()). */
+static uint8_t free_flags(void *x)
+{
+	const uint8_t *q = x;
+	size_t chunk;
+
+	__asm__("" : "+r"(q));
+	memcpy(&chunk, q - sizeof(chunk), sizeof(chunk));
+	return !unflagged && (chunk & ~(size_t)7) <= MS_REC_SMALL_BYTES
+		       ? MS_RECF_SMALL
+		       : 0;
+}
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -109,9 +128,9 @@ static uint64_t produce(struct prod *p, uint64_t left, uint64_t max_bytes)
 			return p->done += n, n;
 		ms_ring_commit(
 			&p->r,
-			(uint64_t)(ms_rec_put_free(&p->st, b,
-						   ms_clock_ticks(&p->clk),
-						   (uintptr_t)x) -
+			(uint64_t)(ms_rec_put_free_flags(
+					   &p->st, b, ms_clock_ticks(&p->clk),
+					   (uintptr_t)x, free_flags(x)) -
 				   b));
 		free(x);
 		p->in_n--;
@@ -141,8 +160,9 @@ static uint64_t produce(struct prod *p, uint64_t left, uint64_t max_bytes)
 			}
 		}
 		if (p->live[k]) {
-			e = ms_rec_put_free(&p->st, e, ms_clock_ticks(&p->clk),
-					    (uintptr_t)p->live[k]);
+			e = ms_rec_put_free_flags(
+				&p->st, e, ms_clock_ticks(&p->clk),
+				(uintptr_t)p->live[k], free_flags(p->live[k]));
 			free(p->live[k]);
 			n++;
 		}
@@ -233,6 +253,9 @@ static int run(long events, long threads, long level, long visit,
 	nprod = threads;
 	if (live)
 		ms_live_enable(live, ms_mono_ns());
+	if (live && fewest) /* two rate checks a moment apart: a high rate */
+		for (int i = 0; i < 2; i++)
+			ms_live_seen(live, MS_LIVE_RATE_EVENTS);
 	for (long t = 0; t < threads; t++) {
 		struct ms_stream_cfg cfg = {
 			.dir = dir,
@@ -398,6 +421,10 @@ int main(int argc, char **argv)
 			live = 1;
 		if (!strcmp(argv[i], "--verbose"))
 			verbose = 1;
+		if (!strcmp(argv[i], "--unflagged"))
+			unflagged = 1;
+		if (!strcmp(argv[i], "--fewest"))
+			fewest = 1;
 		if (i + 1 < argc && !strcmp(argv[i], "--dir"))
 			dir = argv[i + 1];
 	}

@@ -194,10 +194,16 @@ static void test_malformed(void **state)
 	assert_int_equal(ms_rec_decode(&s, b, 1, &ev), -EBADMSG);
 	b[0] = MS_REC_NTYPES;
 	assert_int_equal(ms_rec_decode(&s, b, 1, &ev), -EBADMSG);
-	b[0] = MS_REC_FREE | MS_RECF_ALIGN; /* flag not allowed on FREE */
+	b[0] = MS_REC_FREE | MS_RECF_WEIGHT; /* flag not allowed on FREE */
 	b[1] = 0;
 	b[2] = 0;
 	assert_int_equal(ms_rec_decode(&s, b, 3, &ev), -EBADMSG);
+	b[0] = MS_REC_FREE | MS_RECF_SMALL | 0x40;
+	assert_int_equal(ms_rec_decode(&s, b, 3, &ev), -EBADMSG);
+	b[0] = MS_REC_FREE | MS_RECF_SMALL; /* the one it may carry */
+	assert_int_equal(ms_rec_decode(&s, b, 3, &ev), 3);
+	assert_int_equal(ev.type, MS_REC_FREE);
+	assert_int_equal(ev.flags, MS_RECF_SMALL);
 	/* an 11-byte varint */
 	b[0] = MS_REC_THREAD_EXIT;
 	memset(b + 1, 0x80, 10);
@@ -310,6 +316,12 @@ static void test_hot_takes_encoded(void **state)
 			e = ms_rec_put_free(&s, buf, edge[j], edge[i]);
 			assert_int_equal(ms_fuzz_hot_agrees(&d, buf, e - buf),
 					 e - buf);
+			s = d;
+			e = ms_rec_put_free_flags(&s, buf, edge[j], edge[i],
+						  MS_RECF_SMALL);
+			assert_int_equal(buf[0], MS_REC_FREE | MS_RECF_SMALL);
+			assert_int_equal(ms_fuzz_hot_agrees(&d, buf, e - buf),
+					 e - buf);
 		}
 	}
 }
@@ -408,6 +420,11 @@ static void test_fast_takes_encoded(void **state)
 			e = ms_rec_put_free(&s, buf, edge[j], v);
 			assert_int_equal(ms_fuzz_fast_agrees(&d, buf, e - buf),
 					 e - buf);
+			s = d;
+			e = ms_rec_put_free_flags(&s, buf, edge[j], v,
+						  MS_RECF_SMALL);
+			assert_int_equal(ms_fuzz_fast_agrees(&d, buf, e - buf),
+					 e - buf);
 		}
 	}
 }
@@ -432,7 +449,8 @@ static void test_fast_other_forms(void **state)
 	const uint8_t cut[] = {MS_REC_REALLOC, 1, 2, 8};
 	const uint8_t zero_weight[] = {
 		MS_REC_ALLOC | MS_RECF_WEIGHT, 1, 2, 8, 1, 0};
-	const uint8_t bad_flag[] = {MS_REC_FREE | MS_RECF_ALIGN, 1, 2};
+	const uint8_t bad_flag[] = {MS_REC_FREE | MS_RECF_WEIGHT, 1, 2};
+	const uint8_t small[] = {MS_REC_FREE | MS_RECF_SMALL, 1, 2};
 	const uint8_t long_varint[] = {MS_REC_FREE, 0xff, 0xff, 0xff,
 				       0xff,	    0xff, 0xff, 0xff,
 				       0xff,	    0xff, 0x02};
@@ -446,6 +464,7 @@ static void test_fast_other_forms(void **state)
 	assert_int_equal(ms_fuzz_fast_agrees(&s, cut, sizeof(cut)), 0);
 	assert_int_equal(ms_fuzz_fast_agrees(&s, zero_weight, 6), 0);
 	assert_int_equal(ms_fuzz_fast_agrees(&s, bad_flag, 3), 0);
+	assert_int_equal(ms_fuzz_fast_agrees(&s, small, 3), 3);
 	assert_int_equal(ms_fuzz_fast_agrees(&s, long_varint, 11), 0);
 	e = ms_rec_put_lost(&s, buf, 300, 1, 0);
 	assert_int_equal(ms_fuzz_fast_agrees(&s, buf, (size_t)(e - buf)), 0);

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The small flag of a recorded free (agent.h, ms_free_flags()): set for
+ * every glibc block of at most 2032 bytes from malloc, calloc or realloc
+ * (and of at most 1024 from the aligned allocators);
+ * never for one of 2048 bytes or more (the live heap would drop the free
+ * of a block it follows); never when the consumer did not ask, or when
+ * the real allocator is not glibc's.
+ */
+#include <malloc.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent.h"
+
+static int setup(void **state)
+{
+	(void)state;
+	ms_boot_resolve();
+	ms_g.set.free_small = 1;
+	return ms_real.glibc ? 0 : -1; /* this test runs on glibc */
+}
+
+/* The flag of a block of `size` bytes from each allocating function. */
+static void check_size(size_t size)
+{
+	void *b[5];
+	int n = 0;
+
+	b[n++] = malloc(size);
+	b[n++] = calloc(1, size);
+	b[n++] = realloc(malloc(1), size ? size : 1); /* (0 would free) */
+	b[n++] = memalign(64, size);
+	if (posix_memalign(&b[n], 4096, size) == 0)
+		n++;
+	for (int i = 0; i < n; i++) {
+		uint8_t f;
+
+		assert_non_null(b[i]);
+		f = ms_free_flags(b[i]);
+		/* aligned blocks may keep a few bytes more than asked for:
+		 * flagged or not near the boundary */
+		if (size <= (i < 3 ? 2032u : 1024u) && f != MS_RECF_SMALL)
+			fail_msg("block %d of %zu bytes not flagged small", i,
+				 size);
+		if (size >= MS_REC_SMALL_BYTES && f != 0)
+			fail_msg("block %d of %zu bytes flagged small", i,
+				 size);
+		/* the boundary: never more than the size says */
+		if (f)
+			assert_true(malloc_usable_size(b[i]) <
+				    MS_REC_SMALL_BYTES);
+		free(b[i]);
+	}
+}
+
+static void test_sizes(void **state)
+{
+	(void)state;
+	for (size_t s = 0; s <= 4200; s++)
+		check_size(s);
+	for (size_t s = 4200; s < (8u << 20); s = s * 5 / 4)
+		check_size(s); /* up to mmapped chunks */
+}
+
+static void test_not_asked(void **state)
+{
+	void *p = malloc(16);
+
+	(void)state;
+	assert_int_equal(ms_free_flags(p), MS_RECF_SMALL);
+	ms_g.set.free_small = 0; /* a consumer that does not read it */
+	assert_int_equal(ms_free_flags(p), 0);
+	ms_g.set.free_small = 1;
+	ms_real.glibc = 0; /* another allocator: no chunk word to read */
+	assert_int_equal(ms_free_flags(p), 0);
+	ms_real.glibc = 1;
+	free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_not_asked),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -122,15 +122,22 @@ static inline unsigned ms_pack_tap_shift(uint64_t size, unsigned bits)
 }
 
 /* What the tap makes of an ALLOC of `size` bytes at `addr`: MS_TAP_ALLOC,
- * MS_TAP_ALLOC_SEL, or -1 (not handed on). */
+ * MS_TAP_ALLOC_SEL, or -1 (not handed on). The packer asks for every
+ * ALLOC: most are small, whose shift is `bits` itself. */
 static inline int ms_pack_tap_alloc(uint64_t addr, uint64_t size, unsigned bits)
 {
-	unsigned shift = ms_pack_tap_shift(size, bits);
+	unsigned shift;
+	uint64_t h;
 
+	if (bits == 0)
+		return MS_TAP_ALLOC;
+	h = ms_pack_tap_hash(addr);
+	if (size < 2 * MS_TAP_STEP)
+		return h <= UINT64_MAX >> bits ? MS_TAP_ALLOC_SEL : -1;
+	shift = ms_pack_tap_shift(size, bits);
 	if (shift == 0)
 		return MS_TAP_ALLOC;
-	return ms_pack_tap_hash(addr) <= UINT64_MAX >> shift ? MS_TAP_ALLOC_SEL
-							     : -1;
+	return h <= UINT64_MAX >> shift ? MS_TAP_ALLOC_SEL : -1;
 }
 
 int ms_pack_begin(struct ms_packer *pk, size_t raw_cap);

@@ -489,6 +489,53 @@ static void test_random_order_flagged(void **state)
 	assert_true(flagged > 0);
 }
 
+/* The tap's decision for an ALLOC (pack.h) is its definition: a block of
+ * 2^k KiB (k >= 1) at one address in 2^(bits - k), smaller ones at one
+ * in 2^bits, all of them when that is 2^0; sizes at and around every
+ * level, random addresses, every `bits` the live heap uses. */
+static void test_tap_alloc_defined(void **state)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull, followed = 0, asked = 0;
+
+	(void)state;
+	for (unsigned bits = 0; bits <= 8; bits++) {
+		for (unsigned lv = 0; lv < 24; lv++) {
+			for (int d = -1; d <= 1; d++) {
+				uint64_t size = ((uint64_t)MS_TAP_STEP << lv) +
+						(uint64_t)d;
+				unsigned level =
+					size < 2 * MS_TAP_STEP
+						? 0
+						: 63u - (unsigned)__builtin_clzll(
+								size /
+								MS_TAP_STEP);
+				unsigned shift =
+					level < bits ? bits - level : 0;
+
+				for (int i = 0; i < 200; i++) {
+					uint64_t a = rnd(&x) & ~15ull;
+					int want = shift == 0 ? MS_TAP_ALLOC
+						   : ms_pack_tap_hash(a) <=
+								   UINT64_MAX >>
+								   shift
+							   ? MS_TAP_ALLOC_SEL
+							   : -1;
+
+					assert_int_equal(ms_pack_tap_alloc(
+								 a, size, bits),
+							 want);
+					assert_int_equal(
+						ms_pack_tap_shift(size, bits),
+						shift);
+					followed += want >= 0;
+					asked++;
+				}
+			}
+		}
+	}
+	assert_true(followed > 0 && followed < asked);
+}
+
 /* What following the blocks of `bits` (pack.h) should show of a block:
  * all of it when its size is followed everywhere, 2^shift times it at a
  * followed address, else nothing. */
@@ -771,6 +818,7 @@ int main(void)
 		cmocka_unit_test(test_random_order_tap),
 		cmocka_unit_test(test_random_order_big),
 		cmocka_unit_test(test_random_order_flagged),
+		cmocka_unit_test(test_tap_alloc_defined),
 		cmocka_unit_test(test_follow_fewer),
 		cmocka_unit_test(test_unf_saturates),
 		cmocka_unit_test(test_listed_gens),

@@ -65,8 +65,7 @@ struct lifo {
 struct map_ent {
 	uint64_t addr;
 	uint32_t seq; /* 0: empty */
-	uint16_t cls;
-	uint16_t tapped; /* handed on to the tap (pack.h), or unknown */
+	uint32_t cls;
 };
 
 struct ms_packer {
@@ -372,28 +371,23 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 			 * only pay for it (record.h) */
 			*w[C_TYPE]++ = MS_REC_FREE;
 			put_split(&w[C_DT_F], &w[C_TIME_HI], sink, h.dt);
-			int kind = MS_TAP_FREE;
-
 			if (e->seq && e->addr == addr) {
 				put_split(&w[C_FDIST], &w[C_ADDR_HI], sink,
 					  seq - e->seq + 1);
 				lifo_push(&lifo[e->cls], addr);
 				e->seq = 0;
-				kind = e->tapped ? MS_TAP_FREE : -1;
 			} else {
 				*w[C_FDIST]++ = 0;
 				put_split(&w[C_FADDR], &w[C_ADDR_HI], sink,
 					  h.zz);
-				/* a small block, at an address not followed
-				 * for one: never followed */
-				if ((t & MS_RECF_SMALL) && trec &&
-				    ms_pack_tap_hash(addr) > UINT64_MAX >> bits)
-					kind = -1;
 			}
-			if (trec && kind >= 0)
+			/* handed on, but for a small block at an address not
+			 * followed for one: never followed (pack.h) */
+			if (trec && !((t & MS_RECF_SMALL) &&
+				      ms_pack_tap_hash(addr) > UINT64_MAX >> bits))
 				trec[tn++] = (struct ms_tap_rec){
-					last_ts + h.dt, addr, 0, 0, 0,
-					(uint32_t)kind};
+					last_ts + h.dt, addr,	     0, 0, 0,
+					MS_TAP_FREE};
 			last_ts += h.dt;
 			last_addr = addr;
 			frees++;
@@ -432,7 +426,7 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 			last_ts += h.dt;
 			last_addr = addr;
 			map[map_slot(addr, shift)] =
-				(struct map_ent){addr, ++seq, cls, kind >= 0};
+				(struct map_ent){addr, ++seq, cls};
 			wsize += (unsigned __int128)h.size * h.weight;
 			allocs++;
 		}
@@ -479,7 +473,7 @@ int ms_pack_other(struct ms_packer *pk, const uint8_t *p, size_t len,
 	if (ev->type == MS_REC_ALLOC || ev->type == MS_REC_REALLOC) {
 		pk->map[map_slot(ev->addr, 64 - pk->map_bits)] =
 			(struct map_ent){ev->addr, ++pk->seq,
-					 size_class(ev->size), 1};
+					 size_class(ev->size)};
 	}
 	pk->raw_len += len;
 	pk->nrec++;

@@ -70,14 +70,14 @@ struct ms_pack_counts {
  * of 2^bits * MS_TAP_STEP bytes and more are all followed). Handed on are:
  * - the ALLOCs of followed blocks: MS_TAP_ALLOC_SEL when the shift is not
  *   0 (its weight then counts 2^shift times), else MS_TAP_ALLOC;
- * - every FREE (MS_TAP_FREE) but those of blocks this thread allocated in
- *   this frame without handing the ALLOC on, and those flagged
- *   MS_RECF_SMALL (record.h) at an address where blocks under
- *   2 * MS_TAP_STEP bytes are not followed: the live heap holds nothing
- *   for those. (Unless the address went meanwhile to another thread's
- *   block of a size followed there, and came back: a free the live heap
- *   misses when it follows some addresses only. It follows all while
- *   exact, and then every FREE is handed on.)
+ * - every FREE (MS_TAP_FREE) but those flagged MS_RECF_SMALL (record.h)
+ *   at an address where blocks under 2 * MS_TAP_STEP bytes are not
+ *   followed: the live heap holds nothing for those. (Not dropped for
+ *   that alone: the free of a block this thread allocated in this frame
+ *   without handing the ALLOC on. Another thread may have freed that
+ *   block, and the address gone to a block followed there: until
+ *   2026-12-01 such frees were dropped, and with cross-thread frees and
+ *   sizes mixed at one address, blocks stayed live for ever.)
  * The run stops early when `rec` is full (n == cap), at a record boundary.
  */
 #define MS_TAP_STEP 1024u

@@ -256,11 +256,12 @@ void ms_modules_rescan(struct ms_tstate *t) MS_HIDDEN;
 void ms_modules_reset(void) MS_HIDDEN;
 
 /*
- * MS_RECF_SMALL for a live block of glibc's under MS_REC_SMALL_BYTES, when
- * the consumer reads the flag. The word before the block is its chunk's
- * size (low 3 bits flags), header included: at most MS_REC_SMALL_BYTES
- * leaves fewer usable bytes, so fewer were asked for. free() reads the
- * same word next: no cache line more. (track.c; here for the tests)
+ * The level of a live block of glibc's (record.h, MS_RECF_LEVEL), when the
+ * consumer reads it. The word before the block is its chunk's size (low 3
+ * bits flags), header included; the size asked for was at most that less
+ * the 8-byte header, so the level of the latter is at least its level.
+ * free() reads the same word next: no cache line more. (track.c; here for
+ * the tests)
  */
 static inline uint8_t ms_free_flags(const void *p)
 {
@@ -272,7 +273,7 @@ static inline uint8_t ms_free_flags(const void *p)
 	/* the word is glibc's, outside the block the compiler knows of */
 	__asm__("" : "+r"(q));
 	memcpy(&chunk, q - sizeof(chunk), sizeof(chunk));
-	return (chunk & ~(size_t)7) <= MS_REC_SMALL_BYTES ? MS_RECF_SMALL : 0;
+	return ms_rec_free_level((chunk & ~(size_t)7) - 8);
 }
 
 /* ---- track.c: what the interposed functions and the API call ---- */

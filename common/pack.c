@@ -381,10 +381,9 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 				put_split(&w[C_FADDR], &w[C_ADDR_HI], sink,
 					  h.zz);
 			}
-			/* handed on, but for a small block at an address not
-			 * followed for one: never followed (pack.h) */
-			if (trec && !((t & MS_RECF_SMALL) &&
-				      ms_pack_tap_hash(addr) > UINT64_MAX >> bits))
+			/* handed on, but for a block whose level says it is
+			 * not followed here (pack.h) */
+			if (trec && ms_pack_tap_free(addr, t, bits))
 				trec[tn++] = (struct ms_tap_rec){
 					last_ts + h.dt, addr,	     0, 0, 0,
 					MS_TAP_FREE};
@@ -606,7 +605,7 @@ static inline uint8_t *unpack_free(struct unpacking *u, struct cols *c,
 		addr = u->s.last_addr + (uint64_t)ms_unzigzag(zz);
 	}
 	return ms_rec_put_free_flags(&u->s, w, u->s.last_ts + dt, addr,
-				     t & MS_RECF_SMALL);
+				     t & MS_RECF_LEVEL);
 }
 
 /* The fields of an ALLOC of type byte `t` but its address; 0 or -1. */

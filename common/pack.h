@@ -70,19 +70,19 @@ struct ms_pack_counts {
  * of 2^bits * MS_TAP_STEP bytes and more are all followed). Handed on are:
  * - the ALLOCs of followed blocks: MS_TAP_ALLOC_SEL when the shift is not
  *   0 (its weight then counts 2^shift times), else MS_TAP_ALLOC;
- * - every FREE (MS_TAP_FREE) but those flagged MS_RECF_SMALL (record.h)
- *   at an address where blocks under 2 * MS_TAP_STEP bytes are not
- *   followed: the live heap holds nothing for those. (Not dropped for
- *   that alone: the free of a block this thread allocated in this frame
- *   without handing the ALLOC on. Another thread may have freed that
- *   block, and the address gone to a block followed there: until
- *   2026-12-01 such frees were dropped, and with cross-thread frees and
- *   sizes mixed at one address, blocks stayed live for ever.)
+ * - every FREE (MS_TAP_FREE) but those whose level (record.h,
+ *   MS_RECF_LEVEL) says their block is not followed at that address
+ *   (ms_pack_tap_free()): the live heap holds nothing for those. (Not
+ *   dropped for that alone: the free of a block this thread allocated in
+ *   this frame without handing the ALLOC on. Another thread may have
+ *   freed that block, and the address gone to a block followed there:
+ *   until 2026-12-01 such frees were dropped, and with cross-thread frees
+ *   and sizes mixed at one address, blocks stayed live for ever.)
  * The run stops early when `rec` is full (n == cap), at a record boundary.
  */
 #define MS_TAP_STEP 1024u
 _Static_assert(MS_REC_SMALL_BYTES == 2 * MS_TAP_STEP,
-	       "a FREE flagged small is of a block at the lowest level");
+	       "a FREE's level 0 (record.h) is the tap's");
 
 enum {
 	MS_TAP_ALLOC,	  /* weight as recorded */
@@ -138,6 +138,20 @@ static inline int ms_pack_tap_alloc(uint64_t addr, uint64_t size, unsigned bits)
 	if (shift == 0)
 		return MS_TAP_ALLOC;
 	return h <= UINT64_MAX >> shift ? MS_TAP_ALLOC_SEL : -1;
+}
+
+/* Whether the tap hands on a FREE with flags `flags` (the type byte's high
+ * nibble) at `addr`: not when its level says that a block of that level is
+ * not followed there, nor a smaller one (the level is at least that of the
+ * size the block was asked for). */
+static inline int ms_pack_tap_free(uint64_t addr, uint8_t flags, unsigned bits)
+{
+	unsigned code = (unsigned)(flags & MS_RECF_LEVEL) >> 4, shift;
+
+	if (code == 0 || code == MS_REC_LEVEL_TOP || code - 1 >= bits)
+		return 1;
+	shift = bits - (code - 1);
+	return ms_pack_tap_hash(addr) <= UINT64_MAX >> shift;
 }
 
 int ms_pack_begin(struct ms_packer *pk, size_t raw_cap);

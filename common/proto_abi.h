@@ -72,8 +72,9 @@ struct ms_msg_settings {
 
 /* SETTINGS flags. */
 #define MS_SET_RING_ACKS 1u /* each RING is answered by a RING_ACK */
-/* FREE records may carry MS_RECF_SMALL (record.h); an agent that does not
- * know the bit writes none, and a consumer that does not send it gets none. */
+/* FREE records may carry their block's level (record.h, MS_RECF_LEVEL); an
+ * agent that does not know the bit writes none, and a consumer that does
+ * not send it gets none. */
 #define MS_SET_FREE_SMALL 2u
 /*
  * Bits 8..31: the time resolution asked for, in ns (0: the agent's default,

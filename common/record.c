@@ -222,7 +222,7 @@ static uint8_t allowed_flags(unsigned type)
 	if (type == MS_REC_REALLOC)
 		return MS_RECF_WEIGHT;
 	if (type == MS_REC_FREE)
-		return MS_RECF_SMALL;
+		return MS_RECF_LEVEL;
 	return 0;
 }
 

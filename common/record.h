@@ -40,13 +40,17 @@ enum ms_rec_type {
 #define MS_RECF_ALIGN  0x10 /* ALLOC: an alignment follows */
 #define MS_RECF_WEIGHT 0x20 /* ALLOC/REALLOC: a Q16 weight follows */
 /*
- * FREE: the block was smaller than MS_REC_SMALL_BYTES (its allocator said
- * so). Nothing follows; readers may ignore it. The consumer's live heap
- * uses it to pass over frees of small blocks it does not follow, and
- * packed frames do not keep it (pack.h).
- * The agent sets it only for a consumer that asked (MS_SET_FREE_SMALL).
+ * FREE, bits 4-6: the block's size level plus one, as its allocator told
+ * (at least the level of the size asked for): 1 (MS_RECF_SMALL) under
+ * MS_REC_SMALL_BYTES, k + 1 under 2^(k+1) KiB, MS_REC_LEVEL_TOP from 64 KiB
+ * up; 0 when not said. Nothing follows; readers may ignore it. The
+ * consumer's live heap uses it to pass over frees of blocks it does not
+ * follow, and packed frames do not keep it (pack.h). The agent writes it
+ * only for a consumer that asked (MS_SET_FREE_SMALL).
  */
 #define MS_RECF_SMALL	   0x10
+#define MS_RECF_LEVEL	   0x70
+#define MS_REC_LEVEL_TOP   7
 #define MS_REC_SMALL_BYTES 2048u
 
 #define MS_WEIGHT_ONE	 65536u /* Q16 fixed point: weight 1.0 */
@@ -130,7 +134,21 @@ static inline uint8_t *ms_rec_put_alloc(struct ms_rec_state *s, uint8_t *p,
 	return p;
 }
 
-/* `flags`: 0 or MS_RECF_SMALL. */
+/* The FREE flags that give the level of a block of `bytes` bytes. */
+static inline uint8_t ms_rec_free_level(uint64_t bytes)
+{
+	unsigned level;
+
+	if (bytes < MS_REC_SMALL_BYTES)
+		return MS_RECF_SMALL;
+	level = 63u -
+		(unsigned)__builtin_clzll(bytes / (MS_REC_SMALL_BYTES / 2));
+	return (uint8_t)((level + 1 < MS_REC_LEVEL_TOP ? level + 1
+						       : MS_REC_LEVEL_TOP)
+			 << 4);
+}
+
+/* `flags`: 0, or a level (MS_RECF_LEVEL). */
 static inline uint8_t *ms_rec_put_free_flags(struct ms_rec_state *s, uint8_t *p,
 					     uint64_t ts, uint64_t addr,
 					     uint8_t flags)
@@ -219,10 +237,10 @@ struct ms_rec_hot {
 	uint64_t size, stack, align, weight;
 };
 
-/* A FREE type byte (with its allowed flag). */
+/* A FREE type byte (with its allowed flags). */
 static inline int ms_rec_is_free(uint8_t t)
 {
-	return (t & (uint8_t)~MS_RECF_SMALL) == MS_REC_FREE;
+	return (t & (uint8_t)~MS_RECF_LEVEL) == MS_REC_FREE;
 }
 
 /* An ALLOC type byte (with allowed flags) or a FREE one. */
@@ -290,7 +308,7 @@ static inline uint8_t ms_rec_fast_flags(uint8_t type)
 	case MS_REC_REALLOC:
 		return MS_RECF_WEIGHT;
 	case MS_REC_FREE:
-		return MS_RECF_SMALL;
+		return MS_RECF_LEVEL;
 	default:
 		return 0xff;
 	}

@@ -32,8 +32,8 @@
 #define MS_SEG_INDEX_MAGIC 0x5849534du /* "MSIX" */
 #define MS_SEG_END_MAGIC   0x444e534du /* "MSND" */
 #define MS_SEG_MAJOR	   2	       /* written; major 1 is still read */
-/* 1: packed frames of version 2 (pack.c); 2: FREE records may carry
- * MS_RECF_SMALL (record.h), which readers of minor 1 refuse */
+/* 1: packed frames of version 2 (pack.c); 2: FREE records may carry a
+ * level (record.h, MS_RECF_LEVEL), which readers of minor 1 refuse */
 #define MS_SEG_MINOR 2
 
 /* ---- major 2 ---- */

@@ -78,8 +78,13 @@ static void text_other(FILE *f, const struct ms_event *ev)
 	switch (ev->type) {
 	case MS_REC_FREE:
 		fprintf(f, " addr=0x%" PRIx64, ev->addr);
-		if (ev->flags & MS_RECF_SMALL)
-			fputs(" small", f);
+		if (ev->flags & MS_RECF_LEVEL)
+			fprintf(f, " level=%u%s",
+				((unsigned)ev->flags >> 4 & 7) - 1,
+				(ev->flags & MS_RECF_LEVEL) == MS_REC_LEVEL_TOP
+								       << 4
+					? "+"
+					: "");
 		break;
 	case MS_REC_CLOCK:
 		fprintf(f, " mono_ns=%" PRIu64 " tick_hz=%" PRIu64, ev->mono_ns,
@@ -170,8 +175,9 @@ static void json_other(FILE *f, const struct ms_event *ev)
 	switch (ev->type) {
 	case MS_REC_FREE:
 		fprintf(f, ",\"addr\":\"0x%" PRIx64 "\"", ev->addr);
-		if (ev->flags & MS_RECF_SMALL)
-			fputs(",\"small\":true", f);
+		if (ev->flags & MS_RECF_LEVEL)
+			fprintf(f, ",\"level\":%u",
+				((unsigned)ev->flags >> 4 & 7) - 1);
 		break;
 	case MS_REC_CLOCK:
 		fprintf(f, ",\"mono_ns\":%" PRIu64 ",\"tick_hz\":%" PRIu64,

@@ -24,8 +24,8 @@
  * --live feeds the live heap (consumer/daemon/live.h) as the poller does
  * while a `top` client is attached; --compare runs REPS alternated runs
  * without and with it and prints the medians and their ratio.
- * Frees of blocks under 2 KiB carry the small flag, as the agent writes
- * them (record.h); --unflagged: none does, as agents before it.
+ * Frees carry their block's level, as the agent writes them (record.h);
+ * --unflagged: none does, as agents before it.
  * --fewest: the live heap follows the fewest blocks from the start, as
  * it would at this rate anyway; for runs under valgrind, whose rate
  * would keep it exact.
@@ -72,11 +72,11 @@ static uint8_t free_flags(void *x)
 	const uint8_t *q = x;
 	size_t chunk;
 
+	if (unflagged)
+		return 0;
 	__asm__("" : "+r"(q));
 	memcpy(&chunk, q - sizeof(chunk), sizeof(chunk));
-	return !unflagged && (chunk & ~(size_t)7) <= MS_REC_SMALL_BYTES
-		       ? MS_RECF_SMALL
-		       : 0;
+	return ms_rec_free_level((chunk & ~(size_t)7) - 8);
 }
 
 static uint64_t rnd(uint64_t *s)

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The small flag of a recorded free (agent.h, ms_free_flags()): set for
- * every glibc block of at most 2032 bytes from malloc, calloc or realloc
- * (and of at most 1024 from the aligned allocators);
- * never for one of 2048 bytes or more (the live heap would drop the free
- * of a block it follows); never when the consumer did not ask, or when
- * the real allocator is not glibc's (as under ASan or TSan, whose
- * allocators these builds check instead).
+ * The level a recorded free gives its block (agent.h, ms_free_flags();
+ * record.h): never below the level of the size asked for, from any
+ * allocating function (else the live heap would drop the free of a block
+ * it follows); from malloc, calloc or realloc at most the level of 23
+ * bytes more (the chunk's rounding), so 0 ("small") for every block of at
+ * most 2032 bytes; none when the consumer did not ask, or when the real
+ * allocator is not glibc's (as under ASan or TSan, whose allocators these
+ * builds check instead).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,7 +28,19 @@ static int setup(void **state)
 	return 0;
 }
 
-/* The flag of a block of `size` bytes from each allocating function of
+/* The level code (record.h) of a block of `size` bytes. */
+static unsigned code_of(size_t size)
+{
+	unsigned level =
+		size < MS_REC_SMALL_BYTES
+			? 0
+			: 63u - (unsigned)__builtin_clzll(
+					size / (MS_REC_SMALL_BYTES / 2));
+
+	return level + 1 < MS_REC_LEVEL_TOP ? level + 1 : MS_REC_LEVEL_TOP;
+}
+
+/* The level of a block of `size` bytes from each allocating function of
  * the real allocator, as the agent's wrappers get them (the test's own
  * malloc may be a sanitizer's). */
 static void check_size(size_t size)
@@ -47,14 +60,17 @@ static void check_size(size_t size)
 		assert_non_null(b[i]);
 		memset(b[i], 0, size); /* (for the compiler's warnings) */
 		f = ms_free_flags(b[i]);
-		/* aligned blocks may keep a few bytes more than asked for:
-		 * flagged or not near the boundary */
-		if (size <= (i < 3 ? 2032u : 1024u) && f != MS_RECF_SMALL)
-			fail_msg("block %d of %zu bytes not flagged small", i,
-				 size);
-		if (size >= MS_REC_SMALL_BYTES && f != 0)
-			fail_msg("block %d of %zu bytes flagged small", i,
-				 size);
+		if ((f & ~MS_RECF_LEVEL) || f >> 4 < code_of(size))
+			fail_msg("block %d of %zu bytes: level code %u, at "
+				 "least %u expected",
+				 i, size, f >> 4, code_of(size));
+		/* aligned blocks may keep more than asked for */
+		if (i < 3 && f >> 4 > code_of(size + 23))
+			fail_msg("block %d of %zu bytes: level code %u, at "
+				 "most %u expected",
+				 i, size, f >> 4, code_of(size + 23));
+		if (i < 3 && size <= 2032 && f != MS_RECF_SMALL)
+			fail_msg("block %d of %zu bytes not small", i, size);
 		ms_real.free(b[i]);
 	}
 }

@@ -126,7 +126,7 @@ static size_t make_stream(uint8_t *out, size_t cap, uint64_t *nrec)
 			case 5: /* a block freed on another thread */
 				p = ms_rec_put_free_flags(
 					&s, p, ts, r << 4,
-					(r >> 30) & 1 ? MS_RECF_SMALL : 0);
+					(uint8_t)(((r >> 30) & 7) << 4));
 				break;
 			case 6: /* an allocation with alignment and weight */
 				p = ms_rec_put_alloc(&s, p, ts, r << 6, r >> 52,
@@ -145,10 +145,10 @@ static size_t make_stream(uint8_t *out, size_t cap, uint64_t *nrec)
 			uint64_t size = 16 * cls + 8, a;
 
 			if (live[k]) {
-				/* flagged small, as agents that can say do */
+				/* with a level, as agents that can say do */
 				p = ms_rec_put_free_flags(
 					&s, p, ts, live[k],
-					(r >> 32) & 1 ? MS_RECF_SMALL : 0);
+					(uint8_t)(((r >> 32) & 7) << 4));
 				freed[live_size[k] % 8][r % 4] = live[k];
 				*nrec += 1;
 			}

@@ -194,16 +194,18 @@ static void test_malformed(void **state)
 	assert_int_equal(ms_rec_decode(&s, b, 1, &ev), -EBADMSG);
 	b[0] = MS_REC_NTYPES;
 	assert_int_equal(ms_rec_decode(&s, b, 1, &ev), -EBADMSG);
-	b[0] = MS_REC_FREE | MS_RECF_WEIGHT; /* flag not allowed on FREE */
+	b[0] = MS_REC_FREE | 0x80; /* flag not allowed on FREE */
 	b[1] = 0;
 	b[2] = 0;
 	assert_int_equal(ms_rec_decode(&s, b, 3, &ev), -EBADMSG);
-	b[0] = MS_REC_FREE | MS_RECF_SMALL | 0x40;
+	b[0] = MS_REC_FREE | MS_RECF_SMALL | 0x80;
 	assert_int_equal(ms_rec_decode(&s, b, 3, &ev), -EBADMSG);
-	b[0] = MS_REC_FREE | MS_RECF_SMALL; /* the one it may carry */
-	assert_int_equal(ms_rec_decode(&s, b, 3, &ev), 3);
-	assert_int_equal(ev.type, MS_REC_FREE);
-	assert_int_equal(ev.flags, MS_RECF_SMALL);
+	for (unsigned c = 1; c <= MS_REC_LEVEL_TOP; c++) { /* its levels */
+		b[0] = (uint8_t)(MS_REC_FREE | c << 4);
+		assert_int_equal(ms_rec_decode(&s, b, 3, &ev), 3);
+		assert_int_equal(ev.type, MS_REC_FREE);
+		assert_int_equal(ev.flags, c << 4);
+	}
 	/* an 11-byte varint */
 	b[0] = MS_REC_THREAD_EXIT;
 	memset(b + 1, 0x80, 10);
@@ -449,8 +451,8 @@ static void test_fast_other_forms(void **state)
 	const uint8_t cut[] = {MS_REC_REALLOC, 1, 2, 8};
 	const uint8_t zero_weight[] = {
 		MS_REC_ALLOC | MS_RECF_WEIGHT, 1, 2, 8, 1, 0};
-	const uint8_t bad_flag[] = {MS_REC_FREE | MS_RECF_WEIGHT, 1, 2};
-	const uint8_t small[] = {MS_REC_FREE | MS_RECF_SMALL, 1, 2};
+	const uint8_t bad_flag[] = {MS_REC_FREE | 0x80, 1, 2};
+	const uint8_t small[] = {MS_REC_FREE | MS_RECF_LEVEL, 1, 2};
 	const uint8_t long_varint[] = {MS_REC_FREE, 0xff, 0xff, 0xff,
 				       0xff,	    0xff, 0xff, 0xff,
 				       0xff,	    0xff, 0x02};

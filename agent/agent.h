@@ -268,7 +268,7 @@ static inline uint8_t ms_free_flags(const void *p)
 	const uint8_t *q = p;
 	size_t chunk;
 
-	if (!ms_g.set.free_small || !ms_real.glibc)
+	if (!ms_g.set.free_level || !ms_real.glibc)
 		return 0;
 	/* the word is glibc's, outside the block the compiler knows of */
 	__asm__("" : "+r"(q));

@@ -101,7 +101,7 @@ static int recv_settings(int fd, struct ms_settings *s)
 	s->on_full = m.on_full;
 	s->tick_hz = m.tick_hz;
 	s->ring_acks = (m.flags & MS_SET_RING_ACKS) != 0;
-	s->free_small = (m.flags & MS_SET_FREE_SMALL) != 0;
+	s->free_level = (m.flags & MS_SET_FREE_LEVEL) != 0;
 	if (m.flags >> MS_SET_TIME_RES_SHIFT)
 		s->time_res_ns = m.flags >> MS_SET_TIME_RES_SHIFT;
 	return 0;

@@ -385,7 +385,7 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 			 * not followed here (pack.h) */
 			if (trec && ms_pack_tap_free(addr, t, bits))
 				trec[tn++] = (struct ms_tap_rec){
-					last_ts + h.dt, addr,	     0, 0, 0,
+					last_ts + h.dt, addr, 0, 0, 0,
 					MS_TAP_FREE};
 			last_ts += h.dt;
 			last_addr = addr;

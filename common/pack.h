@@ -146,7 +146,7 @@ static inline int ms_pack_tap_alloc(uint64_t addr, uint64_t size, unsigned bits)
  * size the block was asked for). */
 static inline int ms_pack_tap_free(uint64_t addr, uint8_t flags, unsigned bits)
 {
-	unsigned code = (unsigned)(flags & MS_RECF_LEVEL) >> 4, shift;
+	unsigned code = ms_rec_level_code(flags), shift;
 
 	if (code == 0 || code == MS_REC_LEVEL_TOP || code - 1 >= bits)
 		return 1;

@@ -75,7 +75,7 @@ struct ms_msg_settings {
 /* FREE records may carry their block's level (record.h, MS_RECF_LEVEL); an
  * agent that does not know the bit writes none, and a consumer that does
  * not send it gets none. */
-#define MS_SET_FREE_SMALL 2u
+#define MS_SET_FREE_LEVEL 2u
 /*
  * Bits 8..31: the time resolution asked for, in ns (0: the agent's default,
  * MS_DEFAULT_TIME_RES_NS). An agent that does not know them keeps its

@@ -46,7 +46,7 @@ enum ms_rec_type {
  * up; 0 when not said. Nothing follows; readers may ignore it. The
  * consumer's live heap uses it to pass over frees of blocks it does not
  * follow, and packed frames do not keep it (pack.h). The agent writes it
- * only for a consumer that asked (MS_SET_FREE_SMALL).
+ * only for a consumer that asked (MS_SET_FREE_LEVEL).
  */
 #define MS_RECF_SMALL	   0x10
 #define MS_RECF_LEVEL	   0x70
@@ -132,6 +132,12 @@ static inline uint8_t *ms_rec_put_alloc(struct ms_rec_state *s, uint8_t *p,
 		p = ms_put_varint(p, weight);
 	}
 	return p;
+}
+
+/* The level code (0: not said, else the level plus one) of FREE flags. */
+static inline unsigned ms_rec_level_code(uint8_t flags)
+{
+	return (unsigned)(flags & MS_RECF_LEVEL) >> 4;
 }
 
 /* The FREE flags that give the level of a block of `bytes` bytes. */

@@ -35,7 +35,7 @@ struct ms_settings {
 	uint32_t on_full; /* MS_ON_FULL_* */
 	uint64_t tick_hz;
 	uint32_t ring_acks;   /* the consumer answers each RING (agent side) */
-	uint32_t free_small;  /* it reads MS_RECF_LEVEL on FREE (agent side) */
+	uint32_t free_level;  /* it reads MS_RECF_LEVEL on FREE (agent side) */
 	uint32_t time_res_ns; /* resolution asked for (see above) */
 };
 

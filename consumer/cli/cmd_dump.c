@@ -78,11 +78,10 @@ static void text_other(FILE *f, const struct ms_event *ev)
 	switch (ev->type) {
 	case MS_REC_FREE:
 		fprintf(f, " addr=0x%" PRIx64, ev->addr);
-		if (ev->flags & MS_RECF_LEVEL)
+		if (ms_rec_level_code(ev->flags))
 			fprintf(f, " level=%u%s",
-				((unsigned)ev->flags >> 4 & 7) - 1,
-				(ev->flags & MS_RECF_LEVEL) == MS_REC_LEVEL_TOP
-								       << 4
+				ms_rec_level_code(ev->flags) - 1,
+				ms_rec_level_code(ev->flags) == MS_REC_LEVEL_TOP
 					? "+"
 					: "");
 		break;
@@ -175,9 +174,9 @@ static void json_other(FILE *f, const struct ms_event *ev)
 	switch (ev->type) {
 	case MS_REC_FREE:
 		fprintf(f, ",\"addr\":\"0x%" PRIx64 "\"", ev->addr);
-		if (ev->flags & MS_RECF_LEVEL)
+		if (ms_rec_level_code(ev->flags))
 			fprintf(f, ",\"level\":%u",
-				((unsigned)ev->flags >> 4 & 7) - 1);
+				ms_rec_level_code(ev->flags) - 1);
 		break;
 	case MS_REC_CLOCK:
 		fprintf(f, ",\"mono_ns\":%" PRIu64 ",\"tick_hz\":%" PRIu64,

@@ -39,7 +39,7 @@ static void send_settings(struct ms_daemon *d, int fd)
 	m.sampling_param = d->o.set.sampling_param;
 	m.ring_kb = d->o.set.ring_kb;
 	m.on_full = d->o.set.on_full;
-	m.flags = MS_SET_RING_ACKS | MS_SET_FREE_SMALL |
+	m.flags = MS_SET_RING_ACKS | MS_SET_FREE_LEVEL |
 		  d->o.set.time_res_ns << MS_SET_TIME_RES_SHIFT;
 	m.tick_hz = d->clk.use_tsc ? d->clk.tick_hz : 0;
 	if (send(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)

@@ -772,10 +772,9 @@ void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
 	if (!l->on)
 		return;
 	ms_live_seen(l, 1);
+	/* a free whose level says its block is not followed: passed over */
 	if (ev->type == MS_REC_FREE &&
-	    !ms_pack_tap_free(ev->addr, ev->flags, l->sel_bits))
-		return; /* of a block not followed (pack.h) */
-	if (ev->type == MS_REC_FREE)
+	    ms_pack_tap_free(ev->addr, ev->flags, l->sel_bits))
 		on_free(l, ev->ts, ev->addr);
 	else if (ev->type == MS_REC_REALLOC && ev->old_addr)
 		on_free(l, ev->ts, ev->old_addr);

@@ -24,7 +24,7 @@ static int setup(void **state)
 {
 	(void)state;
 	ms_boot_resolve();
-	ms_g.set.free_small = 1;
+	ms_g.set.free_level = 1;
 	return 0;
 }
 
@@ -104,9 +104,9 @@ static void test_not_asked(void **state)
 		skip();
 	}
 	assert_int_equal(ms_free_flags(p), MS_RECF_SMALL);
-	ms_g.set.free_small = 0; /* a consumer that does not read it */
+	ms_g.set.free_level = 0; /* a consumer that does not read it */
 	assert_int_equal(ms_free_flags(p), 0);
-	ms_g.set.free_small = 1;
+	ms_g.set.free_level = 1;
 	ms_real.glibc = 0; /* another allocator: no chunk word to read */
 	assert_int_equal(ms_free_flags(p), 0);
 	ms_real.glibc = 1;

@@ -58,12 +58,6 @@ static void release_flags(struct ms_live *l, int32_t thr, uint64_t ts,
 	ms_live_event(l, thr, &e, 0);
 }
 
-/* The FREE flags of a block of `size` bytes (record.h, MS_RECF_LEVEL). */
-static uint8_t level_flags(uint64_t size)
-{
-	return ms_rec_free_level(size);
-}
-
 static struct ms_live *setup_live(uint32_t *site)
 {
 	struct ms_live *l = ms_live_create(7);
@@ -361,8 +355,8 @@ static void random_run(uint64_t seed, int via_tap, int naddrs, int nevents,
 			/* the level of its size, or (as the agent may say,
 			 * for its chunk) the next one */
 			if (kind == R_MIXED_FLAGGED || kind == R_ANY_FLAGGED)
-				e->flags = level_flags(live_size[a]
-						       << (rnd(&x) % 4 == 0));
+				e->flags = ms_rec_free_level(
+					live_size[a] << (rnd(&x) % 4 == 0));
 		} else {
 			/* 0: big (when `big`), 1: small, 2: mid-sized */
 			int which = kind >= R_ANY ? (int)(rnd(&x) % 3)
@@ -560,19 +554,20 @@ static void test_tap_alloc_defined(void **state)
 					 * on exactly when followed (but from
 					 * the top level, always); with the
 					 * next level, whenever followed */
-					if (level_flags(size) >> 4 !=
+					if (ms_rec_free_level(size) >> 4 !=
 					    MS_REC_LEVEL_TOP)
 						assert_int_equal(
 							ms_pack_tap_free(
 								a,
-								level_flags(
+								ms_rec_free_level(
 									size),
 								bits),
 							want >= 0);
 					if (want >= 0)
 						assert_true(ms_pack_tap_free(
 							a,
-							level_flags(size << 1),
+							ms_rec_free_level(size
+									  << 1),
 							bits));
 					followed += want >= 0;
 					asked++;

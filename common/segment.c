@@ -421,6 +421,32 @@ int ms_seg_finish(struct ms_seg_writer *w)
 	return err;
 }
 
+_Static_assert(MS_SEG_STORED_EXTRA == MS_SEG2_HDR_MAX + MS_SEG2_FRAME_HDR_MAX +
+					      MS_SEG2_END_SIZE,
+	       "what a stored segment adds to its records");
+
+size_t ms_seg_put_stored(uint8_t *out, const struct ms_seg_info *info,
+			 const void *raw, size_t len, uint32_t count,
+			 uint64_t first_ts, uint64_t last_ts)
+{
+	uint8_t *p = out, check[12];
+	uint32_t hdr_crc;
+	size_t n = put_header(p, info);
+
+	hdr_crc = ms_get_le32(p + n - 4);
+	p += n;
+	p += put_frame_header(p, MS_SEG_CODEC_STORED, len, len, 0, count,
+			      first_ts, last_ts, raw);
+	memcpy(p, raw, len);
+	p += len;
+	ms_put_le32(p + MS_SEG2_E_NFRAMES, 1);
+	ms_put_le32(check, MS_SEG_END_MAGIC);
+	ms_put_le32(check + 4, hdr_crc);
+	ms_put_le32(check + 8, 1);
+	ms_put_le32(p + MS_SEG2_E_CHECK, ms_crc32c(0, check, sizeof(check)));
+	return (size_t)(p + MS_SEG2_END_SIZE - out);
+}
+
 /* ---- reader ---- */
 
 static int read_file(const char *path, uint8_t **buf, uint64_t *size)
@@ -571,6 +597,8 @@ static void parse_end_v2(struct ms_seg_reader *r)
 	r->data_end = r->size - MS_SEG2_END_SIZE;
 }
 
+static int open_buf(struct ms_seg_reader *r, struct ms_seg_reader **out);
+
 int ms_seg_open(const char *path, struct ms_seg_reader **out)
 {
 	struct ms_seg_reader *r = calloc(1, sizeof(*r));
@@ -579,9 +607,33 @@ int ms_seg_open(const char *path, struct ms_seg_reader **out)
 	if (!r)
 		return -ENOMEM;
 	err = read_file(path, &r->buf, &r->size);
-	if (err)
-		goto out_free;
-	err = parse_header(r);
+	if (err) {
+		ms_seg_close(r);
+		return err;
+	}
+	return open_buf(r, out);
+}
+
+int ms_seg_open_mem(const void *buf, size_t size, struct ms_seg_reader **out)
+{
+	struct ms_seg_reader *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->buf = malloc(size + 1);
+	if (!r->buf) {
+		free(r);
+		return -ENOMEM;
+	}
+	memcpy(r->buf, buf, size);
+	r->size = size;
+	return open_buf(r, out);
+}
+
+static int open_buf(struct ms_seg_reader *r, struct ms_seg_reader **out)
+{
+	int err = parse_header(r);
+
 	if (err)
 		goto out_free;
 	r->data_end = r->size;

@@ -64,10 +64,23 @@ uint64_t ms_seg_file_size(const struct ms_seg_writer *w);
 int ms_seg_finish(struct ms_seg_writer *w);
 
 /*
+ * Writes a whole segment at `out`: its header, one frame of the `len` bytes
+ * of records stored as they are (codec 2), and its end; the frame is that of
+ * ms_seg_write_frame(). Returns its size, at most len + MS_SEG_STORED_EXTRA.
+ * For bundles (bundle.h), which compress it with others.
+ */
+#define MS_SEG_STORED_EXTRA 136
+size_t ms_seg_put_stored(uint8_t *out, const struct ms_seg_info *info,
+			 const void *raw, size_t len, uint32_t count,
+			 uint64_t first_ts, uint64_t last_ts);
+
+/*
  * Opens a segment for reading. Returns 0, -EBADMSG for a file that is not
  * a readable segment (bad header), or -errno.
  */
 int ms_seg_open(const char *path, struct ms_seg_reader **out);
+/* The same for the `size` bytes at `buf` (copied). */
+int ms_seg_open_mem(const void *buf, size_t size, struct ms_seg_reader **out);
 const struct ms_seg_info *ms_seg_reader_info(const struct ms_seg_reader *r);
 
 /*

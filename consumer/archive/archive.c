@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "archive_json.h"
+#include "bundle.h"
 
 /* Strict decimal: digits only, no leading zero, fits in 32 bits. */
 static int parse_u32(const char *s, size_t n, uint32_t *out)
@@ -51,6 +52,8 @@ struct seg_entry {
 	uint32_t pid, tid, seq;
 	uint64_t size;
 	char *path;
+	const uint8_t *mem;
+	uint64_t mem_len;
 };
 
 struct listing {
@@ -82,6 +85,120 @@ static int listing_add(struct listing *l, const struct seg_entry *e)
 	return 0;
 }
 
+/* "bundle-<k>.msbun" */
+static int is_bundle_name(const char *name)
+{
+	size_t len = strlen(name);
+	uint32_t k;
+
+	return len > 13 && !strncmp(name, "bundle-", 7) &&
+	       !strcmp(name + len - 6, ".msbun") &&
+	       !parse_u32(name + 7, len - 13, &k);
+}
+
+static int read_whole(const char *path, uint8_t **buf, size_t *size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	size_t got = 0;
+	int err = 0;
+
+	*buf = NULL;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	*buf = malloc((size_t)st.st_size + 1);
+	if (!*buf)
+		err = -ENOMEM;
+	while (!err && got < (size_t)st.st_size) {
+		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			err = -errno;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*size = got;
+	return err;
+}
+
+/*
+ * A bundle: each segment in it listed as if it were a file, its share of
+ * the bundle's bytes as its size. A bundle that cannot be read is damage,
+ * reported; what it held is lost.
+ */
+static int list_bundle(struct ms_archive *a, struct listing *l, uint32_t pid,
+		       const char *path)
+{
+	uint8_t *file, *raw, **nb;
+	size_t size = 0, raw_len, pos = 0;
+	struct ms_bundle_entry be;
+	char why[160];
+	int64_t count;
+	int err, rc;
+	uint32_t seen = 0;
+
+	err = read_whole(path, &file, &size);
+	if (err == -ENOMEM) {
+		free(file);
+		return err;
+	}
+	if (err) {
+		free(file);
+		ms_archive_error(a, path, 0, 0, "cannot read: %s",
+				 strerror(-err));
+		return 0;
+	}
+	count = ms_bundle_open(file, size, &raw, &raw_len, why, sizeof(why));
+	free(file);
+	if (count == -ENOMEM)
+		return -ENOMEM;
+	a->disk_bytes += size;
+	if (count < 0) {
+		ms_archive_error(a, path, 1, 0, "%s; its segments are lost",
+				 why);
+		return 0;
+	}
+	nb = realloc(a->bundles, (a->nbundles + 1) * sizeof(*nb));
+	if (!nb) {
+		free(raw);
+		return -ENOMEM;
+	}
+	a->bundles = nb;
+	a->bundles[a->nbundles++] = raw;
+	while ((rc = ms_bundle_next(raw, raw_len, &pos, &be)) == 1) {
+		struct seg_entry e = {
+			.pid = pid,
+			.tid = be.tid,
+			.seq = be.seq,
+			.size = ms_bundle_share(size, raw_len, be.off, be.span),
+			.mem = be.seg,
+			.mem_len = be.len,
+		};
+
+		if (asprintf(&e.path, "%s#%u-%u", path, be.tid, be.seq) < 0)
+			return -ENOMEM;
+		err = listing_add(l, &e);
+		if (err) {
+			free(e.path);
+			return err;
+		}
+		seen++;
+	}
+	if (rc < 0 || seen != count)
+		ms_archive_error(a, path, 1, pos,
+				 "bundle holds %u readable segments of %lld",
+				 seen, (long long)count);
+	return 0;
+}
+
 /* One entry of ARCHIVE/<pid>/. */
 static int list_seg(struct ms_archive *a, struct listing *l, uint32_t pid,
 		    const char *pdir, const char *name)
@@ -93,6 +210,11 @@ static int list_seg(struct ms_archive *a, struct listing *l, uint32_t pid,
 	e.path = path_join(pdir, name);
 	if (!e.path)
 		return -ENOMEM;
+	if (is_bundle_name(name)) {
+		err = list_bundle(a, l, pid, e.path);
+		free(e.path);
+		return err;
+	}
 	if (parse_seg_name(name, &e.tid, &e.seq)) {
 		ms_archive_error(
 			a, e.path, 0, 0,
@@ -198,6 +320,11 @@ static void check_gaps(struct ms_archive *a, const struct ms_arc_thread *t)
 				"segments %u-%u .. %u-%u missing before "
 				"this one",
 				t->tid, want, t->tid, seq - 1);
+		else if (i && seq < want)
+			ms_archive_error(a, t->segs[i].path, 0, 0,
+					 "segment %u-%u twice (also %s); its "
+					 "frames are read after the other's",
+					 t->tid, seq, t->segs[i - 1].path);
 		want = seq + 1;
 	}
 }
@@ -228,9 +355,12 @@ static int group(struct ms_archive *a, struct listing *l)
 				.path = l->e[k].path,
 				.seq = l->e[k].seq,
 				.size = l->e[k].size,
+				.mem = l->e[k].mem,
+				.mem_len = l->e[k].mem_len,
 			};
 			l->e[k].path = NULL;
-			a->disk_bytes += l->e[k].size;
+			if (!l->e[k].mem) /* a bundle is counted whole */
+				a->disk_bytes += l->e[k].size;
 		}
 		if (a->nthreads == 1 || t[-1].pid != t->pid)
 			a->nprocesses++;
@@ -388,6 +518,9 @@ void ms_archive_close(struct ms_archive *a)
 		free(a->threads[i].segs);
 	}
 	free(a->threads);
+	for (size_t i = 0; i < a->nbundles; i++)
+		free(a->bundles[i]);
+	free(a->bundles);
 	for (size_t i = 0; i < a->nerrors; i++) {
 		free(a->errors[i].file);
 		free(a->errors[i].msg);

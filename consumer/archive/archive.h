@@ -4,6 +4,8 @@
  *
  * An archive is a directory ARCHIVE/<pid>/<tid>-<n>.mseg (one stream per
  * thread, split into segments n = 0, 1, ...) plus ARCHIVE/manifest.json.
+ * Short streams' segments may sit together in ARCHIVE/<pid>/bundle-<k>.msbun
+ * (bundle.h); they are listed as if they were files.
  * Everything counted comes from the segments; the manifest only adds
  * session information and may be missing or broken.
  *
@@ -39,9 +41,13 @@ struct ms_arc_counts {
 };
 
 struct ms_arc_seg {
-	char *path;
+	char *path; /* of a bundled segment: "BUNDLE#<tid>-<n>" */
 	uint32_t seq;
-	uint64_t size;
+	uint64_t size; /* on disk: a bundled segment's share of its bundle */
+	/* A segment in a bundle (bundle.h): its bytes, decompressed and held
+	 * by the archive; NULL for a file of its own. */
+	const uint8_t *mem;
+	uint64_t mem_len;
 };
 
 /* One thread stream (pid, tid). Counts are filled by ms_archive_scan(). */
@@ -63,7 +69,9 @@ struct ms_archive {
 	size_t nerrors;
 	size_t errors_dropped;	  /* beyond MS_ARC_MAX_ERRORS */
 	struct ms_json *manifest; /* NULL when missing or broken */
-	uint64_t disk_bytes;	  /* all .mseg files */
+	uint64_t disk_bytes;	  /* all .mseg and .msbun files */
+	uint8_t **bundles;	  /* the bundles' entries, decompressed */
+	size_t nbundles;
 	uint64_t bytes_read;	  /* frame bytes read so far (progress) */
 	ms_arc_error_fn on_error;
 	void *on_error_arg;

@@ -128,7 +128,8 @@ static int open_segment(struct ms_arc_iter *it)
 	if (it->seg >= it->t->nsegs)
 		return 0;
 	s = &it->t->segs[it->seg++];
-	err = ms_seg_open(s->path, &it->r);
+	err = s->mem ? ms_seg_open_mem(s->mem, s->mem_len, &it->r)
+		     : ms_seg_open(s->path, &it->r);
 	if (err == -EBADMSG) {
 		iter_error(it, s->path, 1, 0,
 			   "not a segment file (bad or short header, %llu "

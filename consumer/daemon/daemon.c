@@ -595,6 +595,7 @@ void ms_daemon_close(struct ms_daemon *d)
 	ms_list_for_each_safe(t, tn, &d->tails, node)
 		ms_tailc_free_rcu(&t->rcu);
 	ms_list_for_each_safe(p, pn, &d->procs, node) ms_proc_free(p);
+	ms_seq_free(d);
 	if (d->lfd >= 0)
 		close(d->lfd);
 	if (d->bound)

@@ -22,6 +22,7 @@
 #include <urcu/rculist.h>
 
 #include "atomics.h"
+#include "bundle.h"
 #include "clock.h"
 #include "daemon.h"
 #include "live.h"
@@ -158,6 +159,13 @@ struct ms_proc {
 	struct ms_live *live; /* poller only; NULL until its first ring */
 	/* control: losses by cause as last shown (procinfo.c) */
 	uint64_t lost_seen[MS_DAEMON_LOST_NCAUSES];
+	/* Short streams' segments waiting to be written as one bundle
+	 * (bundles.c): poller only. */
+	struct ms_bundle bundle;
+	struct ms_bundled *bundled; /* one per entry */
+	uint32_t bundled_cap;
+	uint64_t bundle_ns;	     /* when its first entry came */
+	struct ms_proc *bundle_next; /* d->bundles, while it has entries */
 };
 
 /* The process's thread and module lists (proc.c). */
@@ -286,6 +294,12 @@ struct ms_daemon {
 	 * `record` would wait for it at the end). */
 	struct ms_cring *retired;
 	uint64_t trim_ns;   /* poller: the last malloc_trim() */
+	struct ms_proc *bundles; /* poller: processes with a bundle to write */
+	struct ms_seqmap {	 /* poller: bundles.c */
+		struct ms_seqent *e;
+		uint32_t cap, n;
+		uint64_t pruned_ns;
+	} seqs;
 	uint64_t rcu_calls; /* control: call_rcu()s, for the final barrier */
 };
 
@@ -308,6 +322,32 @@ void ms_poller_join(struct ms_daemon *d);
  */
 void ms_poller_kick(struct ms_daemon *d);
 void ms_cring_free_now(struct ms_cring *r);
+
+/* Bundles of short streams (bundles.c), all on the poller. */
+struct ms_bundled {
+	int64_t sum; /* the thread's index in proc->thr, or -1 */
+	uint32_t tid, seq;
+	uint64_t off, span;    /* the entry's bytes in the bundle */
+	uint64_t seg_off, len; /* its segment's */
+	uint64_t events;       /* records it holds, for a failed write */
+};
+/* ms_stream_cfg.put_small for ring `ctx` (struct ms_cring *). */
+int ms_bundle_put(void *ctx, uint32_t seq, const uint8_t *seg, size_t len);
+/*
+ * The segment numbers of a thread's streams: the next one free for thread
+ * (pid, tid), whose earlier streams may sit in bundles, where a segment
+ * file's name does not show it (0: none known); and the stream that ended
+ * having used those below `next`. Entries go a minute after their last
+ * use; the map is freed with the daemon.
+ */
+uint32_t ms_seq_next(struct ms_daemon *d, uint32_t pid, uint32_t tid);
+void ms_seq_ended(struct ms_daemon *d, uint32_t pid, uint32_t tid,
+		  uint32_t next);
+void ms_seq_free(struct ms_daemon *d);
+/* Writes the bundles older than MS_BUNDLE_AGE_NS at `now`, or all. */
+void ms_bundles_flush(struct ms_daemon *d, uint64_t now, int all);
+/* Writes process `p`'s bundle, if it has one. */
+void ms_bundle_flush(struct ms_daemon *d, struct ms_proc *p);
 
 /* tailq.c */
 struct ms_tailc *ms_tailc_new(const struct ms_msg_tail_req *req);

@@ -145,7 +145,11 @@ static void start_stream(struct ms_cring *r, uint32_t gen)
 		.on_module = module_seen,
 		.ctx = r->proc,
 		.live = proc_live(d, r->proc),
+		.put_small = ms_bundle_put,
+		.small_ctx = r,
 	};
+
+	cfg.first_seq = ms_seq_next(d, cfg.pid, cfg.tid);
 
 	r->gen = gen;
 	r->abandoned = 0;
@@ -168,6 +172,7 @@ static void end_stream(struct ms_cring *r)
 	uint64_t lost = ms_load_relaxed(&r->ring.hdr->lost_pending);
 	int err = ms_stream_finish(&r->st, lost);
 
+	ms_seq_ended(r->d, r->proc->pid, r->st.cfg.tid, r->st.seq);
 	/* Not even the LOST record could be written: the manifest says. */
 	ms_fetch_add_relaxed(&r->proc->n.unwritten, r->st.disk_lost);
 	if (err)
@@ -273,8 +278,11 @@ static void retire(struct ms_cring *r)
 	/* The process is gone (retire()'s condition), so no ring of it
 	 * starts a stream again: its live heap can go with its last ring. */
 	if (atomic_load_explicit(&r->proc->rings_live, memory_order_relaxed) ==
-	    1)
+	    1) {
 		drop_live(d, r->proc);
+		/* before the control thread may write the process's end */
+		ms_bundle_flush(d, r->proc);
+	}
 	/* Pairs with the control thread's load_acquire(rings_live). */
 	atomic_fetch_sub_explicit(&r->proc->rings_live, 1,
 				  memory_order_release);
@@ -288,6 +296,7 @@ static void retire(struct ms_cring *r)
 
 void ms_cring_free_now(struct ms_cring *r)
 {
+	r->st.cfg.put_small = NULL; /* the process's bundle may be gone */
 	if (r->have_stream)
 		ms_stream_finish(&r->st, 0);
 	atomic_fetch_sub_explicit(&r->d->mapped_bytes, r->ring.map_len,
@@ -390,6 +399,8 @@ static uint64_t round_once(struct ms_daemon *d, int final)
 	struct ms_cring *r;
 
 	live_round(d, now);
+	if (d->bundles)
+		ms_bundles_flush(d, now, 0);
 	urcu_memb_read_lock();
 	ms_list_for_each_rcu(r, &d->rings, node)
 	{
@@ -510,6 +521,7 @@ static void *poller_main(void *arg)
 		if (ms_load_acquire(&d->stopping)) {
 			round_once(d, 0); /* retire what is gone */
 			round_once(d, 1);
+			ms_bundles_flush(d, 0, 1);
 			free_retired(d);
 			break;
 		}

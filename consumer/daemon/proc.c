@@ -39,6 +39,8 @@ void ms_proc_free(struct ms_proc *p)
 		free(p->mod[i].path);
 	free(p->mod);
 	free(p->thr);
+	ms_bundle_free(&p->bundle);
+	free(p->bundled);
 	pthread_mutex_destroy(&p->info_lock);
 	free(p);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "clock.h"
 #include "live.h"
 #include "pack.h"
@@ -46,6 +47,7 @@ int ms_stream_init(struct ms_stream *s, const struct ms_stream_cfg *cfg)
 		return -ENOMEM;
 	}
 	s->live_thr = cfg->live ? ms_live_thread(cfg->live, cfg->tid) : -1;
+	s->seq = cfg->first_seq;
 	return 0;
 }
 
@@ -479,6 +481,38 @@ int ms_stream_tick(struct ms_stream *s, uint64_t now_ns, uint64_t max_age_ns)
 	return 0;
 }
 
+/*
+ * The stream ends with all it holds in its open frame, and a small one:
+ * its segment, the records stored as they are, goes to cfg.put_small.
+ * Returns 0 when it was taken.
+ */
+static int put_small(struct ms_stream *s)
+{
+	struct ms_seg_info info = {
+		.pid = s->cfg.pid,
+		.tid = s->cfg.tid,
+		.seq = s->seq,
+		.tick_hz = s->cfg.tick_hz,
+	};
+	uint8_t seg[MS_BUNDLE_STREAM_MAX + MS_SEG_STORED_EXTRA];
+	size_t n;
+
+	if (!s->cfg.put_small || s->w || s->n.segments || !s->count ||
+	    s->disk_err || s->len > MS_BUNDLE_STREAM_MAX)
+		return -1;
+	n = ms_seg_put_stored(seg, &info, s->buf, s->len, s->count, s->first_ts,
+			      s->last_ts);
+	if (s->cfg.put_small(s->cfg.small_ctx, info.seq, seg, n))
+		return -1;
+	s->seq++;
+	s->n.segments++;
+	s->n.frames++;
+	s->n.raw_bytes += s->len;
+	s->len = 0;
+	s->count = 0;
+	return 0;
+}
+
 int ms_stream_finish(struct ms_stream *s, uint64_t lost_pending)
 {
 	int err = 0, e2;
@@ -498,7 +532,7 @@ int ms_stream_finish(struct ms_stream *s, uint64_t lost_pending)
 		if (lost_pending)
 			put_lost(s, lost_pending, MS_LOST_FULL);
 	}
-	e2 = ms_stream_flush(s);
+	e2 = put_small(s) == 0 ? 0 : ms_stream_flush(s);
 	if (!err)
 		err = e2;
 	s->n.unwritten = s->disk_lost;

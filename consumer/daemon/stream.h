@@ -43,6 +43,17 @@ struct ms_stream_cfg {
 	/* The process's live heap (live.h), fed as records are checked;
 	 * may be NULL. Owned by the thread that feeds the stream. */
 	struct ms_live *live;
+	/*
+	 * Takes the whole segment of a stream that ends with all of it in
+	 * its one frame, of at most MS_BUNDLE_STREAM_MAX bytes (bundle.h),
+	 * instead of a file; returns 0 when it did. May be NULL.
+	 */
+	int (*put_small)(void *ctx, uint32_t seq, const uint8_t *seg,
+			 size_t len);
+	void *small_ctx;
+	/* The first segment number to try: those below are another
+	 * stream's of the same thread id. */
+	uint32_t first_seq;
 };
 
 /* Counts of what a stream has written; all only grow. */

@@ -409,6 +409,13 @@ def case_exec(args, tmp):
     if e["allocs"] != allocs:
         fail("manifest counts %d allocs, the segments %d" %
              (e["allocs"], allocs))
+    # Each image's main thread (one tid) has a segment of its own, in a
+    # file or a bundle: numbered apart (the reader reports a number seen
+    # twice, and stats then fails).
+    main = [t for t in stats["per_thread"]
+            if t["pid"] == pid and t["tid"] == pid]
+    if len(main) != 1 or main[0]["segments"] < 2:
+        fail("the main thread's segments: %r" % main)
     if stats["processes"] != 1 or man["totals"]["processes"] != 1:
         fail("one process counted as %d (stats) / %d (manifest)" %
              (stats["processes"], man["totals"]["processes"]))

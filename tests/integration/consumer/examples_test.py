@@ -389,6 +389,50 @@ def sc_churn(args, tmp):
     check(q.returncode == 0 and st["counted_from"] == "manifest",
           "a finished archive counted from %s (exit %d)" %
           (st["counted_from"], q.returncode))
+    # Issue 12: short threads' segments go into bundles, so that even an
+    # archive of thousands of threads of a few events each takes fewer
+    # bytes on disk than its records (2.07x more before bundles).
+    names = [n for _, _, ns in os.walk(out) for n in ns]
+    bundles = sum(n.endswith(".msbun") for n in names)
+    files = sum(n.endswith(".mseg") for n in names)
+    print("churn: %d raw bytes, %d on disk; %d bundles, %d segment files"
+          " for %d threads" % (st["raw_bytes"], st["bytes_on_disk"],
+                               bundles, files, st["threads"]))
+    check(st["bytes_on_disk"] <= st["raw_bytes"],
+          "churn: %d bytes on disk for %d raw" %
+          (st["bytes_on_disk"], st["raw_bytes"]))
+    check(bundles >= 1 and files + bundles < st["threads"] // 4,
+          "churn: %d bundles and %d segment files for %d threads" %
+          (bundles, files, st["threads"]))
+    # A damaged bundle is reported, and loses its own threads only.
+    victim = sorted(os.path.join(r, n) for r, _, ns in os.walk(out)
+                    for n in ns if n.endswith(".msbun"))[0]
+    with open(victim, "rb") as fh:
+        keep = fh.read()
+    with open(victim, "r+b") as fh:
+        fh.seek(len(keep) // 2)
+        fh.write(bytes([keep[len(keep) // 2] ^ 0x5a]))
+    q = subprocess.run([args.cli, "stats", out, "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=TIMEOUT)
+    with open(victim, "wb") as fh:
+        fh.write(keep)
+    d = json.loads(q.stdout)
+    print("churn, a bundle damaged: exit %d, %d threads, %d events, "
+          "counted from %s; %s" % (q.returncode, d["threads"], d["events"],
+                                   d["counted_from"],
+                                   q.stderr.strip().splitlines()[:1]))
+    check(q.returncode == 1 and d["counted_from"] == "segments" and
+          "checksum" in q.stderr and os.path.basename(victim) in q.stderr,
+          "a damaged bundle: exit %d, counted from %s: %s" %
+          (q.returncode, d["counted_from"], q.stderr))
+    # its threads' shares of its bytes add up to it exactly
+    check(0 < d["events"] < st["events"] and
+          0 < d["threads"] < st["threads"] and
+          st["bytes_on_disk"] - d["bytes_on_disk"] == len(keep),
+          "a damaged bundle: %d of %d threads, %d of %d events, %d of %d "
+          "bytes" % (d["threads"], st["threads"], d["events"], st["events"],
+                     d["bytes_on_disk"], st["bytes_on_disk"]))
 
 
 SCENARIOS = {

@@ -83,7 +83,10 @@ static void publish(struct ms_cring *r)
 				     r->st.disk_discarded - r->disk_pub);
 		r->disk_pub = r->st.disk_discarded;
 	}
-	if (n->records == p->records && n->disk_bytes == p->disk_bytes)
+	/* a stream that ends into a bundle adds its frame's bytes and its
+	 * segment without a record or a byte on disk */
+	if (n->records == p->records && n->disk_bytes == p->disk_bytes &&
+	    n->raw_bytes == p->raw_bytes && n->segments == p->segments)
 		return;
 	ms_fetch_add_relaxed(&c->records, n->records - p->records);
 	ms_fetch_add_relaxed(&c->allocs, n->allocs - p->allocs);

@@ -401,6 +401,15 @@ def sc_churn(args, tmp):
     check(st["bytes_on_disk"] <= st["raw_bytes"],
           "churn: %d bytes on disk for %d raw" %
           (st["bytes_on_disk"], st["raw_bytes"]))
+    # the manifest's totals count bundled threads too (its processes'
+    # counters, not the sum of its threads)
+    with open(out + "/manifest.json") as fh:
+        tot = json.load(fh)["totals"]
+    check((tot["raw_bytes"], tot["bytes_on_disk"]) ==
+          (st["raw_bytes"], st["bytes_on_disk"]),
+          "churn: manifest totals %d raw, %d on disk; stats %d, %d" %
+          (tot["raw_bytes"], tot["bytes_on_disk"], st["raw_bytes"],
+           st["bytes_on_disk"]))
     check(bundles >= 1 and files + bundles < st["threads"] // 4,
           "churn: %d bundles and %d segment files for %d threads" %
           (bundles, files, st["threads"]))

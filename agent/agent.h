@@ -43,7 +43,7 @@ enum {
 	MS_T_ACTIVE = 1,  /* owns a ring */
 	MS_T_OFF = 2,	  /* runs untracked (ring creation failed, ...) */
 	MS_T_EXITED = 3,  /* past its THREAD_EXIT */
-	MS_T_REFUSED = 4, /* the consumer refused its ring: counts, untracked */
+	MS_T_REFUSED = 4, /* no ring (refused, none free): counts, untracked */
 };
 
 #define MS_MAX_RINGS 4096
@@ -116,7 +116,7 @@ struct ms_tstate {
 	struct ms_stack_table *stacks;
 	struct ms_sampler smp;
 	char name[16];	     /* last THREAD_NAME written */
-	uint32_t refused;    /* MS_T_REFUSED: the consumer's reason */
+	uint32_t refused;    /* MS_T_REFUSED: the consumer's reason, or ours */
 	uint64_t unrecorded; /* MS_T_REFUSED: events not yet reported */
 };
 

@@ -185,8 +185,14 @@ static int get_ring(struct ms_tstate *t)
 		/* The consumer logs it and counts what the thread does. */
 		t->refused = status ? status : EPROTO;
 	} else if (err) {
-		ms_warn_once("no ring for thread %u (%s); it runs untracked",
+		/* No ring (every slot busy until the consumer drains one, or
+		 * making one failed), but the consumer is there: the thread
+		 * runs untracked and counts what it does, as if refused. */
+		ms_warn_once("no ring for thread %u (%s); it runs untracked, "
+			     "its events counted as unrecorded",
 			     t->tid, strerrordesc_np(-err));
+		t->refused = (uint32_t)-err;
+		err = -ECONNREFUSED;
 	}
 	if (!err) {
 		t->slot = s;

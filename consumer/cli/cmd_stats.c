@@ -155,12 +155,17 @@ static void text_refused(const struct ms_json_node *m)
 	const struct ms_json_node *t = ms_json_get(m, "totals");
 	uint64_t rings = 0, events = 0;
 
-	if (ms_json_u64(ms_json_get(t, "rings_refused"), &rings) < 0 || !rings)
-		return;
+	ms_json_u64(ms_json_get(t, "rings_refused"), &rings);
 	ms_json_u64(ms_json_get(t, "events_unrecorded"), &events);
-	printf("unrecorded  %" PRIu64 " events of threads whose ring the "
-	       "consumer refused (%" PRIu64 " rings; its log says why)\n",
-	       events, rings);
+	if (rings)
+		printf("unrecorded  %" PRIu64 " events of threads whose ring "
+		       "the consumer refused (%" PRIu64 " rings; its log says "
+		       "why)\n",
+		       events, rings);
+	else if (events)
+		printf("unrecorded  %" PRIu64 " events of threads that found "
+		       "no free ring\n",
+		       events);
 }
 
 /* Events a full disk cost: most are in `dropped` (LOST records of cause

@@ -209,6 +209,11 @@ void ms_opts_print_losses(const char *who, const struct ms_daemon_totals *t)
 			"says why); %llu of their events were not recorded\n",
 			who, (unsigned long long)t->rings_refused,
 			(unsigned long long)t->unrecorded);
+	else if (t->unrecorded)
+		fprintf(stderr,
+			"memscope %s: %llu events of threads that found no "
+			"free ring were not recorded\n",
+			who, (unsigned long long)t->unrecorded);
 	if (t->discarded)
 		fprintf(stderr,
 			"memscope %s: the archive's disk was full: %llu "

@@ -495,6 +495,45 @@ def case_fd_limit(args, tmp):
         fail("stats does not say that events were not recorded")
 
 
+def case_ring_cap(args, tmp):
+    """A process has at most 4096 rings (live threads and rings awaiting
+    reuse). 4200 threads alive at once: those that find no ring run
+    untracked and count what they do, reported as unrecorded (their loss
+    went uncounted before: a consumer that fell behind short threads lost
+    a third of them silently). PROG: e2e_many_threads."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 8192:
+        print("hard limit %d: not enough descriptors for 4096 rings; "
+              "skipped" % hard)
+        return
+    p, stats = record_limited(args, tmp, "cap", (8192, hard), 4200)
+    present = {(t["pid"], t["tid"]) for t in stats["per_thread"]}
+    missing = missing_events = 0
+    for pid, tid, allocs, frees, _ in expectations(p.stdout):
+        if (int(pid), int(tid)) not in present:
+            missing += 1
+            missing_events += int(allocs) + int(frees)
+            continue
+        t = thread_of(stats, pid, tid)
+        if (t["allocs"], t["frees"]) != (int(allocs), int(frees)):
+            fail("thread %s: %d/%d, expected %s/%s" %
+                 (tid, t["allocs"], t["frees"], allocs, frees))
+    totals = stats["session"]["totals"]
+    print("4200 threads at once: %d in the archive, %d without a ring "
+          "(%d events; manifest: %d unrecorded, %d rings refused)" %
+          (len(present), missing, missing_events,
+           totals["events_unrecorded"], totals["rings_refused"]))
+    if missing < 4201 - 4096:
+        fail("%d threads without a ring: the cap was not reached" % missing)
+    if totals["events_unrecorded"] != missing_events or \
+            totals["rings_refused"] != 0:
+        fail("events of threads without a ring miscounted")
+    if "found no free ring" not in subprocess.run(
+            [args.cli, "stats", os.path.join(tmp, "cap")],
+            stdout=subprocess.PIPE, text=True, check=True).stdout:
+        fail("stats does not say that events were not recorded")
+
+
 def run_bounded(cmd, env, seconds):
     """Runs cmd in its own process group; on timeout the whole group is
     killed and None is returned: a hang fails instead of stalling."""
@@ -555,6 +594,7 @@ CASES = {
     "no-hang": case_no_hang,
     "consumer-stopped": case_consumer_stopped,
     "fd-limit": case_fd_limit,
+    "ring-cap": case_ring_cap,
     "exec": case_exec,
 }
 

@@ -443,6 +443,23 @@ def record_limited(args, tmp, name, nofile, threads):
     return p, stats_json(args, out, env)
 
 
+def exact_or_missing(stdout, stats):
+    """Each thread PROG announced is in the archive with its exact counts,
+    or missing: returns how many are missing and their events."""
+    present = {(t["pid"], t["tid"]) for t in stats["per_thread"]}
+    missing = missing_events = 0
+    for pid, tid, allocs, frees, _ in expectations(stdout):
+        if (int(pid), int(tid)) not in present:
+            missing += 1
+            missing_events += int(allocs) + int(frees)
+            continue
+        t = thread_of(stats, pid, tid)
+        if (t["allocs"], t["frees"]) != (int(allocs), int(frees)):
+            fail("thread %s: %d/%d, expected %s/%s" %
+                 (tid, t["allocs"], t["frees"], allocs, frees))
+    return missing, missing_events
+
+
 def case_fd_limit(args, tmp):
     """Issue 11, defect 2: a consumer at its descriptor limit loses no
     event silently. PROG: e2e_many_threads."""
@@ -467,18 +484,7 @@ def case_fd_limit(args, tmp):
     # thread is either in the archive, exact, or refused, and the events
     # of the refused ones are counted as unrecorded, exactly.
     p, stats = record_limited(args, tmp, "capped", (256, 256), 400)
-    present = {(t["pid"], t["tid"]) for t in stats["per_thread"]}
-    missing_events = 0
-    missing = 0
-    for pid, tid, allocs, frees, _ in expectations(p.stdout):
-        if (int(pid), int(tid)) not in present:
-            missing += 1
-            missing_events += int(allocs) + int(frees)
-            continue
-        t = thread_of(stats, pid, tid)
-        if (t["allocs"], t["frees"]) != (int(allocs), int(frees)):
-            fail("thread %s: %d/%d, expected %s/%s" %
-                 (tid, t["allocs"], t["frees"], allocs, frees))
+    missing, missing_events = exact_or_missing(p.stdout, stats)
     totals = stats["session"]["totals"]
     print("hard limit 256, 400 threads: %d refused (manifest %d), "
           "%d events not recorded (manifest %d)" %
@@ -507,21 +513,11 @@ def case_ring_cap(args, tmp):
               "skipped" % hard)
         return
     p, stats = record_limited(args, tmp, "cap", (8192, hard), 4200)
-    present = {(t["pid"], t["tid"]) for t in stats["per_thread"]}
-    missing = missing_events = 0
-    for pid, tid, allocs, frees, _ in expectations(p.stdout):
-        if (int(pid), int(tid)) not in present:
-            missing += 1
-            missing_events += int(allocs) + int(frees)
-            continue
-        t = thread_of(stats, pid, tid)
-        if (t["allocs"], t["frees"]) != (int(allocs), int(frees)):
-            fail("thread %s: %d/%d, expected %s/%s" %
-                 (tid, t["allocs"], t["frees"], allocs, frees))
+    missing, missing_events = exact_or_missing(p.stdout, stats)
     totals = stats["session"]["totals"]
     print("4200 threads at once: %d in the archive, %d without a ring "
           "(%d events; manifest: %d unrecorded, %d rings refused)" %
-          (len(present), missing, missing_events,
+          (len(stats["per_thread"]), missing, missing_events,
            totals["events_unrecorded"], totals["rings_refused"]))
     if missing < 4201 - 4096:
         fail("%d threads without a ring: the cap was not reached" % missing)

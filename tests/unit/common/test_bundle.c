@@ -18,6 +18,7 @@
 #include "bytes.h"
 #include "record.h"
 #include "segment.h"
+#include "test_files.h"
 
 #define NSEG 60
 
@@ -39,22 +40,6 @@ static size_t make_records(uint32_t t, uint8_t *buf, uint32_t *count)
 	}
 	*count = 2 * pairs;
 	return (size_t)(p - buf);
-}
-
-static uint8_t *slurp(const char *p, size_t *len)
-{
-	struct stat st;
-	int fd = open(p, O_RDONLY);
-	uint8_t *b;
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &st), 0);
-	b = malloc((size_t)st.st_size + 1);
-	assert_non_null(b);
-	assert_int_equal(read(fd, b, (size_t)st.st_size), st.st_size);
-	close(fd);
-	*len = (size_t)st.st_size;
-	return b;
 }
 
 static int setup(void **state)
@@ -102,7 +87,7 @@ static uint8_t *write_bundle(size_t *file_len, size_t *raw_total,
 	assert_int_equal(ms_bundle_write(&b, dir, 9, &size), 0);
 	ms_bundle_free(&b);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	uint8_t *f = slurp(path, file_len);
+	uint8_t *f = ms_test_slurp(path, file_len);
 	assert_int_equal(*file_len, size);
 	return f;
 }

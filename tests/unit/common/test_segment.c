@@ -17,6 +17,7 @@
 #include "record.h"
 #include "segment.h"
 #include "segment_abi.h"
+#include "test_files.h"
 
 #define NFRAMES	  5
 #define PER_FRAME 40
@@ -38,21 +39,6 @@ static size_t make_frame(struct ms_rec_state *s, uint8_t *buf, int f)
 				     (uint64_t)(f * 1000 + i), 0, 1,
 				     MS_WEIGHT_ONE);
 	return (size_t)(p - buf);
-}
-
-static uint8_t *slurp(const char *p, size_t *len)
-{
-	struct stat st;
-	int fd = open(p, O_RDONLY);
-	uint8_t *b;
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &st), 0);
-	b = malloc((size_t)st.st_size);
-	assert_int_equal(read(fd, b, (size_t)st.st_size), st.st_size);
-	close(fd);
-	*len = (size_t)st.st_size;
-	return b;
 }
 
 static void spit(const char *p, const uint8_t *b, size_t len)
@@ -87,7 +73,7 @@ static int setup(void **state)
 		frame_end[f] = ms_seg_file_size(w);
 	}
 	assert_int_equal(ms_seg_finish(w), 0);
-	file = slurp(path, &file_len);
+	file = ms_test_slurp(path, &file_len);
 	return 0;
 }
 

@@ -128,6 +128,9 @@ uint64_t ms_bundle_share(uint64_t file_size, uint64_t raw_len, uint64_t off,
 }
 
 static int64_t refuse(char *why, size_t why_len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int64_t refuse(char *why, size_t why_len, const char *fmt, ...)
 {
 	va_list ap;
 

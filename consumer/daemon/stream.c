@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bundle.h"
 #include "clock.h"
@@ -495,16 +496,26 @@ static int put_small(struct ms_stream *s)
 		.tick_hz = s->cfg.tick_hz,
 	};
 	uint8_t seg[MS_BUNDLE_STREAM_MAX + MS_SEG_STORED_EXTRA];
+	char path[4300];
 	size_t n;
 
 	if (!s->cfg.put_small || s->w || s->n.segments || !s->count ||
 	    s->disk_err || s->len > MS_BUNDLE_STREAM_MAX)
 		return -1;
+	/* Past the files of this thread id that the numbers kept do not
+	 * know (an archive directory written to before), as open_segment()
+	 * goes past them. */
+	for (int tries = 0; tries < 100000; tries++, info.seq++) {
+		snprintf(path, sizeof(path), "%s/%u-%u.mseg", s->dir,
+			 s->cfg.tid, info.seq);
+		if (access(path, F_OK) < 0 && errno == ENOENT)
+			break;
+	}
 	n = ms_seg_put_stored(seg, &info, s->buf, s->len, s->count, s->first_ts,
 			      s->last_ts);
 	if (s->cfg.put_small(s->cfg.small_ctx, info.seq, seg, n))
 		return -1;
-	s->seq++;
+	s->seq = info.seq + 1;
 	s->n.segments++;
 	s->n.frames++;
 	s->n.raw_bytes += s->len;

@@ -410,6 +410,100 @@ static void test_tick_age(void **state)
 	assert_int_equal(n.allocs, 100);
 }
 
+/* What put_small() handed over. */
+struct small {
+	int calls;
+	uint32_t seq;
+	uint8_t seg[8192];
+	size_t len;
+};
+
+static int take_small(void *ctx, uint32_t seq, const uint8_t *seg, size_t len)
+{
+	struct small *t = ctx;
+
+	t->calls++;
+	t->seq = seq;
+	assert_true(len <= sizeof(t->seg));
+	memcpy(t->seg, seg, len);
+	t->len = len;
+	return 0;
+}
+
+/*
+ * A stream that ends within its one small frame hands its whole segment
+ * over instead of writing a file, numbered past the files of its thread id
+ * already there (and from cfg.first_seq); the segment reads back with
+ * every record. A longer stream writes files as before.
+ */
+static void test_small_stream_handed_over(void **state)
+{
+	struct ms_stream_cfg c;
+	struct ms_stream s;
+	struct small t = {0};
+	struct ms_seg_reader *r;
+	struct ms_seg_frame fr;
+	uint8_t buf[65536];
+	char path[160];
+	size_t n = make_events(buf, 20, 0);
+	FILE *f;
+
+	(void)state;
+	/* files 8-1.mseg and 8-2.mseg from before; numbers kept from 1 */
+	for (int k = 1; k <= 2; k++) {
+		snprintf(path, sizeof(path), "%s/8-%d.mseg", dir, k);
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fclose(f);
+	}
+	cfg(&c, 64 << 10, 1 << 20);
+	c.put_small = take_small;
+	c.small_ctx = &t;
+	c.first_seq = 1;
+	assert_int_equal(ms_stream_init(&s, &c), 0);
+	assert_int_equal(ms_stream_feed(&s, buf, n, NULL, NULL), (ssize_t)n);
+	assert_int_equal(ms_stream_finish(&s, 0), 0);
+	assert_int_equal(t.calls, 1);
+	assert_int_equal(t.seq, 3);
+	assert_int_equal(s.seq, 4);
+	assert_int_equal(s.n.segments, 1);
+	assert_int_equal(s.n.frames, 1);
+	assert_int_equal(s.n.disk_bytes, 0); /* the bundle's, when written */
+	assert_int_equal(ms_seg_open_mem(t.seg, t.len, &r), 0);
+	assert_int_equal(ms_seg_reader_info(r)->seq, 3);
+	assert_int_equal(ms_seg_reader_info(r)->tid, 8);
+	assert_int_equal(ms_seg_next(r, &fr), 1);
+	assert_int_equal(fr.count, s.n.records);
+	assert_int_equal(fr.len, s.n.raw_bytes);
+	assert_int_equal(ms_seg_next(r, &fr), 0);
+	assert_true(ms_seg_finished(r));
+	ms_seg_close(r);
+	/* no file of its own */
+	snprintf(path, sizeof(path), "%s/8-3.mseg", dir);
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* more than one frame (fed in pieces, as a poller visits): files,
+	 * not handed over */
+	t.calls = 0;
+	n = make_events(buf, 400, 0);
+	cfg(&c, 256, 1 << 20);
+	c.put_small = take_small;
+	c.small_ctx = &t;
+	assert_int_equal(ms_stream_init(&s, &c), 0);
+	for (size_t done = 0; done < n;) {
+		size_t give = n - done < 300 ? n - done : 300;
+		ssize_t k = ms_stream_feed(&s, buf + done, give, NULL, NULL);
+
+		assert_true(k > 0);
+		done += (size_t)k;
+	}
+	assert_int_equal(ms_stream_finish(&s, 0), 0);
+	assert_int_equal(t.calls, 0);
+	assert_true(s.n.frames > 1);
+	snprintf(path, sizeof(path), "%s/8-0.mseg", dir);
+	assert_int_equal(access(path, F_OK), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -426,6 +520,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_tap_sees_events_and_callers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tick_age, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_stream_handed_over,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -44,12 +44,6 @@ int64_t ms_bundle_add(struct ms_bundle *b, uint32_t tid, uint32_t seq,
 	return off;
 }
 
-void ms_bundle_reset(struct ms_bundle *b)
-{
-	b->len = 0;
-	b->n = 0;
-}
-
 void ms_bundle_free(struct ms_bundle *b)
 {
 	free(b->buf);

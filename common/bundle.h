@@ -57,8 +57,7 @@ int64_t ms_bundle_add(struct ms_bundle *b, uint32_t tid, uint32_t seq,
 int ms_bundle_write(const struct ms_bundle *b, const char *dir, int level,
 		    uint64_t *file_size);
 
-/* Empties the bundle, keeping its memory. */
-void ms_bundle_reset(struct ms_bundle *b);
+/* Empties the bundle and frees its memory. */
 void ms_bundle_free(struct ms_bundle *b);
 
 /*

@@ -171,7 +171,12 @@ void ms_bundle_flush(struct ms_daemon *d, struct ms_proc *p)
 						    e->span),
 				    0);
 	}
-	ms_bundle_reset(&p->bundle);
+	/* A process keeps its struct to the session's end: not its
+	 * bundle's memory, which the next entry allocates again. */
+	ms_bundle_free(&p->bundle);
+	free(p->bundled);
+	p->bundled = NULL;
+	p->bundled_cap = 0;
 }
 
 void ms_bundles_flush(struct ms_daemon *d, uint64_t now, int all)

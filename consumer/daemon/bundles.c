@@ -186,7 +186,8 @@ void ms_bundles_flush(struct ms_daemon *d, uint64_t now, int all)
 	for (; p; p = next) {
 		next = p->bundle_next;
 		if (all || p->bundle.len >= MS_BUNDLE_FLUSH_BYTES ||
-		    now - p->bundle_ns >= MS_BUNDLE_AGE_NS)
+		    (now > p->bundle_ns &&
+		     now - p->bundle_ns >= MS_BUNDLE_AGE_NS))
 			ms_bundle_flush(d, p);
 	}
 }

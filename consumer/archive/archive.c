@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "archive_json.h"
 #include "bundle.h"
@@ -96,7 +97,9 @@ static int is_bundle_name(const char *name)
 	       !parse_u32(name + 7, len - 13, &k);
 }
 
-static int read_whole(const char *path, uint8_t **buf, size_t *size)
+/* Reads a whole file of at most `max` bytes (-EFBIG beyond). */
+static int read_whole(const char *path, uint64_t max, uint8_t **buf,
+		      size_t *size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
@@ -104,11 +107,16 @@ static int read_whole(const char *path, uint8_t **buf, size_t *size)
 	int err = 0;
 
 	*buf = NULL;
+	*size = 0;
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return -EFBIG;
 	}
 	*buf = malloc((size_t)st.st_size + 1);
 	if (!*buf)
@@ -145,15 +153,24 @@ static int list_bundle(struct ms_archive *a, struct listing *l, uint32_t pid,
 	int err, rc;
 	uint32_t seen = 0;
 
-	err = read_whole(path, &file, &size);
+	/* no valid bundle is larger: a bigger file is not read at all */
+	err = read_whole(path,
+			 MS_BUNDLE_HDR_SIZE +
+				 ZSTD_compressBound(MS_BUNDLE_RAW_MAX),
+			 &file, &size);
 	if (err == -ENOMEM) {
 		free(file);
 		return err;
 	}
-	if (err) {
-		free(file);
+	if (err == -EFBIG)
+		ms_archive_error(a, path, 0, 0,
+				 "larger than any bundle; not read, its "
+				 "segments are lost");
+	else if (err)
 		ms_archive_error(a, path, 0, 0, "cannot read: %s",
 				 strerror(-err));
+	if (err) {
+		free(file);
 		return 0;
 	}
 	count = ms_bundle_open(file, size, &raw, &raw_len, why, sizeof(why));

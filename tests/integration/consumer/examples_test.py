@@ -442,6 +442,20 @@ def sc_churn(args, tmp):
           "a damaged bundle: %d of %d threads, %d of %d events, %d of %d "
           "bytes" % (d["threads"], st["threads"], d["events"], st["events"],
                      d["bytes_on_disk"], st["bytes_on_disk"]))
+    # A file named as a bundle, of 64 GiB (sparse): not read, reported,
+    # and everything else still counted.
+    huge = os.path.join(os.path.dirname(victim), "bundle-999.msbun")
+    with open(huge, "wb") as fh:
+        fh.truncate(64 << 30)
+    q = subprocess.run([args.cli, "stats", out, "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=TIMEOUT)
+    os.unlink(huge)
+    d = json.loads(q.stdout) if q.stdout else {}
+    check(q.returncode == 1 and "larger than any bundle" in q.stderr and
+          d.get("events") == st["events"],
+          "a huge bundle file: exit %d, %s events: %s" %
+          (q.returncode, d.get("events"), q.stderr.strip()))
 
 
 SCENARIOS = {

@@ -72,7 +72,7 @@ struct ms_archive {
 	uint64_t disk_bytes;	  /* all .mseg and .msbun files */
 	uint8_t **bundles;	  /* the bundles' entries, decompressed */
 	size_t nbundles;
-	uint64_t bytes_read;	  /* frame bytes read so far (progress) */
+	uint64_t bytes_read; /* frame bytes read so far (progress) */
 	ms_arc_error_fn on_error;
 	void *on_error_arg;
 	/*

@@ -293,7 +293,7 @@ struct ms_daemon {
 	 * its own, not call_rcu's thread's, which batches for 10 ms (and
 	 * `record` would wait for it at the end). */
 	struct ms_cring *retired;
-	uint64_t trim_ns;   /* poller: the last malloc_trim() */
+	uint64_t trim_ns;	 /* poller: the last malloc_trim() */
 	struct ms_proc *bundles; /* poller: processes with a bundle to write */
 	struct ms_seqmap {	 /* poller: bundles.c */
 		struct ms_seqent *e;

@@ -12,6 +12,7 @@
 
 #include "bytes.h"
 #include "checksum.h"
+#include "fileio.h"
 
 int64_t ms_bundle_add(struct ms_bundle *b, uint32_t tid, uint32_t seq,
 		      const void *seg, size_t len)
@@ -50,21 +51,6 @@ void ms_bundle_free(struct ms_bundle *b)
 	memset(b, 0, sizeof(*b));
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int ms_bundle_write(const struct ms_bundle *b, const char *dir, int level,
 		    uint64_t *file_size)
 {
@@ -99,7 +85,7 @@ int ms_bundle_write(const struct ms_bundle *b, const char *dir, int level,
 		free(out);
 		return -errno;
 	}
-	err = write_all(fd, out, MS_BUNDLE_HDR_SIZE + n);
+	err = ms_write_iov(fd, &(struct iovec){out, MS_BUNDLE_HDR_SIZE + n}, 1);
 	if (close(fd) < 0 && !err)
 		err = -errno;
 	/* a cut bundle would only be reported as damage */

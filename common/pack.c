@@ -367,8 +367,8 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 			uint64_t addr = last_addr + (uint64_t)ms_unzigzag(h.zz);
 			struct map_ent *e = &map[map_slot(addr, shift)];
 
-			/* the small flag is for the tap: the archive would
-			 * only pay for it (record.h) */
+			/* the level is for the tap: the archive would only
+			 * pay for it (record.h) */
 			*w[C_TYPE]++ = MS_REC_FREE;
 			put_split(&w[C_DT_F], &w[C_TIME_HI], sink, h.dt);
 			if (e->seq && e->addr == addr) {

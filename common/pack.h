@@ -2,7 +2,7 @@
 /*
  * Frame packing: a transform of a frame's records into columns that
  * compress far better than the records themselves (docs/format.md,
- * "Packed frames"), lossless but for the small flag of FREE records
+ * "Packed frames"), lossless but for the level of FREE records
  * (record.h), which is the live heap's and is not kept.
  *
  * The records of the hot types (ALLOC, FREE) are split into one column per
@@ -12,7 +12,7 @@
  * recently at the same size class names its place in that class's LIFO (as
  * glibc's per-thread caches hand blocks back). Every other record is kept
  * verbatim. Unpacking rebuilds the records byte for byte (each FREE
- * without its small flag); a frame whose
+ * without its level); a frame whose
  * records cannot be rebuilt exactly (non-canonical varints, damage) is
  * refused by ms_pack() and stored as plain records instead.
  *

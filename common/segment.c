@@ -15,6 +15,7 @@
 
 #include "bytes.h"
 #include "checksum.h"
+#include "fileio.h"
 #include "pack.h"
 #include "ring_abi.h"
 #include "segment_abi.h"
@@ -50,31 +51,6 @@ struct ms_seg_reader {
 	size_t packed_cap;
 	char err[160];
 };
-
-static int write_all(int fd, const struct iovec *iov, int n)
-{
-	struct iovec v[4];
-	ssize_t w;
-
-	memcpy(v, iov, sizeof(v[0]) * (size_t)n);
-	while (n > 0) {
-		w = writev(fd, v, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		while (n > 0 && (size_t)w >= v[0].iov_len) {
-			w -= (ssize_t)v[0].iov_len;
-			memmove(v, v + 1, sizeof(v[0]) * (size_t)--n);
-		}
-		if (n > 0) {
-			v[0].iov_base = (uint8_t *)v[0].iov_base + w;
-			v[0].iov_len -= (size_t)w;
-		}
-	}
-	return 0;
-}
 
 static uint64_t realtime_ns(void)
 {
@@ -185,8 +161,8 @@ static int write_header(struct ms_seg_writer *w, const char *path,
 	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (w->fd < 0)
 		return -errno;
-	err = write_all(w->fd, &(struct iovec){.iov_base = hdr, .iov_len = n},
-			1);
+	err = ms_write_iov(w->fd,
+			   &(struct iovec){.iov_base = hdr, .iov_len = n}, 1);
 	if (err) {
 		close(w->fd);
 		unlink(path);
@@ -369,9 +345,9 @@ static int write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
 	}
 	hlen = put_frame_header(fh, codec, (size_t)n, len, packed, count,
 				first_ts, last_ts, data);
-	err = write_all(w->fd,
-			(struct iovec[]){{fh, hlen}, {(void *)data, (size_t)n}},
-			2);
+	err = ms_write_iov(
+		w->fd, (struct iovec[]){{fh, hlen}, {(void *)data, (size_t)n}},
+		2);
 	if (err) {
 		/* Part of the frame may be out (a full disk): cut it off, so
 		 * that the next frame follows the last whole one. */
@@ -412,13 +388,19 @@ int ms_seg_finish(struct ms_seg_writer *w)
 	ms_put_le32(check + 4, w->hdr_crc);
 	ms_put_le32(check + 8, w->nframes);
 	ms_put_le32(end + MS_SEG2_E_CHECK, ms_crc32c(0, check, sizeof(check)));
-	err = write_all(w->fd, &(struct iovec){end, sizeof(end)}, 1);
+	err = ms_write_iov(w->fd, &(struct iovec){end, sizeof(end)}, 1);
 	if (close(w->fd) < 0 && !err)
 		err = -errno;
 	ZSTD_freeCCtx(w->cctx);
 	free(w->out);
 	free(w);
 	return err;
+}
+
+int ms_seg_path(char *buf, size_t len, const char *dir, uint32_t tid,
+		uint32_t seq)
+{
+	return snprintf(buf, len, "%s/%u-%u.mseg", dir, tid, seq);
 }
 
 _Static_assert(MS_SEG_STORED_EXTRA == MS_SEG2_HDR_MAX + MS_SEG2_FRAME_HDR_MAX +
@@ -448,38 +430,6 @@ size_t ms_seg_put_stored(uint8_t *out, const struct ms_seg_info *info,
 }
 
 /* ---- reader ---- */
-
-static int read_file(const char *path, uint8_t **buf, uint64_t *size)
-{
-	struct stat st;
-	uint64_t got = 0;
-	int fd, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err = S_ISREG(st.st_mode) ? -errno : -EINVAL;
-		goto out;
-	}
-	*buf = malloc((size_t)st.st_size + 1);
-	if (!*buf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	while (got < (uint64_t)st.st_size) {
-		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break; /* shrank while reading: take what we have */
-		got += (uint64_t)n;
-	}
-	*size = got;
-out:
-	close(fd);
-	return err;
-}
 
 static int parse_header_v1(struct ms_seg_reader *r)
 {
@@ -606,7 +556,7 @@ int ms_seg_open(const char *path, struct ms_seg_reader **out)
 
 	if (!r)
 		return -ENOMEM;
-	err = read_file(path, &r->buf, &r->size);
+	err = ms_read_regular(path, UINT64_MAX, &r->buf, &r->size);
 	if (err) {
 		ms_seg_close(r);
 		return err;

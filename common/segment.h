@@ -63,6 +63,11 @@ uint64_t ms_seg_file_size(const struct ms_seg_writer *w);
  */
 int ms_seg_finish(struct ms_seg_writer *w);
 
+/* DIR/<tid>-<seq>.mseg, the file of segment `seq` of thread `tid`, in
+ * `buf` (snprintf()'s return). */
+int ms_seg_path(char *buf, size_t len, const char *dir, uint32_t tid,
+		uint32_t seq);
+
 /*
  * Writes a whole segment at `out`: its header, one frame of the `len` bytes
  * of records stored as they are (codec 2), and its end; the frame is that of

@@ -17,6 +17,7 @@
 
 #include "archive_json.h"
 #include "bundle.h"
+#include "fileio.h"
 
 /* Strict decimal: digits only, no leading zero, fits in 32 bits. */
 static int parse_u32(const char *s, size_t n, uint32_t *out)
@@ -97,46 +98,6 @@ static int is_bundle_name(const char *name)
 	       !parse_u32(name + 7, len - 13, &k);
 }
 
-/* Reads a whole file of at most `max` bytes (-EFBIG beyond). */
-static int read_whole(const char *path, uint64_t max, uint8_t **buf,
-		      size_t *size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	size_t got = 0;
-	int err = 0;
-
-	*buf = NULL;
-	*size = 0;
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	if ((uint64_t)st.st_size > max) {
-		close(fd);
-		return -EFBIG;
-	}
-	*buf = malloc((size_t)st.st_size + 1);
-	if (!*buf)
-		err = -ENOMEM;
-	while (!err && got < (size_t)st.st_size) {
-		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			err = -errno;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	*size = got;
-	return err;
-}
-
 /*
  * A bundle: each segment in it listed as if it were a file, its share of
  * the bundle's bytes as its size. A bundle that cannot be read is damage,
@@ -146,7 +107,8 @@ static int list_bundle(struct ms_archive *a, struct listing *l, uint32_t pid,
 		       const char *path)
 {
 	uint8_t *file, *raw, **nb;
-	size_t size = 0, raw_len, pos = 0;
+	uint64_t size;
+	size_t raw_len, pos = 0;
 	struct ms_bundle_entry be;
 	char why[160];
 	int64_t count;
@@ -154,25 +116,24 @@ static int list_bundle(struct ms_archive *a, struct listing *l, uint32_t pid,
 	uint32_t seen = 0;
 
 	/* no valid bundle is larger: a bigger file is not read at all */
-	err = read_whole(path,
-			 MS_BUNDLE_HDR_SIZE +
-				 ZSTD_compressBound(MS_BUNDLE_RAW_MAX),
-			 &file, &size);
-	if (err == -ENOMEM) {
-		free(file);
+	err = ms_read_regular(path,
+			      MS_BUNDLE_HDR_SIZE +
+				      ZSTD_compressBound(MS_BUNDLE_RAW_MAX),
+			      &file, &size);
+	if (err == -ENOMEM)
 		return err;
-	}
 	if (err == -EFBIG)
 		ms_archive_error(a, path, 0, 0,
 				 "larger than any bundle; not read, its "
 				 "segments are lost");
+	else if (err == -EINVAL) /* a FIFO, a device: never waited on */
+		ms_archive_error(a, path, 0, 0,
+				 "not a regular file; ignored");
 	else if (err)
 		ms_archive_error(a, path, 0, 0, "cannot read: %s",
 				 strerror(-err));
-	if (err) {
-		free(file);
+	if (err)
 		return 0;
-	}
 	count = ms_bundle_open(file, size, &raw, &raw_len, why, sizeof(why));
 	free(file);
 	if (count == -ENOMEM)

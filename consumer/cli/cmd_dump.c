@@ -75,15 +75,14 @@ static void text_alloc(FILE *f, const struct ms_arc_event *e)
 
 static void text_other(FILE *f, const struct ms_event *ev)
 {
+	unsigned code = ms_rec_level_code(ev->flags);
+
 	switch (ev->type) {
 	case MS_REC_FREE:
 		fprintf(f, " addr=0x%" PRIx64, ev->addr);
-		if (ms_rec_level_code(ev->flags))
-			fprintf(f, " level=%u%s",
-				ms_rec_level_code(ev->flags) - 1,
-				ms_rec_level_code(ev->flags) == MS_REC_LEVEL_TOP
-					? "+"
-					: "");
+		if (code)
+			fprintf(f, " level=%u%s", code - 1,
+				code == MS_REC_LEVEL_TOP ? "+" : "");
 		break;
 	case MS_REC_CLOCK:
 		fprintf(f, " mono_ns=%" PRIu64 " tick_hz=%" PRIu64, ev->mono_ns,

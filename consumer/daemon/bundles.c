@@ -110,8 +110,7 @@ static int write_apart(struct ms_daemon *d, struct ms_proc *p,
 		err = -EIO;
 	if (!err) {
 		info = *ms_seg_reader_info(r);
-		snprintf(path, sizeof(path), "%s/%u-%u.mseg", p->dir, e->tid,
-			 e->seq);
+		ms_seg_path(path, sizeof(path), p->dir, e->tid, e->seq);
 		err = ms_seg_create(path, &info, d->o.level, &w);
 	}
 	if (!err) {

@@ -106,8 +106,7 @@ static int open_segment(struct ms_stream *s)
 
 	for (int tries = 0; tries < 100000; tries++) {
 		info.seq = s->seq++;
-		snprintf(path, sizeof(path), "%s/%u-%u.mseg", s->dir,
-			 s->cfg.tid, info.seq);
+		ms_seg_path(path, sizeof(path), s->dir, s->cfg.tid, info.seq);
 		err = ms_seg_create(path, &info, s->cfg.level, &s->w);
 		if (err != -EEXIST)
 			break;
@@ -499,15 +498,14 @@ static int put_small(struct ms_stream *s)
 	char path[4300];
 	size_t n;
 
-	if (!s->cfg.put_small || s->w || s->n.segments || !s->count ||
-	    s->disk_err || s->len > MS_BUNDLE_STREAM_MAX)
+	if (!s->cfg.put_small || s->n.segments || !s->count || s->disk_err ||
+	    s->len > MS_BUNDLE_STREAM_MAX)
 		return -1;
 	/* Past the files of this thread id that the numbers kept do not
 	 * know (an archive directory written to before), as open_segment()
 	 * goes past them. */
 	for (int tries = 0; tries < 100000; tries++, info.seq++) {
-		snprintf(path, sizeof(path), "%s/%u-%u.mseg", s->dir,
-			 s->cfg.tid, info.seq);
+		ms_seg_path(path, sizeof(path), s->dir, s->cfg.tid, info.seq);
 		if (access(path, F_OK) < 0 && errno == ENOENT)
 			break;
 	}

@@ -54,8 +54,8 @@ size_t ms_fuzz_fast_agrees(const struct ms_rec_state *st, const uint8_t *p,
 /*
  * What ms_unpack() gives back of the records raw[0, len) that ms_pack()
  * took: the same bytes, but each FREE the packer packed (not kept
- * verbatim) without its small flag (pack.h). Written to `out`; returns
- * how many flags that cleared.
+ * verbatim) without its level (pack.h). Written to `out`; returns how
+ * many levels that cleared.
  */
 size_t ms_fuzz_unpacked_form(const uint8_t *raw, size_t len, uint8_t *out);
 

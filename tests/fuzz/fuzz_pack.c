@@ -4,7 +4,7 @@
  *   even: the rest are records; the packer's fast path for the hot
  *         records must agree with ms_rec_decode() on each of them, and
  *         when ms_pack() takes them, ms_unpack() must give them back byte
- *         for byte, but FREE records without their small flag (pack.h);
+ *         for byte, but FREE records without their level (pack.h);
  *   odd:  the rest (after a 2-byte record length) are packed bytes;
  *         ms_unpack() must refuse or fill exactly that length, never
  *         more, never crash.

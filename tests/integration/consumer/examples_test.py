@@ -456,6 +456,21 @@ def sc_churn(args, tmp):
           d.get("events") == st["events"],
           "a huge bundle file: exit %d, %s events: %s" %
           (q.returncode, d.get("events"), q.stderr.strip()))
+    # A FIFO of a bundle's name: reported, never waited on (a hang ends
+    # in the timeout, which fails the test).
+    fifo = os.path.join(os.path.dirname(victim), "bundle-998.msbun")
+    os.mkfifo(fifo)
+    try:
+        q = subprocess.run([args.cli, "stats", out, "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=60)
+    finally:
+        os.unlink(fifo)
+    d = json.loads(q.stdout) if q.stdout else {}
+    check(q.returncode == 1 and "not a regular file" in q.stderr and
+          d.get("events") == st["events"],
+          "a FIFO of a bundle's name: exit %d, %s events: %s" %
+          (q.returncode, d.get("events"), q.stderr.strip()))
 
 
 SCENARIOS = {

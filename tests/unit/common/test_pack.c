@@ -60,7 +60,7 @@ static size_t part_len(struct ms_packer *pk, unsigned i)
 }
 
 /* What unpacking gives back of raw[0, len) (fuzz_common.c): FREE records
- * without their small flag. Returns how many had it. */
+ * without their level. Returns how many had one. */
 static size_t unpacked_form(size_t len)
 {
 	return ms_fuzz_unpacked_form(raw, len, want);

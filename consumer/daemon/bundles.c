@@ -57,7 +57,7 @@ int ms_bundle_put(void *ctx, uint32_t seq, const uint8_t *seg, size_t len)
 		.span = p->bundle.len - (uint64_t)off,
 		.seg_off = p->bundle.len - len,
 		.len = len,
-		.events = r->st.n.records,
+		.n = r->st.n,
 	};
 	if (p->bundle.n == 1) {
 		p->bundle_ns = ms_mono_ns();
@@ -67,24 +67,52 @@ int ms_bundle_put(void *ctx, uint32_t seq, const uint8_t *seg, size_t len)
 	return 0;
 }
 
-/* Counts `bytes` on disk for entry `e`, or its segment and events as lost
- * when it could not be written at all. */
+/* Counts `bytes` on disk for entry `e`. */
 static void count_entry(struct ms_proc *p, const struct ms_bundled *e,
-			uint64_t bytes, int lost)
+			uint64_t bytes)
 {
 	ms_fetch_add_relaxed(&p->n.disk_bytes, bytes);
-	if (lost) {
-		ms_fetch_sub_relaxed(&p->n.segments, 1);
-		ms_fetch_add_relaxed(&p->n.unwritten, e->events);
-	}
 	if (e->sum < 0)
 		return;
 	pthread_mutex_lock(&p->info_lock);
 	p->thr[e->sum].n.disk_bytes += bytes;
-	if (lost) {
-		p->thr[e->sum].n.segments--;
-		p->thr[e->sum].n.unwritten += e->events;
-	}
+	pthread_mutex_unlock(&p->info_lock);
+}
+
+/*
+ * Entry `e` could not be written at all: its stream's counts are taken
+ * back, and its events counted as a full disk's (as ms_stream_flush()
+ * counts a frame it cannot write): drained but not written, and, with the
+ * losses its LOST records said, in no LOST record.
+ */
+static void count_lost(struct ms_proc *p, const struct ms_bundled *e)
+{
+	const struct ms_stream_counts *n = &e->n;
+	uint64_t events = n->allocs + n->frees - n->reallocs;
+	struct ms_stream_counts *t;
+
+	ms_fetch_sub_relaxed(&p->n.records, n->records);
+	ms_fetch_sub_relaxed(&p->n.allocs, n->allocs);
+	ms_fetch_sub_relaxed(&p->n.frees, n->frees);
+	ms_fetch_sub_relaxed(&p->n.dropped, n->dropped);
+	ms_fetch_sub_relaxed(&p->n.raw_bytes, n->raw_bytes);
+	ms_fetch_sub_relaxed(&p->n.segments, n->segments);
+	ms_fetch_add_relaxed(&p->n.discarded, events);
+	ms_fetch_add_relaxed(&p->n.unwritten, events + n->dropped);
+	if (e->sum < 0)
+		return;
+	pthread_mutex_lock(&p->info_lock);
+	t = &p->thr[e->sum].n;
+	t->records -= n->records;
+	t->allocs -= n->allocs;
+	t->frees -= n->frees;
+	t->reallocs -= n->reallocs;
+	t->dropped -= n->dropped;
+	t->raw_bytes -= n->raw_bytes;
+	t->frames -= n->frames;
+	t->segments -= n->segments;
+	t->wsize -= n->wsize;
+	t->unwritten += events + n->dropped;
 	pthread_mutex_unlock(&p->info_lock);
 }
 
@@ -124,7 +152,7 @@ static int write_apart(struct ms_daemon *d, struct ms_proc *p,
 		if (err)
 			unlink(path);
 		else
-			count_entry(p, e, size, 0);
+			count_entry(p, e, size);
 	}
 	if (r)
 		ms_seg_close(r);
@@ -132,9 +160,10 @@ static int write_apart(struct ms_daemon *d, struct ms_proc *p,
 		return 0;
 	ms_dlog(d,
 		"pid %u tid %u: writing the archive failed (%s); %llu "
-		"events lost",
-		p->pid, e->tid, strerror(-err), (unsigned long long)e->events);
-	count_entry(p, e, 0, 1);
+		"records lost",
+		p->pid, e->tid, strerror(-err),
+		(unsigned long long)e->n.records);
+	count_lost(p, e);
 	return -1;
 }
 
@@ -167,8 +196,7 @@ void ms_bundle_flush(struct ms_daemon *d, struct ms_proc *p)
 		else
 			count_entry(p, e,
 				    ms_bundle_share(size, p->bundle.len, e->off,
-						    e->span),
-				    0);
+						    e->span));
 	}
 	/* A process keeps its struct to the session's end: not its
 	 * bundle's memory, which the next entry allocates again. */

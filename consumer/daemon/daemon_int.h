@@ -329,7 +329,9 @@ struct ms_bundled {
 	uint32_t tid, seq;
 	uint64_t off, span;    /* the entry's bytes in the bundle */
 	uint64_t seg_off, len; /* its segment's */
-	uint64_t events;       /* records it holds, for a failed write */
+	/* its stream's counts, all in this segment: taken back when it
+	 * cannot be written */
+	struct ms_stream_counts n;
 };
 /* ms_stream_cfg.put_small for ring `ctx` (struct ms_cring *). */
 int ms_bundle_put(void *ctx, uint32_t seq, const uint8_t *seg, size_t len);

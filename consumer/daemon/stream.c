@@ -495,6 +495,7 @@ static int put_small(struct ms_stream *s)
 		.tick_hz = s->cfg.tick_hz,
 	};
 	uint8_t seg[MS_BUNDLE_STREAM_MAX + MS_SEG_STORED_EXTRA];
+	struct ms_stream_counts before;
 	char path[4300];
 	size_t n;
 
@@ -511,12 +512,16 @@ static int put_small(struct ms_stream *s)
 	}
 	n = ms_seg_put_stored(seg, &info, s->buf, s->len, s->count, s->first_ts,
 			      s->last_ts);
-	if (s->cfg.put_small(s->cfg.small_ctx, info.seq, seg, n))
-		return -1;
-	s->seq = info.seq + 1;
+	/* counted before: the taker keeps the stream's counts with it */
+	before = s->n;
 	s->n.segments++;
 	s->n.frames++;
 	s->n.raw_bytes += s->len;
+	if (s->cfg.put_small(s->cfg.small_ctx, info.seq, seg, n)) {
+		s->n = before;
+		return -1;
+	}
+	s->seq = info.seq + 1;
 	s->len = 0;
 	s->count = 0;
 	return 0;

@@ -127,8 +127,7 @@ static int list_bundle(struct ms_archive *a, struct listing *l, uint32_t pid,
 				 "larger than any bundle; not read, its "
 				 "segments are lost");
 	else if (err == -EINVAL) /* a FIFO, a device: never waited on */
-		ms_archive_error(a, path, 0, 0,
-				 "not a regular file; ignored");
+		ms_archive_error(a, path, 0, 0, "not a regular file; ignored");
 	else if (err)
 		ms_archive_error(a, path, 0, 0, "cannot read: %s",
 				 strerror(-err));

@@ -171,10 +171,11 @@ static void models_reset(struct ms_packer *pk)
  * allocations without it): a stream starts with a small one, so that the
  * thousands of threads that allocate a little each hold 16 KiB, not
  * 256 KiB, and gets the large one once a frame fills half its slots.
+ * A slot is the top bits of the tap's hash (pack.h): one product for both.
  */
 static inline uint32_t map_slot(uint64_t addr, unsigned shift)
 {
-	return (uint32_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> shift);
+	return (uint32_t)(ms_pack_tap_hash(addr) >> shift);
 }
 
 static int seq_reserve(struct ms_packer *pk, size_t n)
@@ -345,19 +346,30 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 	struct lifo *const lifo = pk->lifo;
 	struct ms_tap_rec *const trec = tap ? tap->rec : NULL;
 	const size_t tcap = tap ? tap->cap : SIZE_MAX;
+	const uint8_t *stop = end;
 	const unsigned bits = tap ? tap->bits : 0;
 	size_t tn = tap ? tap->n : 0;
+	/* ms_pack_tap_free() and ms_pack_tap_alloc() of a small block, as
+	 * limits of the hash */
+	uint64_t flim[MS_REC_LEVEL_TOP + 1];
+	const uint64_t alim = UINT64_MAX >> bits;
+	const uint32_t akind = bits ? MS_TAP_ALLOC_SEL : MS_TAP_ALLOC;
+
+	for (unsigned c = 0; tap && c <= MS_REC_LEVEL_TOP; c++)
+		flim[c] = ms_pack_tap_free_lim(c, bits);
 
 	if (!pk->open || (size_t)(end - p) > pk->raw_cap - pk->raw_len)
 		return 0;
+	/* No record is shorter than MS_REC_HOT_MIN bytes: the records that
+	 * begin before `stop` fit in the tap, with no check of room each */
+	if (tap && (size_t)(end - p) / MS_REC_HOT_MIN > tcap - tn)
+		stop = p + (tcap - tn) * MS_REC_HOT_MIN;
 	memcpy(w, pk->w, sizeof(w));
-	while (p < end) {
+	while (p < stop) {
 		uint8_t t = *p;
 		struct ms_rec_hot h;
 		size_t len;
 
-		if (MS_UNLIKELY(tn == tcap))
-			break;
 		len = ms_rec_decode_hot(p, end, last_ts, &h);
 		if (!len)
 			break;
@@ -383,7 +395,8 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 			}
 			/* handed on, but for a block whose level says it is
 			 * not followed here (pack.h) */
-			if (trec && ms_pack_tap_free(addr, t, bits))
+			if (trec && ms_pack_tap_hash(addr) <=
+					    flim[ms_rec_level_code(t)])
 				trec[tn++] = (struct ms_tap_rec){
 					last_ts + h.dt, addr, 0, 0, 0,
 					MS_TAP_FREE};
@@ -409,8 +422,14 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 			else
 				put_split(&w[C_AADDR], &w[C_ADDR_HI], sink,
 					  h.zz);
-			int kind = trec ? ms_pack_tap_alloc(addr, h.size, bits)
-					: -1;
+			int kind = -1;
+
+			if (trec && h.size < 2 * MS_TAP_STEP)
+				kind = ms_pack_tap_hash(addr) <= alim
+					       ? (int)akind
+					       : -1;
+			else if (trec)
+				kind = ms_pack_tap_alloc(addr, h.size, bits);
 
 			if (kind >= 0)
 				trec[tn++] = (struct ms_tap_rec){

@@ -102,12 +102,17 @@ struct ms_pack_tap {
 	size_t n, cap;
 };
 
-/* Spreads the address bits that malloc varies over the whole word. */
+/*
+ * Spreads the address bits that malloc varies (above the 16 bytes of its
+ * alignment) over the upper bits of the word: Fibonacci hashing, whose
+ * top bits are the best mixed. Bit k depends on the address's bits 4 to
+ * k + 4 alone, so the uses below take no bit under 16. The packer's
+ * address map takes its slot from the same product (pack.c), which the
+ * compiler then computes once for both.
+ */
 static inline uint64_t ms_pack_tap_hash(uint64_t addr)
 {
-	uint64_t h = addr * 0xd6e8feb86659fd93ull;
-
-	return h ^ (h >> 32);
+	return (addr >> 4) * 0x9e3779b97f4a7c15ull;
 }
 
 /* Blocks of `size` bytes are followed at one address in 2^shift. */
@@ -140,18 +145,23 @@ static inline int ms_pack_tap_alloc(uint64_t addr, uint64_t size, unsigned bits)
 	return h <= UINT64_MAX >> shift ? MS_TAP_ALLOC_SEL : -1;
 }
 
+/* The largest hash (ms_pack_tap_hash()) of a FREE of level code `code`
+ * (record.h) that the tap hands on: not one whose level says that a block
+ * of that level is not followed there, nor a smaller one (the level is at
+ * least that of the size the block was asked for). */
+static inline uint64_t ms_pack_tap_free_lim(unsigned code, unsigned bits)
+{
+	if (code == 0 || code == MS_REC_LEVEL_TOP || code - 1 >= bits)
+		return UINT64_MAX;
+	return UINT64_MAX >> (bits - (code - 1));
+}
+
 /* Whether the tap hands on a FREE with flags `flags` (the type byte's high
- * nibble) at `addr`: not when its level says that a block of that level is
- * not followed there, nor a smaller one (the level is at least that of the
- * size the block was asked for). */
+ * nibble) at `addr`. */
 static inline int ms_pack_tap_free(uint64_t addr, uint8_t flags, unsigned bits)
 {
-	unsigned code = ms_rec_level_code(flags), shift;
-
-	if (code == 0 || code == MS_REC_LEVEL_TOP || code - 1 >= bits)
-		return 1;
-	shift = bits - (code - 1);
-	return ms_pack_tap_hash(addr) <= UINT64_MAX >> shift;
+	return ms_pack_tap_hash(addr) <=
+	       ms_pack_tap_free_lim(ms_rec_level_code(flags), bits);
 }
 
 int ms_pack_begin(struct ms_packer *pk, size_t raw_cap);

@@ -59,6 +59,7 @@ enum ms_rec_type {
 #define MS_PATH_MAX	 4096
 #define MS_NAME_MAX	 64
 #define MS_REC_SMALL_MAX 64 /* room an ALLOC/FREE/REALLOC/LOST may need */
+#define MS_REC_HOT_MIN	 3  /* no ALLOC or FREE is shorter: type, dt, addr */
 #define MS_REC_STACK_MAX (4 * MS_VARINT_MAX + MS_STACK_MAX * MS_VARINT_MAX)
 #define MS_REC_MAX	 8192 /* no record is longer */
 

@@ -497,7 +497,7 @@ static void uncount(struct ms_live *l, const struct ms_live_block *b)
 /* The bit of big_bits for a hash: bits apart from those of the set's. */
 static inline uint32_t big_bit(uint64_t h)
 {
-	return (uint32_t)h & (MS_LIVE_BIG_BITS - 1);
+	return (uint32_t)(h >> 16) & (MS_LIVE_BIG_BITS - 1);
 }
 
 /* The slot of big_new that holds `addr` (hash `h`), or the empty one

@@ -57,10 +57,32 @@ static size_t zsize(ZSTD_CCtx *z, void *dst, size_t cap, const void *src,
 	return n;
 }
 
-static int frame(struct totals *t, struct ms_packer *pk, ZSTD_CCtx *z,
-		 const struct ms_seg_frame *fr)
+/*
+ * The records of `fr` into `out`, their FREEs without a level: a level is
+ * for the consumer's live heap, and the packer drops it (pack.c). Frames
+ * kept as records (bundled segments) still have theirs.
+ */
+static void drop_levels(const struct ms_seg_frame *fr, uint8_t *out)
 {
-	static uint8_t *packed, *back, *zbuf;
+	struct ms_rec_state st = {0};
+	struct ms_event ev;
+	size_t off = 0;
+	ssize_t k;
+
+	memcpy(out, fr->data, fr->len);
+	while (off < fr->len &&
+	       (k = ms_rec_decode(&st, out + off, fr->len - off, &ev)) > 0) {
+		if (ev.type == MS_REC_FREE)
+			out[off] &= (uint8_t)~MS_RECF_LEVEL;
+		off += (size_t)k;
+	}
+}
+
+static int frame(struct totals *t, struct ms_packer *pk, ZSTD_CCtx *z,
+		 const struct ms_seg_frame *frame_in)
+{
+	static uint8_t *packed, *back, *zbuf, *recs;
+	struct ms_seg_frame f = *frame_in, *fr = &f;
 	size_t cap = 16 * (size_t)MS_SEG_FRAME_RAW_MAX,
 	       zcap = ZSTD_compressBound(cap), n = 0;
 	const uint8_t *const *part;
@@ -73,9 +95,12 @@ static int frame(struct totals *t, struct ms_packer *pk, ZSTD_CCtx *z,
 		packed = calloc(1, cap);
 		back = calloc(1, MS_SEG_FRAME_RAW_MAX);
 		zbuf = calloc(1, zcap);
-		if (!packed || !back || !zbuf)
+		recs = calloc(1, MS_SEG_FRAME_RAW_MAX);
+		if (!packed || !back || !zbuf || !recs)
 			return -ENOMEM;
 	}
+	drop_levels(frame_in, recs);
+	f.data = recs;
 	t0 = now();
 	err = ms_pack(pk, fr->data, fr->len);
 	t->t_pack += now() - t0;

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,27 @@ static const char *sort_name(enum ms_top_sort s)
 				    : "live bytes";
 }
 
+/* A line of the header, cut to the terminal's width: a line that wraps
+ * would push the table down and off the screen. */
+static void __attribute__((format(printf, 3, 4)))
+line(FILE *f, const struct screen *sc, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = (int)sizeof(buf) - 1;
+	if (sc->cols > 0 && n > sc->cols)
+		n = sc->cols;
+	fprintf(f, "%.*s\n", n, buf);
+}
+
 static void header(FILE *f, struct ms_top *t, const struct screen *sc)
 {
 	const struct ms_top_totals *tot = ms_top_totals(t);
@@ -281,21 +303,23 @@ static void header(FILE *f, struct ms_top *t, const struct screen *sc)
 	human(live, sizeof(live), (double)tot->live_bytes);
 	human(ar, sizeof(ar), tot->alloc_rate);
 	human(fr, sizeof(fr), tot->free_rate);
-	fprintf(f,
-		"memscope top - %u processes, %u threads, %u sites - since "
-		"attach %.0f s%s%s\n",
-		tot->processes, tot->threads, tot->sites,
-		(double)(s->h->mono_ns - s->h->since_ns) / 1e9, est,
-		sc->paused ? " - PAUSED" : "");
-	fprintf(f,
-		"live %s in %" PRIu64 " blocks   allocs %s/s   frees %s/s   "
-		"dropped %" PRIu64 "%s\n",
-		live, tot->live_count, ar, fr, tot->dropped,
-		tot->incomplete ? "   (live heap full: figures low)" : "");
+	line(f, sc,
+	     "memscope top - %u process%s, %u thread%s, %u site%s - since "
+	     "attach %.0f s%s%s",
+	     tot->processes, tot->processes == 1 ? "" : "es", tot->threads,
+	     tot->threads == 1 ? "" : "s", tot->sites,
+	     tot->sites == 1 ? "" : "s",
+	     (double)(s->h->mono_ns - s->h->since_ns) / 1e9,
+	     sc->paused ? " - PAUSED" : "", est);
+	line(f, sc,
+	     "live %s in %" PRIu64 " blocks   allocs %s/s   frees %s/s   "
+	     "dropped %" PRIu64 "%s",
+	     live, tot->live_count, ar, fr, tot->dropped,
+	     tot->incomplete ? "   (live heap full: figures low)" : "");
 	sparkline(f, t, sc->cols - 6 > 0 ? sc->cols - 6 : 10);
-	fprintf(f, "view: %s   sort: %s   filter: %s%s\n", view_name(sc->view),
-		sort_name(sc->sort), sc->filter[0] ? sc->filter : "-",
-		sc->editing ? "_" : "");
+	line(f, sc, "view: %s   sort: %s   filter: %s%s", view_name(sc->view),
+	     sort_name(sc->sort), sc->filter[0] ? sc->filter : "-",
+	     sc->editing ? "_" : "");
 }
 
 static void table(FILE *f, struct ms_top *t, const struct screen *sc)

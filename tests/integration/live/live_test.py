@@ -381,6 +381,21 @@ def sc_tmux(args, tmp):
         s = wait_screen("filter: nomatch")
         rows = [x for x in s.splitlines() if x.strip()[:1].isdigit()]
         check(not rows, "the filter left rows:\n" + s)
+        # a narrow terminal: the header's lines are cut, not wrapped
+        tmux("resize-window", "-t", "top", "-x", "64", "-y", "50")
+        tmux("send-keys", "-t", "top", "s")  # drawn again at 64
+        wait_screen("view: call sites")
+        deadline = time.time() + 15
+        while True:
+            lines = screen().splitlines()
+            heads = [x.split(" ")[0] for x in lines[:4]]
+            if heads == ["memscope", "live", "heap", "view:"] or \
+                    time.time() > deadline:
+                break
+            time.sleep(0.2)
+        check(heads == ["memscope", "live", "heap", "view:"] and
+              all(len(x) <= 64 for x in lines[:4]),
+              "64 columns, the header wraps:\n" + "\n".join(lines[:6]))
         tmux("send-keys", "-t", "top", "q")
         s = wait_screen("top-exit=0")
         print("tmux: drew, switched views, sorted, filtered, paused and "

@@ -5,6 +5,8 @@
  *         records must agree with ms_rec_decode() on each of them, and
  *         when ms_pack() takes them, ms_unpack() must give them back byte
  *         for byte, but FREE records without their level (pack.h);
+ *         packed a run at a time with a tap, as the consumer does, the
+ *         same bytes come out, and the tap gets what it follows;
  *   odd:  the rest (after a 2-byte record length) are packed bytes;
  *         ms_unpack() must refuse or fill exactly that length, never
  *         more, never crash.
@@ -55,6 +57,101 @@ static void hot_vs_general(const uint8_t *p, size_t len)
 	}
 }
 
+/*
+ * The same records packed a run at a time with a tap of `cap` records
+ * following at `bits` (pack.h), as the consumer's streams do: the packed
+ * bytes are ms_pack()'s (`packed`, `npacked`), no run hands on more than
+ * the tap's room or stops before a record it has room for, and what the
+ * runs hand on is, in order, each ALLOC and FREE the runs take (those the
+ * fast path reads) that ms_pack_tap_alloc() and ms_pack_tap_free() follow.
+ */
+static void tap_agrees(const uint8_t *raw, size_t len, unsigned bits,
+		       size_t cap, const uint8_t *packed, size_t npacked)
+{
+	static struct ms_packer *pk2;
+	static struct ms_tap_rec got[RAW_MAX / 3 + 1], rec[8];
+	static uint8_t joined2[sizeof(joined)];
+	struct ms_rec_state s = {0, 0}, w = {0, 0};
+	const uint8_t *p = raw, *end = raw + len;
+	const uint8_t *const *part;
+	const size_t *plen;
+	size_t ngot = 0, k = 0, off = 0;
+	unsigned nparts;
+	struct ms_event ev;
+
+	if (!pk2 && !(pk2 = ms_packer_create()))
+		abort();
+	MS_FUZZ_CHECK(ms_pack_begin(pk2, len) == 0);
+	while (p < end) {
+		struct ms_pack_tap tap = {bits, rec, 0, cap};
+		struct ms_rec_hot h;
+		size_t f = ms_pack_run(pk2, &s, p, end, NULL, &tap);
+		ssize_t r;
+
+		MS_FUZZ_CHECK(tap.n <= cap);
+		memcpy(got + ngot, rec, tap.n * sizeof(*rec));
+		ngot += tap.n;
+		p += f;
+		if (p == end)
+			break;
+		/* stopped at a record the fast path does not read */
+		MS_FUZZ_CHECK(f > 0 ||
+			      !ms_rec_decode_hot(p, end, s.last_ts, &h));
+		if (f)
+			continue;
+		r = ms_rec_decode(&s, p, (size_t)(end - p), &ev);
+		MS_FUZZ_CHECK(r > 0 &&
+			      ms_pack_other(pk2, p, (size_t)r, &ev) == 0);
+		p += r;
+	}
+	MS_FUZZ_CHECK(ms_pack_end(pk2) == 0);
+	nparts = ms_pack_parts(pk2, &part, &plen);
+	for (unsigned i = 0; i < nparts; i++) {
+		MS_FUZZ_CHECK(off + plen[i] <= sizeof(joined2));
+		memcpy(joined2 + off, part[i], plen[i]);
+		off += plen[i];
+	}
+	MS_FUZZ_CHECK(off == npacked && memcmp(joined2, packed, off) == 0);
+	/* what should have been handed on */
+	for (p = raw; p < end;) {
+		struct ms_rec_hot h;
+		int hot = ms_rec_decode_hot(p, end, w.last_ts, &h) > 0;
+		ssize_t r = ms_rec_decode(&w, p, (size_t)(end - p), &ev);
+		struct ms_tap_rec exp = {ev.ts, ev.addr, 0, 0, 0, MS_TAP_FREE};
+		int kind;
+
+		MS_FUZZ_CHECK(r > 0);
+		p += r;
+		if (!hot)
+			continue;
+		if (ev.type == MS_REC_FREE) {
+			if (!ms_pack_tap_free(ev.addr, ev.flags, bits))
+				continue;
+		} else {
+			kind = ms_pack_tap_alloc(ev.addr, ev.size, bits);
+			if (kind < 0)
+				continue;
+			exp = (struct ms_tap_rec){
+				ev.ts,
+				ev.addr,
+				ev.size,
+				ev.weight,
+				ev.stack_id > UINT32_MAX
+					? UINT32_MAX
+					: (uint32_t)ev.stack_id,
+				(uint32_t)kind};
+		}
+		MS_FUZZ_CHECK(k < ngot);
+		MS_FUZZ_CHECK(got[k].ts == exp.ts && got[k].addr == exp.addr &&
+			      got[k].size == exp.size &&
+			      got[k].weight == exp.weight &&
+			      got[k].stack == exp.stack &&
+			      got[k].kind == exp.kind);
+		k++;
+	}
+	MS_FUZZ_CHECK(k == ngot);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!pk && !(pk = ms_packer_create()))
@@ -69,6 +166,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ms_pack(pk, raw, len) != 0)
 			return 0;
 		n = join();
+		/* bits 0-6 and a tap of 1-8 records, from the input's size */
+		tap_agrees(raw, len, (unsigned)(len % 7), 1 + len % 8, joined,
+			   n);
 		MS_FUZZ_CHECK(ms_unpack(pk, joined, n, back, len) == 0);
 		ms_fuzz_unpacked_form(raw, len, want);
 		MS_FUZZ_CHECK(memcmp(back, want, len) == 0);

@@ -452,24 +452,31 @@ def sc_series(args, tmp):
     c = Consumer(args.cli, out, args.session, ["--sampling", "full",
                  "--metrics", ":0"])
     port = metrics_port(c)
-    run = stress(args, 150, 100000)
-    most, scrapes, threads_seen = 0, 0, 0
+    # long enough (3-10 s) that a scrape sees it after the first snapshots
+    run = stress(args, 150, 250000)
+    most, scrapes, threads_seen, tried, t0 = 0, 0, 0, 0, time.time()
+    first, last = None, ""
     while run.poll() is None:
-        m = series(scrape(port))
+        last = scrape(port)
+        m = series(last)
+        tried += 1
         live = [k for k in m if k.startswith("memscope_live_heap_bytes")]
         thr = [k for k in m if k.startswith("memscope_thread_live")]
         if live:
             scrapes += 1
+            first = first or time.time() - t0
             most = max(most, len(m))
             threads_seen = max(threads_seen, len(thr))
         time.sleep(0.2)
     text = run.communicate(timeout=TIMEOUT)[0]
-    check(scrapes >= 2, "only %d scrapes saw the program" % scrapes)
+    check(scrapes >= 2, "only %d of %d scrapes over %.1f s saw the program;"
+          " the last:\n%s" % (scrapes, tried, time.time() - t0,
+                              "\n".join(last.splitlines()[:30])))
     check(most <= SERIES_MAX, "%d series, bound %d" % (most, SERIES_MAX))
     check(threads_seen == 10, "per-thread series for %d threads" %
           threads_seen)
-    print("150 threads: at most %d series over %d scrapes (bound %d)" %
-          (most, scrapes, SERIES_MAX))
+    print("150 threads: at most %d series over %d scrapes (bound %d), the "
+          "first %.1f s after the start" % (most, scrapes, SERIES_MAX, first))
     check(c.stop() == 0, "consumer failed: " + c.stderr())
     check_counts(args, out, text)
 

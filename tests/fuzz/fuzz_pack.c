@@ -24,19 +24,26 @@
 static struct ms_packer *pk;
 static uint8_t joined[16 * RAW_MAX + 256], back[RAW_MAX + 1], want[RAW_MAX];
 
-static size_t join(void)
+/* The parts of packer `from`'s frame, one after another at `to` (of the
+ * size of `joined`); their length. */
+static size_t join_parts(const struct ms_packer *from, uint8_t *to)
 {
 	const uint8_t *const *part;
 	const size_t *len;
-	unsigned n = ms_pack_parts(pk, &part, &len);
+	unsigned n = ms_pack_parts(from, &part, &len);
 	size_t off = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		MS_FUZZ_CHECK(off + len[i] <= sizeof(joined));
-		memcpy(joined + off, part[i], len[i]);
+		memcpy(to + off, part[i], len[i]);
 		off += len[i];
 	}
 	return off;
+}
+
+static size_t join(void)
+{
+	return join_parts(pk, joined);
 }
 
 /* The packer's fast path on each record it would see (from zero state,
@@ -73,10 +80,7 @@ static void tap_agrees(const uint8_t *raw, size_t len, unsigned bits,
 	static uint8_t joined2[sizeof(joined)];
 	struct ms_rec_state s = {0, 0}, w = {0, 0};
 	const uint8_t *p = raw, *end = raw + len;
-	const uint8_t *const *part;
-	const size_t *plen;
-	size_t ngot = 0, k = 0, off = 0;
-	unsigned nparts;
+	size_t ngot = 0, k = 0, off;
 	struct ms_event ev;
 
 	if (!pk2 && !(pk2 = ms_packer_create()))
@@ -105,12 +109,7 @@ static void tap_agrees(const uint8_t *raw, size_t len, unsigned bits,
 		p += r;
 	}
 	MS_FUZZ_CHECK(ms_pack_end(pk2) == 0);
-	nparts = ms_pack_parts(pk2, &part, &plen);
-	for (unsigned i = 0; i < nparts; i++) {
-		MS_FUZZ_CHECK(off + plen[i] <= sizeof(joined2));
-		memcpy(joined2 + off, part[i], plen[i]);
-		off += plen[i];
-	}
+	off = join_parts(pk2, joined2);
 	MS_FUZZ_CHECK(off == npacked && memcmp(joined2, packed, off) == 0);
 	/* what should have been handed on */
 	for (p = raw; p < end;) {

@@ -19,6 +19,7 @@
 #include <zstd.h>
 
 #include "bytes.h"
+#include "fuzz.h"
 #include "pack.h"
 #include "segment.h"
 #include "segment_abi.h"
@@ -57,27 +58,6 @@ static size_t zsize(ZSTD_CCtx *z, void *dst, size_t cap, const void *src,
 	return n;
 }
 
-/*
- * The records of `fr` into `out`, their FREEs without a level: a level is
- * for the consumer's live heap, and the packer drops it (pack.c). Frames
- * kept as records (bundled segments) still have theirs.
- */
-static void drop_levels(const struct ms_seg_frame *fr, uint8_t *out)
-{
-	struct ms_rec_state st = {0};
-	struct ms_event ev;
-	size_t off = 0;
-	ssize_t k;
-
-	memcpy(out, fr->data, fr->len);
-	while (off < fr->len &&
-	       (k = ms_rec_decode(&st, out + off, fr->len - off, &ev)) > 0) {
-		if (ev.type == MS_REC_FREE)
-			out[off] &= (uint8_t)~MS_RECF_LEVEL;
-		off += (size_t)k;
-	}
-}
-
 static int frame(struct totals *t, struct ms_packer *pk, ZSTD_CCtx *z,
 		 const struct ms_seg_frame *frame_in)
 {
@@ -99,7 +79,9 @@ static int frame(struct totals *t, struct ms_packer *pk, ZSTD_CCtx *z,
 		if (!packed || !back || !zbuf || !recs)
 			return -ENOMEM;
 	}
-	drop_levels(frame_in, recs);
+	/* the records as unpacking gives them back: the packed FREEs without
+	 * the level that frames kept as records (bundled segments) have */
+	ms_fuzz_unpacked_form(frame_in->data, frame_in->len, recs);
 	f.data = recs;
 	t0 = now();
 	err = ms_pack(pk, fr->data, fr->len);

@@ -5,16 +5,17 @@
  * "Packed frames"), lossless but for the level of FREE records
  * (record.h), which is the live heap's and is not kept.
  *
- * The records of the hot types (ALLOC, FREE) are split into one column per
+ * The heap records (ALLOC, FREE, REALLOC) are split into one column per
  * field, and their addresses are replaced by references to what the frame
  * has already seen: a FREE names its block by the number of allocations
  * made since it ("distance"), an ALLOC whose block is one this thread freed
  * recently at the same size class names its place in that class's LIFO (as
- * glibc's per-thread caches hand blocks back). Every other record is kept
- * verbatim. Unpacking rebuilds the records byte for byte (each FREE
- * without its level); a frame whose
- * records cannot be rebuilt exactly (non-canonical varints, damage) is
- * refused by ms_pack() and stored as plain records instead.
+ * glibc's per-thread caches hand blocks back), a REALLOC does both, or
+ * says its block stayed in place. Every other record is kept verbatim.
+ * Unpacking rebuilds the records byte for byte (each FREE without its
+ * level); a frame whose records cannot be rebuilt exactly (non-canonical
+ * varints, damage) is refused by ms_pack() and stored as plain records
+ * instead.
  *
  * The models start empty at every frame, so each frame unpacks on its own.
  */

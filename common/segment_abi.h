@@ -33,8 +33,10 @@
 #define MS_SEG_END_MAGIC   0x444e534du /* "MSND" */
 #define MS_SEG_MAJOR	   2	       /* written; major 1 is still read */
 /* 1: packed frames of version 2 (pack.c); 2: FREE records may carry a
- * level (record.h, MS_RECF_LEVEL), which readers of minor 1 refuse */
-#define MS_SEG_MINOR 2
+ * level (record.h, MS_RECF_LEVEL), which readers of minor 1 refuse;
+ * 3: packed frames of version 3 (REALLOC packed), which readers of
+ * minor 2 refuse */
+#define MS_SEG_MINOR 3
 
 /* ---- major 2 ---- */
 

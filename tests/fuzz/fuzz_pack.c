@@ -249,4 +249,25 @@ void ms_fuzz_seeds(ms_fuzz_emit emit, void *arg)
 					    0x7f0000000000 + 0x10 * k);
 	}
 	emit_both(emit, arg, buf, (size_t)(p - buf));
+	/* REALLOCs in each form packing version 3 has: in place, moved with
+	 * the old block named and later reused, moved into a block just
+	 * freed, of a block the frame never saw, weighted */
+	st = (struct ms_rec_state){0};
+	p = buf + 1;
+	p = ms_rec_put_sync(&st, p);
+	for (uint64_t k = 0; k < 60; k++) {
+		uint64_t a = 0x55d84b000000 + 0x100 * (k % 9);
+
+		ts += 40 + k;
+		p = ms_rec_put_alloc(&st, p, ts, a, 24, 0, 1, MS_WEIGHT_ONE);
+		p = ms_rec_put_realloc(&st, p, ts + 1, a,
+				       k % 2 ? a : a + 0x10000, 40 + k, 2,
+				       k % 7 ? MS_WEIGHT_ONE : 5);
+		p = ms_rec_put_free(&st, p, ts + 2, k % 2 ? a : a + 0x10000);
+		if (k % 5 == 4)
+			p = ms_rec_put_realloc(&st, p, ts + 3,
+					       0x7f0000000000 + k, a, 24, 3,
+					       MS_WEIGHT_ONE);
+	}
+	emit_both(emit, arg, buf, (size_t)(p - buf));
 }

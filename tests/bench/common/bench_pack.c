@@ -26,7 +26,7 @@
 
 static const char *const col_names[] = {
 	"type",	 "dt_alloc", "dt_free", "size", "stack",   "amode",   "aaddr",
-	"fdist", "faddr",    "extra",	"verb", "time_hi", "addr_hi",
+	"fdist", "faddr",    "extra",	"verb", "time_hi", "addr_hi", "realloc",
 };
 #define NCOLS (sizeof(col_names) / sizeof(col_names[0]))
 

@@ -368,7 +368,7 @@ static void test_split_edges(void **state)
 	p = ms_rec_put_free(&s, p, UINT64_MAX, 0);
 	len = (size_t)(p - raw);
 	n = roundtrip(pk, len);
-	assert_int_equal(packed[0], 2); /* the version written */
+	assert_int_equal(packed[0], 3); /* the version written */
 	/* one low byte per value; high bytes only for values >= 0x80 */
 	assert_int_equal(part_len(pk, P_DT_A), NEDGES + 1);
 	assert_int_equal(part_len(pk, P_DT_F), 2 * NEDGES + 1);
@@ -424,6 +424,98 @@ static void test_split_distances(void **state)
 	ms_packer_destroy(pk);
 }
 
+/* Bytes of part `i` of the last ms_pack(), into `out`; their count. */
+static size_t part_bytes(struct ms_packer *pk, unsigned i, uint8_t *out)
+{
+	const uint8_t *const *part;
+	const size_t *len;
+
+	assert_true(i < ms_pack_parts(pk, &part, &len));
+	memcpy(out, part[i], len[i]);
+	return len[i];
+}
+
+/*
+ * REALLOC records packed (version 3): a block grown in place, one moved
+ * (its old block named by its allocation, then taken again from its
+ * class's LIFO), one moved into a block freed before, one of a block the
+ * frame never saw, one with a weight; one not canonical stays verbatim.
+ * Version 2, which had no packed REALLOC, is read still and refuses one.
+ */
+static void test_realloc_packed(void **state)
+{
+	struct ms_packer *pk = ms_packer_create();
+	struct ms_rec_state s = {0, 0};
+	uint8_t *p = raw, amode[16], *bad;
+	size_t n, len, hdr;
+
+	(void)state;
+	assert_non_null(pk);
+	p = ms_rec_put_sync(&s, p);
+	p = ms_rec_put_alloc(&s, p, 1, 0x1000, 24, 0, 1, MS_WEIGHT_ONE);
+	p = ms_rec_put_realloc(&s, p, 2, 0x1000, 0x1000, 40, 2, MS_WEIGHT_ONE);
+	p = ms_rec_put_realloc(&s, p, 3, 0x1000, 0x2000, 100, 2, MS_WEIGHT_ONE);
+	p = ms_rec_put_alloc(&s, p, 4, 0x1000, 40, 0, 1, MS_WEIGHT_ONE);
+	p = ms_rec_put_free(&s, p, 5, 0x2000);
+	p = ms_rec_put_realloc(&s, p, 6, 0x9000, 0x2000, 100, 3, MS_WEIGHT_ONE);
+	p = ms_rec_put_realloc(&s, p, 7, 0x2000, 0x3000, 5000, 3, 3);
+	bad = p;
+	/* a REALLOC with a two-byte time delta of 1: valid, not canonical */
+	*p++ = MS_REC_REALLOC;
+	*p++ = 0x81;
+	*p++ = 0x00;
+	p = ms_put_varint(p, ms_zigzag(0x100));
+	p = ms_put_varint(p, ms_zigzag(0x100));
+	p = ms_put_varint(p, 8);
+	p = ms_put_varint(p, 4);
+	len = (size_t)(p - raw);
+	n = roundtrip(pk, len);
+	assert_int_equal(packed[0], 3);
+	assert_int_equal(part_len(pk, 1 + 10),
+			 3 /* SYNC */ + (size_t)(p - bad));
+	/* new blocks: explicit, (in place: none), explicit, LIFO, LIFO,
+	 * explicit */
+	assert_int_equal(part_bytes(pk, 1 + 5, amode), 5);
+	assert_memory_equal(amode, ((uint8_t[]){0, 0, 1, 1, 0}), 5);
+	/* the type column: the REALLOC in place flagged so */
+	assert_int_equal(part_bytes(pk, 1 + 0, amode), 9);
+	assert_memory_equal(amode,
+			    ((uint8_t[]){0, MS_REC_ALLOC, MS_REC_REALLOC | 0x40,
+					 MS_REC_REALLOC, MS_REC_ALLOC,
+					 MS_REC_FREE, MS_REC_REALLOC,
+					 MS_REC_REALLOC | MS_RECF_WEIGHT, 0}),
+			    9);
+	/* blocks freed, by distance: the REALLOCs' old blocks and the FREE
+	 * named, but 0x9000, which the frame never allocated (explicit) */
+	assert_int_equal(part_bytes(pk, 1 + 7, amode), 5);
+	assert_memory_equal(amode, ((uint8_t[]){1, 1, 2, 0, 1}), 5);
+	/* their time deltas, sizes, stack ids and the one weight in a
+	 * column of their own, none in the ALLOC columns' */
+	assert_int_equal(part_len(pk, 1 + 13), 4 * 3 + 1 /* 5000 */ + 1);
+	assert_int_equal(part_len(pk, 1 + 3), 2);
+	assert_int_equal(part_len(pk, 1 + 9), 0);
+	/* read as version 2: refused */
+	packed[0] = 2;
+	assert_int_equal(ms_unpack(pk, packed, n, back, len), -EBADMSG);
+	/* a frame without one, as version 2 wrote it (the header without
+	 * the REALLOC column's length, 0), is read exactly */
+	s = (struct ms_rec_state){0, 0};
+	p = ms_rec_put_sync(&s, raw);
+	p = ms_rec_put_alloc(&s, p, 1, 0x1000, 24, 0, 1, MS_WEIGHT_ONE);
+	p = ms_rec_put_free(&s, p, 9, 0x1000);
+	len = (size_t)(p - raw);
+	n = roundtrip(pk, len);
+	hdr = part_len(pk, 0);
+	assert_int_equal(packed[hdr - 1], 0);
+	memmove(packed + hdr - 1, packed + hdr, n - hdr);
+	n--;
+	packed[0] = 2;
+	memset(back, 0xa5, len);
+	assert_int_equal(ms_unpack(pk, packed, n, back, len), 0);
+	assert_memory_equal(back, raw, len);
+	ms_packer_destroy(pk);
+}
+
 /* Frames packed before version 2 still unpack, exactly; damaged, they
  * are refused. */
 static void test_version1_still_read(void **state)
@@ -444,11 +536,12 @@ static void test_version1_still_read(void **state)
 	 * header): not the same records */
 	packed[0] = 2;
 	assert_int_equal(ms_unpack(pk, packed, n, back, len), -EBADMSG);
-	/* the same records packed now: version 2, the same bytes but for
-	 * two more column lengths in the header */
+	/* the same records packed now: version 3, the same bytes but for
+	 * three more column lengths in the header: version 2's high
+	 * columns, and version 3's REALLOC column (0: these hold none) */
 	memcpy(raw, v1_records, len);
-	assert_true(roundtrip(pk, len) <= n + 2 * 2);
-	assert_int_equal(packed[0], 2);
+	assert_true(roundtrip(pk, len) <= n + 2 * 2 + 1);
+	assert_int_equal(packed[0], 3);
 	ms_packer_destroy(pk);
 }
 
@@ -462,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_damage_refused),
 		cmocka_unit_test(test_split_edges),
 		cmocka_unit_test(test_split_distances),
+		cmocka_unit_test(test_realloc_packed),
 		cmocka_unit_test(test_version1_still_read),
 	};
 

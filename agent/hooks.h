@@ -118,8 +118,19 @@ static inline void *ms_on_realloc(void *old, size_t size, uintptr_t caller)
 	tab = ms_g.tab;
 	/* Out of the table first: once freed, the address can be reused. */
 	old_sampled = tab ? ms_addrtab_remove(tab, old) : 1;
-	ts = ms_clock_ticks(&ms_g.clk);
 	p = ms_real.realloc(old, size);
+	/*
+	 * The time is read after the call, as an ALLOC's is: the new block
+	 * may be one another thread freed while this call waited for the
+	 * arena, and that FREE's time (read before its free) must come
+	 * first in the archive's time order, or the block's lifetime is
+	 * split wrongly between the threads and reports find double frees
+	 * that never happened (rg -j2: 0-9 a run; agent_e2e_realloc_race:
+	 * hundreds). The old block's reuse by another thread could now
+	 * come first instead, but only within the instant between glibc's
+	 * release of it, at the end of the call, and this read.
+	 */
+	ts = ms_clock_ticks(&ms_g.clk);
 	if (!p && size != 0) {
 		if (old_sampled && tab)
 			ms_addrtab_insert(tab, old); /* failed: old lives */

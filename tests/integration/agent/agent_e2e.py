@@ -9,6 +9,9 @@ Cases:
                        the program prints (pid, tid, allocs, frees[, name])
                        must match `memscope stats --json` per_thread exactly,
                        and nothing may be dropped.
+  order PROG [ARGS]    as counts (stack depth 0), then `memscope report`
+                       of the archive finds no double free and no free of
+                       an unknown block: the time order across threads holds.
   sampled PROG [ARGS]  tiered and bytes:N: every sampled block's free is
                        recorded (allocs == frees per EXPECT thread).
   signals PROG         allocations in signal handlers: the archive decodes,
@@ -139,6 +142,25 @@ def case_counts_of(stdout, stats):
                  (tid, t.get("name"), name))
     if stats["dropped"] != 0:
         fail("%d events dropped" % stats["dropped"])
+
+
+def case_order(args, tmp):
+    """Counts as the program says, and a report of the archive that finds
+    no double free and no free of an unknown block: the time order across
+    threads puts each block's free before its next allocation."""
+    stdout, stats = record(args, tmp, args.prog, extra=("--stack-depth", "0"))
+    case_counts_of(stdout, stats)
+    env = clean_env()
+    rep = json.loads(subprocess.run(
+        [args.cli, "report", stats["_archive"], "--format", "json",
+         "--no-symbols"], stdout=subprocess.PIPE, env=env, timeout=TIMEOUT,
+        text=True, check=True).stdout)
+    f = rep["findings"]
+    print("report: %d double frees, %d frees of unknown blocks" %
+          (f["double_frees"], f["unknown_frees"]))
+    if f["double_frees"] or f["unknown_frees"]:
+        fail("the report found what never happened: %s" %
+             json.dumps(f["examples"][:3]))
 
 
 def check_manifest(args, stats):
@@ -581,6 +603,7 @@ def case_no_hang(args, tmp):
 
 CASES = {
     "counts": case_counts,
+    "order": case_order,
     "signals": case_signals,
     "api": case_api,
     "sampled": case_sampled,

@@ -43,10 +43,18 @@ int memscope_init(const struct memscope_options *opt);
  */
 int memscope_thread_init(void);
 
-/* Records an allocation of `size` bytes at `ptr` made by a custom allocator. */
+/*
+ * Records an allocation of `size` bytes at `ptr` made by a custom
+ * allocator. Call it after the allocator has handed `ptr` out, and
+ * memscope_track_free() before the block goes back to the allocator:
+ * readers order the events of different threads by the time each call
+ * reads, and a block freed on one thread and handed out again on another
+ * must have its free first (as the agent does for malloc and free).
+ */
 void memscope_track_alloc(const void *ptr, size_t size);
 
-/* Records that `ptr` (from memscope_track_alloc) was released. */
+/* Records that `ptr` (from memscope_track_alloc) is being released; see
+ * memscope_track_alloc() for when to call it. */
 void memscope_track_free(const void *ptr);
 
 /*

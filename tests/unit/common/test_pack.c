@@ -446,7 +446,7 @@ static void test_realloc_packed(void **state)
 {
 	struct ms_packer *pk = ms_packer_create();
 	struct ms_rec_state s = {0, 0};
-	uint8_t *p = raw, amode[16], *bad;
+	uint8_t *p = raw, col[16], *bad;
 	size_t n, len, hdr;
 
 	(void)state;
@@ -475,11 +475,11 @@ static void test_realloc_packed(void **state)
 			 3 /* SYNC */ + (size_t)(p - bad));
 	/* new blocks: explicit, (in place: none), explicit, LIFO, LIFO,
 	 * explicit */
-	assert_int_equal(part_bytes(pk, 1 + 5, amode), 5);
-	assert_memory_equal(amode, ((uint8_t[]){0, 0, 1, 1, 0}), 5);
+	assert_int_equal(part_bytes(pk, 1 + 5, col), 5);
+	assert_memory_equal(col, ((uint8_t[]){0, 0, 1, 1, 0}), 5);
 	/* the type column: the REALLOC in place flagged so */
-	assert_int_equal(part_bytes(pk, 1 + 0, amode), 9);
-	assert_memory_equal(amode,
+	assert_int_equal(part_bytes(pk, 1 + 0, col), 9);
+	assert_memory_equal(col,
 			    ((uint8_t[]){0, MS_REC_ALLOC, MS_REC_REALLOC | 0x40,
 					 MS_REC_REALLOC, MS_REC_ALLOC,
 					 MS_REC_FREE, MS_REC_REALLOC,
@@ -487,8 +487,8 @@ static void test_realloc_packed(void **state)
 			    9);
 	/* blocks freed, by distance: the REALLOCs' old blocks and the FREE
 	 * named, but 0x9000, which the frame never allocated (explicit) */
-	assert_int_equal(part_bytes(pk, 1 + 7, amode), 5);
-	assert_memory_equal(amode, ((uint8_t[]){1, 1, 2, 0, 1}), 5);
+	assert_int_equal(part_bytes(pk, 1 + 7, col), 5);
+	assert_memory_equal(col, ((uint8_t[]){1, 1, 2, 0, 1}), 5);
 	/* their time deltas, sizes, stack ids and the one weight in a
 	 * column of their own, none in the ALLOC columns' */
 	assert_int_equal(part_len(pk, 1 + 13), 4 * 3 + 1 /* 5000 */ + 1);

@@ -585,15 +585,11 @@ int ms_pack_other(struct ms_packer *pk, const uint8_t *p, size_t len,
 	}
 	if (ev->type == MS_REC_REALLOC && realloc_fields(p, len, ev, &f) == 0) {
 		pack_realloc(pk, p[0], &f);
-		pk->map[map_slot(f.addr, 64 - pk->map_bits)] =
-			(struct map_ent){f.addr, ++pk->seq, size_class(f.size)};
-		pk->raw_len += len;
-		pk->nrec++;
-		return 0;
+	} else {
+		*pk->w[C_TYPE]++ = 0;
+		memcpy(pk->w[C_VERB], p, len);
+		pk->w[C_VERB] += len;
 	}
-	*pk->w[C_TYPE]++ = 0;
-	memcpy(pk->w[C_VERB], p, len);
-	pk->w[C_VERB] += len;
 	if (ev->type == MS_REC_ALLOC || ev->type == MS_REC_REALLOC) {
 		pk->map[map_slot(ev->addr, 64 - pk->map_bits)] =
 			(struct map_ent){ev->addr, ++pk->seq,
@@ -672,8 +668,7 @@ static inline int rd_u(struct rd *r, uint64_t *v)
 /* The columns of a packed frame, a cursor each. */
 struct cols {
 	struct rd c[NCOL];
-	int version;
-	int split; /* version 2 on: C_DT_A, ... have high columns */
+	int version; /* from 2 on, C_DT_A, ... have high columns */
 };
 
 /*
@@ -688,7 +683,7 @@ static inline int rd_col(struct cols *c, int lo, int hi, uint64_t *v)
 	uint64_t h;
 	uint8_t b;
 
-	if (!c->split)
+	if (c->version == PACK_VERSION_1)
 		return rd_u(l, v);
 	if (l->p >= l->end)
 		return -1;
@@ -711,25 +706,43 @@ struct unpacking {
 	size_t seq_max; /* no more fit in the records' length */
 };
 
+/*
+ * The block a FREE names, or a REALLOC its old one: by distance to its
+ * allocation in the frame (`*cls` its class), else explicitly, from the
+ * stream's last address (`*cls` -1). 0, or -1 when damaged.
+ */
+static inline int unpack_freed(struct unpacking *u, struct cols *c,
+			       uint64_t *addr, int *cls)
+{
+	uint64_t d, zz;
+
+	if (rd_col(c, C_FDIST, C_ADDR_HI, &d) < 0 || d > u->seq)
+		return -1;
+	if (d) {
+		*addr = u->pk->seq_addr[u->seq + 1 - d];
+		*cls = u->pk->seq_cls[u->seq + 1 - d];
+		return 0;
+	}
+	if (rd_col(c, C_FADDR, C_ADDR_HI, &zz) < 0)
+		return -1;
+	*addr = u->s.last_addr + (uint64_t)ms_unzigzag(zz);
+	*cls = -1;
+	return 0;
+}
+
 /* A FREE of the packed stream at `w`; its end, or NULL when damaged. */
 static inline uint8_t *unpack_free(struct unpacking *u, struct cols *c,
 				   uint8_t t, uint8_t *w)
 {
-	struct ms_packer *pk = u->pk;
-	uint64_t dt, d, zz, addr;
+	uint64_t dt, addr;
+	int cls;
 
 	if (rd_col(c, C_DT_F, C_TIME_HI, &dt) < 0 ||
 	    u->s.last_ts + dt < u->s.last_ts ||
-	    rd_col(c, C_FDIST, C_ADDR_HI, &d) < 0 || d > u->seq)
+	    unpack_freed(u, c, &addr, &cls) < 0)
 		return NULL;
-	if (d) {
-		addr = pk->seq_addr[u->seq + 1 - d];
-		lifo_push(&pk->lifo[pk->seq_cls[u->seq + 1 - d]], addr);
-	} else {
-		if (rd_col(c, C_FADDR, C_ADDR_HI, &zz) < 0)
-			return NULL;
-		addr = u->s.last_addr + (uint64_t)ms_unzigzag(zz);
-	}
+	if (cls >= 0)
+		lifo_push(&u->pk->lifo[cls], addr);
 	return ms_rec_put_free_flags(&u->s, w, u->s.last_ts + dt, addr,
 				     t & MS_RECF_LEVEL);
 }
@@ -791,24 +804,16 @@ static inline uint8_t *unpack_realloc(struct unpacking *u, struct cols *c,
 {
 	struct ms_packer *pk = u->pk;
 	struct realloc_fields f = {.weight = MS_WEIGHT_ONE};
-	uint64_t d, zz;
-	uint8_t cls, ocls = 0, j;
+	uint64_t zz;
+	uint8_t cls, j;
+	int ocls;
 
 	if (rd_u(&c->c[C_REAL], &f.dt) < 0 ||
 	    u->s.last_ts + f.dt < u->s.last_ts ||
 	    rd_u(&c->c[C_REAL], &f.size) < 0 ||
 	    rd_u(&c->c[C_REAL], &f.stack) < 0 ||
-	    rd_col(c, C_FDIST, C_ADDR_HI, &d) < 0 || d > u->seq ||
-	    u->seq >= u->seq_max)
+	    unpack_freed(u, c, &f.old, &ocls) < 0 || u->seq >= u->seq_max)
 		return NULL;
-	if (d) {
-		f.old = pk->seq_addr[u->seq + 1 - d];
-		ocls = pk->seq_cls[u->seq + 1 - d];
-	} else {
-		if (rd_col(c, C_FADDR, C_ADDR_HI, &zz) < 0)
-			return NULL;
-		f.old = u->s.last_addr + (uint64_t)ms_unzigzag(zz);
-	}
 	if ((t & MS_RECF_WEIGHT) &&
 	    (rd_u(&c->c[C_REAL], &f.weight) < 0 || f.weight == 0 ||
 	     f.weight == MS_WEIGHT_ONE))
@@ -827,7 +832,7 @@ static inline uint8_t *unpack_realloc(struct unpacking *u, struct cols *c,
 			return NULL;
 		f.addr = f.old + (uint64_t)ms_unzigzag(zz);
 	}
-	if (d && !(t & PACKF_IN_PLACE))
+	if (ocls >= 0 && !(t & PACKF_IN_PLACE))
 		lifo_push(&pk->lifo[ocls], f.old);
 	seq_put(pk, ++u->seq, f.addr, cls);
 	return ms_rec_put_realloc(&u->s, w, u->s.last_ts + f.dt, f.old, f.addr,
@@ -911,7 +916,6 @@ static int read_cols(const uint8_t *in, size_t len, size_t raw_len,
 	    ms_get_varint(&in_rd.p, in_rd.end, nrec) < 0 || *nrec > raw_len)
 		return -EBADMSG;
 	c->version = in[0];
-	c->split = in[0] != PACK_VERSION_1;
 	ncol = c->version == PACK_VERSION     ? NCOL
 	       : c->version == PACK_VERSION_2 ? NCOL_2
 					      : NCOL_1;

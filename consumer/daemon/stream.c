@@ -324,29 +324,57 @@ static void account(struct ms_stream *s, const struct ms_event *e)
 				      : 0);
 }
 
-/* Records the packer hands the live heap at a time (pack.h). */
+/* Records the packer hands the live heap at most at a time (pack.h). */
 #define MS_TAP_BATCH 1024
 
 /*
- * The packer's run over [p, end); the records it takes go on to the live
- * heap when a client listens. Returns the bytes taken.
+ * The ALLOC and FREE records the packer hands the live heap, gathered
+ * over its runs and applied a batch at a time: a run ends at a byte bound
+ * (pack.c) after about 400 records, of which one in thirty or so is
+ * handed on when the live heap follows few addresses, and ms_live_apply()
+ * fetches its table's slots ahead only within a batch. Applied before any
+ * record the general decoder takes (it may end a block of the batch) and
+ * at the end of what was copied.
  */
-static size_t pack_run(struct ms_stream *s, const uint8_t *p,
-		       const uint8_t *end, struct ms_pack_counts *c)
+struct live_batch {
+	struct ms_pack_tap tap;
+	uint64_t records; /* the packer took, since the last apply */
+	struct ms_tap_rec rec[MS_TAP_BATCH];
+};
+
+static void live_apply(struct ms_stream *s, struct live_batch *b)
 {
 	struct ms_live *l = s->cfg.live;
-	struct ms_tap_rec rec[MS_TAP_BATCH];
-	struct ms_pack_tap tap;
+
+	if (!b || !b->records)
+		return;
+	ms_live_apply(l, s->live_thr, s->stacks->site, s->stacks->cap,
+		      b->tap.rec, b->tap.n);
+	ms_live_seen(l, b->records);
+	ms_live_quiet(l, s->live_thr, s->dec.last_ts);
+	b->tap.n = 0;
+	b->tap.bits = l->sel_bits; /* ms_live_seen() may have changed it */
+	b->records = 0;
+}
+
+/*
+ * The packer's run over [p, end); the records it takes go on to the live
+ * heap when a client listens (`b`, else NULL). Returns the bytes taken.
+ */
+static size_t pack_run(struct ms_stream *s, const uint8_t *p,
+		       const uint8_t *end, struct ms_pack_counts *c,
+		       struct live_batch *b)
+{
 	size_t f;
 
-	if (!l || !l->on)
+	if (!b)
 		return ms_pack_run(s->pk, &s->dec, p, end, c, NULL);
-	tap = (struct ms_pack_tap){l->sel_bits, rec, 0, MS_TAP_BATCH};
-	f = ms_pack_run(s->pk, &s->dec, p, end, c, &tap);
-	ms_live_apply(l, s->live_thr, s->stacks->site, s->stacks->cap, rec,
-		      tap.n);
-	ms_live_seen(l, c->records);
-	ms_live_quiet(l, s->live_thr, s->dec.last_ts);
+	f = ms_pack_run(s->pk, &s->dec, p, end, c, &b->tap);
+	if (f)
+		b->records += c->records;
+	/* the next run's byte bound follows the room left (pack.c) */
+	if (b->tap.n >= MS_TAP_BATCH / 2)
+		live_apply(s, b);
 	return f;
 }
 
@@ -358,9 +386,17 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 		       size_t *kept, ms_stream_tap_fn *tap, void *ctx)
 {
 	struct ms_event ev;
+	struct ms_live *l = s->cfg.live;
+	struct live_batch lb, *b = NULL;
 	size_t off = 0;
 	int err = 0;
 
+	if (!tap && s->pk && l && l->on) {
+		lb.tap = (struct ms_pack_tap){l->sel_bits, lb.rec, 0,
+					      MS_TAP_BATCH};
+		lb.records = 0;
+		b = &lb;
+	}
 	while (off < n) {
 		const uint8_t *p = s->buf + start + off;
 		struct ms_rec_state before;
@@ -369,7 +405,7 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 		if (!tap && s->pk) {
 			/* the packer checks and packs ALLOC and FREE at once */
 			struct ms_pack_counts c;
-			size_t f = pack_run(s, p, s->buf + start + n, &c);
+			size_t f = pack_run(s, p, s->buf + start + n, &c, b);
 
 			if (f) {
 				if (s->count == 0)
@@ -384,6 +420,7 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 				continue;
 			}
 		}
+		live_apply(s, b); /* this record may end a block of the batch */
 		before = s->dec;
 		k = ms_rec_decode(&s->dec, p, n - off, &ev);
 		if (k == -ENODATA)
@@ -407,6 +444,7 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 			tap_event(s, &ev, tap, ctx);
 		off += (size_t)k;
 	}
+	live_apply(s, b);
 	*kept = off;
 	return err;
 }

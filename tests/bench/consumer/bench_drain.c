@@ -234,6 +234,21 @@ static int drain_ring(struct ms_ring *c, struct ms_stream *s, uint64_t visit)
 	return 0;
 }
 
+/* The live heap's table as seen after each turn (--verbose). */
+struct table_seen {
+	uint64_t blocks_sum, tombs_sum, pend_sum, visits;
+	uint32_t cap_max;
+};
+
+static void sample(const struct ms_live *live, struct table_seen *t)
+{
+	t->cap_max = live->cap > t->cap_max ? live->cap : t->cap_max;
+	t->blocks_sum += live->nblocks;
+	t->tombs_sum += live->ntombs;
+	t->pend_sum += live->npend - live->pend_head;
+	t->visits++;
+}
+
 /* One run over fresh rings and streams; `live` feeds a live heap too. */
 static int run(long events, long threads, long level, long visit,
 	       const char *dir, int live_on, struct result *res)
@@ -243,8 +258,7 @@ static int run(long events, long threads, long level, long visit,
 	struct prod *p;
 	struct ms_ring *c;
 	uint64_t busy = 0, total = 0, raw = 0, disk = 0, recs = 0;
-	uint64_t blocks_sum = 0, tombs_sum = 0, pend_sum = 0, visits = 0;
-	uint32_t cap_max = 0;
+	struct table_seen table = {0};
 
 	p = calloc((size_t)threads, sizeof(*p));
 	c = calloc((size_t)threads, sizeof(*c));
@@ -294,14 +308,8 @@ static int run(long events, long threads, long level, long visit,
 			if (drain_ring(&c[t], &s[t], (uint64_t)visit) < 0)
 				return -1;
 			busy += cpu_ns() - t0;
-			if (live) {
-				cap_max = live->cap > cap_max ? live->cap
-							      : cap_max;
-				blocks_sum += live->nblocks;
-				tombs_sum += live->ntombs;
-				pend_sum += live->npend - live->pend_head;
-				visits++;
-			}
+			if (live)
+				sample(live, &table);
 			/* refilled after its turn: what the next turn reads
 			 * has left the caches, as a producer's writes on
 			 * another core would have */
@@ -316,6 +324,9 @@ static int run(long events, long threads, long level, long visit,
 			return -1;
 		ms_stream_flush(&s[t]);
 		busy += cpu_ns() - t0;
+		/* the rings may have held every event from the start */
+		if (live)
+			sample(live, &table);
 		recs += s[t].n.records;
 		raw += s[t].n.raw_bytes;
 		disk += s[t].n.disk_bytes;
@@ -331,9 +342,10 @@ static int run(long events, long threads, long level, long visit,
 			"%.0f blocks, %.0f tombstones and %.0f listed frees; "
 			"%llu sweeps and rehashes over %llu slots; 1 address "
 			"in %u\n",
-			cap_max, (double)blocks_sum / (double)visits,
-			(double)tombs_sum / (double)visits,
-			(double)pend_sum / (double)visits,
+			table.cap_max,
+			(double)table.blocks_sum / (double)table.visits,
+			(double)table.tombs_sum / (double)table.visits,
+			(double)table.pend_sum / (double)table.visits,
 			(unsigned long long)live->passes,
 			(unsigned long long)live->pass_slots,
 			1u << live->sel_bits);

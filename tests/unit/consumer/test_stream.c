@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "live.h"
 #include "record.h"
 #include "ring_abi.h"
 #include "segment.h"
@@ -376,6 +377,83 @@ static void test_packed_exactly(void **state)
 }
 
 /*
+ * The live heap is fed as the stream packs: the records the packer hands
+ * on are gathered over its runs and applied a batch at a time, before any
+ * record the general decoder takes and at the end of each piece. After
+ * every piece fed, in pieces of every length, the thread's figures are
+ * exactly those of the whole records taken so far.
+ */
+static void test_live_fed_in_pieces(void **state)
+{
+	enum { N = 6000 };
+	static uint8_t ring[1 << 18];
+	static size_t end[2 * N + 2]; /* each record's end */
+	static uint64_t alloc_b[2 * N + 2], free_b[2 * N + 2]; /* up to it */
+	struct ms_rec_state rs = {0, 0};
+	uint64_t ab = 0, fb = 0, ts = 200;
+	size_t nrec = 1, done = 0, step = 1, len, k = 0; /* end[0]: none */
+	struct ms_live *l = ms_live_create(7);
+	struct ms_stream_cfg c;
+	struct ms_stream s;
+	uint8_t *p = ring;
+
+	(void)state;
+	assert_non_null(l);
+	ms_live_enable(l, ms_mono_ns());
+	l->exact = 1; /* else its rate here would have it follow fewer */
+	p = ms_rec_put_clock(&rs, p, 100, 5000, 1000000000u);
+	end[nrec++] = (size_t)(p - ring);
+	for (uint64_t n = 0; n < N; n++) {
+		uint64_t a = 0x7f0000000000ull + n * 64, size = 16 + n % 300;
+
+		p = ms_rec_put_alloc(&rs, p, ts++, a, size, 0, 0,
+				     MS_WEIGHT_ONE);
+		ab += size;
+		alloc_b[nrec] = ab;
+		free_b[nrec] = fb;
+		end[nrec++] = (size_t)(p - ring);
+		if (n % 500 == 499) { /* moved: the general decoder's */
+			p = ms_rec_put_realloc(&rs, p, ts++, a,
+					       a + 0x10000000000ull, size + 1,
+					       0, MS_WEIGHT_ONE);
+			ab += size + 1;
+			fb += size;
+		} else if (n % 3 == 0) {
+			p = ms_rec_put_free(&rs, p, ts++, a);
+			fb += size;
+		} else {
+			continue;
+		}
+		alloc_b[nrec] = ab;
+		free_b[nrec] = fb;
+		end[nrec++] = (size_t)(p - ring);
+	}
+	len = (size_t)(p - ring);
+	assert_true(len <= sizeof(ring));
+	cfg(&c, 64 << 10, 64 << 20);
+	c.live = l;
+	assert_int_equal(ms_stream_init(&s, &c), 0);
+	assert_true(s.live_thr >= 0);
+	while (done < len) {
+		size_t give = len - done < step ? len - done : step;
+		ssize_t n = ms_stream_feed(&s, ring + done, give, NULL, NULL);
+		const struct ms_live_fig *f = &l->thr[s.live_thr].f;
+
+		assert_true(n >= 0);
+		done += (size_t)n;
+		while (k + 1 < nrec && end[k + 1] <= done)
+			k++;
+		assert_int_equal(end[k], done); /* whole records */
+		assert_int_equal(f->alloc_bytes, alloc_b[k]);
+		assert_int_equal(f->free_bytes, free_b[k]);
+		step = (size_t)n < give ? step + 7 : step * 5 % 9000 + 1;
+	}
+	assert_int_equal(l->thr[s.live_thr].f.alloc_bytes, ab);
+	assert_int_equal(ms_stream_finish(&s, 0), 0);
+	ms_live_destroy(l);
+}
+
+/*
  * The age bound closes a frame open for a second, and only then: a tick
  * whose `now` was read before the frame began (the poller reads the clock
  * once per pass) must not see it as 2^64 ns old.
@@ -520,6 +598,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_tap_sees_events_and_callers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tick_age, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_live_fed_in_pieces, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_small_stream_handed_over,
 						setup, teardown),
 	};

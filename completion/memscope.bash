@@ -10,8 +10,8 @@
 # The option lists follow each command's --help; the test
 # tests/integration/package/completion_test.sh checks that they do.
 
-_memscope_commands="consumer run record tail top snapshot stats dump report
-	export diff symbolize"
+_memscope_commands="consumer run record tail top snapshot stats compact dump
+	report export diff symbolize"
 
 # Options of the consumer, which record takes as well.
 _memscope_consumer_opts="--session --out --sampling --stack-depth --ring-kb
@@ -33,6 +33,7 @@ _memscope_opts()
 		--no-symbols --help" ;;
 	snapshot) echo "--session -o --pid --no-symbols --help" ;;
 	stats) echo "--json --verify --help" ;;
+	compact) echo "--level --jobs --help" ;;
 	dump) echo "--json --pid --tid --help" ;;
 	report) echo "--format -o --top --width $_memscope_view_opts --help" ;;
 	export) echo "--format -o --weight $_memscope_view_opts --help" ;;
@@ -132,7 +133,7 @@ _memscope()
 		return
 	fi
 	case $cmd in
-	stats | dump | report | export | diff | symbolize)
+	stats | compact | dump | report | export | diff | symbolize)
 		_memscope_reply -d -- "$cur" ;;
 	run | record)
 		_memscope_reply -W "--" -- "$cur" ;;

@@ -4,6 +4,7 @@
  * into thread streams, and the manifest read (never trusted for a count).
  */
 #include "archive.h"
+#include "archive_compact.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -85,6 +86,15 @@ static int listing_add(struct listing *l, const struct seg_entry *e)
 	}
 	l->e[l->n++] = *e;
 	return 0;
+}
+
+/* What an interrupted `memscope compact` left (archive_compact.h): the
+ * segment beside it is whole, and compact removes it the next time. */
+static int is_compact_tmp(const char *name)
+{
+	size_t len = strlen(name), k = strlen(MS_COMPACT_TMP);
+
+	return len > k && !strcmp(name + len - k, MS_COMPACT_TMP);
 }
 
 /* "bundle-<k>.msbun" */
@@ -192,6 +202,8 @@ static int list_seg(struct ms_archive *a, struct listing *l, uint32_t pid,
 		free(e.path);
 		return err;
 	}
+	if (is_compact_tmp(name))
+		goto out_free;
 	if (parse_seg_name(name, &e.tid, &e.seq)) {
 		ms_archive_error(
 			a, e.path, 0, 0,

@@ -288,9 +288,11 @@ static int items(struct parser *ps, struct ms_json_node *parent, char close,
 static struct ms_json_node *value(struct parser *ps, int depth)
 {
 	struct ms_json_node *n = NULL;
+	size_t off;
 	char c;
 
 	skip_ws(ps);
+	off = (size_t)(ps->p - ps->start);
 	if (ps->p >= ps->end || depth > MS_JSON_MAX_DEPTH) {
 		fail(ps);
 		return NULL;
@@ -321,6 +323,8 @@ static struct ms_json_node *value(struct parser *ps, int depth)
 	} else {
 		fail(ps);
 	}
+	if (n)
+		n->off = off;
 	return n;
 }
 

@@ -35,6 +35,7 @@ struct ms_json_node {
 	size_t key_len;
 	const struct ms_json_node *child; /* first element / member */
 	const struct ms_json_node *next;  /* next sibling */
+	size_t off; /* of the value's first byte in the text parsed */
 };
 
 struct ms_json;

@@ -14,6 +14,7 @@ int ms_cmd_tail(int argc, char **argv);
 int ms_cmd_top(int argc, char **argv);
 int ms_cmd_snapshot(int argc, char **argv);
 int ms_cmd_stats(int argc, char **argv);
+int ms_cmd_compact(int argc, char **argv);
 int ms_cmd_dump(int argc, char **argv);
 int ms_cmd_report(int argc, char **argv);
 int ms_cmd_symbolize(int argc, char **argv);

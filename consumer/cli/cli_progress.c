@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "cli_progress.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,4 +58,18 @@ void ms_cli_on_progress(struct ms_archive *a, void *arg)
 void ms_cli_progress_done(struct ms_cli_progress *c)
 {
 	progress_clear(c);
+}
+
+int ms_cli_archive_operand(const char *cmd, int argc, char **argv,
+			   const char **dir)
+{
+	if (optind != argc - 1) {
+		fprintf(stderr,
+			"memscope %s: expected one ARCHIVE directory; try "
+			"'memscope %s --help'\n",
+			cmd, cmd);
+		return 2;
+	}
+	*dir = argv[optind];
+	return -1;
 }

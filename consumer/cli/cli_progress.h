@@ -26,4 +26,9 @@ void ms_cli_on_progress(struct ms_archive *a, void *arg);
 /* Clears the progress line. */
 void ms_cli_progress_done(struct ms_cli_progress *c);
 
+/* The one ARCHIVE operand of command `cmd` after its options (optind):
+ * -1 with *dir set, or 2 (a usage error, said on stderr). */
+int ms_cli_archive_operand(const char *cmd, int argc, char **argv,
+			   const char **dir);
+
 #endif

@@ -290,13 +290,7 @@ static int parse_args(int argc, char **argv, struct dump_opts *o)
 			return 2;
 		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "memscope dump: expected one ARCHIVE "
-				"directory; try 'memscope dump --help'\n");
-		return 2;
-	}
-	o->dir = argv[optind];
-	return -1;
+	return ms_cli_archive_operand("dump", argc, argv, &o->dir);
 }
 
 int ms_cmd_dump(int argc, char **argv)

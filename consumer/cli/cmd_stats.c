@@ -271,13 +271,7 @@ static int parse_args(int argc, char **argv, int *json, int *verify,
 			return 2;
 		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "memscope stats: expected one ARCHIVE "
-				"directory; try 'memscope stats --help'\n");
-		return 2;
-	}
-	*dir = argv[optind];
-	return -1;
+	return ms_cli_archive_operand("stats", argc, argv, dir);
 }
 
 int ms_cmd_stats(int argc, char **argv)

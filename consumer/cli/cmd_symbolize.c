@@ -83,7 +83,7 @@ int ms_cmd_symbolize(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	const char *debug_dirs = NULL;
+	const char *debug_dirs = NULL, *dir;
 	int c, quiet = 0;
 
 	optind = 1;
@@ -100,11 +100,8 @@ int ms_cmd_symbolize(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "memscope symbolize: expected one ARCHIVE "
-				"directory; try 'memscope symbolize --help'\n");
-		return 2;
-	}
-	return ms_symbolize_archive(argv[optind], debug_dirs, "symbolize",
-				    quiet);
+	c = ms_cli_archive_operand("symbolize", argc, argv, &dir);
+	if (c >= 0)
+		return c;
+	return ms_symbolize_archive(dir, debug_dirs, "symbolize", quiet);
 }

@@ -18,6 +18,8 @@ static const struct {
 	{"snapshot", ms_cmd_snapshot,
 	 "live heap of a running session now, as pprof"},
 	{"stats", ms_cmd_stats, "summary counts of an archive"},
+	{"compact", ms_cmd_compact,
+	 "a finished archive written again, smaller"},
 	{"dump", ms_cmd_dump, "decoded events of an archive"},
 	{"report", ms_cmd_report, "where the memory went: peak, leaks, sites"},
 	{"export", ms_cmd_export,

@@ -9,6 +9,7 @@ fake agent (known events) and checks the archive with `memscope stats
 --json`. Exits 0 on success, 1 with a message on failure.
 """
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -531,6 +532,122 @@ def sc_stats_manifest(args, tmp):
           (g["counted_from"], g["events"]))
 
 
+def sc_compact(args, tmp):
+    """Issue 12: `compact` writes a finished archive's segments again at a
+    higher zstd level. The records read back the same (dump, stats from
+    the manifest and from every frame), the manifest's byte counts follow
+    the files, and no file is larger. A damaged segment, a running
+    session's archive and a compaction's leftover are handled."""
+    _, st, total, threads = run_basic(args, tmp)
+    out = tmp + "/arc"
+    compare(st, total, threads)
+
+    def run(*argv):
+        return subprocess.run([args.cli] + list(argv), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              timeout=TIMEOUT)
+
+    def segs(d):
+        return {os.path.relpath(os.path.join(r, n), d):
+                os.path.getsize(os.path.join(r, n))
+                for r, _, ns in os.walk(d) for n in ns if n.endswith(".mseg")}
+
+    def fast(d):
+        p = run("stats", d, "--json")
+        return p.returncode, json.loads(p.stdout)
+
+    dump0 = run("dump", out).stdout
+    check(dump0.count("\n") >= st["events"], "dump of %d lines" %
+          dump0.count("\n"))
+    before = segs(out)
+    for damaged in ("/arc-cut", "/arc-running"):
+        shutil.copytree(out, tmp + damaged)
+    # a leftover of an interrupted compaction: ignored by readers, removed
+    victim = sorted(before)[len(before) // 2]
+    left = os.path.join(out, victim) + ".compact-tmp"
+    with open(left, "wb") as fh:
+        fh.write(b"half a segment")
+    rc, f = fast(out)
+    check(rc == 0 and f["counted_from"] == "manifest",
+          "a compaction's leftover: stats exit %d, counted from %s" %
+          (rc, f["counted_from"]))
+
+    p = run("compact", out)
+    check(p.returncode == 0, "compact exit %d: %s" % (p.returncode,
+                                                     p.stderr))
+    print(p.stdout.strip())
+    after = segs(out)
+    check(sorted(after) == sorted(before), "the segment files changed")
+    check(all(after[k] <= before[k] for k in after), "a segment grew")
+    check(sum(after.values()) < sum(before.values()),
+          "nothing smaller: %d bytes" % sum(after.values()))
+    check(not os.path.exists(left), "the leftover is still there")
+    check(run("dump", out).stdout == dump0, "dump differs after compact")
+    rc, f = fast(out)
+    check(rc == 0 and f["counted_from"] == "manifest",
+          "compacted: stats exit %d, counted from %s" %
+          (rc, f["counted_from"]))
+    check(f["bytes_on_disk"] == sum(after.values()),
+          "manifest says %d bytes, the files hold %d" %
+          (f["bytes_on_disk"], sum(after.values())))
+    on_disk = {}
+    for k, v in after.items():
+        pid = k.split("/")[0]
+        tid = k.split("/")[1].split("-")[0]
+        on_disk[(pid, tid)] = on_disk.get((pid, tid), 0) + v
+    for t in f["per_thread"]:
+        key = (str(t["pid"]), str(t["tid"]))
+        check(t["bytes_on_disk"] == on_disk.get(key, 0),
+              "thread %s: manifest %d bytes, files %d" %
+              (key, t["bytes_on_disk"], on_disk.get(key, 0)))
+    g = json.loads(run("stats", out, "--json", "--verify").stdout)
+    check(g["events"] == st["events"] and g["per_thread"] == f["per_thread"],
+          "every frame read: the counts differ from the manifest's")
+    compare(f, total, threads)
+    # again: nothing smaller, nothing changed
+    p = run("compact", out)
+    check(p.returncode == 0 and segs(out) == after and
+          run("dump", out).stdout == dump0,
+          "a second compact changed the archive (exit %d)" % p.returncode)
+
+    # a segment cut short: left as it is, the others compacted, exit 1
+    cut = os.path.join(tmp + "/arc-cut", victim)
+    with open(cut, "r+b") as fh:
+        fh.truncate(before[victim] - 40)
+    p = run("compact", tmp + "/arc-cut")
+    check(p.returncode == 1 and victim in p.stderr and "left as it is"
+          in p.stderr, "a cut segment: exit %d, %s" % (p.returncode,
+                                                      p.stderr))
+    got = segs(tmp + "/arc-cut")
+    check(got[victim] == before[victim] - 40, "the cut segment changed")
+    check(all(got[k] == after[k] for k in got if k != victim),
+          "the other segments were not compacted as in the whole archive")
+
+    # a running session's archive: refused, nothing written
+    mf = tmp + "/arc-running/manifest.json"
+    with open(mf) as fh:
+        m = fh.read()
+    with open(mf, "w") as fh:
+        fh.write(m.replace('"state": "finished"', '"state": "running"'))
+    p = run("compact", tmp + "/arc-running")
+    check(p.returncode == 1 and "not finished" in p.stderr and
+          segs(tmp + "/arc-running") == before,
+          "a running archive: exit %d, %s" % (p.returncode, p.stderr))
+    p = run("compact", "--level", "20", out)
+    check(p.returncode == 2 and "1 to 19" in p.stderr,
+          "--level 20: exit %d" % p.returncode)
+    # one compaction at a time: another one's temporary files are its own
+    fd = os.open(tmp + "/arc-running", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        p = run("compact", tmp + "/arc-running")
+        check(p.returncode == 1 and "another" in p.stderr,
+              "while another compacts: exit %d, %s" % (p.returncode,
+                                                       p.stderr))
+    finally:
+        os.close(fd)
+
+
 def sc_old_format(args, tmp):
     """Issue 12: segments of major 1 (64-byte header, 48-byte frame
     headers, index and footer), as `record` wrote them before the compact
@@ -575,6 +692,7 @@ SCENARIOS = {
     "killed": sc_killed, "other-uid": sc_other_uid, "sigterm": sc_sigterm,
     "in-use": sc_in_use, "utf8": sc_utf8, "modes": sc_modes,
     "stats-manifest": sc_stats_manifest, "old-format": sc_old_format,
+    "compact": sc_compact,
     "time-resolution": sc_time_resolution,
 }
 

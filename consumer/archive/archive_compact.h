@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Compaction (`memscope compact`): a finished archive's segments written
+ * again at a higher zstd level, frame for frame, and the manifest's byte
+ * counts made to match. The consumer compresses at a fast level because
+ * it must keep up with the program; afterwards there is time for more
+ * (docs/usage.md, "memscope compact").
+ *
+ * A segment is rewritten to a temporary file beside it, read back and
+ * compared with the original frame by frame (records, counts and times),
+ * made durable, and renamed over the original only when it is smaller: a
+ * crash at any point leaves every segment whole, old or new. Segments
+ * that are damaged or unfinished, and bundles, are left as they are.
+ */
+#ifndef MS_ARCHIVE_COMPACT_H
+#define MS_ARCHIVE_COMPACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ms_archive;
+
+/* Suffix of the temporary file of a segment being compacted. */
+#define MS_COMPACT_TMP ".compact-tmp"
+
+/*
+ * Rewrites the segment file `path` at zstd level `level`. *before and
+ * *after get its size before and after (equal when it is kept). Returns 1
+ * when it was replaced, 0 when the rewrite was not smaller (kept),
+ * -EBADMSG when the segment is damaged or was never finished (kept;
+ * `why` says what), -EIO when the rewrite did not read back the same
+ * (kept), or -errno.
+ */
+int ms_compact_segment(const char *path, int level, uint64_t *before,
+		       uint64_t *after, char *why, size_t why_len);
+
+/*
+ * Subtracts `saved[i]` bytes (one entry per a->threads[i]) from the
+ * bytes_on_disk of thread i, of its process and of the totals in
+ * `dir`/manifest.json, written to a temporary file and renamed over it.
+ * Returns 0, -ENOENT when the manifest lists no such counts (left as it
+ * is), or -errno.
+ */
+int ms_compact_manifest(const char *dir, const struct ms_archive *a,
+			const uint64_t *saved);
+
+#endif

@@ -26,7 +26,7 @@ _memscope_opts()
 	consumer) echo "$_memscope_consumer_opts --metrics --metrics-threads
 		--profile-every --profile-dir --profile-keep --push --service" ;;
 	run) echo "--session --help" ;;
-	record) echo "$_memscope_consumer_opts --no-symbolize" ;;
+	record) echo "$_memscope_consumer_opts --no-symbolize --compact" ;;
 	tail) echo "--session --pid --tid --min-size --json --count --all
 		--window --help" ;;
 	top) echo "--session --pid --interval --json --once --suspect

@@ -180,6 +180,11 @@ int ms_compact_segment(const char *path, int level, uint64_t *before,
 	}
 	rc = rewrite(r, tmp, level, why, why_len);
 	ms_seg_close(r);
+	/* the archive's files keep their modes (0600 unless shared) */
+	if (!rc && chmod(tmp, st.st_mode & 07777) < 0) {
+		rc = -errno;
+		say(why, why_len, strerror(errno));
+	}
 	if (!rc)
 		rc = same_frames(path, tmp, why, why_len);
 	if (!rc && stat(tmp, &st) < 0) {
@@ -259,25 +264,48 @@ static uint64_t saved_of(const struct ms_archive *a, const uint64_t *saved,
 	return s;
 }
 
-static int thread_edits(const struct ms_archive *a, const uint64_t *saved,
+/*
+ * The per-thread entries of process `pid`. A thread may have several (a
+ * ring reused after it ended is a new entry): what it saved is taken from
+ * them in turn, each giving at most what it holds. `left` (per
+ * a->threads[i]) is what is still to take.
+ */
+static int thread_edits(const struct ms_archive *a, uint64_t *left,
 			uint64_t pid, const struct ms_json_node *ts,
 			struct edits *ed)
 {
 	for (const struct ms_json_node *t = ts ? ts->child : NULL; t;
 	     t = t->next) {
-		uint64_t tid;
+		const struct ms_json_node *b = ms_json_get(t, "bytes_on_disk");
+		uint64_t tid, v, take;
 		int rc;
 
-		if (ms_json_u64(ms_json_get(t, "tid"), &tid) < 0)
+		if (ms_json_u64(ms_json_get(t, "tid"), &tid) < 0 ||
+		    ms_json_u64(b, &v) < 0)
 			return -ENOENT;
 		for (size_t i = 0; i < a->nthreads; i++) {
 			if (a->threads[i].pid != pid ||
 			    a->threads[i].tid != tid)
 				continue;
-			rc = sub(ed, ms_json_get(t, "bytes_on_disk"), saved[i]);
+			take = left[i] < v ? left[i] : v;
+			rc = sub(ed, b, take);
 			if (rc)
 				return rc;
+			left[i] -= take;
 		}
+	}
+	return 0;
+}
+
+/* Whether a process lists fewer threads than it had. */
+static int threads_omitted(const struct ms_json_node *ps)
+{
+	for (const struct ms_json_node *p = ps->child; p; p = p->next) {
+		uint64_t n;
+
+		if (ms_json_u64(ms_json_get(p, "threads_not_listed"), &n) < 0 ||
+		    n)
+			return 1;
 	}
 	return 0;
 }
@@ -287,32 +315,43 @@ static int find_edits(const struct ms_archive *a, const uint64_t *saved,
 		      const struct ms_json_node *root, struct edits *ed)
 {
 	const struct ms_json_node *ps = ms_json_get(root, "processes");
-	uint64_t all = 0;
+	uint64_t all = 0, *left;
 	int rc;
 
 	for (size_t i = 0; i < a->nthreads; i++)
 		all += saved[i];
 	if (!ps || ps->type != MS_JSON_ARRAY)
 		return -ENOENT;
+	left = malloc((a->nthreads + 1) * sizeof(*left));
+	if (!left)
+		return -ENOMEM;
+	memcpy(left, saved, a->nthreads * sizeof(*left));
 	rc = sub(ed, ms_json_get(ms_json_get(root, "totals"), "bytes_on_disk"),
 		 all);
 	for (const struct ms_json_node *p = ps->child; p && !rc; p = p->next) {
 		uint64_t pid;
 
-		if (ms_json_u64(ms_json_get(p, "pid"), &pid) < 0)
-			return -ENOENT;
+		if (ms_json_u64(ms_json_get(p, "pid"), &pid) < 0) {
+			rc = -ENOENT;
+			break;
+		}
 		rc = sub(ed, ms_json_get(p, "bytes_on_disk"),
 			 saved_of(a, saved, pid));
 		if (!rc)
-			rc = thread_edits(a, saved, pid,
+			rc = thread_edits(a, left, pid,
 					  ms_json_get(p, "per_thread"), ed);
 	}
+	/* a thread listed with less than it saved: counts not as written */
+	for (size_t i = 0; !rc && i < a->nthreads; i++)
+		if (left[i] && !threads_omitted(ps))
+			rc = -ENOENT;
+	free(left);
 	return rc;
 }
 
 /* Writes `text` with the edits made to `path`, through a temporary file. */
-static int write_edited(const char *path, const char *text, size_t len,
-			struct edits *ed)
+static int write_edited(const char *path, mode_t mode, const char *text,
+			size_t len, struct edits *ed)
 {
 	char tmp[PATH_MAX];
 	size_t at = 0;
@@ -326,13 +365,15 @@ static int write_edited(const char *path, const char *text, size_t len,
 	f = fopen(tmp, "we");
 	if (!f)
 		return -errno;
+	if (fchmod(fileno(f), mode) < 0)
+		rc = -errno;
 	for (size_t i = 0; i < ed->n; i++) {
 		fwrite(text + at, 1, ed->e[i].off - at, f);
 		fprintf(f, "%llu", (unsigned long long)ed->e[i].v);
 		at = ed->e[i].off + ed->e[i].len;
 	}
 	fwrite(text + at, 1, len - at, f);
-	if (fflush(f) || ferror(f) || fsync(fileno(f)) < 0)
+	if (!rc && (fflush(f) || ferror(f) || fsync(fileno(f)) < 0))
 		rc = errno ? -errno : -EIO;
 	if (fclose(f) && !rc)
 		rc = -errno;
@@ -351,6 +392,7 @@ int ms_compact_manifest(const char *dir, const struct ms_archive *a,
 	char path[PATH_MAX];
 	struct edits ed = {0};
 	struct ms_json *j = NULL;
+	struct stat st;
 	uint64_t len;
 	uint8_t *text;
 	int rc;
@@ -369,8 +411,11 @@ int ms_compact_manifest(const char *dir, const struct ms_archive *a,
 	for (size_t i = 0; !rc && i < ed.n; i++)
 		if (ed.e[i].off + ed.e[i].len > len)
 			rc = -ENOENT;
+	if (!rc && ed.n && stat(path, &st) < 0)
+		rc = -errno;
 	if (!rc && ed.n)
-		rc = write_edited(path, (const char *)text, len, &ed);
+		rc = write_edited(path, st.st_mode & 07777, (const char *)text,
+				  len, &ed);
 	free(ed.e);
 	ms_json_free(j);
 	free(text);

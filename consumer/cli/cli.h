@@ -21,6 +21,11 @@ int ms_cmd_symbolize(int argc, char **argv);
 int ms_cmd_export(int argc, char **argv);
 int ms_cmd_diff(int argc, char **argv);
 
+/* What `memscope compact --level LEVEL --jobs JOBS DIR` does, without the
+ * lock (record runs it on its own archive); `cmd` names the command in
+ * messages. Returns the exit status. */
+int ms_compact_archive(const char *dir, int level, long jobs, const char *cmd);
+
 /* What `memscope symbolize DIR` does (record runs it too); `cmd` names
  * the command in messages. Returns the exit status. */
 int ms_symbolize_archive(const char *dir, const char *debug_dirs,

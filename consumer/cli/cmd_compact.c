@@ -109,24 +109,25 @@ static int parse_args(int argc, char **argv, int *level, long *jobs,
 }
 
 /* 0 when the archive's session is over; otherwise says why not. */
-static int finished(const struct ms_archive *a, const char *dir)
+static int finished(const struct ms_archive *a, const char *dir,
+		    const char *cmd)
 {
 	const struct ms_json_node *st =
 		ms_json_get(ms_archive_manifest(a), "state");
 
 	if (!ms_archive_manifest(a)) {
 		fprintf(stderr,
-			"memscope compact: %s has no readable manifest: "
+			"memscope %s: %s has no readable manifest: "
 			"only the archive of a finished session is "
 			"compacted\n",
-			dir);
+			cmd, dir);
 		return -1;
 	}
 	if (!st || st->type != MS_JSON_STRING || strcmp(st->str, "finished")) {
 		fprintf(stderr,
-			"memscope compact: %s is not finished (state \"%s\"): "
+			"memscope %s: %s is not finished (state \"%s\"): "
 			"stop its consumer first\n",
-			dir,
+			cmd, dir,
 			st && st->type == MS_JSON_STRING ? st->str : "unknown");
 		return -1;
 	}
@@ -161,9 +162,9 @@ static void progress(struct tally *t)
 	t->cli.last_ns = now;
 	t->cli.shown = 1;
 	fprintf(stderr,
-		"\rmemscope compact: %.1f of %.1f MiB (%.0f%%), %.1f MiB "
-		"saved",
-		t->done / 1048576.0, t->total / 1048576.0,
+		"\rmemscope %s: compacted %.1f of %.1f MiB (%.0f%%), %.1f "
+		"MiB saved",
+		t->cli.cmd, t->done / 1048576.0, t->total / 1048576.0,
 		t->total ? 100.0 * t->done / t->total : 100.0,
 		(t->before - t->after) / 1048576.0);
 	fflush(stderr);
@@ -191,8 +192,8 @@ static void compact_one(struct tally *t, const struct job *j)
 	} else {
 		t->left++;
 		ms_cli_progress_done(&t->cli);
-		fprintf(stderr, "memscope compact: %s: %s; left as it is\n",
-			s->path, why[0] ? why : strerror(-rc));
+		fprintf(stderr, "memscope %s: %s: %s; left as it is\n",
+			t->cli.cmd, s->path, why[0] ? why : strerror(-rc));
 	}
 	progress(t);
 	pthread_mutex_unlock(&t->lock);
@@ -257,40 +258,46 @@ static void run_jobs(struct tally *t, long n)
 		pthread_join(th[i], NULL);
 }
 
+/* What was done: on stdout for compact, on stderr after `cmd`'s name
+ * for another command (record). */
 static void summary(const struct ms_archive *a, const struct tally *t,
-		    uint64_t events)
+		    uint64_t events, const char *cmd)
 {
-	printf("%zu segment%s rewritten, %zu kept (no smaller), %zu left "
-	       "as %s\n",
-	       t->rewritten, t->rewritten == 1 ? "" : "s", t->kept, t->left,
-	       t->left == 1 ? "it was" : "they were");
-	printf("%.2f MiB -> %.2f MiB on disk in segment files",
-	       t->before / 1048576.0, t->after / 1048576.0);
+	FILE *f = strcmp(cmd, "compact") ? stderr : stdout;
+	const char *pre = f == stderr ? "memscope " : "";
+
+	fprintf(f,
+		"%s%s%s%zu segment%s rewritten, %zu kept (no smaller), %zu "
+		"left as %s\n",
+		pre, f == stderr ? cmd : "", f == stderr ? ": compacted: " : "",
+		t->rewritten, t->rewritten == 1 ? "" : "s", t->kept, t->left,
+		t->left == 1 ? "it was" : "they were");
+	fprintf(f, "%s%s%s%.2f MiB -> %.2f MiB on disk in segment files", pre,
+		f == stderr ? cmd : "", f == stderr ? ": compacted: " : "",
+		t->before / 1048576.0, t->after / 1048576.0);
 	if (events)
-		printf(" (%.2f -> %.2f bytes/event over the archive)",
-		       (double)a->disk_bytes / (double)events,
-		       (double)(a->disk_bytes - (t->before - t->after)) /
-			       (double)events);
-	printf("\n");
+		fprintf(f, " (%.2f -> %.2f bytes/event over the archive)",
+			(double)a->disk_bytes / (double)events,
+			(double)(a->disk_bytes - (t->before - t->after)) /
+				(double)events);
+	fprintf(f, "\n");
 }
 
-/* Compacts the archive in `dir`; returns the exit status. */
-static int compact(const char *dir, int level, long jobs)
+int ms_compact_archive(const char *dir, int level, long jobs, const char *cmd)
 {
 	struct ms_arc_counts c = {0};
 	struct ms_archive *a;
 	struct tally t = {0};
 	int rc;
 
-	ms_cli_progress_init(&t.cli, "compact");
+	ms_cli_progress_init(&t.cli, cmd);
 	rc = ms_archive_open(dir, ms_cli_on_error, &t.cli, &a);
 	if (rc) {
-		fprintf(stderr,
-			"memscope compact: cannot read archive %s: %s\n", dir,
-			strerror(-rc));
+		fprintf(stderr, "memscope %s: cannot read archive %s: %s\n",
+			cmd, dir, strerror(-rc));
 		return 1;
 	}
-	if (finished(a, dir) < 0) {
+	if (finished(a, dir, cmd) < 0) {
 		ms_archive_close(a);
 		return 1;
 	}
@@ -302,20 +309,21 @@ static int compact(const char *dir, int level, long jobs)
 	t.saved = calloc(a->nthreads + 1, sizeof(*t.saved));
 	pthread_mutex_init(&t.lock, NULL);
 	if (!t.saved || list_jobs(&t) < 0) {
-		fprintf(stderr, "memscope compact: out of memory\n");
+		fprintf(stderr, "memscope %s: out of memory\n", cmd);
 		rc = 1;
 		goto out;
 	}
-	run_jobs(&t, jobs);
+	run_jobs(&t, jobs < 1 ? 1 : jobs);
 	ms_cli_progress_done(&t.cli);
 	rc = t.before > t.after ? ms_compact_manifest(dir, a, t.saved) : 0;
 	if (rc)
 		fprintf(stderr,
-			"memscope compact: %s/manifest.json: its byte counts "
+			"memscope %s: %s/manifest.json: its byte counts "
 			"were not updated (%s); 'memscope stats' reads every "
 			"frame instead\n",
-			dir, rc == -ENOENT ? "not as expected" : strerror(-rc));
-	summary(a, &t, c.events);
+			cmd, dir,
+			rc == -ENOENT ? "not as expected" : strerror(-rc));
+	summary(a, &t, c.events, cmd);
 	rc = rc || t.left || a->nerrors || a->errors_dropped ? 1 : 0;
 out:
 	pthread_mutex_destroy(&t.lock);
@@ -346,7 +354,7 @@ int ms_cmd_compact(int argc, char **argv)
 		close(fd);
 		return 1;
 	}
-	rc = compact(dir, level, jobs < 1 ? 1 : jobs);
+	rc = ms_compact_archive(dir, level, jobs, "compact");
 	if (fd >= 0)
 		close(fd);
 	return rc;

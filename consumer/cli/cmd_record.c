@@ -39,7 +39,10 @@ static void help(void)
 	       "('memscope\nsymbolize'). Exits with CMD's exit status (128+N "
 	       "when a signal N\nended it).\n\noptions:\n%s"
 	       "  --no-symbolize          leave the names out (report looks "
-	       "them up\n                          in the binaries later)\n",
+	       "them up\n                          in the binaries later)\n"
+	       "  --compact               then write the archive again at "
+	       "zstd level 19,\n                          smaller ('memscope "
+	       "compact')\n",
 	       ms_opts_help);
 }
 
@@ -154,11 +157,12 @@ static int spawn(struct rec *r, char **argv, char **env)
 	return err;
 }
 
-/* Takes record's own option out of argv (before "--"): 1 when given. */
-static int take_no_symbolize(int *argc, char **argv)
+/* Takes one of record's own options out of argv (before "--"): 1 when
+ * given. */
+static int take_flag(int *argc, char **argv, const char *flag)
 {
 	for (int i = 1; i < *argc && strcmp(argv[i], "--"); i++) {
-		if (strcmp(argv[i], "--no-symbolize"))
+		if (strcmp(argv[i], flag))
 			continue;
 		memmove(&argv[i], &argv[i + 1],
 			(size_t)(*argc - i) * sizeof(*argv));
@@ -197,7 +201,9 @@ int ms_cmd_record(int argc, char **argv)
 	char out[256], session[80], agent[4096];
 	char **env = NULL;
 	pthread_t wt;
-	int cmd = 0, ret, no_symbolize = take_no_symbolize(&argc, argv);
+	int cmd = 0, ret;
+	int no_symbolize = take_flag(&argc, argv, "--no-symbolize");
+	int compact = take_flag(&argc, argv, "--compact");
 
 	ret = prepare(argc, argv, &o, &cmd);
 	if (ret >= 0)
@@ -240,6 +246,9 @@ int ms_cmd_record(int argc, char **argv)
 	ms_env_free(env);
 	if (!no_symbolize)
 		ms_symbolize_archive(o.out, NULL, "record", 0);
+	if (compact) /* a failure is said; the status is still CMD's */
+		ms_compact_archive(o.out, 19, sysconf(_SC_NPROCESSORS_ONLN),
+				   "record");
 	(void)ret; /* a manifest error was reported; the status is CMD's */
 	return r.status;
 }

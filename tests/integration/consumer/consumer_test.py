@@ -388,7 +388,9 @@ def sc_utf8(args, tmp):
 def sc_modes(args, tmp):
     """Archives are their owner's alone (issue 11, defect 6): 0700 / 0600
     under a umask of 022, as perf record keeps its data; --share-archive
-    gives 0755 / 0644; the traced command keeps the user's umask."""
+    gives 0755 / 0644; the traced command keeps the user's umask. With
+    --compact (issue 12) the rewritten segments and manifest keep theirs,
+    and stats still counts from the manifest."""
     def modes(arc):
         got = {}
         for root, dirs, files in os.walk(arc):
@@ -403,9 +405,11 @@ def sc_modes(args, tmp):
                                     (True, 0o755, 0o644)):
             arc = os.path.join(tmp, "arc-%d" % share)
             made = os.path.join(tmp, "made-%d" % share)
-            cmd = [args.cli, "record", "--quiet", "--out", arc] + \
-                (["--share-archive"] if share else []) + \
-                ["--", "sh", "-c", "touch " + made]
+            # enough blocks for a segment of its own, not bundled
+            cmd = [args.cli, "record", "--quiet", "--compact", "--out",
+                   arc] + (["--share-archive"] if share else []) + \
+                ["--", "sh", "-c", "touch %s && %s -c 'x = [bytearray(64) "
+                 "for _ in range(30000)]'" % (made, sys.executable)]
             p = subprocess.run(cmd, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=TIMEOUT)
             check(p.returncode == 0, "record failed: %r" % p.stderr)
@@ -420,6 +424,13 @@ def sc_modes(args, tmp):
                   "modes: top %o, wrong: %r" % (top, bad))
             check(os.stat(made).st_mode & 0o777 == 0o644,
                   "the traced command's umask changed")
+            check("compacted:" in p.stderr.decode() and
+                  any(k.endswith(".mseg") for k in inner),
+                  "record --compact: no segment compacted: %s" % p.stderr)
+            q = subprocess.run([args.cli, "stats", "--json", arc],
+                               stdout=subprocess.PIPE, timeout=TIMEOUT)
+            check(json.loads(q.stdout)["counted_from"] == "manifest",
+                  "record --compact: stats reads every frame")
     finally:
         os.umask(old)
 
@@ -537,8 +548,10 @@ def sc_compact(args, tmp):
     higher zstd level. The records read back the same (dump, stats from
     the manifest and from every frame), the manifest's byte counts follow
     the files, and no file is larger. A damaged segment, a running
-    session's archive and a compaction's leftover are handled."""
-    _, st, total, threads = run_basic(args, tmp)
+    session's archive and a compaction's leftover are handled. Rings are
+    reused (--reuse): a thread's bytes are in several entries of the
+    manifest."""
+    _, st, total, threads = run_basic(args, tmp, extra_fake=["--reuse", 3])
     out = tmp + "/arc"
     compare(st, total, threads)
 
@@ -556,6 +569,13 @@ def sc_compact(args, tmp):
         p = run("stats", d, "--json")
         return p.returncode, json.loads(p.stdout)
 
+    def modes(d):
+        return {os.path.relpath(os.path.join(r, n), d):
+                os.stat(os.path.join(r, n)).st_mode & 0o7777
+                for r, _, ns in os.walk(d) for n in ns}
+
+    modes0 = modes(out)
+    check(set(modes0.values()) == {0o600}, "modes %r" % modes0)
     dump0 = run("dump", out).stdout
     check(dump0.count("\n") >= st["events"], "dump of %d lines" %
           dump0.count("\n"))
@@ -582,6 +602,7 @@ def sc_compact(args, tmp):
     check(sum(after.values()) < sum(before.values()),
           "nothing smaller: %d bytes" % sum(after.values()))
     check(not os.path.exists(left), "the leftover is still there")
+    check(modes(out) == modes0, "modes changed: %r" % modes(out))
     check(run("dump", out).stdout == dump0, "dump differs after compact")
     rc, f = fast(out)
     check(rc == 0 and f["counted_from"] == "manifest",
@@ -595,11 +616,17 @@ def sc_compact(args, tmp):
         pid = k.split("/")[0]
         tid = k.split("/")[1].split("-")[0]
         on_disk[(pid, tid)] = on_disk.get((pid, tid), 0) + v
+    listed = {}
     for t in f["per_thread"]:
         key = (str(t["pid"]), str(t["tid"]))
-        check(t["bytes_on_disk"] == on_disk.get(key, 0),
-              "thread %s: manifest %d bytes, files %d" %
-              (key, t["bytes_on_disk"], on_disk.get(key, 0)))
+        listed[key] = listed.get(key, 0) + t["bytes_on_disk"]
+    check(listed == on_disk, "per thread: manifest %s, files %s" %
+          (listed, on_disk))
+    with open(out + "/manifest.json") as fh:
+        entries = sum(len(p["per_thread"])
+                      for p in json.load(fh)["processes"])
+    check(entries > len(on_disk), "%d entries for %d threads: no ring "
+          "reused" % (entries, len(on_disk)))
     g = json.loads(run("stats", out, "--json", "--verify").stdout)
     check(g["events"] == st["events"] and g["per_thread"] == f["per_thread"],
           "every frame read: the counts differ from the manifest's")

@@ -14,6 +14,7 @@
 #include "archive.h"
 #include "archive_json.h"
 #include "fileio.h"
+#include "pack.h"
 #include "record.h"
 #include "segment.h"
 
@@ -115,22 +116,39 @@ out:
 	return rc;
 }
 
-/* Writes the frames of `r` to a new segment at `tmp`. */
+/*
+ * Writes the frames of `r` to a new segment at `tmp`. With a packer of
+ * its own: the packed form depends on the packer's address map, whose
+ * size follows the frames it has packed, and a packer shared with other
+ * segments would make a segment's rewrite depend on which were
+ * compacted before it on the same thread (a second compaction then
+ * found smaller forms).
+ */
 static int rewrite(struct ms_seg_reader *r, const char *tmp, int level,
 		   char *why, size_t why_len)
 {
+	struct ms_packer *pk = ms_packer_create();
 	struct ms_seg_writer *w;
 	struct ms_seg_frame fr;
 	int k, rc;
 
+	if (!pk) {
+		say(why, why_len, strerror(ENOMEM));
+		return -ENOMEM;
+	}
 	rc = ms_seg_create(tmp, ms_seg_reader_info(r), level, &w);
 	if (rc) {
+		ms_packer_destroy(pk);
 		say(why, why_len, strerror(-rc));
 		return rc;
 	}
 	while ((k = ms_seg_next(r, &fr)) == 1) {
-		rc = ms_seg_write_frame(w, fr.data, fr.len, fr.count,
-					fr.first_ts, fr.last_ts);
+		rc = ms_pack(pk, fr.data, fr.len);
+		if (rc == -ENOMEM)
+			break;
+		/* records that do not pack are stored as they are */
+		rc = ms_seg_write_packed(w, fr.data, fr.len, rc ? NULL : pk,
+					 fr.count, fr.first_ts, fr.last_ts);
 		if (rc) {
 			say(why, why_len, strerror(-rc));
 			break;
@@ -148,6 +166,7 @@ static int rewrite(struct ms_seg_reader *r, const char *tmp, int level,
 		say(why, why_len, strerror(-k));
 		rc = k;
 	}
+	ms_packer_destroy(pk);
 	return rc;
 }
 

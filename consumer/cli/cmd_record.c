@@ -41,7 +41,7 @@ static void help(void)
 	       "  --no-symbolize          leave the names out (report looks "
 	       "them up\n                          in the binaries later)\n"
 	       "  --compact               then write the archive again at "
-	       "zstd level 19,\n                          smaller ('memscope "
+	       "zstd level 15,\n                          smaller ('memscope "
 	       "compact')\n",
 	       ms_opts_help);
 }
@@ -247,8 +247,8 @@ int ms_cmd_record(int argc, char **argv)
 	if (!no_symbolize)
 		ms_symbolize_archive(o.out, NULL, "record", 0);
 	if (compact) /* a failure is said; the status is still CMD's */
-		ms_compact_archive(o.out, 19, sysconf(_SC_NPROCESSORS_ONLN),
-				   "record");
+		ms_compact_archive(o.out, MS_COMPACT_LEVEL_DEFAULT,
+				   sysconf(_SC_NPROCESSORS_ONLN), "record");
 	(void)ret; /* a manifest error was reported; the status is CMD's */
 	return r.status;
 }

@@ -179,6 +179,7 @@ int ms_compact_segment(const char *path, int level, uint64_t *before,
 	int rc;
 
 	say(why, why_len, "");
+	*before = *after = 0;
 	if (snprintf(tmp, sizeof(tmp), "%s%s", path, MS_COMPACT_TMP) >=
 	    (int)sizeof(tmp))
 		return -ENAMETOOLONG;

@@ -25,7 +25,8 @@ struct ms_archive;
 
 /*
  * Rewrites the segment file `path` at zstd level `level`. *before and
- * *after get its size before and after (equal when it is kept). Returns 1
+ * *after get its size before and after (equal when it is kept, 0 when it
+ * cannot be read). Returns 1
  * when it was replaced, 0 when the rewrite was not smaller (kept),
  * -EBADMSG when the segment is damaged or was never finished (kept;
  * `why` says what), -EIO when the rewrite did not read back the same

@@ -172,7 +172,7 @@ static void progress(struct tally *t)
 static void compact_one(struct tally *t, const struct job *j)
 {
 	const struct ms_arc_seg *s = &t->a->threads[j->i].segs[j->k];
-	uint64_t before, after;
+	uint64_t before = 0, after = 0; /* a file gone: set by no one */
 	char why[256];
 	int rc;
 

@@ -37,19 +37,27 @@ void ms_cli_on_error(const struct ms_arc_error *e, void *arg)
 	fprintf(stderr, "%s\n", e->msg);
 }
 
-void ms_cli_on_progress(struct ms_archive *a, void *arg)
+int ms_cli_progress_due(struct ms_cli_progress *c)
 {
-	struct ms_cli_progress *c = arg;
 	uint64_t now;
 
-	if (!c->tty || ++c->calls % 16)
-		return;
+	if (!c->tty)
+		return 0;
 	now = ms_mono_ns();
 	/* Quiet for the first second; then at most 4 updates a second. */
 	if (now - c->start_ns < 1000000000u || now - c->last_ns < 250000000u)
-		return;
+		return 0;
 	c->last_ns = now;
 	c->shown = 1;
+	return 1;
+}
+
+void ms_cli_on_progress(struct ms_archive *a, void *arg)
+{
+	struct ms_cli_progress *c = arg;
+
+	if (!c->tty || ++c->calls % 16 || !ms_cli_progress_due(c))
+		return;
 	fprintf(stderr, "\rmemscope %s: read %.1f of %.1f MiB (%.0f%%)", c->cmd,
 		a->bytes_read / 1048576.0, a->disk_bytes / 1048576.0,
 		a->disk_bytes ? 100.0 * a->bytes_read / a->disk_bytes : 100.0);

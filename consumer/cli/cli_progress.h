@@ -23,6 +23,10 @@ void ms_cli_progress_init(struct ms_cli_progress *c, const char *cmd);
  * struct ms_cli_progress. */
 void ms_cli_on_error(const struct ms_arc_error *e, void *arg);
 void ms_cli_on_progress(struct ms_archive *a, void *arg);
+/* Whether a progress line is due now (on a terminal, after the first
+ * second, at most 4 a second); when it is, the caller prints one,
+ * starting with "\r". */
+int ms_cli_progress_due(struct ms_cli_progress *c);
 /* Clears the progress line. */
 void ms_cli_progress_done(struct ms_cli_progress *c);
 

@@ -19,7 +19,6 @@
 #include "archive_scan.h"
 #include "cli.h"
 #include "cli_progress.h"
-#include "clock.h"
 
 static void usage(FILE *f)
 {
@@ -152,13 +151,8 @@ struct job {
 
 static void progress(struct tally *t)
 {
-	uint64_t now = ms_mono_ns();
-
-	if (!t->cli.tty || now - t->cli.start_ns < 1000000000u ||
-	    now - t->cli.last_ns < 250000000u)
+	if (!ms_cli_progress_due(&t->cli))
 		return;
-	t->cli.last_ns = now;
-	t->cli.shown = 1;
 	fprintf(stderr,
 		"\rmemscope %s: compacted %.1f of %.1f MiB (%.0f%%), %.1f "
 		"MiB saved",
@@ -261,17 +255,18 @@ static void run_jobs(struct tally *t, long n)
 static void summary(const struct ms_archive *a, const struct tally *t,
 		    uint64_t events, const char *cmd)
 {
-	FILE *f = strcmp(cmd, "compact") ? stderr : stdout;
-	const char *pre = f == stderr ? "memscope " : "";
+	int own = !strcmp(cmd, "compact");
+	FILE *f = own ? stdout : stderr;
+	char pre[64] = "";
 
+	if (!own)
+		snprintf(pre, sizeof(pre), "memscope %s: compacted: ", cmd);
 	fprintf(f,
-		"%s%s%s%zu segment%s rewritten, %zu kept (no smaller), %zu "
-		"left as %s\n",
-		pre, f == stderr ? cmd : "", f == stderr ? ": compacted: " : "",
-		t->rewritten, t->rewritten == 1 ? "" : "s", t->kept, t->left,
-		t->left == 1 ? "it was" : "they were");
-	fprintf(f, "%s%s%s%.2f MiB -> %.2f MiB on disk in segment files", pre,
-		f == stderr ? cmd : "", f == stderr ? ": compacted: " : "",
+		"%s%zu segment%s rewritten, %zu kept (no smaller), %zu left "
+		"as %s\n",
+		pre, t->rewritten, t->rewritten == 1 ? "" : "s", t->kept,
+		t->left, t->left == 1 ? "it was" : "they were");
+	fprintf(f, "%s%.2f MiB -> %.2f MiB on disk in segment files", pre,
 		t->before / 1048576.0, t->after / 1048576.0);
 	if (events)
 		fprintf(f, " (%.2f -> %.2f bytes/event over the archive)",

@@ -342,6 +342,13 @@ struct live_batch {
 	struct ms_tap_rec rec[MS_TAP_BATCH];
 };
 
+/* An empty batch, for the blocks the live heap follows now. */
+static void live_begin(struct live_batch *b, const struct ms_live *l)
+{
+	b->tap = (struct ms_pack_tap){l->sel_bits, b->rec, 0, MS_TAP_BATCH};
+	b->records = 0;
+}
+
 static void live_apply(struct ms_stream *s, struct live_batch *b)
 {
 	struct ms_live *l = s->cfg.live;
@@ -352,9 +359,7 @@ static void live_apply(struct ms_stream *s, struct live_batch *b)
 		      b->tap.rec, b->tap.n);
 	ms_live_seen(l, b->records);
 	ms_live_quiet(l, s->live_thr, s->dec.last_ts);
-	b->tap.n = 0;
-	b->tap.bits = l->sel_bits; /* ms_live_seen() may have changed it */
-	b->records = 0;
+	live_begin(b, l); /* ms_live_seen() may have changed what it follows */
 }
 
 /*
@@ -392,9 +397,7 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 	int err = 0;
 
 	if (!tap && s->pk && l && l->on) {
-		lb.tap = (struct ms_pack_tap){l->sel_bits, lb.rec, 0,
-					      MS_TAP_BATCH};
-		lb.records = 0;
+		live_begin(&lb, l);
 		b = &lb;
 	}
 	while (off < n) {

@@ -520,6 +520,40 @@ void ms_archive_close(struct ms_archive *a)
 	free(a);
 }
 
+size_t ms_archive_first_thread(const struct ms_archive *a, uint64_t pid)
+{
+	size_t lo = 0, hi = a->nthreads;
+
+	while (lo < hi) { /* a->threads is sorted by (pid, tid) */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (a->threads[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+ssize_t ms_archive_find_thread(const struct ms_archive *a, uint64_t pid,
+			       uint64_t tid)
+{
+	size_t lo = ms_archive_first_thread(a, pid), hi = a->nthreads;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct ms_arc_thread *t = &a->threads[mid];
+
+		if (t->pid == pid && t->tid == tid)
+			return (ssize_t)mid;
+		if (t->pid == pid && t->tid < tid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
 const struct ms_json_node *ms_arc_manifest_process(const struct ms_archive *a,
 						   uint32_t pid)
 {

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "archive_error.h"
 #include "clock.h"
@@ -109,6 +110,13 @@ struct ms_archive {
 int ms_archive_open(const char *dir, ms_arc_error_fn on_error, void *arg,
 		    struct ms_archive **out);
 void ms_archive_close(struct ms_archive *a);
+
+/* The index in a->threads of stream (pid, tid), or -1. */
+ssize_t ms_archive_find_thread(const struct ms_archive *a, uint64_t pid,
+			       uint64_t tid);
+/* The index of the first stream of `pid` or of a greater pid
+ * (a->nthreads when none): its streams follow each other from there. */
+size_t ms_archive_first_thread(const struct ms_archive *a, uint64_t pid);
 
 /* The manifest's root object, or NULL. */
 const struct ms_json_node *ms_archive_manifest(const struct ms_archive *a);

@@ -278,9 +278,9 @@ static uint64_t saved_of(const struct ms_archive *a, const uint64_t *saved,
 {
 	uint64_t s = 0;
 
-	for (size_t i = 0; i < a->nthreads; i++)
-		if (a->threads[i].pid == pid)
-			s += saved[i];
+	for (size_t i = ms_archive_first_thread(a, pid);
+	     i < a->nthreads && a->threads[i].pid == pid; i++)
+		s += saved[i];
 	return s;
 }
 
@@ -298,21 +298,20 @@ static int thread_edits(const struct ms_archive *a, uint64_t *left,
 	     t = t->next) {
 		const struct ms_json_node *b = ms_json_get(t, "bytes_on_disk");
 		uint64_t tid, v, take;
+		ssize_t i;
 		int rc;
 
 		if (ms_json_u64(ms_json_get(t, "tid"), &tid) < 0 ||
 		    ms_json_u64(b, &v) < 0)
 			return -ENOENT;
-		for (size_t i = 0; i < a->nthreads; i++) {
-			if (a->threads[i].pid != pid ||
-			    a->threads[i].tid != tid)
-				continue;
-			take = left[i] < v ? left[i] : v;
-			rc = sub(ed, b, take);
-			if (rc)
-				return rc;
-			left[i] -= take;
-		}
+		i = ms_archive_find_thread(a, pid, tid);
+		if (i < 0)
+			continue; /* a refused ring: no segment */
+		take = left[i] < v ? left[i] : v;
+		rc = sub(ed, b, take);
+		if (rc)
+			return rc;
+		left[i] -= take;
 	}
 	return 0;
 }

@@ -213,25 +213,6 @@ static uint64_t listed_bytes(const struct ms_arc_thread *t)
 	return size;
 }
 
-static ssize_t find_thread(const struct ms_archive *a, uint64_t pid,
-			   uint64_t tid)
-{
-	size_t lo = 0, hi = a->nthreads;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct ms_arc_thread *t = &a->threads[mid];
-
-		if (t->pid == pid && t->tid == tid)
-			return (ssize_t)mid;
-		if (t->pid < pid || (t->pid == pid && t->tid < tid))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
 /* Adds one manifest thread entry to `c`; -1 when a count is missing. */
 static int add_listed(struct ms_arc_counts *c, const struct ms_json_node *t)
 {
@@ -279,7 +260,7 @@ static int sum_listed(const struct ms_archive *a, const struct ms_json_node *ps,
 			if (ms_json_u64(ms_json_get(t, "tid"), &tid) ||
 			    ms_json_u64(ms_json_get(t, "segments"), &segs))
 				return -1;
-			i = find_thread(a, pid, tid);
+			i = ms_archive_find_thread(a, pid, tid);
 			if (i < 0) {
 				if (segs) /* its files are gone */
 					return -1;

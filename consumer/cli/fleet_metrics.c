@@ -162,7 +162,8 @@ static void live_metrics(FILE *o, const struct ms_fleet *f,
 		if (ps->v[i].live && (ps->v[i].live->flags & MS_SNAP_SAMPLED))
 			est = " (weighted estimates for processes above 1 M "
 			      "events/s: their blocks under 2 KiB are "
-			      "followed at one address in 16 or 64, "
+			      "followed at one address in 16, 64 or "
+			      "256, "
 			      "larger ones at more)";
 
 	live_metric(o, f, ps, "memscope_live_heap_bytes", "gauge",

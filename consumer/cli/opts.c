@@ -43,7 +43,9 @@ const char ms_opts_help[] =
 	"2 KiB are\n"
 	"                          followed at one address in 16, larger ones "
 	"at more,\n"
-	"                          above 4 M at one in 64: estimates)\n";
+	"                          above 4 M at one in 64, above 16 M at one "
+	"in 256:\n"
+	"                          estimates)\n";
 
 void ms_opts_default_out(char *buf, size_t len)
 {

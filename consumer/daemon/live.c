@@ -895,7 +895,9 @@ void ms_live_seen(struct ms_live *l, uint64_t n)
 	ns = now - l->rate_ns;
 	rate = (uint64_t)((unsigned __int128)(l->events - l->rate_events) *
 			  1000000000u / (ns ? ns : 1));
-	if (rate > MS_LIVE_FEWER_RATE)
+	if (rate > MS_LIVE_FEWEST_RATE)
+		bits = MS_LIVE_FEWEST_BITS;
+	else if (rate > MS_LIVE_FEWER_RATE)
 		bits = MS_LIVE_FEWER_BITS;
 	else if (rate > MS_LIVE_EXACT_RATE)
 		bits = MS_LIVE_SAMPLE_BITS;

@@ -46,11 +46,16 @@
 /* Above this many events a second a process's blocks are followed at
  * one address in 2^MS_LIVE_SAMPLE_BITS when small, more of them when
  * larger (pack.h, ms_pack_tap_shift()); above MS_LIVE_FEWER_RATE, at one
- * in 2^MS_LIVE_FEWER_BITS (docs/architecture.md, "The live heap"). */
+ * in 2^MS_LIVE_FEWER_BITS; above MS_LIVE_FEWEST_RATE, at one in
+ * 2^MS_LIVE_FEWEST_BITS: each rate four times the one before, each step
+ * four times fewer, so that the table sees about as many events a second
+ * above the first (docs/architecture.md, "The live heap"). */
 #define MS_LIVE_EXACT_RATE  1000000u
 #define MS_LIVE_SAMPLE_BITS 4u
 #define MS_LIVE_FEWER_RATE  4000000u
 #define MS_LIVE_FEWER_BITS  6u
+#define MS_LIVE_FEWEST_RATE 16000000u
+#define MS_LIVE_FEWEST_BITS 8u
 #define MS_LIVE_RATE_EVENTS 100000u    /* the rate measured over */
 #define MS_LIVE_UNF_BITS    16u	       /* buckets of blocks not followed */
 #define MS_LIVE_PEND_GEN    8192u      /* listed frees per generation */

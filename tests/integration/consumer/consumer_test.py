@@ -319,7 +319,7 @@ def sc_top(args, tmp):
     s), one is stopped; the archive is exact, the reader's snapshots are
     whole and their counts only grow. The fake agent writes faster than
     the 1 M events/s above which the live heap follows fewer blocks
-    (one address in 16 or 64 for small ones), so the live heap is kept
+    (one address in 16, 64 or 256 for small ones), so the live heap is kept
     exact (--live-exact) to compare counts."""
     out = tmp + "/arc"
     c = Consumer(args.cli, out, args.session, ["--sampling", "full",

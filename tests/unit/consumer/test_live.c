@@ -299,7 +299,7 @@ static void tap_end(struct tap_run *r)
 
 /* Blocks of this size and more are followed at every address once the
  * live heap follows the fewest. */
-#define ALWAYS ((uint64_t)MS_TAP_STEP << MS_LIVE_FEWER_BITS)
+#define ALWAYS ((uint64_t)MS_TAP_STEP << MS_LIVE_FEWEST_BITS)
 
 /*
  * `kind` R_BIG: every block is one of ALWAYS bytes or more and the live
@@ -326,9 +326,10 @@ static void random_run(uint64_t seed, int via_tap, int naddrs, int nevents,
 	l->exact = !big;
 	ms_live_enable(l, 1);
 	if (big) {
+		/* the second count a few microseconds after the first */
 		ms_live_seen(l, MS_LIVE_RATE_EVENTS);
 		ms_live_seen(l, MS_LIVE_RATE_EVENTS);
-		assert_int_equal(l->sel_bits, MS_LIVE_FEWER_BITS);
+		assert_int_equal(l->sel_bits, MS_LIVE_FEWEST_BITS);
 	}
 	for (int t = 0; t < R_THREADS; t++) {
 		uint64_t fr = 0x400000 + (uint64_t)t;
@@ -626,12 +627,12 @@ static struct ms_live *live_on(uint32_t pid, int nthr, uint32_t *site)
 	return l;
 }
 
-/* Above MS_LIVE_FEWER_RATE: the fewest blocks followed. */
+/* Above MS_LIVE_FEWEST_RATE: the fewest blocks followed. */
 static void to_fewest(struct ms_live *l)
 {
 	ms_live_seen(l, MS_LIVE_RATE_EVENTS);
-	seen_at(l, 2 * MS_LIVE_FEWER_RATE);
-	assert_int_equal(l->sel_bits, MS_LIVE_FEWER_BITS);
+	seen_at(l, 2 * MS_LIVE_FEWEST_RATE);
+	assert_int_equal(l->sel_bits, MS_LIVE_FEWEST_BITS);
 }
 
 /* Blocks [from, to) of F_BLOCKS * 2 live with their weight at `bits`. */
@@ -648,7 +649,8 @@ static uint64_t f_want(const int *alive, unsigned bits)
 /*
  * A process goes above the rate: the blocks it holds are weighed anew,
  * and from then on its small blocks are followed at one address in 16,
- * larger ones at more. Then above the next rate: one in 64. Own frees,
+ * larger ones at more. Then above the next rates: one in 64, one in 256.
+ * Own frees,
  * frees by another thread, and frees drained before their allocation all
  * end what they should at each step.
  */
@@ -755,6 +757,40 @@ static void test_follow_fewer(void **state)
 			 f_want(alive, MS_LIVE_FEWER_BITS));
 	assert_int_equal(ms_live_bytes(&l->thr[0].f),
 			 f_want(alive, MS_LIVE_FEWER_BITS));
+
+	/* above the last rate: the fewest, weighed anew once more; thread 1
+	 * frees a third of what is live, thread 0 allocates two thirds of
+	 * the free addresses again, and thread 1 frees a fifth of those,
+	 * drained first */
+	seen_at(l, 2 * MS_LIVE_FEWEST_RATE);
+	assert_int_equal(l->sel_bits, MS_LIVE_FEWEST_BITS);
+	assert_true(f_want(alive, MS_LIVE_FEWEST_BITS) !=
+		    f_want(alive, MS_LIVE_FEWER_BITS));
+	assert_int_equal(ms_live_bytes(&l->sites[site].f),
+			 f_want(alive, MS_LIVE_FEWEST_BITS));
+	for (int i = 0; i < 2 * F_BLOCKS; i += 3)
+		if (alive[i]) {
+			tap_put(&tr[1], 70000 + (uint64_t)i, f_addr(i), 0, 1,
+				0);
+			alive[i] = 0;
+		}
+	for (int i = 1; i < F_BLOCKS; i += 5)
+		if (!alive[i])
+			tap_put(&tr[1], 95000 + (uint64_t)i, f_addr(i), 0, 1,
+				0);
+	tap_feed(l, 1, &tr[1], &site, 1);
+	for (int i = 0; i < F_BLOCKS; i++)
+		if (!alive[i] && i % 3 != 1) {
+			tap_put(&tr[0], 90000 + (uint64_t)i, f_addr(i),
+				f_size(i), 0, 0);
+			alive[i] = i % 5 != 1;
+		}
+	tap_feed(l, 0, &tr[0], &site, 1);
+	ms_live_tick(l, 6 * MS_LIVE_HIST_NS);
+	assert_int_equal(ms_live_bytes(&l->sites[site].f),
+			 f_want(alive, MS_LIVE_FEWEST_BITS));
+	assert_int_equal(ms_live_bytes(&l->thr[0].f),
+			 f_want(alive, MS_LIVE_FEWEST_BITS));
 	tap_end(&tr[0]);
 	tap_end(&tr[1]);
 	ms_live_destroy(l);

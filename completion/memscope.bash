@@ -15,7 +15,7 @@ _memscope_commands="consumer run record tail top snapshot stats compact dump
 
 # Options of the consumer, which record takes as well.
 _memscope_consumer_opts="--session --out --sampling --stack-depth --ring-kb
-	--on-full --time-resolution --exit-when-idle --zstd-level --frame-kb --segment-mb --quiet
+	--on-full --time-resolution --exit-when-idle --zstd-level --idle-level --frame-kb --segment-mb --quiet
 	--share-archive --live --live-exact --help"
 _memscope_view_opts="--pid --tid --from --to --debug-dir --no-symbols"
 
@@ -92,7 +92,7 @@ _memscope_value()
 		_memscope_reply -f -- "$3"
 		return 0
 		;;
-	--stack-depth | --ring-kb | --zstd-level | --frame-kb | --segment-mb | \
+	--stack-depth | --ring-kb | --zstd-level | --idle-level | --frame-kb | --segment-mb | \
 		--time-resolution | --pid | --tid | --min-size | --count | --window | --top | \
 		--width | --from | --to | --base-from | --base-to | \
 		--new-from | --new-to) ;;

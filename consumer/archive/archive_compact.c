@@ -125,7 +125,7 @@ out:
  * found smaller forms).
  */
 static int rewrite(struct ms_seg_reader *r, const char *tmp, int level,
-		   char *why, size_t why_len)
+		   int (*go_on)(void *), void *ctx, char *why, size_t why_len)
 {
 	struct ms_packer *pk = ms_packer_create();
 	struct ms_seg_writer *w;
@@ -143,6 +143,11 @@ static int rewrite(struct ms_seg_reader *r, const char *tmp, int level,
 		return rc;
 	}
 	while ((k = ms_seg_next(r, &fr)) == 1) {
+		if (go_on && !go_on(ctx)) {
+			say(why, why_len, strerror(ECANCELED));
+			rc = -ECANCELED;
+			break;
+		}
 		rc = ms_pack(pk, fr.data, fr.len);
 		if (rc == -ENOMEM)
 			break;
@@ -170,8 +175,9 @@ static int rewrite(struct ms_seg_reader *r, const char *tmp, int level,
 	return rc;
 }
 
-int ms_compact_segment(const char *path, int level, uint64_t *before,
-		       uint64_t *after, char *why, size_t why_len)
+int ms_compact_segment(const char *path, int level, int (*go_on)(void *),
+		       void *ctx, uint64_t *before, uint64_t *after, char *why,
+		       size_t why_len)
 {
 	char tmp[PATH_MAX];
 	struct ms_seg_reader *r;
@@ -198,7 +204,7 @@ int ms_compact_segment(const char *path, int level, uint64_t *before,
 		ms_seg_close(r);
 		return rc;
 	}
-	rc = rewrite(r, tmp, level, why, why_len);
+	rc = rewrite(r, tmp, level, go_on, ctx, why, why_len);
 	ms_seg_close(r);
 	/* the archive's files keep their modes (0600 unless shared) */
 	if (!rc && chmod(tmp, st.st_mode & 07777) < 0) {

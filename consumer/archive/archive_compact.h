@@ -30,10 +30,13 @@ struct ms_archive;
  * when it was replaced, 0 when the rewrite was not smaller (kept),
  * -EBADMSG when the segment is damaged or was never finished (kept;
  * `why` says what), -EIO when the rewrite did not read back the same
- * (kept), or -errno.
+ * (kept), -ECANCELED when `go_on` (may be NULL), called before each
+ * frame, returned 0 (kept, the temporary file removed; it may also
+ * wait), or -errno.
  */
-int ms_compact_segment(const char *path, int level, uint64_t *before,
-		       uint64_t *after, char *why, size_t why_len);
+int ms_compact_segment(const char *path, int level, int (*go_on)(void *),
+		       void *ctx, uint64_t *before, uint64_t *after, char *why,
+		       size_t why_len);
 
 /*
  * Subtracts `saved[i]` bytes (one entry per a->threads[i]) from the

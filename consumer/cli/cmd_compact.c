@@ -170,8 +170,8 @@ static void compact_one(struct tally *t, const struct job *j)
 	char why[256];
 	int rc;
 
-	rc = ms_compact_segment(s->path, t->level, &before, &after, why,
-				sizeof(why));
+	rc = ms_compact_segment(s->path, t->level, NULL, NULL, &before, &after,
+				why, sizeof(why));
 	pthread_mutex_lock(&t->lock);
 	t->done += s->size;
 	t->before += before;

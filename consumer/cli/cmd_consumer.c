@@ -49,6 +49,12 @@ static void print_summary(struct ms_daemon *d)
 		(unsigned long long)t.frees, (unsigned long long)t.dropped,
 		(unsigned long long)t.processes, (unsigned long long)t.threads,
 		(unsigned long long)t.disk_bytes, ms_daemon_archive(d));
+	if (t.compacted_segments)
+		fprintf(stderr,
+			"memscope consumer: %llu segments rewritten while a "
+			"CPU was idle, %llu bytes smaller\n",
+			(unsigned long long)t.compacted_segments,
+			(unsigned long long)t.compacted_bytes);
 	ms_opts_print_losses("consumer", &t);
 }
 

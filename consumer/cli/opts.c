@@ -24,6 +24,11 @@ const char ms_opts_help[] =
 	"TSC ticks)\n"
 	"  --exit-when-idle        exit once every attached process has gone\n"
 	"  --zstd-level N          compression level, -7..19 (default: 1)\n"
+	"  --idle-level N          rewrite each finished segment at level N "
+	"once the\n"
+	"                          consumer is quiet, on an idle CPU, 0..19 "
+	"(default: 15;\n"
+	"                          0 or not above --zstd-level: never)\n"
 	"  --frame-kb N            KiB of records per compressed frame "
 	"(default: 512)\n"
 	"  --segment-mb N          rotate segment files at N MiB (default: "
@@ -95,6 +100,10 @@ static int apply(struct ms_daemon_opts *o, const char *name, const char *v)
 		if (parse_int(v, -7, 19, &i))
 			return -1;
 		o->level = i;
+	} else if (!strcmp(name, "--idle-level")) {
+		if (parse_int(v, 0, 19, &i))
+			return -1;
+		o->idle_level = i;
 	} else if (!strcmp(name, "--segment-mb")) {
 		if (ms_parse_u64(v, &n) || n < 1 || n > 4096)
 			return -1;
@@ -111,7 +120,7 @@ static const char *const valued[] = {
 	"--session",	     "--out",	     "--sampling",
 	"--stack-depth",     "--ring-kb",    "--on-full",
 	"--zstd-level",	     "--segment-mb", "--frame-kb",
-	"--time-resolution",
+	"--time-resolution", "--idle-level",
 };
 
 static int is_valued(const char *name)

@@ -47,6 +47,7 @@ void ms_daemon_opts_defaults(struct ms_daemon_opts *o)
 	memset(o, 0, sizeof(*o));
 	ms_settings_defaults(&o->set);
 	o->level = 1;
+	o->idle_level = MS_IDLE_LEVEL_DEFAULT;
 	o->frame_kb = 512; /* packed: 2.14 B/event as with 1024, less memory */
 	o->seg_mb = 64;
 	o->calib_ms = 20;
@@ -232,7 +233,7 @@ int ms_daemon_open(const struct ms_daemon_opts *o, struct ms_daemon **out)
 	d->o = *o;
 	if (o->live)
 		ms_store_relaxed(&d->live_want, 1);
-	d->lfd = d->efd = d->sfd = d->wake_fd = -1;
+	d->lfd = d->efd = d->sfd = d->wake_fd = d->cfd = -1;
 	d->fd_limit = 1024;
 	pthread_mutex_init(&d->list_lock, NULL);
 	pthread_mutex_init(&d->nap_lock, NULL);
@@ -471,6 +472,7 @@ static int should_stop(struct ms_daemon *d, int live, uint64_t now,
  */
 static void manifest_tick(struct ms_daemon *d, uint64_t now)
 {
+	ms_compactor_apply(d);
 	if (!d->manifest_dirty || now - d->manifest_ns < MS_MANIFEST_NS ||
 	    now - d->manifest_ns < 20 * d->manifest_cost_ns)
 		return;
@@ -496,8 +498,12 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 	/* Also not earlier: the command keeps its own limit. */
 	d->fd_limit = raise_fd_limit();
 	ms_manifest_reserve(d);
+	/* before the poller: its streams ask whether it runs */
+	if (ms_compactor_start(d) < 0)
+		ms_dlog(d, "no idle compaction: cannot start its thread");
 	err = ms_poller_start(d);
 	if (err) {
+		ms_compactor_stop(d);
 		urcu_memb_unregister_thread();
 		return err;
 	}
@@ -531,6 +537,7 @@ int ms_daemon_run(struct ms_daemon *d, void (*tick)(struct ms_daemon *, void *),
 			break;
 	}
 	ms_poller_join(d); /* final drain of every ring */
+	ms_compactor_stop(d);
 	update_procs(d);
 	d->end_rt_ns = realtime_ns();
 	/* The room kept for the last manifest is given back first: that
@@ -559,13 +566,16 @@ void ms_daemon_totals(struct ms_daemon *d, struct ms_daemon_totals *t)
 		t->frees += ms_load_relaxed(&p->n.frees);
 		t->dropped += ms_load_relaxed(&p->n.dropped);
 		t->raw_bytes += ms_load_relaxed(&p->n.raw_bytes);
-		t->disk_bytes += ms_load_relaxed(&p->n.disk_bytes);
+		t->disk_bytes += ms_load_relaxed(&p->n.disk_bytes) -
+				 ms_load_relaxed(&p->n.compacted);
 		t->discarded += ms_load_relaxed(&p->n.discarded);
 		t->unwritten += ms_load_relaxed(&p->n.unwritten);
 	}
 	t->rings_refused = ms_load_relaxed(&d->rings_refused);
 	t->unrecorded = d->unrecorded;
 	t->rings_abandoned = ms_load_relaxed(&d->rings_abandoned);
+	t->compacted_segments = d->compacted_segments;
+	t->compacted_bytes = d->compacted_bytes;
 }
 
 void ms_daemon_close(struct ms_daemon *d)
@@ -577,6 +587,7 @@ void ms_daemon_close(struct ms_daemon *d)
 	if (!d)
 		return;
 	ms_poller_join(d);
+	ms_compactor_stop(d);
 	while (d->conns) {
 		struct ms_conn *c = d->conns;
 

@@ -15,6 +15,11 @@
 
 #include "session.h"
 
+/* The zstd level of idle compaction (compactor.c): within 0-1% of level
+ * 19's size in a third to a quarter of its time (docs/benchmarks.md,
+ * "Compaction"). */
+#define MS_IDLE_LEVEL_DEFAULT 15
+
 struct ms_daemon_opts {
 	const char *session;	/* session name; NULL: $MEMSCOPE_SESSION */
 	const char *out;	/* archive directory (created) */
@@ -27,6 +32,8 @@ struct ms_daemon_opts {
 				   top/snapshot request on */
 	int live_exact;		/* every block at any rate (live.h) */
 	int level;		/* zstd level */
+	int idle_level;		/* finished segments rewritten at this
+				   level in idle time; <= level: never */
 	uint64_t frame_kb;	/* raw KiB per frame */
 	uint64_t seg_mb;	/* segment rotation size */
 	unsigned calib_ms;	/* TSC calibration window */
@@ -41,6 +48,9 @@ struct ms_daemon_totals {
 	uint64_t unrecorded; /* events of threads whose ring was refused */
 	uint64_t discarded;  /* events drained but not written: disk full */
 	uint64_t unwritten;  /* ...of which not in any LOST record either */
+	/* Segments idle compaction rewrote, and the bytes it took off
+	 * (disk_bytes is net of them). */
+	uint64_t compacted_segments, compacted_bytes;
 };
 
 struct ms_daemon;

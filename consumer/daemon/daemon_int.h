@@ -100,6 +100,9 @@ struct ms_proc_counts {
 	/* Pollers: events drained but not written (a full disk), and those
 	 * of them not even counted in a LOST record of the archive. */
 	_Atomic uint64_t discarded, unwritten;
+	/* Control thread: bytes idle compaction took off the segments'
+	 * files (disk_bytes, a counter of what was written, keeps them). */
+	_Atomic uint64_t compacted;
 };
 
 /* A thread (ring generation) as the manifest lists it. */
@@ -108,6 +111,7 @@ struct ms_thread_sum {
 	int ended;
 	char name[MS_NAME_MAX + 1];
 	struct ms_stream_counts n;
+	uint64_t compacted; /* as ms_proc_counts' (control thread) */
 };
 
 /* A module a process reported (MODULE_LOAD), as the manifest lists it. */
@@ -245,6 +249,16 @@ struct ms_daemon {
 	int bound; /* the socket file is ours to remove */
 	pthread_t poller, beater;
 	int poller_started, beater_started;
+	/* Idle compaction (compactor.c): jobs the poller pushes, results
+	 * the control thread takes; the control thread's totals. */
+	pthread_t compactor;
+	int compactor_started;
+	int cfd; /* eventfd: the stop, for a compactor that naps */
+	_Atomic int cstop;
+	struct ms_cjob *_Atomic cjobs, *_Atomic cdone;
+	_Atomic uint64_t cqueued, cfinished; /* jobs pushed, jobs done */
+	_Atomic uint64_t busy_ns; /* poller: its last large round, mono ns */
+	uint64_t compacted_segments, compacted_bytes, cfinished_seen;
 	_Atomic uint64_t rounds; /* poller visits, for the heartbeat thread */
 
 	pthread_mutex_t nap_lock; /* with nap_cv: the pollers' naps */
@@ -311,6 +325,19 @@ void ms_dlog(struct ms_daemon *d, const char *fmt, ...)
 struct ms_conn *ms_conn_accept(struct ms_daemon *d);
 int ms_conn_read(struct ms_daemon *d, struct ms_conn *c);
 void ms_conn_close(struct ms_daemon *d, struct ms_conn *c);
+
+/* compactor.c: idle compaction. start/stop/apply: control thread; add:
+ * poller (segment `seq` of thread `tid`, entry `sum` of p->thr). */
+struct ms_cjob;
+int ms_compactor_start(struct ms_daemon *d);
+void ms_compactor_add(struct ms_daemon *d, struct ms_proc *p, int64_t sum,
+		      uint32_t tid, uint32_t seq);
+/* Subtracts what the compactor saved from the manifest's counts. */
+void ms_compactor_apply(struct ms_daemon *d);
+/* Stops it (a rewrite under way is given up, its file left whole). */
+void ms_compactor_stop(struct ms_daemon *d);
+/* Finished segments not yet looked at (0 once stopped). */
+uint64_t ms_compactor_pending(struct ms_daemon *d);
 
 /* poller.c */
 int ms_poller_start(struct ms_daemon *d);

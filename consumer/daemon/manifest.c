@@ -36,7 +36,8 @@ static void put_counts(FILE *f, const struct ms_proc_counts *n)
 		(unsigned long long)ms_load_relaxed(&n->frees),
 		(unsigned long long)ms_load_relaxed(&n->dropped),
 		(unsigned long long)ms_load_relaxed(&n->raw_bytes),
-		(unsigned long long)ms_load_relaxed(&n->disk_bytes),
+		(unsigned long long)(ms_load_relaxed(&n->disk_bytes) -
+				     ms_load_relaxed(&n->compacted)),
 		(unsigned long long)ms_load_relaxed(&n->segments),
 		(unsigned long long)ms_load_relaxed(&n->abandoned),
 		(unsigned long long)ms_load_relaxed(&n->refused),
@@ -88,7 +89,8 @@ static void put_threads(FILE *f, struct ms_proc *first)
 				(unsigned long long)t->n.allocs,
 				(unsigned long long)t->n.frees,
 				(unsigned long long)t->n.dropped,
-				(unsigned long long)t->n.disk_bytes,
+				(unsigned long long)(t->n.disk_bytes -
+						     t->compacted),
 				(unsigned long long)t->n.segments,
 				(unsigned long long)t->n.unwritten,
 				(unsigned long long)t->n.raw_bytes,
@@ -259,6 +261,13 @@ static void put_manifest(FILE *f, struct ms_daemon *d, int final)
 	ms_json_put_time(f, final ? d->end_rt_ns : 0);
 	fputs(",\n", f);
 	put_settings(f, d);
+	fprintf(f,
+		"  \"idle_compaction\": {\"level\": %d, \"rewritten\": %llu, "
+		"\"bytes_saved\": %llu, \"pending\": %llu},\n",
+		d->o.idle_level > d->o.level ? d->o.idle_level : 0,
+		(unsigned long long)d->compacted_segments,
+		(unsigned long long)d->compacted_bytes,
+		(unsigned long long)ms_compactor_pending(d));
 	put_totals(f, d);
 	fputs("  \"processes\": [\n", f);
 	ms_list_for_each(p, &d->procs, node)

@@ -134,6 +134,13 @@ static void drop_live(struct ms_daemon *d, struct ms_proc *p)
 	p->live = NULL;
 }
 
+static void seg_finished(void *ctx, uint32_t seq)
+{
+	struct ms_cring *r = ctx;
+
+	ms_compactor_add(r->d, r->proc, r->sum, r->st.cfg.tid, seq);
+}
+
 static void start_stream(struct ms_cring *r, uint32_t gen)
 {
 	struct ms_daemon *d = r->d;
@@ -150,6 +157,7 @@ static void start_stream(struct ms_cring *r, uint32_t gen)
 		.live = proc_live(d, r->proc),
 		.put_small = ms_bundle_put,
 		.small_ctx = r,
+		.on_finished = d->compactor_started ? seg_finished : NULL,
 	};
 
 	cfg.first_seq = ms_seq_next(d, cfg.pid, cfg.tid);
@@ -533,9 +541,11 @@ static void *poller_main(void *arg)
 		seen = ms_load_acquire(&d->nap_kicks);
 		moved = round_once(d, 0);
 		free_retired(d);
-		if (moved >= MS_BUSY_BYTES)
+		if (moved >= MS_BUSY_BYTES) {
 			idle = 0;
-		else if (ms_rcu_deref(d->rings.next) == &d->rings)
+			if (d->compactor_started)
+				ms_store_relaxed(&d->busy_ns, ms_mono_ns());
+		} else if (ms_rcu_deref(d->rings.next) == &d->rings)
 			/* nothing attached: until a ring is (a kick) */
 			nap(d, 10000000u, &seen);
 		else

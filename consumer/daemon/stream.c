@@ -113,6 +113,7 @@ static int open_segment(struct ms_stream *s)
 	}
 	if (err)
 		return err;
+	s->w_seq = info.seq;
 	s->n.segments++;
 	s->n.disk_bytes += ms_seg_file_size(s->w);
 	return 0;
@@ -124,6 +125,8 @@ static int close_segment(struct ms_stream *s)
 
 	s->w = NULL;
 	s->n.disk_bytes += MS_SEG2_END_SIZE;
+	if (!err && s->cfg.on_finished)
+		s->cfg.on_finished(s->cfg.small_ctx, s->w_seq);
 	return err;
 }
 

@@ -50,10 +50,13 @@ struct ms_stream_cfg {
 	 */
 	int (*put_small)(void *ctx, uint32_t seq, const uint8_t *seg,
 			 size_t len);
-	void *small_ctx;
+	void *small_ctx; /* and on_finished's */
 	/* The first segment number to try: those below are another
 	 * stream's of the same thread id. */
 	uint32_t first_seq;
+	/* Called with the number of each segment file finished (rotated,
+	 * or at the stream's end); may be NULL. */
+	void (*on_finished)(void *ctx, uint32_t seq);
 };
 
 /* Counts of what a stream has written; all only grow. */
@@ -94,6 +97,7 @@ struct ms_stream {
 	struct ms_seg_writer *w;
 	struct ms_packer *pk; /* packs the open frame; NULL: packed at flush */
 	uint32_t seq;	      /* n of the next segment file */
+	uint32_t w_seq;	      /* n of `w`'s */
 	uint64_t clk_ticks, clk_ns, clk_hz; /* latest CLOCK record */
 	struct ms_stack_cache *stacks;
 	int32_t live_thr; /* this thread in cfg.live, -1: none */

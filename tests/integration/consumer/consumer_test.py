@@ -12,6 +12,7 @@ import argparse
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -675,6 +676,111 @@ def sc_compact(args, tmp):
         os.close(fd)
 
 
+def seg_files(d):
+    """Segment files under `d`: relative path -> (size, inode)."""
+    got = {}
+    for r, _, ns in os.walk(d):
+        for n in ns:
+            if n.endswith(".mseg"):
+                s = os.stat(os.path.join(r, n))
+                got[os.path.relpath(os.path.join(r, n), d)] = (s.st_size,
+                                                              s.st_ino)
+    return got
+
+
+def sc_idle_compact(args, tmp):
+    """Issue 12: the consumer rewrites each segment it finishes (rotated
+    at --segment-mb, or of a thread that ended) at --idle-level while a
+    CPU is idle. Every finished segment gets rewritten (a new inode),
+    the records stay exact, the manifest's byte counts follow the files
+    per thread and in total, and `memscope compact` finds nothing more
+    to do. Then a consumer stopped with a backlog at level 19 leaves
+    every segment whole and no temporary file."""
+    out = tmp + "/arc"
+    c = Consumer(args.cli, out, args.session,
+                 ["--sampling", "full", "--segment-mb", "1",
+                  "--frame-kb", "64"])
+    p = fake(args, args.session, "--threads", args.threads, "--ops",
+             args.ops, "--reuse", 2)
+    total, threads = expectations(p.stdout)
+    # Every stream ends once the fake agent's process is gone and
+    # drained. The manifest says how many finished segments the idle
+    # thread rewrote and how many it has yet to look at: wait (the idle
+    # thread runs when a CPU is free, which other tests may delay) until
+    # it has rewritten every segment file there is.
+    t0 = time.time()
+    deadline = t0 + 600
+    while True:
+        try:
+            with open(out + "/manifest.json") as fh:
+                ic = json.load(fh)["idle_compaction"]
+        except (OSError, ValueError):
+            ic = None
+        segs = seg_files(out)
+        if ic and ic["pending"] == 0 and ic["rewritten"] == len(segs):
+            break
+        check(time.time() < deadline, "after 600 s: %s, %d segments" %
+              (ic, len(segs)))
+        time.sleep(0.2)
+    t_done = time.time()
+    check(ic["level"] == 15, "idle level %d" % ic["level"])
+    check(len(segs) > 2 * args.threads, "%d segments: none rotated" %
+          len(segs))
+    check(c.stop(signal.SIGINT) == 0, "consumer: " + c.stderr())
+    m = re.search(r"(\d+) segments rewritten while a CPU was idle, (\d+) "
+                  r"bytes smaller", c.stderr())
+    check(m and int(m.group(1)) == len(segs) and
+          int(m.group(2)) == ic["bytes_saved"] > 0,
+          "the consumer's summary: %s; the manifest said %s" %
+          (c.stderr(), ic))
+    after = seg_files(out)
+    check(sorted(after) == sorted(segs), "segment files changed")
+    stats(args, out)  # every frame read, and the same counts
+    st = json.loads(subprocess.run(
+        [args.cli, "stats", out, "--json"], stdout=subprocess.PIPE,
+        text=True, timeout=TIMEOUT).stdout)
+    check(st["counted_from"] == "manifest", "counted from %s" %
+          st["counted_from"])
+    check(st["bytes_on_disk"] == sum(v[0] for v in after.values()),
+          "manifest says %d bytes, the files hold %d" %
+          (st["bytes_on_disk"], sum(v[0] for v in after.values())))
+    on_disk = {}
+    for k, v in after.items():
+        tid = int(k.split("/")[1].split("-")[0])
+        on_disk[tid] = on_disk.get(tid, 0) + v[0]
+    listed = {}
+    for t in st["per_thread"]:
+        listed[t["tid"]] = listed.get(t["tid"], 0) + t["bytes_on_disk"]
+    check(listed == on_disk, "per thread: manifest %s, files %s" %
+          (listed, on_disk))
+    compare(st, total, threads)
+    q = subprocess.run([args.cli, "compact", out], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+    check(q.returncode == 0 and seg_files(out) == after,
+          "compact after idle compaction changed segments (exit %d): %s" %
+          (q.returncode, q.stdout + q.stderr))
+    print("idle compaction: %d segments, %d bytes smaller, all rewritten "
+          "%.1f s after the program ended" % (len(segs), ic["bytes_saved"],
+                                              t_done - t0))
+
+    # stopped with a backlog at level 19: whole segments, no leftover
+    out2 = tmp + "/arc2"
+    c = Consumer(args.cli, out2, args.session + "-2",
+                 ["--sampling", "full", "--segment-mb", "1",
+                  "--frame-kb", "64", "--idle-level", "19"])
+    p = fake(args, args.session + "-2", "--threads", args.threads, "--ops",
+             args.ops)
+    total, threads = expectations(p.stdout)
+    check(c.stop(signal.SIGINT) == 0, "consumer: " + c.stderr())
+    left = [n for _, _, ns in os.walk(out2) for n in ns
+            if n.endswith(".compact-tmp")]
+    check(not left, "temporary files left: %s" % left)
+    st = stats(args, out2)  # every frame read, the manifest agreeing
+    check(st["bytes_on_disk"] == sum(v[0] for v in seg_files(out2).values()),
+          "stopped: the files are not the bytes counted")
+    compare(st, total, threads)
+
+
 def sc_old_format(args, tmp):
     """Issue 12: segments of major 1 (64-byte header, 48-byte frame
     headers, index and footer), as `record` wrote them before the compact
@@ -720,6 +826,7 @@ SCENARIOS = {
     "in-use": sc_in_use, "utf8": sc_utf8, "modes": sc_modes,
     "stats-manifest": sc_stats_manifest, "old-format": sc_old_format,
     "compact": sc_compact,
+    "idle-compact": sc_idle_compact,
     "time-resolution": sc_time_resolution,
 }
 

@@ -71,6 +71,15 @@ static void test_defaults_and_errors(void **state)
 	assert_int_equal(parse(&o, 0, NULL), 1);
 	assert_int_equal(o.set.on_full, MS_ON_FULL_BLOCK);
 	assert_int_equal(o.level, 1);
+	assert_int_equal(o.idle_level, MS_IDLE_LEVEL_DEFAULT);
+	assert_int_equal(parse(&o, 0, "--idle-level", "0", NULL), 3);
+	assert_int_equal(o.idle_level, 0);
+	assert_int_equal(parse(&o, 0, "--idle-level=19", NULL), 2);
+	assert_int_equal(o.idle_level, 19);
+	assert_int_equal(parse(&o, 0, "--idle-level", "20", NULL),
+			 MS_OPTS_USAGE);
+	assert_int_equal(parse(&o, 0, "--idle-level", "-1", NULL),
+			 MS_OPTS_USAGE);
 	assert_int_equal(parse(&o, 0, "--help", NULL), MS_OPTS_HELP);
 	assert_int_equal(parse(&o, 0, "--bogus", NULL), MS_OPTS_USAGE);
 	assert_int_equal(parse(&o, 0, "--sampling", "most", NULL),

@@ -183,6 +183,22 @@ static void text_disk(const struct ms_json_node *m)
 	       lost, lost - (unwritten < lost ? unwritten : lost), unwritten);
 }
 
+/* What the consumer's idle compaction did (its manifest says). */
+static void text_idle(const struct ms_json_node *m)
+{
+	const struct ms_json_node *ic = ms_json_get(m, "idle_compaction");
+	uint64_t n = 0, level = 0, saved = 0;
+
+	if (ms_json_u64(ms_json_get(ic, "rewritten"), &n) < 0 || !n)
+		return;
+	ms_json_u64(ms_json_get(ic, "level"), &level);
+	ms_json_u64(ms_json_get(ic, "bytes_saved"), &saved);
+	printf("compacted   %" PRIu64
+	       " segments rewritten at zstd level %" PRIu64
+	       " by the consumer while idle, %" PRIu64 " bytes smaller\n",
+	       n, level, saved);
+}
+
 static void text_totals(const struct ms_archive *a,
 			const struct ms_arc_counts *c, int scanned)
 {
@@ -207,6 +223,7 @@ static void text_totals(const struct ms_archive *a,
 	       c->raw_bytes, c->disk_bytes, c->segments,
 	       ratio(c->disk_bytes, c->events),
 	       ratio(c->raw_bytes, c->disk_bytes));
+	text_idle(m);
 	printf("allocated   %" PRIu64 " bytes (estimated: size x weight)\n",
 	       ms_arc_estimated_bytes(c));
 	printf("counted     %s\n",

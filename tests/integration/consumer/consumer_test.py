@@ -754,6 +754,12 @@ def sc_idle_compact(args, tmp):
     check(listed == on_disk, "per thread: manifest %s, files %s" %
           (listed, on_disk))
     compare(st, total, threads)
+    text = subprocess.run([args.cli, "stats", out], stdout=subprocess.PIPE,
+                          text=True, timeout=TIMEOUT).stdout
+    want = ("compacted   %d segments rewritten at zstd level 15 by the "
+            "consumer while idle, %d bytes smaller" %
+            (len(segs), ic["bytes_saved"]))
+    check(want in text, "stats does not say: %s\n%s" % (want, text))
     q = subprocess.run([args.cli, "compact", out], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
     check(q.returncode == 0 and seg_files(out) == after,

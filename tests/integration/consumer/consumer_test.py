@@ -432,6 +432,10 @@ def sc_modes(args, tmp):
                                stdout=subprocess.PIPE, timeout=TIMEOUT)
             check(json.loads(q.stdout)["counted_from"] == "manifest",
                   "record --compact: stats reads every frame")
+            with open(os.path.join(arc, "manifest.json")) as fh:
+                ic = json.load(fh)["idle_compaction"]
+            check(ic["level"] == 0 and ic["rewritten"] == 0,
+                  "record --compact: the consumer compacted too: %s" % ic)
     finally:
         os.umask(old)
 

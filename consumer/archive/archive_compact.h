@@ -20,6 +20,11 @@
 
 struct ms_archive;
 
+/* The zstd level of `memscope compact` and of the consumer's idle
+ * compaction: level 19 takes three to four times its time for 0-1% less
+ * (docs/benchmarks.md, "Compaction"). */
+#define MS_COMPACT_LEVEL_DEFAULT 15
+
 /* Suffix of the temporary file of a segment being compacted. */
 #define MS_COMPACT_TMP ".compact-tmp"
 
@@ -32,7 +37,8 @@ struct ms_archive;
  * `why` says what), -EIO when the rewrite did not read back the same
  * (kept), -ECANCELED when `go_on` (may be NULL), called before each
  * frame, returned 0 (kept, the temporary file removed; it may also
- * wait), or -errno.
+ * wait), or -errno. `why` holds why_len bytes (0: no reason wanted, and
+ * `why` may be NULL).
  */
 int ms_compact_segment(const char *path, int level, int (*go_on)(void *),
 		       void *ctx, uint64_t *before, uint64_t *after, char *why,

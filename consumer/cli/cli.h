@@ -21,10 +21,6 @@ int ms_cmd_symbolize(int argc, char **argv);
 int ms_cmd_export(int argc, char **argv);
 int ms_cmd_diff(int argc, char **argv);
 
-/* compact's zstd level: level 19 takes three to four times its time for
- * 0-1% less (docs/benchmarks.md, "Compaction"). */
-#define MS_COMPACT_LEVEL_DEFAULT 15
-
 /* What `memscope compact --level LEVEL --jobs JOBS DIR` does, without the
  * lock (record runs it on its own archive); `cmd` names the command in
  * messages. Returns the exit status. */

@@ -19,6 +19,7 @@
 #include "archive_scan.h"
 #include "cli.h"
 #include "cli_progress.h"
+#include "session.h"
 
 static void usage(FILE *f)
 {
@@ -56,19 +57,16 @@ static void usage(FILE *f)
 /* A number in [lo, hi] for `opt`, or -1 with the error said. */
 static long number(const char *opt, const char *v, long lo, long hi)
 {
-	char *end;
-	long n;
+	uint64_t n;
 
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < lo || n > hi) {
+	if (ms_parse_u64(v, &n) < 0 || n < (uint64_t)lo || n > (uint64_t)hi) {
 		fprintf(stderr,
 			"memscope compact: %s '%s': expected a number from "
 			"%ld to %ld\n",
 			opt, v, lo, hi);
 		return -1;
 	}
-	return n;
+	return (long)n;
 }
 
 static int parse_args(int argc, char **argv, int *level, long *jobs,

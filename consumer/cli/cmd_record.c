@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agentpath.h"
+#include "archive_compact.h"
 #include "cli.h"
 #include "clock.h"
 #include "daemon.h"

@@ -125,7 +125,6 @@ static void *compactor_main(void *arg)
 	while (!atomic_load_explicit(&d->cstop, memory_order_relaxed)) {
 		struct ms_cjob *j;
 		uint64_t before, after;
-		char why[128];
 		int rc;
 
 		if (!todo)
@@ -137,7 +136,7 @@ static void *compactor_main(void *arg)
 		j = todo;
 		todo = j->next;
 		rc = ms_compact_segment(j->path, d->o.idle_level, go_on, d,
-					&before, &after, why, sizeof(why));
+					&before, &after, NULL, 0);
 		if (rc != -ECANCELED)
 			ms_fetch_add_relaxed(&d->cfinished, 1);
 		if (rc == 1) {

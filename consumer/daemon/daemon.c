@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive_compact.h"
 #include "daemon_int.h"
 
 #define MS_TICK_NS	 250000000u
@@ -47,7 +48,7 @@ void ms_daemon_opts_defaults(struct ms_daemon_opts *o)
 	memset(o, 0, sizeof(*o));
 	ms_settings_defaults(&o->set);
 	o->level = 1;
-	o->idle_level = MS_IDLE_LEVEL_DEFAULT;
+	o->idle_level = MS_COMPACT_LEVEL_DEFAULT;
 	o->frame_kb = 512; /* packed: 2.14 B/event as with 1024, less memory */
 	o->seg_mb = 64;
 	o->calib_ms = 20;

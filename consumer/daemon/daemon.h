@@ -15,11 +15,6 @@
 
 #include "session.h"
 
-/* The zstd level of idle compaction (compactor.c): within 0-1% of level
- * 19's size in a third to a quarter of its time (docs/benchmarks.md,
- * "Compaction"). */
-#define MS_IDLE_LEVEL_DEFAULT 15
-
 struct ms_daemon_opts {
 	const char *session;	/* session name; NULL: $MEMSCOPE_SESSION */
 	const char *out;	/* archive directory (created) */
@@ -33,7 +28,9 @@ struct ms_daemon_opts {
 	int live_exact;		/* every block at any rate (live.h) */
 	int level;		/* zstd level */
 	int idle_level;		/* finished segments rewritten at this
-				   level in idle time; <= level: never */
+				   level in idle time (compactor.c;
+				   default MS_COMPACT_LEVEL_DEFAULT);
+				   <= level: never */
 	uint64_t frame_kb;	/* raw KiB per frame */
 	uint64_t seg_mb;	/* segment rotation size */
 	unsigned calib_ms;	/* TSC calibration window */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "agentpath.h"
+#include "archive_compact.h"
 #include "opts.h"
 
 static int parse(struct ms_daemon_opts *o, int want_cmd, ...)
@@ -71,7 +72,7 @@ static void test_defaults_and_errors(void **state)
 	assert_int_equal(parse(&o, 0, NULL), 1);
 	assert_int_equal(o.set.on_full, MS_ON_FULL_BLOCK);
 	assert_int_equal(o.level, 1);
-	assert_int_equal(o.idle_level, MS_IDLE_LEVEL_DEFAULT);
+	assert_int_equal(o.idle_level, MS_COMPACT_LEVEL_DEFAULT);
 	assert_int_equal(parse(&o, 0, "--idle-level", "0", NULL), 3);
 	assert_int_equal(o.idle_level, 0);
 	assert_int_equal(parse(&o, 0, "--idle-level=19", NULL), 2);

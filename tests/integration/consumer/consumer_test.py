@@ -548,6 +548,39 @@ def sc_stats_manifest(args, tmp):
           (g["counted_from"], g["events"]))
 
 
+def seg_files(d):
+    """Segment files under `d`: relative path -> (size, inode)."""
+    got = {}
+    for r, _, ns in os.walk(d):
+        for n in ns:
+            if n.endswith(".mseg"):
+                s = os.stat(os.path.join(r, n))
+                got[os.path.relpath(os.path.join(r, n), d)] = (s.st_size,
+                                                              s.st_ino)
+    return got
+
+
+def check_disk_bytes(st, files):
+    """`stats` from the manifest (`st`) gives the files' (seg_files())
+    sizes as bytes_on_disk, in total and per thread. Returns the bytes on
+    disk by (pid, tid)."""
+    total = sum(v[0] for v in files.values())
+    check(st["bytes_on_disk"] == total,
+          "manifest says %d bytes, the files hold %d" %
+          (st["bytes_on_disk"], total))
+    on_disk = {}
+    for k, v in files.items():
+        key = (k.split("/")[0], k.split("/")[1].split("-")[0])
+        on_disk[key] = on_disk.get(key, 0) + v[0]
+    listed = {}
+    for t in st["per_thread"]:
+        key = (str(t["pid"]), str(t["tid"]))
+        listed[key] = listed.get(key, 0) + t["bytes_on_disk"]
+    check(listed == on_disk, "per thread: manifest %s, files %s" %
+          (listed, on_disk))
+    return on_disk
+
+
 def sc_compact(args, tmp):
     """Issue 12: `compact` writes a finished archive's segments again at a
     higher zstd level. The records read back the same (dump, stats from
@@ -566,9 +599,7 @@ def sc_compact(args, tmp):
                               timeout=TIMEOUT)
 
     def segs(d):
-        return {os.path.relpath(os.path.join(r, n), d):
-                os.path.getsize(os.path.join(r, n))
-                for r, _, ns in os.walk(d) for n in ns if n.endswith(".mseg")}
+        return {k: v[0] for k, v in seg_files(d).items()}
 
     def fast(d):
         p = run("stats", d, "--json")
@@ -613,20 +644,7 @@ def sc_compact(args, tmp):
     check(rc == 0 and f["counted_from"] == "manifest",
           "compacted: stats exit %d, counted from %s" %
           (rc, f["counted_from"]))
-    check(f["bytes_on_disk"] == sum(after.values()),
-          "manifest says %d bytes, the files hold %d" %
-          (f["bytes_on_disk"], sum(after.values())))
-    on_disk = {}
-    for k, v in after.items():
-        pid = k.split("/")[0]
-        tid = k.split("/")[1].split("-")[0]
-        on_disk[(pid, tid)] = on_disk.get((pid, tid), 0) + v
-    listed = {}
-    for t in f["per_thread"]:
-        key = (str(t["pid"]), str(t["tid"]))
-        listed[key] = listed.get(key, 0) + t["bytes_on_disk"]
-    check(listed == on_disk, "per thread: manifest %s, files %s" %
-          (listed, on_disk))
+    on_disk = check_disk_bytes(f, seg_files(out))
     with open(out + "/manifest.json") as fh:
         entries = sum(len(p["per_thread"])
                       for p in json.load(fh)["processes"])
@@ -678,18 +696,6 @@ def sc_compact(args, tmp):
                                                        p.stderr))
     finally:
         os.close(fd)
-
-
-def seg_files(d):
-    """Segment files under `d`: relative path -> (size, inode)."""
-    got = {}
-    for r, _, ns in os.walk(d):
-        for n in ns:
-            if n.endswith(".mseg"):
-                s = os.stat(os.path.join(r, n))
-                got[os.path.relpath(os.path.join(r, n), d)] = (s.st_size,
-                                                              s.st_ino)
-    return got
 
 
 def sc_idle_compact(args, tmp):
@@ -745,18 +751,7 @@ def sc_idle_compact(args, tmp):
         text=True, timeout=TIMEOUT).stdout)
     check(st["counted_from"] == "manifest", "counted from %s" %
           st["counted_from"])
-    check(st["bytes_on_disk"] == sum(v[0] for v in after.values()),
-          "manifest says %d bytes, the files hold %d" %
-          (st["bytes_on_disk"], sum(v[0] for v in after.values())))
-    on_disk = {}
-    for k, v in after.items():
-        tid = int(k.split("/")[1].split("-")[0])
-        on_disk[tid] = on_disk.get(tid, 0) + v[0]
-    listed = {}
-    for t in st["per_thread"]:
-        listed[t["tid"]] = listed.get(t["tid"], 0) + t["bytes_on_disk"]
-    check(listed == on_disk, "per thread: manifest %s, files %s" %
-          (listed, on_disk))
+    check_disk_bytes(st, after)
     compare(st, total, threads)
     text = subprocess.run([args.cli, "stats", out], stdout=subprocess.PIPE,
                           text=True, timeout=TIMEOUT).stdout

@@ -60,8 +60,10 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Writes the header at `h` (room for MS_SEG2_HDR_MAX); returns its size. */
-static size_t put_header(uint8_t *h, const struct ms_seg_info *info)
+/* Writes the header at `h` (room for MS_SEG2_HDR_MAX) for frames written
+ * at zstd level `level` (MS_SEG_LEVEL_UNSAID: not said); returns its
+ * size. */
+static size_t put_header(uint8_t *h, const struct ms_seg_info *info, int level)
 {
 	uint8_t *p = h + MS_SEG2_H_VARINTS;
 	size_t n;
@@ -76,6 +78,8 @@ static size_t put_header(uint8_t *h, const struct ms_seg_info *info)
 	p = ms_put_varint(p,
 			  info->created_ns ? info->created_ns : realtime_ns());
 	p = ms_put_varint(p, info->tick_hz);
+	if (level != MS_SEG_LEVEL_UNSAID)
+		p = ms_put_varint(p, (uint64_t)(level + MS_SEG2_LEVEL_BIAS));
 	n = (size_t)(p - h) + 4;
 	h[MS_SEG2_H_HDR_SIZE] = (uint8_t)n;
 	ms_put_le32(p, ms_crc32c(0, h, n - 4));
@@ -155,7 +159,7 @@ static int write_header(struct ms_seg_writer *w, const char *path,
 			const struct ms_seg_info *info)
 {
 	uint8_t hdr[MS_SEG2_HDR_MAX];
-	size_t n = put_header(hdr, info);
+	size_t n = put_header(hdr, info, w->level);
 	int err;
 
 	w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -413,7 +417,7 @@ size_t ms_seg_put_stored(uint8_t *out, const struct ms_seg_info *info,
 {
 	uint8_t *p = out, check[12];
 	uint32_t hdr_crc;
-	size_t n = put_header(p, info);
+	size_t n = put_header(p, info, MS_SEG_LEVEL_UNSAID);
 
 	hdr_crc = ms_get_le32(p + n - 4);
 	p += n;
@@ -445,6 +449,7 @@ static int parse_header_v1(struct ms_seg_reader *r)
 	r->info.seq = ms_get_le32(h + MS_SEG_H_SEQ);
 	r->info.created_ns = ms_get_le64(h + MS_SEG_H_CREATED);
 	r->info.tick_hz = ms_get_le64(h + MS_SEG_H_TICK_HZ);
+	r->info.level = MS_SEG_LEVEL_UNSAID;
 	r->hdr_size = MS_SEG_HDR_SIZE;
 	r->hdr_crc = ms_get_le32(h + MS_SEG_H_CRC);
 	return 0;
@@ -460,7 +465,7 @@ static int get_u(const uint8_t **p, const uint8_t *end, uint64_t max,
 static int parse_header_v2(struct ms_seg_reader *r)
 {
 	const uint8_t *h = r->buf, *p = h + MS_SEG2_H_VARINTS, *end;
-	uint64_t pid, tid, seq, flags;
+	uint64_t pid, tid, seq, flags, level = 0;
 	size_t n;
 
 	if (r->size <= MS_SEG2_H_HDR_SIZE)
@@ -474,8 +479,14 @@ static int parse_header_v2(struct ms_seg_reader *r)
 	    get_u(&p, end, UINT32_MAX, &tid) ||
 	    get_u(&p, end, UINT32_MAX, &seq) || get_u(&p, end, 0, &flags) ||
 	    get_u(&p, end, UINT64_MAX, &r->info.created_ns) ||
-	    get_u(&p, end, UINT64_MAX, &r->info.tick_hz))
+	    get_u(&p, end, UINT64_MAX, &r->info.tick_hz) ||
+	    (p < end && get_u(&p, end, UINT64_MAX, &level)))
 		return -EBADMSG;
+	/* 0, or a level zstd does not have: not said */
+	r->info.level = level >= 1 && level <= (uint64_t)(ZSTD_maxCLevel() +
+							  MS_SEG2_LEVEL_BIAS)
+				? (int)level - MS_SEG2_LEVEL_BIAS
+				: MS_SEG_LEVEL_UNSAID;
 	r->info.pid = (uint32_t)pid;
 	r->info.tid = (uint32_t)tid;
 	r->info.seq = (uint32_t)seq;

@@ -15,7 +15,13 @@ struct ms_seg_info {
 	uint32_t seq;
 	uint64_t created_ns;
 	uint64_t tick_hz;
+	/* read, not written: the zstd level the writer's frames were
+	 * compressed at (ms_seg_create()'s), or MS_SEG_LEVEL_UNSAID when the
+	 * header does not say (before 2026-12-02, and bundled segments) */
+	int level;
 };
+
+#define MS_SEG_LEVEL_UNSAID (-1000)
 
 struct ms_seg_frame {
 	const uint8_t *data; /* decompressed records, valid until next call */

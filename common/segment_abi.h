@@ -43,9 +43,12 @@
 /*
  * header: magic u32, major u16, minor u16, header size H u8, then varints
  * pid, tid, seq (n in <tid>-<n>.mseg), flags (0), created (CLOCK_REALTIME
- * ns), tick_hz; bytes a reader does not know up to H - 4 (later minors);
- * CRC-32C u32 of bytes 0..H-5.
+ * ns), tick_hz, and since 2026-12-02 (minor 3 still) the zstd level its
+ * frames were written at plus MS_SEG2_LEVEL_BIAS (absent, or 0: not said;
+ * readers of before ignore it); bytes a reader does not know up to H - 4
+ * (later minors); CRC-32C u32 of bytes 0..H-5.
  */
+#define MS_SEG2_LEVEL_BIAS 8 /* zstd's levels -7..19 are 1..27 */
 #define MS_SEG2_H_HDR_SIZE 8 /* u8 */
 #define MS_SEG2_H_VARINTS  9
 #define MS_SEG2_HDR_MIN	   (MS_SEG2_H_VARINTS + 6 + 4)

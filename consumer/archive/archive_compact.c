@@ -204,6 +204,10 @@ int ms_compact_segment(const char *path, int level, int (*go_on)(void *),
 		ms_seg_close(r);
 		return rc;
 	}
+	if (ms_seg_finished(r) && ms_seg_reader_info(r)->level >= level) {
+		ms_seg_close(r);
+		return MS_COMPACT_ALREADY;
+	}
 	rc = rewrite(r, tmp, level, go_on, ctx, why, why_len);
 	ms_seg_close(r);
 	/* the archive's files keep their modes (0600 unless shared) */

@@ -25,6 +25,9 @@ struct ms_archive;
  * (docs/benchmarks.md, "Compaction"). */
 #define MS_COMPACT_LEVEL_DEFAULT 15
 
+/* ms_compact_segment(): the segment is at the level asked or above. */
+#define MS_COMPACT_ALREADY 2
+
 /* Suffix of the temporary file of a segment being compacted. */
 #define MS_COMPACT_TMP ".compact-tmp"
 
@@ -33,6 +36,9 @@ struct ms_archive;
  * *after get its size before and after (equal when it is kept, 0 when it
  * cannot be read). Returns 1
  * when it was replaced, 0 when the rewrite was not smaller (kept),
+ * MS_COMPACT_ALREADY when its header says it was written at `level` or
+ * above (kept, not rewritten: by the consumer's idle compaction or an
+ * earlier `memscope compact`),
  * -EBADMSG when the segment is damaged or was never finished (kept;
  * `why` says what), -EIO when the rewrite did not read back the same
  * (kept), -ECANCELED when `go_on` (may be NULL), called before each

@@ -48,9 +48,13 @@ static void usage(FILE *f)
 		"Damaged or\n"
 		"unfinished segments, and bundles of short threads, are left "
 		"as they\n"
-		"are. The manifest's byte counts are updated at the end. The "
-		"archive\n"
-		"must be finished: stop its consumer first.\n",
+		"are, and segments already written at the level asked or "
+		"above (by\n"
+		"the consumer's idle compaction) are not read again. The "
+		"manifest's\n"
+		"byte counts are updated at the end. The archive must be "
+		"finished:\n"
+		"stop its consumer first.\n",
 		MS_COMPACT_LEVEL_DEFAULT);
 }
 
@@ -131,7 +135,7 @@ static int finished(const struct ms_archive *a, const char *dir,
 
 struct tally {
 	uint64_t before, after, done, total;
-	size_t rewritten, kept, left;
+	size_t rewritten, kept, already, left;
 	struct ms_cli_progress cli;
 	/* the work, shared by the workers */
 	const struct ms_archive *a;
@@ -179,6 +183,8 @@ static void compact_one(struct tally *t, const struct job *j)
 		t->rewritten++;
 	} else if (rc == 0) {
 		t->kept++;
+	} else if (rc == MS_COMPACT_ALREADY) {
+		t->already++;
 	} else {
 		t->left++;
 		ms_cli_progress_done(&t->cli);
@@ -259,11 +265,13 @@ static void summary(const struct ms_archive *a, const struct tally *t,
 
 	if (!own)
 		snprintf(pre, sizeof(pre), "memscope %s: compacted: ", cmd);
-	fprintf(f,
-		"%s%zu segment%s rewritten, %zu kept (no smaller), %zu left "
-		"as %s\n",
-		pre, t->rewritten, t->rewritten == 1 ? "" : "s", t->kept,
-		t->left, t->left == 1 ? "it was" : "they were");
+	fprintf(f, "%s%zu segment%s rewritten, %zu kept (no smaller), ", pre,
+		t->rewritten, t->rewritten == 1 ? "" : "s", t->kept);
+	if (t->already)
+		fprintf(f, "%zu already at level %d or above, ", t->already,
+			t->level);
+	fprintf(f, "%zu left as %s\n", t->left,
+		t->left == 1 ? "it was" : "they were");
 	fprintf(f, "%s%.2f MiB -> %.2f MiB on disk in segment files", pre,
 		t->before / 1048576.0, t->after / 1048576.0);
 	if (events)

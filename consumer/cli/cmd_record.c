@@ -209,10 +209,6 @@ int ms_cmd_record(int argc, char **argv)
 	ret = prepare(argc, argv, &o, &cmd);
 	if (ret >= 0)
 		return ret;
-	/* every segment is rewritten after CMD: the consumer's idle
-	 * compaction would only do some of them twice */
-	if (compact)
-		o.idle_level = 0;
 	if (!o.out) {
 		ms_opts_default_out(out, sizeof(out));
 		o.out = out;

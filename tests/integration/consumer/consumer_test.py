@@ -432,10 +432,16 @@ def sc_modes(args, tmp):
                                stdout=subprocess.PIPE, timeout=TIMEOUT)
             check(json.loads(q.stdout)["counted_from"] == "manifest",
                   "record --compact: stats reads every frame")
+            # what the consumer's idle compaction did is not done again
             with open(os.path.join(arc, "manifest.json")) as fh:
                 ic = json.load(fh)["idle_compaction"]
-            check(ic["level"] == 0 and ic["rewritten"] == 0,
-                  "record --compact: the consumer compacted too: %s" % ic)
+            m = re.search(r"compacted: (\d+) segments? rewritten, \d+ kept "
+                          r"\(no smaller\), (?:(\d+) already at level 15 "
+                          r"or above, )?0 left", p.stderr.decode())
+            check(m and ic["level"] == 15 and
+                  int(m.group(2) or 0) == ic["rewritten"],
+                  "record --compact: %s after idle compaction %s" %
+                  (p.stderr.decode(), ic))
     finally:
         os.umask(old)
 
@@ -632,6 +638,11 @@ def sc_compact(args, tmp):
     check(p.returncode == 0, "compact exit %d: %s" % (p.returncode,
                                                      p.stderr))
     print(p.stdout.strip())
+    m = re.match(r"(\d+) segments? rewritten, (\d+) kept \(no smaller\), "
+                 r"(\d+) left", p.stdout)
+    check(m and int(m.group(1)) > 0 and int(m.group(3)) == 0,
+          "compact said: %s" % p.stdout)
+    rewritten, kept = int(m.group(1)), int(m.group(2))
     after = segs(out)
     check(sorted(after) == sorted(before), "the segment files changed")
     check(all(after[k] <= before[k] for k in after), "a segment grew")
@@ -654,11 +665,20 @@ def sc_compact(args, tmp):
     check(g["events"] == st["events"] and g["per_thread"] == f["per_thread"],
           "every frame read: the counts differ from the manifest's")
     compare(f, total, threads)
-    # again: nothing smaller, nothing changed
+    # again: nothing changed, and the rewritten segments not read again
+    # (their headers say level 15)
     p = run("compact", out)
     check(p.returncode == 0 and segs(out) == after and
           run("dump", out).stdout == dump0,
           "a second compact changed the archive (exit %d)" % p.returncode)
+    want = ("0 segments rewritten, %d kept (no smaller), %d already at "
+            "level 15 or above, 0 left" % (kept, rewritten))
+    check(p.stdout.startswith(want), "a second compact said: %s, not: %s" %
+          (p.stdout, want))
+    # nor at a lower level (those kept may be tried again)
+    p = run("compact", "--level", "9", out)
+    check(p.returncode == 0 and ", %d already at level 9 or above" %
+          rewritten in p.stdout, "compact --level 9 said: %s" % p.stdout)
 
     # a segment cut short: left as it is, the others compacted, exit 1
     cut = os.path.join(tmp + "/arc-cut", victim)
@@ -764,6 +784,11 @@ def sc_idle_compact(args, tmp):
     check(q.returncode == 0 and seg_files(out) == after,
           "compact after idle compaction changed segments (exit %d): %s" %
           (q.returncode, q.stdout + q.stderr))
+    # not even read again: their headers say level 15
+    want = ("0 segments rewritten, 0 kept (no smaller), %d already at "
+            "level 15 or above, 0 left" % len(segs))
+    check(q.stdout.startswith(want), "compact after idle compaction said: "
+          "%s, not: %s" % (q.stdout, want))
     print("idle compaction: %d segments, %d bytes smaller, all rewritten "
           "%.1f s after the program ended" % (len(segs), ic["bytes_saved"],
                                               t_done - t0))

@@ -152,6 +152,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(ms_seg_reader_info(r)->tid, 11);
 	assert_int_equal(ms_seg_reader_info(r)->seq, 2);
 	assert_int_equal(ms_seg_reader_info(r)->tick_hz, 1000000000);
+	assert_int_equal(ms_seg_reader_info(r)->level, 3);
 	assert_int_equal(ms_seg_finished(r), 1);
 	ms_seg_close(r);
 }
@@ -381,6 +382,45 @@ static void test_short_stream_small(void **state)
 	unlink(path);
 }
 
+/*
+ * The header says the zstd level the frames were written at, negative
+ * levels too; a segment made whole at once (bundles) does not say, and
+ * its header is a byte shorter.
+ */
+static void test_header_level(void **state)
+{
+	static const int levels[] = {-7, -1, 0, 1, 15, 19};
+	struct ms_seg_info info = {.pid = 1, .tid = 2, .tick_hz = 1000};
+	struct ms_rec_state s = {0, 0};
+	uint8_t buf[256], seg[256 + MS_SEG_STORED_EXTRA];
+	uint8_t *p = ms_rec_put_sync(&s, buf);
+	struct ms_seg_writer *w;
+	struct ms_seg_reader *r;
+	size_t len, n;
+
+	(void)state;
+	p = ms_rec_put_alloc(&s, p, 5, 0x1000, 64, 0, 1, MS_WEIGHT_ONE);
+	len = (size_t)(p - buf);
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		unlink(path);
+		assert_int_equal(ms_seg_create(path, &info, levels[i], &w), 0);
+		assert_int_equal(ms_seg_write_frame(w, buf, len, 1, 5, 5), 0);
+		assert_int_equal(ms_seg_finish(w), 0);
+		assert_int_equal(ms_seg_open(path, &r), 0);
+		assert_int_equal(ms_seg_reader_info(r)->level, levels[i]);
+		assert_int_equal(ms_seg_reader_info(r)->pid, 1);
+		assert_int_equal(ms_seg_reader_info(r)->tick_hz, 1000);
+		ms_seg_close(r);
+	}
+	unlink(path);
+	n = ms_seg_put_stored(seg, &info, buf, len, 1, 5, 5);
+	assert_int_equal(ms_seg_open_mem(seg, n, &r), 0);
+	assert_int_equal(ms_seg_reader_info(r)->level, MS_SEG_LEVEL_UNSAID);
+	assert_int_equal(ms_seg_reader_info(r)->tick_hz, 1000);
+	assert_int_equal(ms_seg_finished(r), 1);
+	ms_seg_close(r);
+}
+
 /* Records that do not compress are stored, and read back byte for byte. */
 static void test_stored_frame(void **state)
 {
@@ -480,6 +520,7 @@ static void test_reads_major1(void **state)
 	assert_int_equal(ms_seg_reader_info(r)->pid, 1);
 	assert_int_equal(ms_seg_reader_info(r)->tid, 2);
 	assert_int_equal(ms_seg_reader_info(r)->tick_hz, 1000);
+	assert_int_equal(ms_seg_reader_info(r)->level, MS_SEG_LEVEL_UNSAID);
 	assert_int_equal(ms_seg_finished(r), 1);
 	for (int f = 0; f < 3; f++) {
 		assert_int_equal(ms_seg_next(r, &fr), 1);
@@ -515,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_never_bigger_than_zstd),
 		cmocka_unit_test(test_short_stream_small),
 		cmocka_unit_test(test_stored_frame),
+		cmocka_unit_test(test_header_level),
 		cmocka_unit_test(test_reads_major1),
 	};
 

@@ -357,7 +357,7 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 	 */
 	uint8_t *w[NCOL], sink[1];
 	uint64_t last_ts = st->last_ts, last_addr = st->last_addr;
-	uint64_t nrec = 0, allocs = 0, frees = 0, first_ts = 0;
+	uint64_t nrec = 0, allocs = 0, frees = 0, weighted = 0, first_ts = 0;
 	unsigned __int128 wsize = 0;
 	uint32_t seq = pk->seq;
 	struct map_ent *const map = pk->map;
@@ -435,8 +435,10 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 			w[C_STACK] = put_u(w[C_STACK], h.stack);
 			if (t & MS_RECF_ALIGN)
 				w[C_EXTRA] = put_u(w[C_EXTRA], h.align);
-			if (t & MS_RECF_WEIGHT)
+			if (t & MS_RECF_WEIGHT) {
 				w[C_EXTRA] = put_u(w[C_EXTRA], h.weight);
+				weighted++;
+			}
 			*w[C_AMODE]++ = (uint8_t)j;
 			if (j)
 				lifo_take(&lifo[cls], j);
@@ -484,6 +486,7 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 		n->records = nrec;
 		n->allocs = allocs;
 		n->frees = frees;
+		n->weighted = weighted;
 		n->first_ts = first_ts;
 		n->wsize = wsize;
 	}

@@ -55,6 +55,7 @@ int ms_pack(struct ms_packer *pk, const uint8_t *raw, size_t len);
  */
 struct ms_pack_counts {
 	uint64_t records, allocs, frees;
+	uint64_t weighted;	 /* ALLOCs of a weight other than 1 */
 	uint64_t first_ts;	 /* of the first record taken */
 	unsigned __int128 wsize; /* sum of ALLOC size * Q16 weight */
 };

@@ -10,7 +10,12 @@
  *   shrink_site()  allocated SHRINK_N blocks of SHRINK_SIZE at the start
  *                  and frees one every tick
  *
- * usage: live_phases [--tick-ms MS] [--ticks N] [--phases P]
+ * usage: live_phases [--tick-ms MS] [--ticks N] [--phases P] [--churn C]
+ *
+ * --churn C: first, C allocations of 48 bytes from churn_site(), each
+ * freed at once (one address over and over), as fast as they go: enough
+ * events a second for the consumer's live heap to follow only some
+ * addresses.
  *
  * After the setup and after each phase (N ticks of MS milliseconds) every
  * thread waits, and the program prints the live bytes each site holds and
@@ -34,6 +39,7 @@
 
 static pthread_barrier_t start_bar, end_bar;
 static int tick_ms = 100, ticks = 30, phases = 3;
+static long churn;
 static size_t grown, shrunk;
 static void *steady[STEADY_N];
 static void *shrinking[SHRINK_N];
@@ -66,6 +72,14 @@ __attribute__((noinline)) static void *shrink_site(void)
 	void *p = malloc(SHRINK_SIZE);
 
 	memset(p, 3, SHRINK_SIZE);
+	return p;
+}
+
+__attribute__((noinline)) static void *churn_site(void)
+{
+	void *p = malloc(48);
+
+	memset(p, 4, 48);
 	return p;
 }
 
@@ -136,6 +150,15 @@ int main(int argc, char **argv)
 			ticks = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--phases"))
 			phases = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--churn"))
+			churn = atol(argv[i + 1]);
+	}
+	for (long i = 0; i < churn; i++) {
+		void *p = churn_site();
+
+		if (!p)
+			abort();
+		free(p);
 	}
 	pthread_barrier_init(&start_bar, NULL, 4);
 	pthread_barrier_init(&end_bar, NULL, 4);

@@ -155,8 +155,12 @@ static void live_metrics(FILE *o, const struct ms_fleet *f,
 			 const struct mprocs *ps)
 {
 	int full = !strcmp(f->o.sampling ? f->o.sampling : "full", "full");
-	const char *est = full ? " (exact: full sampling)"
+	/* counts, and the bytes allocated, are counted in `full` mode
+	 * (livesnap.c, exact_counts()); the bytes live are an estimate
+	 * where the live heap follows some addresses only */
+	const char *cnt = full ? " (exact: full sampling)"
 			       : " (weighted estimates: the session samples)";
+	const char *est = cnt;
 
 	for (size_t i = 0; full && i < ps->n; i++)
 		if (ps->v[i].live && (ps->v[i].live->flags & MS_SNAP_SAMPLED))
@@ -170,15 +174,15 @@ static void live_metrics(FILE *o, const struct ms_fleet *f,
 		    "Bytes in blocks allocated and not yet freed", est,
 		    offsetof(struct ms_snap_fig, live_bytes));
 	live_metric(o, f, ps, "memscope_live_heap_blocks", "gauge",
-		    "Blocks allocated and not yet freed", est,
+		    "Blocks allocated and not yet freed", cnt,
 		    offsetof(struct ms_snap_fig, live_count));
 	live_metric(o, f, ps, "memscope_allocations_total", "counter",
-		    "Allocating calls", est,
+		    "Allocating calls", cnt,
 		    offsetof(struct ms_snap_fig, alloc_count));
 	live_metric(o, f, ps, "memscope_frees_total", "counter", "Blocks freed",
-		    est, offsetof(struct ms_snap_fig, free_count));
+		    cnt, offsetof(struct ms_snap_fig, free_count));
 	live_metric(o, f, ps, "memscope_allocated_bytes_total", "counter",
-		    "Bytes allocated", est,
+		    "Bytes allocated", cnt,
 		    offsetof(struct ms_snap_fig, alloc_bytes));
 	live_metric(o, f, ps, "memscope_freed_bytes_total", "counter",
 		    "Bytes freed", est,

@@ -771,6 +771,13 @@ void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
 	}
 	if (!l->on)
 		return;
+	if (ev->type == MS_REC_ALLOC || ev->type == MS_REC_REALLOC) {
+		l->x_allocs++;
+		l->x_weighted += ev->weight != MS_WEIGHT_ONE;
+		l->x_wsize += (unsigned __int128)ev->size * ev->weight;
+	}
+	if (ev->type == MS_REC_FREE || ev->type == MS_REC_REALLOC)
+		l->x_frees++;
 	ms_live_seen(l, 1);
 	/* a free whose level says its block is not followed: passed over */
 	if (ev->type == MS_REC_FREE &&

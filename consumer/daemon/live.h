@@ -118,6 +118,15 @@ struct ms_live {
 	uint64_t sel;
 	unsigned sel_bits;
 	int exact;
+	/* The ALLOC, FREE and REALLOC records seen while on, counted as the
+	 * streams count them (stream.h, struct ms_stream_counts): exact
+	 * where the blocks followed are an estimate, for a process's
+	 * figures (livesnap.c, proc_fig()), and those of a weight other
+	 * than 1. `whole`: on since the process's first record. */
+	uint64_t x_allocs, x_frees, x_weighted;
+	unsigned __int128 x_wsize;
+	int whole;
+	uint64_t x_freed_pub; /* the freed bytes last published: no fewer */
 	uint64_t events;	       /* records seen while on */
 	uint64_t rate_ns, rate_events; /* at the last rate check */
 	/* blocks: open addressing, linear probing, addr 0 = empty */

@@ -82,7 +82,36 @@ static void fig(struct ms_snap_fig *o, const struct ms_live_fig *f)
 	o->free_count = ms_live_count(f->free_q);
 }
 
-static void proc_fig(struct ms_snap_fig *o, const struct ms_live *l)
+/*
+ * A process's figures from its exact counts, where its blocks are
+ * followed at some addresses only and every record weighs 1 (`full`):
+ * the blocks followed stand for the others in the live bytes alone. Their
+ * allocations and frees would stand for the others' too, but one address
+ * a program allocates and frees over and over (a buffer made and freed in
+ * a loop) makes them a lottery: Debian's perl building a hash gave 1.7x
+ * the allocations and 2.5x the frees it made. Allocations, frees and the
+ * blocks live are counted; the freed bytes are the allocated ones less
+ * the live ones, and never fewer than last published (a counter).
+ */
+static void exact_counts(struct ms_snap_fig *o, struct ms_live *l)
+{
+	uint64_t bytes = (uint64_t)(l->x_wsize / MS_WEIGHT_ONE);
+	uint64_t freed = o->live_bytes < bytes ? bytes - o->live_bytes : 0;
+
+	if (freed < l->x_freed_pub)
+		freed = l->x_freed_pub;
+	if (freed > bytes)
+		freed = bytes;
+	l->x_freed_pub = freed;
+	o->alloc_count = l->x_allocs;
+	o->free_count = l->x_frees < l->x_allocs ? l->x_frees : l->x_allocs;
+	o->live_count = o->alloc_count - o->free_count;
+	o->alloc_bytes = bytes;
+	o->free_bytes = freed;
+	o->live_bytes = bytes - freed;
+}
+
+static void proc_fig(struct ms_snap_fig *o, struct ms_live *l)
 {
 	struct ms_live_fig f = l->f;
 
@@ -93,6 +122,8 @@ static void proc_fig(struct ms_snap_fig *o, const struct ms_live *l)
 		f.free_q += l->thr[i].f.free_q;
 	}
 	fig(o, &f);
+	if (l->whole && !l->x_weighted && l->sel_bits)
+		exact_counts(o, l);
 }
 
 static void put_threads(struct wbuf *b, const struct ms_live *l)
@@ -193,7 +224,7 @@ static uint32_t put_mods(struct wbuf *b, struct ms_proc *p)
 	return n;
 }
 
-static void put_proc(struct wbuf *b, const struct ms_live *l)
+static void put_proc(struct wbuf *b, struct ms_live *l)
 {
 	size_t at = b->len;
 	struct ms_snap_proc *o = put(b, sizeof(*o));
@@ -238,7 +269,7 @@ static struct ms_snapblob *build(struct ms_daemon *d, uint64_t now)
 	struct ms_snapblob *blob;
 	uint32_t n = 0;
 
-	for (const struct ms_live *l = d->lives; l && !b.err; l = l->next, n++)
+	for (struct ms_live *l = d->lives; l && !b.err; l = l->next, n++)
 		put_proc(&b, l);
 	blob = calloc(1, sizeof(*blob));
 	if (b.err || !blob || !h) {

@@ -114,8 +114,10 @@ static struct ms_live *proc_live(struct ms_daemon *d, struct ms_proc *p)
 		return NULL;
 	p->live->owner = p;
 	p->live->exact = d->o.live_exact;
-	if (d->live_on)
+	if (d->live_on) { /* before the process's first record is read */
 		ms_live_enable(p->live, ms_mono_ns());
+		p->live->whole = 1;
+	}
 	p->live->next = d->lives;
 	d->lives = p->live;
 	return p->live;

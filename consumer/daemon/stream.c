@@ -378,8 +378,15 @@ static size_t pack_run(struct ms_stream *s, const uint8_t *p,
 	if (!b)
 		return ms_pack_run(s->pk, &s->dec, p, end, c, NULL);
 	f = ms_pack_run(s->pk, &s->dec, p, end, c, &b->tap);
-	if (f)
+	if (f) {
+		struct ms_live *l = s->cfg.live;
+
 		b->records += c->records;
+		l->x_allocs += c->allocs;
+		l->x_frees += c->frees;
+		l->x_weighted += c->weighted;
+		l->x_wsize += c->wsize;
+	}
 	/* the next run's byte bound follows the room left (pack.c) */
 	if (b->tap.n >= MS_TAP_BATCH / 2)
 		live_apply(s, b);

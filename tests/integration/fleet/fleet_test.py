@@ -13,6 +13,12 @@ Cases:
               blocks, allocations, frees and bytes allocated that `memscope
               report --format json --pid P` gives for the archive after
               the program left. Skipped (77) without /usr/bin/prometheus.
+  busy        live_phases first allocates and frees 3,000,000 blocks at one
+              address, fast enough for the live heap to follow only some
+              addresses (the HELP text says so); at its last pause the
+              scraped allocations, frees, blocks live and bytes allocated
+              are still the report's, exactly, and the bytes live and
+              freed add up to those allocated.
   push        --profile-every 1 --push to a receiver started here: each
               POST is /ingest with name=SERVICE{host=H,pid=P}, from, until
               and format=pprof, its `profile` part a gzipped pprof (read
@@ -272,6 +278,49 @@ def sc_prometheus(args, tmp):
           {fig: rep[fig] for fig in FIGURES.values()})
     prom.terminate()
     prom.wait(30)
+
+
+def sc_busy(args, tmp):
+    out = os.path.join(tmp, "arc")
+    c = Consumer(args.cli, out, args.session, ["--sampling", "full",
+                 "--exit-when-idle", "--metrics", ":0"])
+    port = metrics_port(c)
+    prog = Phases(args, "--ticks", "5", "--tick-ms", "20", "--phases", "1",
+                  "--churn", "3000000")
+    run_to_last_step(prog, 1)
+    pid = '{session="%s",pid="%d",' % (args.session, prog.pid())
+
+    def figures():
+        text = scrape(port)
+        return text, {k.split("{")[0]: v for k, v in series(text).items()
+                      if k.startswith("memscope_") and pid in k}
+
+    deadline = time.time() + 30
+    while True:  # the churn is in a snapshot (one a second): the next
+        text, got = figures()  # one is of the program at its pause
+        if got.get("memscope_events_recorded_total", 0) >= 6000000:
+            time.sleep(1.5)
+            text, got = figures()
+            break
+        check(time.time() < deadline, "no scrape after the churn: %s" % got)
+        time.sleep(0.3)
+    check("followed at one address in" in text, "the live heap followed "
+          "every address: no test of the counts then\n%s" % text[:2000])
+    prog.next()
+    prog.p.wait(TIMEOUT)
+    check(c.wait(TIMEOUT) == 0, "consumer failed: " + c.stderr())
+    rep = json.loads(cli(args, "report", out, "--format", "json", "--pid",
+                         str(prog.pid())))
+    for m, fig in FIGURES.items():
+        if m != "memscope_live_heap_bytes":
+            check(got[m] == rep[fig], "%s: scraped %s, report %s %s" %
+                  (m, got[m], fig, rep[fig]))
+    check(got["memscope_live_heap_bytes"] +
+          got["memscope_freed_bytes_total"] ==
+          got["memscope_allocated_bytes_total"],
+          "live and freed bytes do not add up: %s" % got)
+    print("busy: scraped %s; the report's live bytes %d" %
+          ({m: int(got[m]) for m in FIGURES}, rep["leaked_bytes"]))
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -539,11 +588,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cli", required=True)
     ap.add_argument("--examples", required=True)
-    ap.add_argument("case", choices=["prometheus", "push", "hostile",
+    ap.add_argument("case", choices=["prometheus", "busy", "push", "hostile",
                                      "series", "alert"])
     args = ap.parse_args()
     args.session = "msfleet%d" % os.getpid()
-    fn = {"prometheus": sc_prometheus, "push": sc_push,
+    fn = {"prometheus": sc_prometheus, "busy": sc_busy, "push": sc_push,
           "hostile": sc_hostile, "series": sc_series, "alert": sc_alert}
     return run_scenario(args.case, fn[args.case], args, "ms-fleet-")
 

@@ -15,7 +15,8 @@
  * --churn C: first, C allocations of 48 bytes from churn_site(), each
  * freed at once (one address over and over), as fast as they go: enough
  * events a second for the consumer's live heap to follow only some
- * addresses.
+ * addresses. Then C / 1000 more, each shrunk to 40 bytes by realloc() (in
+ * place) and kept.
  *
  * After the setup and after each phase (N ticks of MS milliseconds) every
  * thread waits, and the program prints the live bytes each site holds and
@@ -160,6 +161,9 @@ int main(int argc, char **argv)
 			abort();
 		free(p);
 	}
+	for (long i = 0; i < churn / 1000; i++)
+		if (!realloc(churn_site(), 40)) /* kept */
+			abort();
 	pthread_barrier_init(&start_bar, NULL, 4);
 	pthread_barrier_init(&end_bar, NULL, 4);
 	for (long r = 0; r < 3; r++)

@@ -32,7 +32,8 @@ struct ms_live_block {
 	uint64_t bytes; /* weighted bytes it adds to its site */
 	uint32_t q;	/* weighted count (Q16); 0: tombstone */
 	uint32_t site;
-	int32_t thr;
+	int32_t thr; /* the thread that allocated it, or for a tombstone
+			freed it (-1: none, or not known) */
 	uint32_t pad;
 };
 
@@ -379,11 +380,12 @@ static inline int make_room(struct ms_live *l)
 	return make_room_slow(l);
 }
 
-/* Slot `b` becomes a tombstone of `addr` at `ts`. */
+/* Slot `b` becomes a tombstone of `addr` at `ts`, freed by thread `thr`
+ * (-1: not known). */
 static inline void put_tomb(struct ms_live *l, struct ms_live_block *b,
-			    uint64_t addr, uint64_t ts)
+			    uint64_t addr, uint64_t ts, int32_t thr)
 {
-	*b = (struct ms_live_block){.addr = addr, .ts = ts, .thr = -1};
+	*b = (struct ms_live_block){.addr = addr, .ts = ts, .thr = thr};
 	l->ntombs++;
 	l->made++;
 }
@@ -529,7 +531,7 @@ static void end_big(struct ms_live *l, uint32_t from, uint32_t to)
 		if (b->addr == p->addr && b->q && b->ts < p->ts) {
 			uncount(l, b);
 			unf_count(l, p->addr, -1);
-			put_tomb(l, b, p->addr, p->ts);
+			put_tomb(l, b, p->addr, p->ts, -1);
 			l->nblocks--;
 		}
 	}
@@ -694,8 +696,12 @@ static void on_alloc(struct ms_live *l, int32_t thr, uint64_t ts, uint64_t addr,
 		return;
 	}
 	b = lookup(l, addr);
-	if (b->addr && b->ts >= ts && (b->q == 0 || b->ts > ts)) {
-		/* a later free or a newer block was seen: this one is gone */
+	/* A later free or a newer block was seen: this one is gone. A free
+	 * in the same unit of time by this thread came before (a thread's
+	 * records are in order): free() and then malloc() in a loop, and a
+	 * realloc() in place, whose free of the old block comes first. */
+	if (b->addr && (b->ts > ts || (b->ts == ts && b->q == 0 &&
+				       (thr < 0 || b->thr != thr)))) {
 		count(l, thr, site, bytes, q, 1);
 		return;
 	}
@@ -714,7 +720,7 @@ static void on_alloc(struct ms_live *l, int32_t thr, uint64_t ts, uint64_t addr,
 		big_add(l, addr);
 }
 
-static void on_free(struct ms_live *l, uint64_t ts, uint64_t addr)
+static void on_free(struct ms_live *l, int32_t thr, uint64_t ts, uint64_t addr)
 {
 	struct ms_live_block *b;
 
@@ -736,19 +742,21 @@ static void on_free(struct ms_live *l, uint64_t ts, uint64_t addr)
 		uncount(l, b);
 		unf_count(l, addr, -1);
 		/* an allocation between the two may still be on its way */
-		put_tomb(l, b, addr, ts);
+		put_tomb(l, b, addr, ts, thr);
 		l->nblocks--;
 		return;
 	}
 	if (b->addr) {
-		if (ts > b->ts)
+		if (ts > b->ts) {
 			b->ts = ts;
+			b->thr = thr;
+		}
 		return;
 	}
 	if (make_room(l) < 0)
 		return;
 	b = lookup(l, addr); /* the table may have moved */
-	put_tomb(l, b, addr, ts);
+	put_tomb(l, b, addr, ts, thr);
 }
 
 void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
@@ -782,9 +790,9 @@ void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
 	/* a free whose level says its block is not followed: passed over */
 	if (ev->type == MS_REC_FREE &&
 	    ms_pack_tap_free(ev->addr, ev->flags, l->sel_bits))
-		on_free(l, ev->ts, ev->addr);
+		on_free(l, thr, ev->ts, ev->addr);
 	else if (ev->type == MS_REC_REALLOC && ev->old_addr)
-		on_free(l, ev->ts, ev->old_addr);
+		on_free(l, thr, ev->ts, ev->old_addr);
 	if (ev->type != MS_REC_ALLOC && ev->type != MS_REC_REALLOC)
 		return;
 	/* the packer's choice (pack.h, struct ms_pack_tap), made here */
@@ -826,7 +834,7 @@ void ms_live_apply(struct ms_live *l, int32_t thr, const uint32_t *sites,
 		if (i + MS_LIVE_AHEAD < n)
 			fetch_slot(l, r[i + MS_LIVE_AHEAD].addr);
 		if (x->kind == MS_TAP_FREE)
-			on_free(l, x->ts, x->addr);
+			on_free(l, thr, x->ts, x->addr);
 		else
 			on_alloc(l, thr, x->ts, x->addr, x->size,
 				 x->kind == MS_TAP_ALLOC_SEL
@@ -874,7 +882,7 @@ static void follow_fewer(struct ms_live *l, unsigned bits)
 		if (to > from) {
 			uncount(l, b);
 			if (h > UINT64_MAX >> to) {
-				put_tomb(l, b, b->addr, b->ts);
+				put_tomb(l, b, b->addr, b->ts, -1);
 				l->nblocks--;
 				continue;
 			}

@@ -89,6 +89,19 @@ struct ms_live_site {
 	uint64_t hist[MS_LIVE_HIST]; /* live bytes, a ring at hist_pos */
 };
 
+/*
+ * The ALLOC, FREE and REALLOC records seen while on, counted as the
+ * streams count them (stream.h, struct ms_stream_counts), for a process
+ * or a thread: exact where the blocks followed are an estimate
+ * (livesnap.c, counted()). A thread's frees are those it made, of
+ * anyone's blocks, and only a process's are used.
+ */
+struct ms_live_counted {
+	uint64_t allocs, frees;
+	unsigned __int128 wsize;
+	uint64_t freed_pub, nfreed_pub; /* last published: never fewer */
+};
+
 struct ms_live_thread {
 	uint32_t tid;
 	int ended;
@@ -96,6 +109,7 @@ struct ms_live_thread {
 	uint64_t dropped;
 	char name[MS_NAME_MAX + 1];
 	struct ms_live_fig f;
+	struct ms_live_counted x;
 };
 
 struct ms_live_block;
@@ -118,15 +132,11 @@ struct ms_live {
 	uint64_t sel;
 	unsigned sel_bits;
 	int exact;
-	/* The ALLOC, FREE and REALLOC records seen while on, counted as the
-	 * streams count them (stream.h, struct ms_stream_counts): exact
-	 * where the blocks followed are an estimate, for a process's
-	 * figures (livesnap.c, proc_fig()), and those of a weight other
-	 * than 1. `whole`: on since the process's first record. */
-	uint64_t x_allocs, x_frees, x_weighted;
-	unsigned __int128 x_wsize;
+	/* The process's counts (all its threads'), the ALLOCs among them of
+	 * a weight other than 1, and `whole`: on since its first record. */
+	struct ms_live_counted x;
+	uint64_t x_weighted;
 	int whole;
-	uint64_t x_freed_pub; /* the freed bytes last published: no fewer */
 	uint64_t events;	       /* records seen while on */
 	uint64_t rate_ns, rate_events; /* at the last rate check */
 	/* blocks: open addressing, linear probing, addr 0 = empty */

@@ -83,32 +83,49 @@ static void fig(struct ms_snap_fig *o, const struct ms_live_fig *f)
 }
 
 /*
- * A process's figures from its exact counts, where its blocks are
- * followed at some addresses only and every record weighs 1 (`full`):
- * the blocks followed stand for the others in the live bytes alone. Their
+ * Figures from exact counts, where a process's blocks are followed at
+ * some addresses only and every record weighs 1 (`full`): the blocks
+ * followed stand for the others in the live figures alone. Their
  * allocations and frees would stand for the others' too, but one address
  * a program allocates and frees over and over (a buffer made and freed in
  * a loop) makes them a lottery: Debian's perl building a hash gave 1.7x
- * the allocations and 2.5x the frees it made. Allocations, frees and the
- * blocks live are counted; the freed bytes are the allocated ones less
- * the live ones, and never fewer than last published (a counter).
+ * the allocations and 2.5x the frees it made. Allocations and bytes
+ * allocated are counted, and a process's frees (`frees`: a thread frees
+ * others' blocks, and others free its own); what is freed is the rest of
+ * what was allocated less the live estimate, never less than last
+ * published (a counter).
  */
-static void exact_counts(struct ms_snap_fig *o, struct ms_live *l)
+static uint64_t no_less(uint64_t v, uint64_t *pub, uint64_t most)
 {
-	uint64_t bytes = (uint64_t)(l->x_wsize / MS_WEIGHT_ONE);
-	uint64_t freed = o->live_bytes < bytes ? bytes - o->live_bytes : 0;
+	if (v < *pub)
+		v = *pub;
+	if (v > most)
+		v = most;
+	*pub = v;
+	return v;
+}
 
-	if (freed < l->x_freed_pub)
-		freed = l->x_freed_pub;
-	if (freed > bytes)
-		freed = bytes;
-	l->x_freed_pub = freed;
-	o->alloc_count = l->x_allocs;
-	o->free_count = l->x_frees < l->x_allocs ? l->x_frees : l->x_allocs;
+static void counted(struct ms_snap_fig *o, struct ms_live_counted *x, int frees)
+{
+	uint64_t bytes = (uint64_t)(x->wsize / MS_WEIGHT_ONE);
+	uint64_t freed = o->live_bytes < bytes ? bytes - o->live_bytes : 0;
+	uint64_t nfreed = frees ? x->frees
+			  : o->live_count < x->allocs
+				  ? x->allocs - o->live_count
+				  : 0;
+
+	o->alloc_count = x->allocs;
+	o->free_count = no_less(nfreed, &x->nfreed_pub, x->allocs);
 	o->live_count = o->alloc_count - o->free_count;
 	o->alloc_bytes = bytes;
-	o->free_bytes = freed;
-	o->live_bytes = bytes - freed;
+	o->free_bytes = no_less(freed, &x->freed_pub, bytes);
+	o->live_bytes = bytes - o->free_bytes;
+}
+
+/* Whether the figures of `l` come from its counts (counted()). */
+static int counts_exact(const struct ms_live *l)
+{
+	return l->whole && !l->x_weighted && l->sel_bits;
 }
 
 static void proc_fig(struct ms_snap_fig *o, struct ms_live *l)
@@ -122,14 +139,14 @@ static void proc_fig(struct ms_snap_fig *o, struct ms_live *l)
 		f.free_q += l->thr[i].f.free_q;
 	}
 	fig(o, &f);
-	if (l->whole && !l->x_weighted && l->sel_bits)
-		exact_counts(o, l);
+	if (counts_exact(l))
+		counted(o, &l->x, 1);
 }
 
-static void put_threads(struct wbuf *b, const struct ms_live *l)
+static void put_threads(struct wbuf *b, struct ms_live *l)
 {
 	for (uint32_t i = 0; i < l->nthr; i++) {
-		const struct ms_live_thread *t = &l->thr[i];
+		struct ms_live_thread *t = &l->thr[i];
 		struct ms_snap_thread *o = put(b, sizeof(*o));
 
 		if (!o)
@@ -138,6 +155,8 @@ static void put_threads(struct wbuf *b, const struct ms_live *l)
 		o->ended = (uint32_t)t->ended;
 		o->dropped = t->dropped;
 		fig(&o->f, &t->f);
+		if (counts_exact(l))
+			counted(&o->f, &t->x, 0);
 		memcpy(o->name, t->name, sizeof(t->name));
 	}
 }

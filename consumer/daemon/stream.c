@@ -382,10 +382,16 @@ static size_t pack_run(struct ms_stream *s, const uint8_t *p,
 		struct ms_live *l = s->cfg.live;
 
 		b->records += c->records;
-		l->x_allocs += c->allocs;
-		l->x_frees += c->frees;
+		l->x.allocs += c->allocs;
+		l->x.frees += c->frees;
+		l->x.wsize += c->wsize;
 		l->x_weighted += c->weighted;
-		l->x_wsize += c->wsize;
+		if (s->live_thr >= 0) {
+			struct ms_live_counted *x = &l->thr[s->live_thr].x;
+
+			x->allocs += c->allocs;
+			x->wsize += c->wsize;
+		}
 	}
 	/* the next run's byte bound follows the room left (pack.c) */
 	if (b->tap.n >= MS_TAP_BATCH / 2)

@@ -18,7 +18,8 @@ Cases:
               addresses (the HELP text says so); at its last pause the
               scraped allocations, frees, blocks live and bytes allocated
               are still the report's, exactly, and the bytes live and
-              freed add up to those allocated. Then with --live-exact
+              freed add up to those allocated, and so do the bytes its
+              threads allocated (per-thread series). Then with --live-exact
               and 300,000 blocks, every figure is the report's, the
               live bytes too: blocks freed and allocated again at one
               address in one unit of time, and reallocated in place,
@@ -306,6 +307,11 @@ def busy_run(args, tmp, name, churn, extra):
         return text, {k.split("{")[0]: v for k, v in series(text).items()
                       if k.startswith("memscope_") and pid in k}
 
+    def per_thread(text):
+        return sum(v for k, v in series(text).items()
+                   if k.startswith("memscope_thread_allocated_bytes_total{")
+                   and pid in k)
+
     deadline = time.time() + 30
     while True:  # the churn is in a snapshot (one a second): the next
         text, got = figures()  # one is of the program at its pause
@@ -332,6 +338,10 @@ def busy_run(args, tmp, name, churn, extra):
           got["memscope_freed_bytes_total"] ==
           got["memscope_allocated_bytes_total"],
           "live and freed bytes do not add up: %s" % got)
+    # its 4 threads, all with series: theirs add up to the process's
+    check(per_thread(text) == got["memscope_allocated_bytes_total"],
+          "the threads allocated %d bytes, the process %d" %
+          (per_thread(text), got["memscope_allocated_bytes_total"]))
     print("busy%s: scraped %s; the report's live bytes %d" %
           (" (exact)" if exact else "", {m: int(got[m]) for m in FIGURES},
            rep["leaked_bytes"]))

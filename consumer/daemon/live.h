@@ -94,7 +94,8 @@ struct ms_live_site {
  * streams count them (stream.h, struct ms_stream_counts), for a process
  * or a thread: exact where the blocks followed are an estimate
  * (livesnap.c, counted()). A thread's frees are those it made, of
- * anyone's blocks, and only a process's are used.
+ * anyone's blocks, and only a process's are used, and only when the live
+ * heap was on from its first record (`whole`).
  */
 struct ms_live_counted {
 	uint64_t allocs, frees;

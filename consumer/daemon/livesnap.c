@@ -125,7 +125,7 @@ static void counted(struct ms_snap_fig *o, struct ms_live_counted *x, int frees)
 /* Whether the figures of `l` come from its counts (counted()). */
 static int counts_exact(const struct ms_live *l)
 {
-	return l->whole && !l->x_weighted && l->sel_bits;
+	return !l->x_weighted && l->sel_bits;
 }
 
 static void proc_fig(struct ms_snap_fig *o, struct ms_live *l)
@@ -139,8 +139,10 @@ static void proc_fig(struct ms_snap_fig *o, struct ms_live *l)
 		f.free_q += l->thr[i].f.free_q;
 	}
 	fig(o, &f);
+	/* on since a `top` attached: the frees counted include those of
+	 * blocks allocated before, which the live heap never held */
 	if (counts_exact(l))
-		counted(o, &l->x, 1);
+		counted(o, &l->x, l->whole);
 }
 
 static void put_threads(struct wbuf *b, struct ms_live *l)

@@ -19,7 +19,7 @@
  * Counts and bytes are weighted estimates when the process is sampled
  * (MS_SNAP_SAMPLED), but for a process of weights of 1 (`full`) whose
  * blocks are followed at some addresses only (addr_sample > 1): its
- * proc figures but the live and freed bytes are counted, exact
+ * allocations, frees and bytes allocated are counted, exact
  * (consumer/daemon/livesnap.c); "alloc" and "free" figures count from the
  * moment the live heap began (hdr.since_ns), "live" ones only blocks allocated
  * since.

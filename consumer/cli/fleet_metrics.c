@@ -174,7 +174,7 @@ static void live_metrics(FILE *o, const struct ms_fleet *f,
 		    "Bytes in blocks allocated and not yet freed", est,
 		    offsetof(struct ms_snap_fig, live_bytes));
 	live_metric(o, f, ps, "memscope_live_heap_blocks", "gauge",
-		    "Blocks allocated and not yet freed", cnt,
+		    "Blocks allocated and not yet freed", est,
 		    offsetof(struct ms_snap_fig, live_count));
 	live_metric(o, f, ps, "memscope_allocations_total", "counter",
 		    "Allocating calls", cnt,

@@ -90,10 +90,14 @@ static void fig(struct ms_snap_fig *o, const struct ms_live_fig *f)
  * a program allocates and frees over and over (a buffer made and freed in
  * a loop) makes them a lottery: Debian's perl building a hash gave 1.7x
  * the allocations and 2.5x the frees it made. Allocations and bytes
- * allocated are counted, and a process's frees (`frees`: a thread frees
- * others' blocks, and others free its own); what is freed is the rest of
- * what was allocated less the live estimate, never less than last
- * published (a counter).
+ * allocated are counted, and with `frees` a process's frees. The blocks
+ * live stay the estimate even then: a process's frees may be of blocks it
+ * never allocated (a forked child's of its parent's), which the live heap
+ * never held, as `report` does not count them live either. A thread's
+ * frees are of anyone's blocks, and others free its own: its frees are
+ * what it allocated less its live estimate. Bytes freed are the bytes
+ * allocated less the live estimate. Both freed figures never fall below
+ * what was last published (counters).
  */
 static uint64_t no_less(uint64_t v, uint64_t *pub, uint64_t most)
 {
@@ -115,8 +119,10 @@ static void counted(struct ms_snap_fig *o, struct ms_live_counted *x, int frees)
 				  : 0;
 
 	o->alloc_count = x->allocs;
-	o->free_count = no_less(nfreed, &x->nfreed_pub, x->allocs);
-	o->live_count = o->alloc_count - o->free_count;
+	o->free_count =
+		no_less(nfreed, &x->nfreed_pub, frees ? UINT64_MAX : x->allocs);
+	if (!frees)
+		o->live_count = o->alloc_count - o->free_count;
 	o->alloc_bytes = bytes;
 	o->free_bytes = no_less(freed, &x->freed_pub, bytes);
 	o->live_bytes = bytes - o->free_bytes;

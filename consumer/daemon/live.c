@@ -779,19 +779,6 @@ void ms_live_event(struct ms_live *l, int32_t thr, const struct ms_event *ev,
 	}
 	if (!l->on)
 		return;
-	if (ev->type == MS_REC_ALLOC || ev->type == MS_REC_REALLOC) {
-		unsigned __int128 w = (unsigned __int128)ev->size * ev->weight;
-
-		l->x.allocs++;
-		l->x.wsize += w;
-		l->x_weighted += ev->weight != MS_WEIGHT_ONE;
-		if (thr >= 0) {
-			l->thr[thr].x.allocs++;
-			l->thr[thr].x.wsize += w;
-		}
-	}
-	if (ev->type == MS_REC_FREE || ev->type == MS_REC_REALLOC)
-		l->x.frees++;
 	ms_live_seen(l, 1);
 	/* a free whose level says its block is not followed: passed over */
 	if (ev->type == MS_REC_FREE &&

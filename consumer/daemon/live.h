@@ -90,9 +90,9 @@ struct ms_live_site {
 };
 
 /*
- * The ALLOC, FREE and REALLOC records seen while on, counted as the
- * streams count them (stream.h, struct ms_stream_counts), for a process
- * or a thread: exact where the blocks followed are an estimate
+ * The ALLOC, FREE and REALLOC records seen while on, from the streams'
+ * counts (stream.c, live_counted()), for a process or a thread: exact
+ * where the blocks followed are an estimate
  * (livesnap.c, counted()). A thread's frees are those it made, of
  * anyone's blocks, and only a process's are used, and only when the live
  * heap was on from its first record (`whole`).

@@ -286,6 +286,7 @@ static void account(struct ms_stream *s, const struct ms_event *e)
 	switch (e->type) {
 	case MS_REC_ALLOC:
 		s->n.allocs++;
+		s->n.weighted += e->weight != MS_WEIGHT_ONE;
 		s->n.wsize += (unsigned __int128)e->size * e->weight;
 		break;
 	case MS_REC_FREE:
@@ -293,6 +294,7 @@ static void account(struct ms_stream *s, const struct ms_event *e)
 		break;
 	case MS_REC_REALLOC:
 		s->n.allocs++;
+		s->n.weighted += e->weight != MS_WEIGHT_ONE;
 		s->n.wsize += (unsigned __int128)e->size * e->weight;
 		s->n.frees++;
 		s->n.reallocs++;
@@ -378,25 +380,30 @@ static size_t pack_run(struct ms_stream *s, const uint8_t *p,
 	if (!b)
 		return ms_pack_run(s->pk, &s->dec, p, end, c, NULL);
 	f = ms_pack_run(s->pk, &s->dec, p, end, c, &b->tap);
-	if (f) {
-		struct ms_live *l = s->cfg.live;
-
+	if (f)
 		b->records += c->records;
-		l->x.allocs += c->allocs;
-		l->x.frees += c->frees;
-		l->x.wsize += c->wsize;
-		l->x_weighted += c->weighted;
-		if (s->live_thr >= 0) {
-			struct ms_live_counted *x = &l->thr[s->live_thr].x;
-
-			x->allocs += c->allocs;
-			x->wsize += c->wsize;
-		}
-	}
 	/* the next run's byte bound follows the room left (pack.c) */
 	if (b->tap.n >= MS_TAP_BATCH / 2)
 		live_apply(s, b);
 	return f;
+}
+
+/* What the stream counted since `n0`, added to the live heap's counts
+ * (live.h, struct ms_live_counted) of the process and of the thread. */
+static void live_counted(struct ms_stream *s, const struct ms_stream_counts *n0)
+{
+	struct ms_live *l = s->cfg.live;
+	uint64_t allocs = s->n.allocs - n0->allocs;
+	unsigned __int128 wsize = s->n.wsize - n0->wsize;
+
+	l->x.allocs += allocs;
+	l->x.frees += s->n.frees - n0->frees;
+	l->x.wsize += wsize;
+	l->x_weighted += s->n.weighted - n0->weighted;
+	if (s->live_thr >= 0) {
+		l->thr[s->live_thr].x.allocs += allocs;
+		l->thr[s->live_thr].x.wsize += wsize;
+	}
 }
 
 /*
@@ -408,6 +415,7 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 {
 	struct ms_event ev;
 	struct ms_live *l = s->cfg.live;
+	const struct ms_stream_counts n0 = s->n;
 	struct live_batch lb, *b = NULL;
 	size_t off = 0;
 	int err = 0;
@@ -433,6 +441,7 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 				s->last_ts = s->dec.last_ts;
 				s->n.records += c.records;
 				s->n.allocs += c.allocs;
+				s->n.weighted += c.weighted;
 				s->n.wsize += c.wsize;
 				s->n.frees += c.frees;
 				off += f;
@@ -464,6 +473,8 @@ static int decode_copy(struct ms_stream *s, size_t start, size_t n,
 		off += (size_t)k;
 	}
 	live_apply(s, b);
+	if (l && l->on)
+		live_counted(s, &n0);
 	*kept = off;
 	return err;
 }

@@ -77,6 +77,7 @@ struct ms_stream_counts {
 	uint64_t frames;
 	uint64_t segments;
 	uint64_t reallocs; /* REALLOC, also in allocs and frees */
+	uint64_t weighted; /* of allocs, those of a weight other than 1 */
 	ms_u128_a8 wsize;  /* sum of ALLOC and REALLOC size * Q16 weight */
 	/* Set at the end: events a full disk kept out of every LOST record
 	 * (the manifest's word only). */

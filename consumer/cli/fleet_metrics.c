@@ -155,9 +155,10 @@ static void live_metrics(FILE *o, const struct ms_fleet *f,
 			 const struct mprocs *ps)
 {
 	int full = !strcmp(f->o.sampling ? f->o.sampling : "full", "full");
-	/* counts, and the bytes allocated, are counted in `full` mode
-	 * (livesnap.c, exact_counts()); the bytes live are an estimate
-	 * where the live heap follows some addresses only */
+	/* allocations, frees and bytes allocated are counted in `full`
+	 * mode (livesnap.c, counted()); the live figures and the bytes
+	 * freed are estimates where the live heap follows some addresses
+	 * only */
 	const char *cnt = full ? " (exact: full sampling)"
 			       : " (weighted estimates: the session samples)";
 	const char *est = cnt;

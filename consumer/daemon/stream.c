@@ -147,6 +147,7 @@ static void discard_frame(struct ms_stream *s)
 	s->n.allocs = f->allocs;
 	s->n.frees = f->frees;
 	s->n.reallocs = f->reallocs;
+	s->n.weighted = f->weighted;
 	s->n.dropped = f->dropped;
 	s->n.wsize = f->wsize;
 	s->len = 0;

@@ -539,23 +539,68 @@ static void parse_footer_v1(struct ms_seg_reader *r)
 	r->data_end = ioff;
 }
 
+/* Whether the MS_SEG2_END_SIZE bytes at `e` are the end record of the
+ * segment whose header's CRC is `hdr_crc` (major 2). */
+static int end_ok_v2(const uint8_t *e, uint32_t hdr_crc)
+{
+	uint8_t check[12];
+
+	ms_put_le32(check, MS_SEG_END_MAGIC);
+	ms_put_le32(check + 4, hdr_crc);
+	memcpy(check + 8, e + MS_SEG2_E_NFRAMES, 4);
+	return ms_get_le32(e + MS_SEG2_E_CHECK) ==
+	       ms_crc32c(0, check, sizeof(check));
+}
+
 /* A valid end record marks a finished segment (major 2). */
 static void parse_end_v2(struct ms_seg_reader *r)
 {
-	const uint8_t *e;
-	uint8_t check[12];
-
-	if (r->size < r->hdr_size + MS_SEG2_END_SIZE)
-		return;
-	e = r->buf + r->size - MS_SEG2_END_SIZE;
-	ms_put_le32(check, MS_SEG_END_MAGIC);
-	ms_put_le32(check + 4, r->hdr_crc);
-	memcpy(check + 8, e + MS_SEG2_E_NFRAMES, 4);
-	if (ms_get_le32(e + MS_SEG2_E_CHECK) !=
-	    ms_crc32c(0, check, sizeof(check)))
+	if (r->size < r->hdr_size + MS_SEG2_END_SIZE ||
+	    !end_ok_v2(r->buf + r->size - MS_SEG2_END_SIZE, r->hdr_crc))
 		return;
 	r->finished = 1;
 	r->data_end = r->size - MS_SEG2_END_SIZE;
+}
+
+int ms_seg_read_header(const char *path, struct ms_seg_info *info,
+		       int *finished)
+{
+	uint8_t hdr[MS_SEG_HDR_SIZE > MS_SEG2_HDR_MAX ? MS_SEG_HDR_SIZE
+						      : MS_SEG2_HDR_MAX];
+	uint8_t end[MS_SEG_FOOTER_SIZE];
+	struct ms_seg_reader r = {.buf = hdr};
+	struct stat st;
+	ssize_t n;
+	int fd, err;
+
+	*finished = 0;
+	fd = ms_open_regular(path);
+	if (fd < 0)
+		return fd;
+	n = fstat(fd, &st) < 0 ? -1 : pread(fd, hdr, sizeof(hdr), 0);
+	if (n < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	r.size = (uint64_t)n;
+	err = parse_header(&r);
+	if (!err && r.major == MS_SEG_MAJOR &&
+	    (uint64_t)st.st_size >= r.hdr_size + MS_SEG2_END_SIZE &&
+	    pread(fd, end, MS_SEG2_END_SIZE, st.st_size - MS_SEG2_END_SIZE) ==
+		    MS_SEG2_END_SIZE)
+		*finished = end_ok_v2(end, r.hdr_crc);
+	/* major 1: the footer's magic (its index is not read) */
+	if (!err && r.major == MS_SEG1_MAJOR &&
+	    (uint64_t)st.st_size >= r.hdr_size + MS_SEG_FOOTER_SIZE &&
+	    pread(fd, end, MS_SEG_FOOTER_SIZE,
+		  st.st_size - MS_SEG_FOOTER_SIZE) == MS_SEG_FOOTER_SIZE)
+		*finished = ms_get_le32(end + MS_SEG_E_MAGIC) ==
+			    MS_SEG_END_MAGIC;
+	close(fd);
+	if (!err)
+		*info = r.info;
+	return err;
 }
 
 static int open_buf(struct ms_seg_reader *r, struct ms_seg_reader **out);

@@ -106,6 +106,15 @@ const struct ms_seg_info *ms_seg_reader_info(const struct ms_seg_reader *r);
 int ms_seg_next(struct ms_seg_reader *r, struct ms_seg_frame *fr);
 const char *ms_seg_error(const struct ms_seg_reader *r);
 
+/*
+ * Reads only the header of the segment file `path` into *info, and whether
+ * it was finished: its end record (major 2), its footer's magic (major 1,
+ * whose index is not read, so a damaged index is not seen). Returns 0,
+ * -EBADMSG for a file that is not a segment, or -errno.
+ */
+int ms_seg_read_header(const char *path, struct ms_seg_info *info,
+		       int *finished);
+
 /* 1 when the file ended with a valid index and footer. */
 int ms_seg_finished(const struct ms_seg_reader *r);
 

@@ -241,6 +241,34 @@ int ms_compact_segment(const char *path, int level, int (*go_on)(void *),
 	return 1;
 }
 
+void ms_compact_levels(const struct ms_archive *a, int level,
+		       struct ms_compact_levels *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < a->nthreads; i++) {
+		for (size_t k = 0; k < a->threads[i].nsegs; k++) {
+			const struct ms_arc_seg *s = &a->threads[i].segs[k];
+			struct ms_seg_info info;
+			int finished;
+
+			if (s->mem) {
+				out->bundled++;
+				continue;
+			}
+			if (ms_seg_read_header(s->path, &info, &finished)) {
+				out->unread++;
+				continue;
+			}
+			if (info.level < MS_COMPACT_LEVEL_MIN ||
+			    info.level > MS_COMPACT_LEVEL_MAX)
+				out->unsaid++;
+			else
+				out->at[info.level - MS_COMPACT_LEVEL_MIN]++;
+			out->below += finished && info.level < level;
+		}
+	}
+}
+
 /* ---- the manifest ---- */
 
 struct edit {

@@ -50,6 +50,24 @@ int ms_compact_segment(const char *path, int level, int (*go_on)(void *),
 		       void *ctx, uint64_t *before, uint64_t *after, char *why,
 		       size_t why_len);
 
+/* The segments of an archive by the zstd level their headers say
+ * (segment.h), as `memscope stats` shows them. */
+#define MS_COMPACT_LEVEL_MIN (-7)
+#define MS_COMPACT_LEVEL_MAX 22
+struct ms_compact_levels {
+	/* files at level l: at[l - MS_COMPACT_LEVEL_MIN] */
+	uint64_t at[MS_COMPACT_LEVEL_MAX - MS_COMPACT_LEVEL_MIN + 1];
+	uint64_t unsaid;  /* files whose header does not say (older ones) */
+	uint64_t unread;  /* files whose header cannot be read */
+	uint64_t bundled; /* segments in bundles, which do not say */
+	uint64_t below;	  /* finished files below the level asked, or not
+			     saying theirs: what compact at it rewrites */
+};
+
+/* Reads the header of each segment file of `a` (not the frames). */
+void ms_compact_levels(const struct ms_archive *a, int level,
+		       struct ms_compact_levels *out);
+
 /*
  * Subtracts `saved[i]` bytes (one entry per a->threads[i]) from the
  * bytes_on_disk of thread i, of its process and of the totals in

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "archive.h"
+#include "archive_compact.h"
 #include "archive_json.h"
 #include "archive_scan.h"
 #include "cli.h"
@@ -23,7 +24,10 @@ static void usage(FILE *f)
 		"or\n"
 		"'memscope consumer': processes, threads, events, "
 		"allocations,\n"
-		"frees, dropped events, sizes, and the same per thread.\n"
+		"frees, dropped events, sizes, and the same per thread;\n"
+		"segment files by the zstd level their headers say, and how "
+		"many\n"
+		"'memscope compact' would still recompress.\n"
 		"\n"
 		"  --json     one JSON object (fields in docs/reading.md)\n"
 		"  --verify   read and check every frame, even when the "
@@ -66,6 +70,30 @@ static void json_totals(const struct ms_archive *a,
 	       ratio(c->raw_bytes, c->disk_bytes));
 	printf("\"estimated_bytes_allocated\":%" PRIu64 ",\n",
 	       ms_arc_estimated_bytes(c));
+}
+
+/* The segments by the zstd level their headers say, and what `memscope
+ * compact` at its default level would recompress. */
+static void json_levels(const struct ms_compact_levels *l)
+{
+	const char *sep = "";
+
+	printf("\"segment_levels\":{");
+	for (int i = MS_COMPACT_LEVEL_MAX; i >= MS_COMPACT_LEVEL_MIN; i--) {
+		uint64_t n = l->at[i - MS_COMPACT_LEVEL_MIN];
+
+		if (n) {
+			printf("%s\"%d\":%" PRIu64, sep, i, n);
+			sep = ",";
+		}
+	}
+	printf("},\"segments_level_unsaid\":%" PRIu64
+	       ",\"segments_bundled\":%" PRIu64
+	       ",\"segments_unreadable\":%" PRIu64 ",\n",
+	       l->unsaid, l->bundled, l->unread);
+	printf("\"compact_level\":%d,\"segments_below_compact_level\":%" PRIu64
+	       ",\n",
+	       MS_COMPACT_LEVEL_DEFAULT, l->below);
 }
 
 static void json_threads(const struct ms_archive *a)
@@ -137,12 +165,14 @@ static void json_errors(const struct ms_archive *a)
 }
 
 static void print_json(const struct ms_archive *a,
-		       const struct ms_arc_counts *c, int scanned)
+		       const struct ms_arc_counts *c,
+		       const struct ms_compact_levels *l, int scanned)
 {
 	printf("{\"archive\":");
 	ms_json_put_str(stdout, a->dir, strlen(a->dir));
 	printf(",\n");
 	json_totals(a, c, scanned);
+	json_levels(l);
 	json_manifest(a);
 	json_threads(a);
 	json_errors(a);
@@ -199,8 +229,51 @@ static void text_idle(const struct ms_json_node *m)
 	       n, level, saved);
 }
 
+/* The segments by the zstd level their headers say: what `memscope
+ * compact` would still do. */
+static void text_levels(const struct ms_compact_levels *l)
+{
+	const char *sep = "levels      ", *what = "";
+
+	for (int i = MS_COMPACT_LEVEL_MAX; i >= MS_COMPACT_LEVEL_MIN; i--) {
+		uint64_t n = l->at[i - MS_COMPACT_LEVEL_MIN];
+
+		if (!n)
+			continue;
+		/* "N segments at zstd level L" first, "N at ..." after */
+		if (*sep == 'l')
+			what = n == 1 ? " segment" : " segments";
+		printf("%s%" PRIu64 "%s at zstd level %d", sep, n, what, i);
+		sep = ", ";
+		what = "";
+	}
+	if (l->unsaid) {
+		printf("%s%" PRIu64 " not saying their level (older)", sep,
+		       l->unsaid);
+		sep = ", ";
+	}
+	if (l->bundled) {
+		printf("%s%" PRIu64 " short %s in bundles", sep, l->bundled,
+		       l->bundled == 1 ? "stream" : "streams");
+		sep = ", ";
+	}
+	if (l->unread) {
+		printf("%s%" PRIu64 " with a header that cannot be read", sep,
+		       l->unread);
+		sep = ", ";
+	}
+	if (*sep == 'l')
+		return;
+	printf("\n");
+	if (l->below)
+		printf("            'memscope compact' would recompress the "
+		       "%" PRIu64 " finished below level %d\n",
+		       l->below, MS_COMPACT_LEVEL_DEFAULT);
+}
+
 static void text_totals(const struct ms_archive *a,
-			const struct ms_arc_counts *c, int scanned)
+			const struct ms_arc_counts *c,
+			const struct ms_compact_levels *l, int scanned)
 {
 	const struct ms_json_node *m = ms_archive_manifest(a);
 
@@ -224,6 +297,7 @@ static void text_totals(const struct ms_archive *a,
 	       ratio(c->disk_bytes, c->events),
 	       ratio(c->raw_bytes, c->disk_bytes));
 	text_idle(m);
+	text_levels(l);
 	printf("allocated   %" PRIu64 " bytes (estimated: size x weight)\n",
 	       ms_arc_estimated_bytes(c));
 	printf("counted     %s\n",
@@ -253,9 +327,10 @@ static void text_threads(const struct ms_archive *a)
 }
 
 static void print_text(const struct ms_archive *a,
-		       const struct ms_arc_counts *c, int scanned)
+		       const struct ms_arc_counts *c,
+		       const struct ms_compact_levels *l, int scanned)
 {
-	text_totals(a, c, scanned);
+	text_totals(a, c, l, scanned);
 	text_threads(a);
 	if (a->nerrors || a->errors_dropped)
 		printf("\n%zu problems found (listed on stderr); the counts "
@@ -294,6 +369,7 @@ static int parse_args(int argc, char **argv, int *json, int *verify,
 int ms_cmd_stats(int argc, char **argv)
 {
 	struct ms_arc_counts c;
+	struct ms_compact_levels levels;
 	struct ms_archive *a;
 	struct ms_cli_progress cli;
 	const char *dir = NULL;
@@ -321,10 +397,11 @@ int ms_cmd_stats(int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "memscope stats: %s\n", strerror(-rc));
 	ms_archive_totals(a, &c);
+	ms_compact_levels(a, MS_COMPACT_LEVEL_DEFAULT, &levels);
 	if (json)
-		print_json(a, &c, scanned);
+		print_json(a, &c, &levels, scanned);
 	else
-		print_text(a, &c, scanned);
+		print_text(a, &c, &levels, scanned);
 	rc = rc || a->nerrors || a->errors_dropped || fflush(stdout) ? 1 : 0;
 	ms_archive_close(a);
 	return rc;

@@ -634,6 +634,16 @@ def sc_compact(args, tmp):
           "a compaction's leftover: stats exit %d, counted from %s" %
           (rc, f["counted_from"]))
 
+    # the segments' levels, from their headers: the consumer's level 1,
+    # or 15 for those its idle compaction rewrote
+    lv = f["segment_levels"]
+    check(set(lv) <= {"1", "15"} and f["segments_level_unsaid"] == 0 and
+          f["segments_unreadable"] == 0 and
+          sum(lv.values()) + f["segments_bundled"] == f["segments"] and
+          f["segments_below_compact_level"] == lv.get("1", 0) > 0,
+          "stats before compact: levels %r, %d below 15, %d bundled, "
+          "%d segments" % (lv, f["segments_below_compact_level"],
+                           f["segments_bundled"], f["segments"]))
     p = run("compact", out)
     check(p.returncode == 0, "compact exit %d: %s" % (p.returncode,
                                                      p.stderr))
@@ -668,6 +678,17 @@ def sc_compact(args, tmp):
     check(g["events"] == st["events"] and g["per_thread"] == f["per_thread"],
           "every frame read: the counts differ from the manifest's")
     compare(f, total, threads)
+    # those kept at level 1 are tried again by the next compact
+    check(f["segment_levels"].get("15") == rewritten and
+          f["segment_levels"].get("1", 0) == kept ==
+          f["segments_below_compact_level"],
+          "stats after compact: levels %r, %d below 15; %d rewritten, %d "
+          "kept" % (f["segment_levels"], f["segments_below_compact_level"],
+                    rewritten, kept))
+    text = run("stats", out).stdout
+    want = "levels      %d segments at zstd level 15" % rewritten
+    check(want in text and (kept == 0) == ("would recompress" not in text),
+          "stats says: %s\nnot: %s" % (text, want))
     # again: nothing changed, and the rewritten segments not read again
     # (their headers say level 15)
     p = run("compact", out)
@@ -782,6 +803,13 @@ def sc_idle_compact(args, tmp):
             "consumer while idle, %d bytes smaller" %
             (len(segs), ic["bytes_saved"]))
     check(want in text, "stats does not say: %s\n%s" % (want, text))
+    # the headers say so too: nothing left for compact
+    check(st["segment_levels"] == {"15": len(segs)} and
+          st["segments_below_compact_level"] == 0 and
+          "levels      %d segments at zstd level 15\n" % len(segs) in text
+          and "would recompress" not in text,
+          "stats: levels %r, %d below 15:\n%s" %
+          (st["segment_levels"], st["segments_below_compact_level"], text))
     q = subprocess.run([args.cli, "compact", out], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
     check(q.returncode == 0 and seg_files(out) == after,
@@ -835,6 +863,13 @@ def sc_old_format(args, tmp):
         got = {k: st[k] for k in want}
         check(got == want and st["counted_from"] == source,
               "stats %s: %r from %s" % (extra, got, st["counted_from"]))
+        # their headers do not say a level; compact would rewrite them
+        check(st["segment_levels"] == {} and st["segments"] > 0 and
+              st["segments_level_unsaid"] == st["segments"] ==
+              st["segments_below_compact_level"],
+              "stats %s: levels %r, %d unsaid, %d below 15, %d segments" %
+              (extra, st["segment_levels"], st["segments_level_unsaid"],
+               st["segments_below_compact_level"], st["segments"]))
     p = subprocess.run([args.cli, "dump", out], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
     check(p.returncode == 0 and len(p.stdout.splitlines()) == 160,

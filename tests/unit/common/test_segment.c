@@ -421,6 +421,50 @@ static void test_header_level(void **state)
 	ms_seg_close(r);
 }
 
+/* ms_seg_read_header(): the header's level and whether the file was
+ * finished, without the frames; a file cut off is not finished. */
+static void test_read_header(void **state)
+{
+	struct ms_seg_info info = {.pid = 7, .tid = 8, .tick_hz = 1000}, got;
+	struct ms_rec_state s = {0, 0};
+	uint8_t buf[256], *p = ms_rec_put_sync(&s, buf);
+	struct ms_seg_writer *w;
+	struct stat st;
+	size_t len;
+	int finished, fd;
+
+	(void)state;
+	p = ms_rec_put_alloc(&s, p, 5, 0x1000, 64, 0, 1, MS_WEIGHT_ONE);
+	len = (size_t)(p - buf);
+	unlink(path);
+	assert_int_equal(ms_seg_create(path, &info, 15, &w), 0);
+	assert_int_equal(ms_seg_write_frame(w, buf, len, 1, 5, 5), 0);
+	finished = -1;
+	assert_int_equal(ms_seg_read_header(path, &got, &finished), 0);
+	assert_int_equal(got.level, 15);
+	assert_int_equal(got.pid, 7);
+	assert_int_equal(got.tid, 8);
+	assert_int_equal(finished, 0);
+	assert_int_equal(ms_seg_finish(w), 0);
+	assert_int_equal(ms_seg_read_header(path, &got, &finished), 0);
+	assert_int_equal(got.level, 15);
+	assert_int_equal(finished, 1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(truncate(path, st.st_size - 1), 0);
+	assert_int_equal(ms_seg_read_header(path, &got, &finished), 0);
+	assert_int_equal(finished, 0);
+	/* not a segment, none, not a file */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "MSSGxx", 6), 6);
+	close(fd);
+	assert_int_equal(ms_seg_read_header(path, &got, &finished), -EBADMSG);
+	unlink(path);
+	assert_int_equal(ms_seg_read_header(path, &got, &finished), -ENOENT);
+	assert_int_equal(ms_seg_read_header("/", &got, &finished), -EINVAL);
+	assert_int_equal(finished, 0);
+}
+
 /* Records that do not compress are stored, and read back byte for byte. */
 static void test_stored_frame(void **state)
 {
@@ -512,7 +556,8 @@ static void test_reads_major1(void **state)
 	uint64_t end[3];
 	struct ms_seg_reader *r;
 	struct ms_seg_frame fr;
-	int errors;
+	struct ms_seg_info info;
+	int errors, finished;
 
 	(void)state;
 	spit(path, v1_segment, sizeof(v1_segment));
@@ -530,6 +575,15 @@ static void test_reads_major1(void **state)
 	}
 	assert_int_equal(ms_seg_next(r, &fr), 0);
 	ms_seg_close(r);
+	/* its header alone: no level said, finished by its footer */
+	info.level = 0;
+	assert_int_equal(ms_seg_read_header(path, &info, &finished), 0);
+	assert_int_equal(info.level, MS_SEG_LEVEL_UNSAID);
+	assert_int_equal(info.tid, 2);
+	assert_int_equal(finished, 1);
+	spit(path, v1_segment, sizeof(v1_segment) - 1);
+	assert_int_equal(ms_seg_read_header(path, &info, &finished), 0);
+	assert_int_equal(finished, 0);
 	for (size_t k = MS_SEG_HDR_SIZE; k <= sizeof(v1_segment); k++) {
 		int want = 0, got;
 
@@ -557,6 +611,7 @@ int main(void)
 		cmocka_unit_test(test_short_stream_small),
 		cmocka_unit_test(test_stored_frame),
 		cmocka_unit_test(test_header_level),
+		cmocka_unit_test(test_read_header),
 		cmocka_unit_test(test_reads_major1),
 	};
 

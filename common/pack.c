@@ -80,6 +80,14 @@ struct lifo {
  */
 #define MAP_BITS_MIN 10 /* a stream's first frames: 16 KiB */
 #define MAP_BITS_MAX 14 /* one that allocates more than half that: 256 KiB */
+/*
+ * ... when more than one free in MAP_CROWDED missed its block because a
+ * later one took the slot. A stream whose frees find their blocks in the
+ * small map keeps it: under `tiered` a frame holds thousands of sampled
+ * allocations but a thread has a few dozen of them live, and 150 streams'
+ * large maps missed the cache on every record (docs/benchmarks.md).
+ */
+#define MAP_CROWDED 32
 
 struct map_ent {
 	uint64_t addr;
@@ -107,6 +115,9 @@ struct ms_packer {
 	uint8_t *w[NCOL]; /* where each column goes on */
 	uint64_t nrec;
 	uint32_t seq;		 /* allocations so far */
+	/* frees so far, and those not found in the map whose slot another
+	 * block held (map_fit()) */
+	uint64_t frees, crowded;
 	size_t raw_cap, raw_len; /* bytes of records room was made for, taken */
 	int open;
 };
@@ -224,8 +235,9 @@ static inline void seq_put(struct ms_packer *pk, uint32_t seq, uint64_t addr,
 }
 
 /* Once a frame has allocated half as many blocks as the map has slots,
- * the map takes its largest size, its entries kept (0, or -ENOMEM: the
- * small map goes on, which costs only bytes). */
+ * and more than one free in MAP_CROWDED found its slot held by another
+ * block, the map takes its largest size, its entries kept (0, or -ENOMEM:
+ * the small map goes on, which costs only bytes). */
 static int map_grow(struct ms_packer *pk)
 {
 	unsigned shift = 64 - MAP_BITS_MAX;
@@ -246,7 +258,8 @@ static int map_grow(struct ms_packer *pk)
 static inline void map_fit(struct ms_packer *pk)
 {
 	if (MS_UNLIKELY(pk->map && pk->seq > (1u << pk->map_bits) / 2 &&
-			pk->map_bits < MAP_BITS_MAX))
+			pk->map_bits < MAP_BITS_MAX &&
+			pk->crowded * MAP_CROWDED > pk->frees))
 		(void)map_grow(pk);
 }
 
@@ -333,6 +346,7 @@ int ms_pack_begin(struct ms_packer *pk, size_t raw_cap)
 	if (cols_reserve(pk, raw_cap) < 0 || map_reset(pk) < 0)
 		return -ENOMEM;
 	pk->seq = 0;
+	pk->frees = pk->crowded = 0;
 	models_reset(pk);
 	for (int i = 0; i < NCOL; i++)
 		pk->w[i] = pk->col[i];
@@ -358,6 +372,7 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 	uint8_t *w[NCOL], sink[1];
 	uint64_t last_ts = st->last_ts, last_addr = st->last_addr;
 	uint64_t nrec = 0, allocs = 0, frees = 0, weighted = 0, first_ts = 0;
+	uint64_t crowded = 0;
 	unsigned __int128 wsize = 0;
 	uint32_t seq = pk->seq;
 	struct map_ent *const map = pk->map;
@@ -413,6 +428,7 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 				*w[C_FDIST]++ = 0;
 				put_split(&w[C_FADDR], &w[C_ADDR_HI], sink,
 					  h.zz);
+				crowded += e->seq != 0;
 			}
 			/* handed on, but for a block whose level says it is
 			 * not followed here (pack.h) */
@@ -479,6 +495,8 @@ pack_run(struct ms_packer *pk, struct ms_rec_state *st, const uint8_t *p,
 		tap->n = tn;
 	pk->seq = seq;
 	pk->nrec += nrec;
+	pk->frees += frees;
+	pk->crowded += crowded;
 	pk->raw_len += (size_t)(p - start);
 	st->last_ts = last_ts;
 	st->last_addr = last_addr;
@@ -564,7 +582,9 @@ static void pack_realloc(struct ms_packer *pk, uint8_t t,
 	} else {
 		*w[C_FDIST]++ = 0;
 		put_split(&w[C_FADDR], &w[C_ADDR_HI], sink, f->zold);
+		pk->crowded += e->seq != 0;
 	}
+	pk->frees++;
 	if (f->addr == f->old)
 		return;
 	j = lifo_find(&pk->lifo[cls], f->addr);

@@ -27,7 +27,9 @@ Cases:
   push        --profile-every 1 --push to a receiver started here: each
               POST is /ingest with name=SERVICE{host=H,pid=P}, from, until
               and format=pprof, its `profile` part a gzipped pprof (read
-              here); --profile-dir keeps --profile-keep files. With the
+              here, and by `go tool pprof` when Debian's golang-go is
+              there, as scripts/test installs it); --profile-dir keeps
+              --profile-keep files. With the
               receiver gone the consumer runs on, the program's events are
               all archived, and the failures are counted in the metrics
               and the last line.
@@ -48,6 +50,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -389,6 +392,22 @@ def check_push(path, ctype, body, pid):
           "sample types: %s" % strs[:8])
 
 
+def go_pprof_top(go, path, tmp):
+    """`go tool pprof -top` of the live bytes in `path`: its total."""
+    e = env()
+    e.update(HOME=tmp, PPROF_TMPDIR=tmp, GOCACHE=os.path.join(tmp, "cache"))
+    p = subprocess.run([go, "tool", "pprof", "-top", "-unit=B",
+                        "-sample_index=inuse_space", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       env=e, timeout=TIMEOUT, text=True)
+    check(p.returncode == 0, "go tool pprof %s exited %d:\n%s" %
+          (path, p.returncode, p.stdout))
+    m = re.search(r"of (\d+)B? total", p.stdout)
+    check(m and "Type: inuse_space" in p.stdout,
+          "cannot read pprof's -top of %s:\n%s" % (path, p.stdout))
+    return int(m.group(1))
+
+
 def sc_push(args, tmp):
     out, pdir = os.path.join(tmp, "arc"), os.path.join(tmp, "prof")
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
@@ -416,6 +435,24 @@ def sc_push(args, tmp):
             pprof_strings(fh.read())
     print("%d pushes, each a pprof; the dir keeps %s" %
           (len(Receiver.got), files))
+    # and Go's own pprof reads each of them: what a Pyroscope server parses
+    go = shutil.which("go")
+    if go:
+        totals = []
+        for i, (_, ctype, body) in enumerate(list(Receiver.got)):
+            path = os.path.join(tmp, "pushed-%d.pb.gz" % i)
+            with open(path, "wb") as fh:
+                fh.write(multipart_field(ctype, body, "profile"))
+            totals.append(go_pprof_top(go, path, tmp))
+        for f in files:
+            go_pprof_top(go, os.path.join(pdir, f), tmp)
+        # live_phases holds its first phase's blocks while it waits
+        check(max(totals) > 0, "go tool pprof: live bytes %s" % totals)
+        print("go tool pprof reads every push (live bytes %s) and the "
+              "dir's files" % totals)
+    else:
+        print("go not found (Debian golang-go): the pushes were read by "
+              "this test's own pprof reader only")
     # the receiver is gone: the consumer runs on and counts
     deadline = time.time() + 30
     while True:

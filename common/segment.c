@@ -595,8 +595,8 @@ int ms_seg_read_header(const char *path, struct ms_seg_info *info,
 	    (uint64_t)st.st_size >= r.hdr_size + MS_SEG_FOOTER_SIZE &&
 	    pread(fd, end, MS_SEG_FOOTER_SIZE,
 		  st.st_size - MS_SEG_FOOTER_SIZE) == MS_SEG_FOOTER_SIZE)
-		*finished = ms_get_le32(end + MS_SEG_E_MAGIC) ==
-			    MS_SEG_END_MAGIC;
+		*finished =
+			ms_get_le32(end + MS_SEG_E_MAGIC) == MS_SEG_END_MAGIC;
 	close(fd);
 	if (!err)
 		*info = r.info;

@@ -420,8 +420,11 @@ def sc_push(args, tmp):
     port = metrics_port(c)
     prog = Phases(args, "--ticks", "5", "--tick-ms", "20", "--phases", "1")
     run_to_last_step(prog, 1)
+    # the pushes from here on were taken after the program's first phase
+    # (one may be on its way): a slow start can leave the first ones empty
+    after = len(Receiver.got) + 1
     deadline = time.time() + 20
-    while len(Receiver.got) < 3:
+    while len(Receiver.got) < max(3, after + 1):
         check(time.time() < deadline, "%d pushes" % len(Receiver.got))
         time.sleep(0.2)
     srv.shutdown()
@@ -447,7 +450,9 @@ def sc_push(args, tmp):
         for f in files:
             go_pprof_top(go, os.path.join(pdir, f), tmp)
         # live_phases holds its first phase's blocks while it waits
-        check(max(totals) > 0, "go tool pprof: live bytes %s" % totals)
+        check(min(totals[after:]) > 0, "go tool pprof: live bytes %s, "
+              "those from push %d on taken after the first phase" %
+              (totals, after))
         print("go tool pprof reads every push (live bytes %s) and the "
               "dir's files" % totals)
     else:

@@ -431,11 +431,21 @@ def sc_push(args, tmp):
     srv.server_close()
     for path, ctype, body in list(Receiver.got):
         check_push(path, ctype, body, prog.pid())
-    files = [f for f in os.listdir(pdir) if f.endswith(".pb.gz")]
-    check(len(files) == 2, "profile dir holds %s" % files)
-    for f in files:
-        with open(os.path.join(pdir, f), "rb") as fh:
-            pprof_strings(fh.read())
+    # the consumer goes on writing one a second and removing the oldest:
+    # the files are read at once, and listed again if one went meanwhile
+    for _ in range(10):
+        files = sorted(f for f in os.listdir(pdir) if f.endswith(".pb.gz"))
+        try:
+            kept = {}
+            for f in files:
+                with open(os.path.join(pdir, f), "rb") as fh:
+                    kept[f] = fh.read()
+            break
+        except FileNotFoundError:
+            continue
+    check(len(kept) == 2, "profile dir holds %s" % files)
+    for data in kept.values():
+        pprof_strings(data)
     print("%d pushes, each a pprof; the dir keeps %s" %
           (len(Receiver.got), files))
     # and Go's own pprof reads each of them: what a Pyroscope server parses
@@ -447,8 +457,11 @@ def sc_push(args, tmp):
             with open(path, "wb") as fh:
                 fh.write(multipart_field(ctype, body, "profile"))
             totals.append(go_pprof_top(go, path, tmp))
-        for f in files:
-            go_pprof_top(go, os.path.join(pdir, f), tmp)
+        for f, data in kept.items():
+            path = os.path.join(tmp, "kept-" + f)
+            with open(path, "wb") as fh:
+                fh.write(data)
+            go_pprof_top(go, path, tmp)
         # live_phases holds its first phase's blocks while it waits
         check(min(totals[after:]) > 0, "go tool pprof: live bytes %s, "
               "those from push %d on taken after the first phase" %

@@ -116,7 +116,7 @@ struct ms_packer {
 	/* the frame being packed */
 	uint8_t *w[NCOL]; /* where each column goes on */
 	uint64_t nrec;
-	uint32_t seq;		 /* allocations so far */
+	uint32_t seq; /* allocations so far */
 	/* frees so far, and those not found in the map whose slot another
 	 * block held (map_fit()) */
 	uint64_t frees, crowded;

@@ -92,6 +92,16 @@ def clean_env():
     return e
 
 
+def go_pprof(go, tmp, *argv, timeout=600):
+    """`go tool pprof ARGV...` (Debian's golang-go) with its caches and home
+    in `tmp`: the finished process, stdout and stderr together as text."""
+    e = clean_env()
+    e.update(HOME=tmp, PPROF_TMPDIR=tmp, GOCACHE=os.path.join(tmp, "cache"))
+    return subprocess.run([go, "tool", "pprof", *argv],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          env=e, timeout=timeout, text=True)
+
+
 def run_cli(cli, *cmd, timeout=600, binary=False):
     """`memscope CMD...` run to its end; its output (bytes if `binary`).
     Fails unless it exits 0."""

@@ -394,12 +394,8 @@ def check_push(path, ctype, body, pid):
 
 def go_pprof_top(go, path, tmp):
     """`go tool pprof -top` of the live bytes in `path`: its total."""
-    e = env()
-    e.update(HOME=tmp, PPROF_TMPDIR=tmp, GOCACHE=os.path.join(tmp, "cache"))
-    p = subprocess.run([go, "tool", "pprof", "-top", "-unit=B",
-                        "-sample_index=inuse_space", path],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       env=e, timeout=TIMEOUT, text=True)
+    p = mstest.go_pprof(go, tmp, "-top", "-unit=B",
+                        "-sample_index=inuse_space", path, timeout=TIMEOUT)
     check(p.returncode == 0, "go tool pprof %s exited %d:\n%s" %
           (path, p.returncode, p.stdout))
     m = re.search(r"of (\d+)B? total", p.stdout)

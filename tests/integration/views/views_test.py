@@ -189,12 +189,8 @@ def case_speedscope(args):
 
 
 def pprof_top(go, path, index, tmp):
-    e = env()
-    e.update(HOME=tmp, PPROF_TMPDIR=tmp, GOCACHE=os.path.join(tmp, "cache"))
-    p = subprocess.run([go, "tool", "pprof", "-top", "-unit=B",
-                        "-sample_index=" + index, path],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       env=e, timeout=TIMEOUT, text=True)
+    p = mstest.go_pprof(go, tmp, "-top", "-unit=B", "-sample_index=" + index,
+                        path, timeout=TIMEOUT)
     if p.returncode != 0:
         fail("go tool pprof exited %d:\n%s" % (p.returncode, p.stdout))
     m = re.search(r"of (\d+)B? total", p.stdout)
@@ -206,11 +202,7 @@ def pprof_top(go, path, index, tmp):
 
 
 def pprof_tags(go, path, tmp):
-    e = env()
-    e.update(HOME=tmp, PPROF_TMPDIR=tmp, GOCACHE=os.path.join(tmp, "cache"))
-    return subprocess.run([go, "tool", "pprof", "-tags", path],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          env=e, timeout=TIMEOUT, text=True).stdout
+    return mstest.go_pprof(go, tmp, "-tags", path, timeout=TIMEOUT).stdout
 
 
 def top_site_label(rep, key):

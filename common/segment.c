@@ -23,11 +23,7 @@
 struct ms_seg_writer {
 	int fd;
 	uint64_t off;
-	ZSTD_CCtx *cctx;
-	int level;     /* the level asked for */
-	int cur_level; /* the level cctx is set to */
-	uint8_t *out;
-	size_t out_cap;
+	int level; /* the level asked for */
 	uint32_t nframes;
 	uint32_t hdr_crc; /* the header's CRC, which the end record repeats */
 };
@@ -124,6 +120,63 @@ static struct ms_packer *thread_packer(void)
 }
 
 /*
+ * A frame is compressed and written in one call, so the writers on one
+ * thread share a zstd context and an output buffer: 150 threads' streams
+ * had 150 contexts, each's workspace (513 KiB at level 1) cold in the
+ * cache at every frame, and each writer's 8 MiB buffer mapped, faulted
+ * in and unmapped again with its segment (docs/benchmarks.md).
+ */
+struct zc {
+	ZSTD_CCtx *cctx;
+	int level; /* the level cctx is set to */
+	uint8_t *out;
+	size_t cap;
+};
+
+static pthread_key_t zc_key;
+static pthread_once_t zc_once = PTHREAD_ONCE_INIT;
+static int zc_key_ok;
+
+static void zc_free(void *p)
+{
+	struct zc *z = p;
+
+	ZSTD_freeCCtx(z->cctx);
+	free(z->out);
+	free(z);
+}
+
+static void zc_key_init(void)
+{
+	zc_key_ok = pthread_key_create(&zc_key, zc_free) == 0;
+}
+
+/* This thread's compressor; NULL when out of memory. */
+static struct zc *thread_zc(void)
+{
+	struct zc *z;
+
+	pthread_once(&zc_once, zc_key_init);
+	if (!zc_key_ok)
+		return NULL;
+	z = pthread_getspecific(zc_key);
+	if (z)
+		return z;
+	z = calloc(1, sizeof(*z));
+	if (!z)
+		return NULL;
+	z->cap = ZSTD_compressBound(MS_SEG_FRAME_RAW_MAX);
+	z->out = malloc(z->cap);
+	z->cctx = ZSTD_createCCtx();
+	z->level = INT32_MIN;
+	if (!z->out || !z->cctx || pthread_setspecific(zc_key, z)) {
+		zc_free(z);
+		return NULL;
+	}
+	return z;
+}
+
+/*
  * Frames of at most this many bytes of records (a short thread's only
  * frame, an idle stream's) are compressed at MS_SEG_SMALL_LEVEL at least:
  * at level 1 zstd leaves a few hundred bytes of records almost as they
@@ -134,14 +187,14 @@ static struct ms_packer *thread_packer(void)
 #define MS_SEG_SMALL_LEVEL 9
 
 /* Sets the compression parameters for `level` unless they are set. */
-static void set_level(struct ms_seg_writer *w, int level)
+static void set_level(struct zc *z, int level)
 {
-	if (level == w->cur_level)
+	if (level == z->level)
 		return;
-	ZSTD_CCtx_reset(w->cctx, ZSTD_reset_parameters);
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
+	ZSTD_CCtx_reset(z->cctx, ZSTD_reset_parameters);
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, level);
 	/* The frame header has the raw size: zstd need not repeat it. */
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 0);
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_contentSizeFlag, 0);
 	if (level <= 2) {
 		/*
 		 * At the fast levels the packed columns' matches are long or
@@ -149,10 +202,10 @@ static void set_level(struct ms_seg_writer *w, int level)
 		 * nothing in size and save a sixth of zstd's time (bench_pack,
 		 * level 1: 11.8 -> 9.7 ns per record).
 		 */
-		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_minMatch, 7);
-		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_hashLog, 11);
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_minMatch, 7);
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_hashLog, 11);
 	}
-	w->cur_level = level;
+	z->level = level;
 }
 
 static int write_header(struct ms_seg_writer *w, const char *path,
@@ -185,24 +238,14 @@ int ms_seg_create(const char *path, const struct ms_seg_info *info, int level,
 
 	if (!w)
 		return -ENOMEM;
-	w->out_cap = ZSTD_compressBound(MS_SEG_FRAME_RAW_MAX);
-	w->out = malloc(w->out_cap);
-	w->cctx = ZSTD_createCCtx();
-	if (!w->out || !w->cctx)
-		goto out_free;
 	w->level = level;
-	w->cur_level = INT32_MIN;
-	set_level(w, level);
 	err = write_header(w, path, info);
-	if (err)
-		goto out_free;
+	if (err) {
+		free(w);
+		return err;
+	}
 	*out = w;
 	return 0;
-out_free:
-	ZSTD_freeCCtx(w->cctx);
-	free(w->out);
-	free(w);
-	return err;
 }
 
 /*
@@ -210,8 +253,8 @@ out_free:
  * (each column gets its own entropy tables). Returns the compressed size
  * with *packed_size set, or 0 when the frame is to be stored unpacked.
  */
-static size_t compress_parts(struct ms_seg_writer *w,
-			     const struct ms_packer *pk, uint32_t *packed_size)
+static size_t compress_parts(struct zc *z, const struct ms_packer *pk,
+			     uint32_t *packed_size)
 {
 	const uint8_t *const *part;
 	const size_t *plen;
@@ -226,8 +269,8 @@ static size_t compress_parts(struct ms_seg_writer *w,
 
 		if (plen[i] == 0)
 			continue;
-		k = ZSTD_compress2(w->cctx, w->out + off, w->out_cap - off,
-				   part[i], plen[i]);
+		k = ZSTD_compress2(z->cctx, z->out + off, z->cap - off, part[i],
+				   plen[i]);
 		if (ZSTD_isError(k))
 			return 0; /* bigger than the records would be */
 		off += k;
@@ -239,32 +282,32 @@ static size_t compress_parts(struct ms_seg_writer *w,
 	return off;
 }
 
-static size_t compress_packed(struct ms_seg_writer *w, const void *raw,
-			      size_t len, uint32_t *packed_size)
+static size_t compress_packed(struct zc *z, const void *raw, size_t len,
+			      uint32_t *packed_size)
 {
 	struct ms_packer *pk = thread_packer();
 
 	if (!pk || ms_pack(pk, raw, len) < 0)
 		return 0;
-	return compress_parts(w, pk, packed_size);
+	return compress_parts(z, pk, packed_size);
 }
 
 /* Frames of at most this many bytes of records are compressed both ways. */
 #define MS_SEG_BOTH_MAX (64u << 10)
 
 /*
- * Compresses the frame into w->out, the smaller of its packed columns and
+ * Compresses the frame into z->out, the smaller of its packed columns and
  * its records through zstd. Returns the size with *codec (and *packed for
  * MS_SEG_CODEC_PACKED) set, or -EIO.
  */
-static ssize_t compress_frame(struct ms_seg_writer *w, const void *raw,
-			      size_t len, const struct ms_packer *pk,
-			      uint32_t *codec, uint32_t *packed)
+static ssize_t compress_frame(struct zc *z, const void *raw, size_t len,
+			      const struct ms_packer *pk, uint32_t *codec,
+			      uint32_t *packed)
 {
 	size_t n, plain = 0;
 
-	n = pk ? compress_parts(w, pk, packed)
-	       : compress_packed(w, raw, len, packed);
+	n = pk ? compress_parts(z, pk, packed)
+	       : compress_packed(z, raw, len, packed);
 	*codec = MS_SEG_CODEC_PACKED;
 	if (n && (n > len / 2 || len <= MS_SEG_BOTH_MAX)) {
 		/*
@@ -276,19 +319,18 @@ static ssize_t compress_frame(struct ms_seg_writer *w, const void *raw,
 		 * records go after the columns; a result that would not be
 		 * smaller does not fit there.
 		 */
-		size_t room = w->out_cap - n < n ? w->out_cap - n : n - 1;
-		size_t m = ZSTD_compress2(w->cctx, w->out + n, room, raw, len);
+		size_t room = z->cap - n < n ? z->cap - n : n - 1;
+		size_t m = ZSTD_compress2(z->cctx, z->out + n, room, raw, len);
 
 		if (!ZSTD_isError(m) && m < n) {
-			memmove(w->out, w->out + n, m);
+			memmove(z->out, z->out + n, m);
 			plain = m;
 		}
 	}
 	if (plain || !n) {
 		*codec = MS_SEG_CODEC_RECORDS;
 		n = plain ? plain
-			  : ZSTD_compress2(w->cctx, w->out, w->out_cap, raw,
-					   len);
+			  : ZSTD_compress2(z->cctx, z->out, z->cap, raw, len);
 		if (ZSTD_isError(n))
 			return -EIO;
 	}
@@ -327,7 +369,8 @@ static int write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
 		       uint64_t first_ts, uint64_t last_ts)
 {
 	uint8_t fh[MS_SEG2_FRAME_HDR_MAX];
-	const uint8_t *data = w->out;
+	struct zc *z = thread_zc();
+	const uint8_t *data;
 	uint32_t codec, packed = 0;
 	size_t hlen;
 	ssize_t n;
@@ -335,10 +378,13 @@ static int write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
 
 	if (len > MS_SEG_FRAME_RAW_MAX)
 		return -EINVAL;
-	set_level(w, len <= MS_SEG_SMALL_MAX && w->level < MS_SEG_SMALL_LEVEL
+	if (!z)
+		return -ENOMEM;
+	data = z->out;
+	set_level(z, len <= MS_SEG_SMALL_MAX && w->level < MS_SEG_SMALL_LEVEL
 			     ? MS_SEG_SMALL_LEVEL
 			     : w->level);
-	n = compress_frame(w, raw, len, pk, &codec, &packed);
+	n = compress_frame(z, raw, len, pk, &codec, &packed);
 	if (n < 0)
 		return (int)n;
 	if ((size_t)n >= len) {
@@ -395,8 +441,6 @@ int ms_seg_finish(struct ms_seg_writer *w)
 	err = ms_write_iov(w->fd, &(struct iovec){end, sizeof(end)}, 1);
 	if (close(w->fd) < 0 && !err)
 		err = -errno;
-	ZSTD_freeCCtx(w->cctx);
-	free(w->out);
 	free(w);
 	return err;
 }

@@ -46,7 +46,10 @@ int ms_seg_create(const char *path, const struct ms_seg_info *info, int level,
 /*
  * Compresses `len` (<= MS_SEG_FRAME_RAW_MAX) bytes of records, which must
  * start with a SYNC record, and appends them as one frame, packed
- * (common/pack.h) when they can be. Returns 0 or -errno.
+ * (common/pack.h) when they can be. Returns 0 or -errno. The writers on
+ * one thread share that thread's zstd context and output buffer, kept
+ * until the thread ends; a writer may be used from any one thread at a
+ * time.
  */
 int ms_seg_write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
 		       uint32_t count, uint64_t first_ts, uint64_t last_ts);

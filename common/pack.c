@@ -196,6 +196,18 @@ static void models_reset(struct ms_packer *pk)
 		pk->lifo[i].n = 0;
 }
 
+void ms_packer_recycle(struct ms_packer *pk)
+{
+	if (pk->map_bits > MAP_BITS_MIN) {
+		free(pk->map);
+		pk->map = NULL;
+		pk->map_bits = 0;
+	}
+	pk->seq = 0; /* map_fit() reads the last frame's counts */
+	pk->frees = pk->crowded = 0;
+	pk->open = 0;
+}
+
 /* ---- encoder ---- */
 
 /*

@@ -34,6 +34,13 @@ struct ms_packer *ms_packer_create(void);
 void ms_packer_destroy(struct ms_packer *pk);
 
 /*
+ * Makes `pk` pack as a new packer would, keeping its columns' memory for
+ * the next stream (a map grown for a busy stream goes: it is the choice
+ * of the stream that grew it).
+ */
+void ms_packer_recycle(struct ms_packer *pk);
+
+/*
  * Packs the records [raw, raw + len), which start with a SYNC record.
  * Returns 0, -EINVAL when the records are not valid (store them as they
  * are), or -ENOMEM. The result is read with ms_pack_parts().

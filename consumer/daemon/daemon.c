@@ -249,6 +249,7 @@ int ms_daemon_open(const struct ms_daemon_opts *o, struct ms_daemon **out)
 	CDS_INIT_LIST_HEAD(&d->rings);
 	CDS_INIT_LIST_HEAD(&d->tails);
 	CDS_INIT_LIST_HEAD(&d->procs);
+	d->spares = ms_stream_spares_create(); /* none: streams go without */
 	err = setup_names(d, o);
 	if (!err)
 		err = open_socket(d);
@@ -622,5 +623,6 @@ void ms_daemon_close(struct ms_daemon *d)
 	pthread_mutex_destroy(&d->list_lock);
 	pthread_mutex_destroy(&d->nap_lock);
 	pthread_cond_destroy(&d->nap_cv);
+	ms_stream_spares_destroy(d->spares); /* after the streams ended */
 	free(d);
 }

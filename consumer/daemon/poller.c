@@ -160,6 +160,7 @@ static void start_stream(struct ms_cring *r, uint32_t gen)
 		.put_small = ms_bundle_put,
 		.small_ctx = r,
 		.on_finished = d->compactor_started ? seg_finished : NULL,
+		.spares = d->spares,
 	};
 
 	cfg.first_seq = ms_seq_next(d, cfg.pid, cfg.tid);
@@ -268,16 +269,32 @@ static void free_retired(struct ms_daemon *d)
 		ms_cring_free_now(r);
 		r = next;
 	}
-	/*
-	 * A stream's buffers are megabytes, freed in the middle of arenas
-	 * that other threads' streams keep in use: glibc gives none of it
-	 * back, and a consumer that outlives many processes grows to the
-	 * sum of its peaks. At most once a second, return the free pages.
-	 */
-	if (ms_mono_ns() - d->trim_ns >= 1000000000u) {
+	d->trim_due = 1;
+}
+
+/* Ended streams' memory kept this long for the streams that start next */
+#define MS_SPARE_AGE_NS 2000000000u
+
+/*
+ * A stream's buffers are megabytes, freed in the middle of arenas that
+ * other threads' streams keep in use: glibc gives none of it back, and a
+ * consumer that outlives many processes grows to the sum of its peaks.
+ * At most once a second, the spares (stream.h) no stream took for
+ * MS_SPARE_AGE_NS are freed, and the free pages returned.
+ */
+static void trim(struct ms_daemon *d)
+{
+	uint64_t now = ms_mono_ns();
+
+	if (now - d->trim_ns < 1000000000u)
+		return;
+	if (ms_stream_spares_expire(d->spares, now, MS_SPARE_AGE_NS))
+		d->trim_due = 1;
+	if (d->trim_due) {
 		malloc_trim(0);
-		d->trim_ns = ms_mono_ns();
+		d->trim_due = 0;
 	}
+	d->trim_ns = now;
 }
 
 static void retire(struct ms_cring *r)
@@ -543,6 +560,7 @@ static void *poller_main(void *arg)
 		seen = ms_load_acquire(&d->nap_kicks);
 		moved = round_once(d, 0);
 		free_retired(d);
+		trim(d);
 		if (moved >= MS_BUSY_BYTES) {
 			idle = 0;
 			if (d->compactor_started)

@@ -25,6 +25,89 @@ struct ms_stack_cache {
 	size_t cap;
 };
 
+struct spare {
+	uint8_t *buf;
+	size_t cap;
+	struct ms_packer *pk;
+	uint64_t ns; /* when its stream ended */
+};
+
+/* v[0 .. n) in the order they were left: the oldest first */
+struct ms_stream_spares {
+	size_t n;
+	struct spare v[MS_STREAM_SPARES];
+};
+
+struct ms_stream_spares *ms_stream_spares_create(void)
+{
+	return calloc(1, sizeof(struct ms_stream_spares));
+}
+
+static void spare_free(struct spare *sp)
+{
+	free(sp->buf);
+	ms_packer_destroy(sp->pk);
+}
+
+size_t ms_stream_spares_expire(struct ms_stream_spares *sp, uint64_t now_ns,
+			       uint64_t max_age_ns)
+{
+	size_t k = 0;
+
+	if (!sp)
+		return 0;
+	while (k < sp->n && now_ns > sp->v[k].ns &&
+	       now_ns - sp->v[k].ns > max_age_ns)
+		spare_free(&sp->v[k++]);
+	sp->n -= k;
+	memmove(sp->v, sp->v + k, sp->n * sizeof(sp->v[0]));
+	return k;
+}
+
+void ms_stream_spares_destroy(struct ms_stream_spares *sp)
+{
+	if (!sp)
+		return;
+	while (sp->n)
+		spare_free(&sp->v[--sp->n]);
+	free(sp);
+}
+
+/* The latest spare, whose memory is the likeliest still in the cache. */
+static void spare_take(struct ms_stream *s)
+{
+	struct ms_stream_spares *sp = s->cfg.spares;
+	struct spare v;
+
+	if (!sp || !sp->n)
+		return;
+	v = sp->v[--sp->n];
+	if (v.cap != s->cap) { /* not the same frame size */
+		spare_free(&v);
+		return;
+	}
+	s->buf = v.buf;
+	s->pk = v.pk;
+}
+
+static void spare_leave(struct ms_stream *s)
+{
+	struct ms_stream_spares *sp = s->cfg.spares;
+
+	if (!sp || !s->buf) {
+		free(s->buf);
+		ms_packer_destroy(s->pk);
+		return;
+	}
+	if (sp->n == MS_STREAM_SPARES) {
+		spare_free(&sp->v[0]);
+		memmove(sp->v, sp->v + 1, --sp->n * sizeof(sp->v[0]));
+	}
+	if (s->pk)
+		ms_packer_recycle(s->pk);
+	sp->v[sp->n++] = (struct spare){s->buf, s->cap, s->pk, ms_mono_ns()};
+}
+
 int ms_stream_init(struct ms_stream *s, const struct ms_stream_cfg *cfg)
 {
 	memset(s, 0, sizeof(*s));
@@ -35,15 +118,19 @@ int ms_stream_init(struct ms_stream *s, const struct ms_stream_cfg *cfg)
 	s->cap = cfg->frame_target + MS_REC_MAX + 2 * MS_VARINT_MAX + 16;
 	if (s->cap > MS_SEG_FRAME_RAW_MAX)
 		s->cap = MS_SEG_FRAME_RAW_MAX;
-	s->buf = malloc(s->cap);
+	spare_take(s);
+	if (!s->buf)
+		s->buf = malloc(s->cap);
 	s->stacks = calloc(1, sizeof(*s->stacks));
 	/* Without a packer the writer packs each frame at flush, a second
 	 * pass over it. */
-	s->pk = ms_packer_create();
+	if (!s->pk)
+		s->pk = ms_packer_create();
 	if (!s->buf || !s->stacks) {
-		free(s->buf);
+		spare_leave(s);
 		free(s->stacks);
 		s->buf = NULL;
+		s->pk = NULL;
 		s->stacks = NULL;
 		return -ENOMEM;
 	}
@@ -631,8 +718,7 @@ int ms_stream_finish(struct ms_stream *s, uint64_t lost_pending)
 	if (s->cfg.live && s->live_thr >= 0)
 		s->cfg.live->thr[s->live_thr].ended = 1;
 	free(s->stacks);
-	free(s->buf);
-	ms_packer_destroy(s->pk);
+	spare_leave(s);
 	s->stacks = NULL;
 	s->buf = NULL;
 	s->pk = NULL;

@@ -189,6 +189,67 @@ static void test_roundtrip_streams(void **state)
 	ms_packer_destroy(pk);
 }
 
+/* n blocks allocated at scattered addresses, then freed in a random
+ * order: more live blocks than a stream's first map holds. */
+static size_t make_crowded(uint8_t *out, unsigned n)
+{
+	struct ms_rec_state s = {0, 0};
+	uint64_t a[4096];
+	uint8_t *p = out;
+
+	assert_true(n <= 4096);
+	p = ms_rec_put_sync(&s, p);
+	for (unsigned i = 0; i < n; i++) {
+		a[i] = 0x7f0000000000ull + (rnd() & 0xfffff0);
+		p = ms_rec_put_alloc(&s, p, 100 + i, a[i], 32, 0, 1,
+				     MS_WEIGHT_ONE);
+	}
+	for (unsigned i = n; i > 1; i--) {
+		unsigned j = (unsigned)(rnd() % i);
+		uint64_t t = a[i - 1];
+
+		a[i - 1] = a[j];
+		a[j] = t;
+	}
+	for (unsigned i = 0; i < n; i++)
+		p = ms_rec_put_free(&s, p, 100 + n + i, a[i]);
+	return (size_t)(p - out);
+}
+
+/*
+ * A packer left by a busy stream (its map grown) and recycled for the next
+ * one packs as a new packer does; one not recycled packs differently
+ * (ms_packer_recycle(): the consumer's stream spares).
+ */
+static void test_recycled_packs_as_new(void **state)
+{
+	static uint8_t fresh[16 * FRAME_MAX], grown[16 * FRAME_MAX];
+	struct ms_packer *busy = ms_packer_create();
+	struct ms_packer *pk = ms_packer_create();
+	size_t len, n_fresh, n_grown, n;
+
+	(void)state;
+	assert_non_null(busy);
+	assert_non_null(pk);
+	/* two crowded frames: the map grows for the second */
+	len = make_crowded(raw, 4000);
+	roundtrip(busy, len);
+	roundtrip(busy, len);
+	len = make_crowded(raw, 4000);
+	n_fresh = roundtrip(pk, len);
+	memcpy(fresh, packed, n_fresh);
+	n_grown = roundtrip(busy, len);
+	memcpy(grown, packed, n_grown);
+	/* the grown map finds more blocks: fewer explicit addresses */
+	assert_true(n_grown < n_fresh);
+	ms_packer_recycle(busy);
+	n = roundtrip(busy, len);
+	assert_int_equal(n, n_fresh);
+	assert_memory_equal(packed, fresh, n);
+	ms_packer_destroy(busy);
+	ms_packer_destroy(pk);
+}
+
 static void test_models_name_blocks(void **state)
 {
 	struct ms_packer *pk = ms_packer_create();
@@ -550,6 +611,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_streams),
 		cmocka_unit_test(test_models_name_blocks),
+		cmocka_unit_test(test_recycled_packs_as_new),
 		cmocka_unit_test(test_noncanonical_kept_verbatim),
 		cmocka_unit_test(test_zero_at_the_end_is_packed),
 		cmocka_unit_test(test_damage_refused),

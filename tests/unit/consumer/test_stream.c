@@ -292,6 +292,61 @@ static void test_tap_sees_events_and_callers(void **state)
  * reading the archive back gives the ring's bytes exactly, odd records
  * (non-canonical, REALLOC, weights, alignment) included.
  */
+/*
+ * An ended stream leaves its frame buffer and packer to the next one
+ * (stream.h, spares), whose archive is exact; spares are freed once old,
+ * and at most MS_STREAM_SPARES are kept.
+ */
+static void test_spares_reused(void **state)
+{
+	static uint8_t ring[64 << 10];
+	struct ms_stream_spares *sp = ms_stream_spares_create();
+	struct ms_stream_cfg c;
+	struct ms_stream s, *many;
+	struct counts n;
+	size_t len = make_events(ring, 1000, 0);
+	uint8_t *buf;
+	uint64_t t0 = ms_mono_ns();
+
+	(void)state;
+	assert_non_null(sp);
+	cfg(&c, 4096, 64 << 20);
+	c.spares = sp;
+	assert_int_equal(ms_stream_init(&s, &c), 0);
+	buf = s.buf;
+	assert_int_equal(ms_stream_feed(&s, ring, len, NULL, NULL), len);
+	assert_int_equal(ms_stream_finish(&s, 0), 0);
+	/* the next stream starts with the memory the last one left */
+	c.tid = 9;
+	assert_int_equal(ms_stream_init(&s, &c), 0);
+	assert_ptr_equal(s.buf, buf);
+	assert_int_equal(ms_stream_feed(&s, ring, len, NULL, NULL), len);
+	assert_int_equal(ms_stream_finish(&s, 0), 0);
+	read_back(&n);
+	assert_int_equal(n.allocs, 2000);
+	assert_int_equal(n.frees, 2000);
+	assert_int_equal(n.records, 2 * (2 + 2000));
+	/* kept while young, freed once old */
+	assert_int_equal(ms_stream_spares_expire(sp, t0, 10000000000ull), 0);
+	assert_int_equal(ms_stream_spares_expire(sp, ms_mono_ns() + 2000000000u,
+						 1000000000u),
+			 1);
+	assert_int_equal(ms_stream_spares_expire(sp, UINT64_MAX, 0), 0);
+	/* the oldest go beyond MS_STREAM_SPARES */
+	many = calloc(MS_STREAM_SPARES + 8, sizeof(*many));
+	assert_non_null(many);
+	for (unsigned i = 0; i < MS_STREAM_SPARES + 8; i++) {
+		c.tid = 100 + i;
+		assert_int_equal(ms_stream_init(&many[i], &c), 0);
+	}
+	for (unsigned i = 0; i < MS_STREAM_SPARES + 8; i++)
+		assert_int_equal(ms_stream_finish(&many[i], 0), 0);
+	assert_int_equal(ms_stream_spares_expire(sp, UINT64_MAX, 0),
+			 MS_STREAM_SPARES);
+	free(many);
+	ms_stream_spares_destroy(sp);
+}
+
 static void test_packed_exactly(void **state)
 {
 	static uint8_t ring[1 << 20], got[1 << 20];
@@ -586,6 +641,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip_in_pieces, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_spares_reused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_packed_exactly, setup,
 						teardown),

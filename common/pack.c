@@ -101,7 +101,10 @@ struct ms_packer {
 	struct lifo lifo[NCLASS];
 	/* encoder */
 	struct map_ent *map;
-	unsigned map_bits;  /* 2^map_bits slots; grows with the frames */
+	unsigned map_bits; /* 2^map_bits slots; grows with the frames */
+	/* the map of the other size, kept: a recycled packer's next stream
+	 * grows into it without faulting 256 KiB in again */
+	struct map_ent *other;
 	uint8_t *col[NCOL]; /* each col_cap bytes */
 	size_t col_cap;
 	/* decoder: address and class of every allocation in the frame */
@@ -134,6 +137,7 @@ void ms_packer_destroy(struct ms_packer *pk)
 	if (!pk)
 		return;
 	free(pk->map);
+	free(pk->other);
 	for (int i = 0; i < NCOL; i++)
 		free(pk->col[i]);
 	free(pk->seq_addr);
@@ -199,9 +203,11 @@ static void models_reset(struct ms_packer *pk)
 void ms_packer_recycle(struct ms_packer *pk)
 {
 	if (pk->map_bits > MAP_BITS_MIN) {
-		free(pk->map);
-		pk->map = NULL;
-		pk->map_bits = 0;
+		struct map_ent *big = pk->map;
+
+		pk->map = pk->other; /* the small one: map_reset() clears it */
+		pk->other = big;
+		pk->map_bits = pk->map ? MAP_BITS_MIN : 0;
 	}
 	pk->seq = 0; /* map_fit() reads the last frame's counts */
 	pk->frees = pk->crowded = 0;
@@ -257,13 +263,18 @@ static int map_grow(struct ms_packer *pk)
 	unsigned shift = 64 - MAP_BITS_MAX;
 	struct map_ent *m;
 
-	m = calloc((size_t)1 << MAP_BITS_MAX, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
+	if (pk->other) {
+		m = pk->other;
+		memset(m, 0, ((size_t)1 << MAP_BITS_MAX) * sizeof(*m));
+	} else {
+		m = calloc((size_t)1 << MAP_BITS_MAX, sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+	}
 	for (size_t i = 0; i < ((size_t)1 << pk->map_bits); i++)
 		if (pk->map[i].seq)
 			m[map_slot(pk->map[i].addr, shift)] = pk->map[i];
-	free(pk->map);
+	pk->other = pk->map;
 	pk->map = m;
 	pk->map_bits = MAP_BITS_MAX;
 	return 0;

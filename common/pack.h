@@ -34,9 +34,9 @@ struct ms_packer *ms_packer_create(void);
 void ms_packer_destroy(struct ms_packer *pk);
 
 /*
- * Makes `pk` pack as a new packer would, keeping its columns' memory for
- * the next stream (a map grown for a busy stream goes: it is the choice
- * of the stream that grew it).
+ * Makes `pk` pack as a new packer would, keeping its memory for the next
+ * stream: its map starts small again (a map grown for a busy stream is
+ * that stream's choice), the large one kept for when it grows.
  */
 void ms_packer_recycle(struct ms_packer *pk);
 

@@ -218,8 +218,8 @@ static size_t make_crowded(uint8_t *out, unsigned n)
 
 /*
  * A packer left by a busy stream (its map grown) and recycled for the next
- * one packs as a new packer does; one not recycled packs differently
- * (ms_packer_recycle(): the consumer's stream spares).
+ * one packs as a new packer does, and grows as it did; one not recycled
+ * packs differently (ms_packer_recycle(): the consumer's stream spares).
  */
 static void test_recycled_packs_as_new(void **state)
 {
@@ -246,6 +246,10 @@ static void test_recycled_packs_as_new(void **state)
 	n = roundtrip(busy, len);
 	assert_int_equal(n, n_fresh);
 	assert_memory_equal(packed, fresh, n);
+	/* and grows again as before, into the large map it kept */
+	n = roundtrip(busy, len);
+	assert_int_equal(n, n_grown);
+	assert_memory_equal(packed, grown, n);
 	ms_packer_destroy(busy);
 	ms_packer_destroy(pk);
 }

@@ -83,50 +83,16 @@ static size_t put_header(uint8_t *h, const struct ms_seg_info *info, int level)
 }
 
 /*
- * Packing needs some memory (columns, models) that writers and readers on
- * one thread can share: each thread gets its packer on first use.
- */
-static pthread_key_t packer_key;
-static pthread_once_t packer_once = PTHREAD_ONCE_INIT;
-static int packer_key_ok;
-
-static void packer_free(void *pk)
-{
-	ms_packer_destroy(pk);
-}
-
-static void packer_key_init(void)
-{
-	packer_key_ok = pthread_key_create(&packer_key, packer_free) == 0;
-}
-
-/* This thread's packer; NULL when out of memory. */
-static struct ms_packer *thread_packer(void)
-{
-	struct ms_packer *pk;
-
-	pthread_once(&packer_once, packer_key_init);
-	if (!packer_key_ok)
-		return NULL;
-	pk = pthread_getspecific(packer_key);
-	if (!pk) {
-		pk = ms_packer_create();
-		if (pk && pthread_setspecific(packer_key, pk)) {
-			ms_packer_destroy(pk);
-			pk = NULL;
-		}
-	}
-	return pk;
-}
-
-/*
- * A frame is compressed and written in one call, so the writers on one
- * thread share a zstd context and an output buffer: 150 threads' streams
- * had 150 contexts, each's workspace (513 KiB at level 1) cold in the
- * cache at every frame, and each writer's 8 MiB buffer mapped, faulted
- * in and unmapped again with its segment (docs/benchmarks.md).
+ * What the writers and readers on one thread share, each part made on
+ * first use. Packing needs memory (columns, models). A frame is compressed
+ * and written in one call, so one zstd context and output buffer serve
+ * every writer: 150 threads' streams had 150 contexts, each's workspace
+ * (513 KiB at level 1) cold in the cache at every frame, and each
+ * writer's 8 MiB buffer mapped, faulted in and unmapped again with its
+ * segment (docs/benchmarks.md).
  */
 struct zc {
+	struct ms_packer *pk;
 	ZSTD_CCtx *cctx;
 	int level; /* the level cctx is set to */
 	uint8_t *out;
@@ -141,6 +107,7 @@ static void zc_free(void *p)
 {
 	struct zc *z = p;
 
+	ms_packer_destroy(z->pk);
 	ZSTD_freeCCtx(z->cctx);
 	free(z->out);
 	free(z);
@@ -151,8 +118,8 @@ static void zc_key_init(void)
 	zc_key_ok = pthread_key_create(&zc_key, zc_free) == 0;
 }
 
-/* This thread's compressor; NULL when out of memory. */
-static struct zc *thread_zc(void)
+/* This thread's share; NULL when out of memory. */
+static struct zc *thread_state(void)
 {
 	struct zc *z;
 
@@ -163,14 +130,39 @@ static struct zc *thread_zc(void)
 	if (z)
 		return z;
 	z = calloc(1, sizeof(*z));
-	if (!z)
-		return NULL;
+	if (z && pthread_setspecific(zc_key, z)) {
+		free(z);
+		z = NULL;
+	}
+	return z;
+}
+
+/* This thread's packer; NULL when out of memory. */
+static struct ms_packer *thread_packer(void)
+{
+	struct zc *z = thread_state();
+
+	if (z && !z->pk)
+		z->pk = ms_packer_create();
+	return z ? z->pk : NULL;
+}
+
+/* This thread's compressor; NULL when out of memory. */
+static struct zc *thread_zc(void)
+{
+	struct zc *z = thread_state();
+
+	if (!z || z->cctx)
+		return z;
 	z->cap = ZSTD_compressBound(MS_SEG_FRAME_RAW_MAX);
 	z->out = malloc(z->cap);
 	z->cctx = ZSTD_createCCtx();
 	z->level = INT32_MIN;
-	if (!z->out || !z->cctx || pthread_setspecific(zc_key, z)) {
-		zc_free(z);
+	if (!z->out || !z->cctx) {
+		free(z->out);
+		ZSTD_freeCCtx(z->cctx);
+		z->out = NULL;
+		z->cctx = NULL;
 		return NULL;
 	}
 	return z;

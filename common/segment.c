@@ -168,6 +168,19 @@ static struct zc *thread_zc(void)
 	return z;
 }
 
+void ms_seg_thread_idle(void)
+{
+	struct zc *z;
+
+	pthread_once(&zc_once, zc_key_init);
+	if (!zc_key_ok || !(z = pthread_getspecific(zc_key)))
+		return;
+	ZSTD_freeCCtx(z->cctx);
+	free(z->out);
+	z->cctx = NULL;
+	z->out = NULL;
+}
+
 /*
  * Frames of at most this many bytes of records (a short thread's only
  * frame, an idle stream's) are compressed at MS_SEG_SMALL_LEVEL at least:

@@ -130,6 +130,8 @@ static void *compactor_main(void *arg)
 		if (!todo)
 			todo = take_all(&d->cjobs);
 		if (!todo) {
+			/* its level-15 zstd context would hold megabytes */
+			ms_seg_thread_idle();
 			nap(d);
 			continue;
 		}

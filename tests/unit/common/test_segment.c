@@ -157,6 +157,54 @@ static void test_round_trip(void **state)
 	ms_seg_close(r);
 }
 
+/*
+ * Writers on one thread share its zstd context and output buffer: two at
+ * different levels, their frames interleaved, the thread's context freed
+ * between some of them (ms_seg_thread_idle()), both read back exactly.
+ */
+static void test_writers_share_thread(void **state)
+{
+	struct ms_seg_info info = {
+		.pid = 10, .tid = 12, .seq = 0, .tick_hz = 1000000000};
+	struct ms_seg_writer *w[2];
+	struct ms_rec_state s[2] = {{0, 0}, {0, 0}};
+	char p[2][160];
+	uint8_t buf[4096];
+	int errors;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		snprintf(p[i], sizeof(p[i]), "%s/share-%d.mseg", dir, i);
+		assert_int_equal(ms_seg_create(p[i], &info, i ? 19 : 1, &w[i]),
+				 0);
+	}
+	for (int f = 0; f < NFRAMES; f++) {
+		for (int i = 0; i < 2; i++) {
+			size_t n = make_frame(&s[i], buf, f);
+
+			assert_int_equal(
+				ms_seg_write_frame(w[i], buf, n, PER_FRAME,
+						   (uint64_t)f * 100,
+						   (uint64_t)f * 100 + 39),
+				0);
+		}
+		if (f % 2)
+			ms_seg_thread_idle();
+	}
+	for (int i = 0; i < 2; i++) {
+		struct ms_seg_reader *r;
+
+		assert_int_equal(ms_seg_finish(w[i]), 0);
+		assert_int_equal(read_all(p[i], &errors, 1), NFRAMES);
+		assert_int_equal(errors, 0);
+		assert_int_equal(ms_seg_open(p[i], &r), 0);
+		assert_int_equal(ms_seg_reader_info(r)->level, i ? 19 : 1);
+		ms_seg_close(r);
+	}
+	ms_seg_thread_idle();
+	ms_seg_thread_idle(); /* nothing left to free */
+}
+
 static void test_create_refuses_existing(void **state)
 {
 	struct ms_seg_info info = {0};
@@ -604,6 +652,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_create_refuses_existing),
+		cmocka_unit_test(test_writers_share_thread),
 		cmocka_unit_test(test_truncated_everywhere),
 		cmocka_unit_test(test_random_corruption),
 		cmocka_unit_test(test_skips_corrupt_frame),

@@ -103,13 +103,21 @@ static pthread_key_t zc_key;
 static pthread_once_t zc_once = PTHREAD_ONCE_INIT;
 static int zc_key_ok;
 
+/* Frees the compressor's part (made again on the next write). */
+static void zc_drop(struct zc *z)
+{
+	ZSTD_freeCCtx(z->cctx);
+	free(z->out);
+	z->cctx = NULL;
+	z->out = NULL;
+}
+
 static void zc_free(void *p)
 {
 	struct zc *z = p;
 
 	ms_packer_destroy(z->pk);
-	ZSTD_freeCCtx(z->cctx);
-	free(z->out);
+	zc_drop(z);
 	free(z);
 }
 
@@ -159,10 +167,7 @@ static struct zc *thread_zc(void)
 	z->cctx = ZSTD_createCCtx();
 	z->level = INT32_MIN;
 	if (!z->out || !z->cctx) {
-		free(z->out);
-		ZSTD_freeCCtx(z->cctx);
-		z->out = NULL;
-		z->cctx = NULL;
+		zc_drop(z);
 		return NULL;
 	}
 	return z;
@@ -173,12 +178,8 @@ void ms_seg_thread_idle(void)
 	struct zc *z;
 
 	pthread_once(&zc_once, zc_key_init);
-	if (!zc_key_ok || !(z = pthread_getspecific(zc_key)))
-		return;
-	ZSTD_freeCCtx(z->cctx);
-	free(z->out);
-	z->cctx = NULL;
-	z->out = NULL;
+	if (zc_key_ok && (z = pthread_getspecific(zc_key)))
+		zc_drop(z);
 }
 
 /*

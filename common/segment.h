@@ -48,8 +48,8 @@ int ms_seg_create(const char *path, const struct ms_seg_info *info, int level,
  * start with a SYNC record, and appends them as one frame, packed
  * (common/pack.h) when they can be. Returns 0 or -errno. The writers on
  * one thread share that thread's zstd context and output buffer, kept
- * until the thread ends; a writer may be used from any one thread at a
- * time.
+ * until the thread ends or calls ms_seg_thread_idle(); a writer may be
+ * used from any one thread at a time.
  */
 int ms_seg_write_frame(struct ms_seg_writer *w, const void *raw, size_t len,
 		       uint32_t count, uint64_t first_ts, uint64_t last_ts);

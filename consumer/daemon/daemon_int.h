@@ -307,8 +307,8 @@ struct ms_daemon {
 	 * its own, not call_rcu's thread's, which batches for 10 ms (and
 	 * `record` would wait for it at the end). */
 	struct ms_cring *retired;
-	uint64_t trim_ns;	 /* poller: the last malloc_trim() */
-	int trim_due;		 /* poller: memory freed since */
+	uint64_t trim_ns;		 /* poller: the last malloc_trim() */
+	int trim_due;			 /* poller: memory freed since */
 	struct ms_stream_spares *spares; /* poller: stream.h */
 	struct ms_proc *bundles; /* poller: processes with a bundle to write */
 	struct ms_seqmap {	 /* poller: bundles.c */

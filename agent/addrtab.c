@@ -7,25 +7,26 @@
 
 _Static_assert(sizeof(struct ms_addrtab) == 64, "slots start on a line");
 
-struct ms_addrtab *ms_addrtab_create(unsigned log2_slots)
+struct ms_addrtab *ms_addrtab_create(unsigned log2_first, unsigned log2_slots)
 {
 	uint64_t nslots;
-	size_t len;
+	size_t len, filter = (size_t)1 << MS_ADDRTAB_FILTER_LOG2;
 	struct ms_addrtab *t;
 
-	if (log2_slots < 3 || log2_slots > 30)
+	if (log2_first < 3 || log2_slots < 3 || log2_first > 30 ||
+	    log2_slots > 30)
 		return NULL;
-	nslots = 1ull << log2_slots;
-	len = sizeof(*t) + nslots * sizeof(uintptr_t) +
-	      ((size_t)1 << MS_ADDRTAB_FILTER_LOG2);
+	nslots = (1ull << log2_first) + (1ull << log2_slots);
+	len = sizeof(*t) + nslots * sizeof(uintptr_t) + filter;
 	/* Untouched pages stay unallocated: the table costs what it holds. */
 	t = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (t == MAP_FAILED)
 		return NULL;
-	t->filter = (_Atomic uint8_t *)(void *)(t->slot + nslots);
-	t->nbuckets = nslots / MS_ADDRTAB_WAYS;
+	t->nfirst = (1ull << log2_first) / MS_ADDRTAB_WAYS;
+	t->nsecond = (1ull << log2_slots) / MS_ADDRTAB_WAYS;
 	t->nslots = nslots;
+	t->filter = (_Atomic uint8_t *)(void *)(t->slot + nslots);
 	t->map_len = len;
 	return t;
 }
@@ -46,14 +47,11 @@ void ms_addrtab_clear(struct ms_addrtab *t)
 			ms_store_relaxed(&t->filter[i], 0);
 }
 
-int ms_addrtab_insert(struct ms_addrtab *t, const void *p)
+/* Claims a free slot among the first `ways` of bucket `b` for `p`.
+ * Returns 0, or -ENOSPC. */
+static int claim(_Atomic uintptr_t *b, unsigned ways, const void *p)
 {
-	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p);
-	_Atomic uint8_t *c = ms_addrtab_counter(t, p);
-
-	/* Counted first: the counter never says 0 while `p` is present. */
-	ms_addrtab_count_add(c, 1);
-	for (unsigned i = 0; i < MS_ADDRTAB_WAYS; i++) {
+	for (unsigned i = 0; i < ways; i++) {
 		uintptr_t expect = 0;
 
 		if (ms_load_relaxed(&b[i]) != 0)
@@ -62,6 +60,22 @@ int ms_addrtab_insert(struct ms_addrtab *t, const void *p)
 		if (ms_cas_acq_rel(&b[i], &expect, (uintptr_t)p))
 			return 0;
 	}
+	return -ENOSPC;
+}
+
+int ms_addrtab_insert(struct ms_addrtab *t, const void *p)
+{
+	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p, 0);
+	_Atomic uint8_t *c = ms_addrtab_counter(t, p);
+
+	/* Counted first: the counts never say 0 while `p` is present. */
+	ms_addrtab_count_add(c, 1);
+	if (claim(b, MS_ADDRTAB_FIRST_WAYS, p) == 0)
+		return 0;
+	ms_fetch_add_relaxed(ms_addrtab_overflow(b), 1);
+	if (claim(ms_addrtab_bucket(t, p, 1), MS_ADDRTAB_WAYS, p) == 0)
+		return 0;
+	ms_fetch_sub_relaxed(ms_addrtab_overflow(b), 1);
 	ms_addrtab_count_add(c, -1);
 	return -ENOSPC;
 }
@@ -70,7 +84,12 @@ uint64_t ms_addrtab_count(struct ms_addrtab *t)
 {
 	uint64_t n = 0;
 
-	for (uint64_t i = 0; i < t->nslots; i++)
+	for (uint64_t i = 0; i < t->nslots; i++) {
+		/* a first bucket's last word is its count, not an address */
+		if (i < t->nfirst * MS_ADDRTAB_WAYS &&
+		    i % MS_ADDRTAB_WAYS == MS_ADDRTAB_FIRST_WAYS)
+			continue;
 		n += ms_load_relaxed(&t->slot[i]) != 0;
+	}
 	return n;
 }

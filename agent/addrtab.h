@@ -5,28 +5,43 @@
  * other frees cost one cache-line lookup and write nothing.
  *
  * Fixed capacity, in mmap'd memory (never malloc: it is used from inside
- * malloc), lock-free. A key hashes to one bucket of MS_ADDRTAB_WAYS slots,
- * one cache line; 0 marks a free slot. Inserting claims a free slot with a
- * compare-exchange (several threads may insert into one bucket). Removing
- * is a plain release store of 0: only the thread that frees a block removes
- * its address, and a block is freed once, so no other thread writes that
- * slot until the address is free again. A full bucket refuses the insert;
- * the caller then treats the allocation as not sampled.
+ * malloc), lock-free. A key hashes to one bucket, one cache line; 0 marks
+ * a free slot. Inserting claims a free slot with a compare-exchange
+ * (several threads may insert into one bucket). Removing is a plain
+ * release store of 0: only the thread that frees a block removes its
+ * address, and a block is freed once, so no other thread writes that slot
+ * until the address is free again. An insert that finds its buckets full
+ * is refused; the caller then treats the allocation as not sampled.
  *
- * Memory order: an insert happens before the block's free through the
- * program's own synchronisation (the thread that frees a block got the
- * pointer from the one that allocated it), so lookups load relaxed.
+ * Two tables, each address in one of them: a small first one (2^14 slots,
+ * 128 KiB), and a large one (2^20 slots, 8 MiB) for the addresses whose
+ * bucket in the first one is full. A first bucket has
+ * MS_ADDRTAB_FIRST_WAYS slots and, in its last word, how many of its
+ * addresses went to the large table: incremented before such an insert,
+ * decremented after the removal. A lookup goes on to the large table only
+ * when that count is not zero: while the first table holds every sampled
+ * block, the large one is never touched.
+ *
+ * Why two: pages are faulted in as they are first touched, and a page
+ * fault costs as much as a few hundred frees. One table of 8 MiB, its
+ * buckets touched at random, made a short process (one `cc1` of a build)
+ * fault in some 1,300 of its pages, where the first table is 32.
  *
  * In front of the buckets sits a counting filter, small enough to stay in
  * cache: counter f(p) is at least the number of present addresses that map
  * to it (incremented before an insert, decremented after a removal). Most
- * frees are of unsampled blocks; a zero counter answers them without
- * touching the table's random bucket, a cache and TLB miss in an 8 MiB
- * table (77% of the agent's free() in a 150-thread profile). The counters
- * are bytes, so that 128 KiB holds 2^17 of them: with 2,000 sampled blocks
- * live (150 threads, `tiered`) a free of an unsampled block finds a
- * non-zero counter 1.5% of the time instead of 6%. A counter that reaches
- * 255 stays there (never decremented): a false "maybe", never a miss.
+ * frees are of unsampled blocks; a zero counter answers them with one byte,
+ * where a bucket costs a scan of its slots (about 25 instructions) and,
+ * in a table that does not stay in cache, a miss. The counters are bytes:
+ * 128 KiB holds 2^17 of them, and with 2,000 sampled blocks live (150
+ * threads, `tiered`) a free of an unsampled block finds a non-zero counter
+ * 1.5% of the time (3% with half as many, and 150 threads ran 1.7%
+ * longer in 10 alternated runs). A counter that reaches 255
+ * stays there (never decremented): a false "maybe", never a miss.
+ *
+ * Memory order: an insert happens before the block's free through the
+ * program's own synchronisation (the thread that frees a block got the
+ * pointer from the one that allocated it), so lookups load relaxed.
  */
 #ifndef MS_ADDRTAB_H
 #define MS_ADDRTAB_H
@@ -36,40 +51,48 @@
 
 #include "atomics.h"
 
-#define MS_ADDRTAB_WAYS	       8
+#define MS_ADDRTAB_WAYS	       8		     /* slots of a bucket */
+#define MS_ADDRTAB_FIRST_WAYS  (MS_ADDRTAB_WAYS - 1) /* then the count */
 #define MS_ADDRTAB_FILTER_LOG2 17  /* 131072 byte counters, 128 KiB */
 #define MS_ADDRTAB_STICKY      255 /* a counter that no longer counts */
 
 struct ms_addrtab {
-	uint64_t nbuckets;
-	uint64_t nslots;
+	uint64_t nfirst;  /* buckets of the first table */
+	uint64_t nsecond; /* buckets of the large table */
+	uint64_t nslots;  /* of both */
 	size_t map_len;
 	_Atomic uint8_t *filter; /* 2^MS_ADDRTAB_FILTER_LOG2 counters */
-	uint8_t pad[32];
-	_Atomic uintptr_t slot[]; /* bucket b: slot[b * WAYS .. + WAYS) */
+	uint8_t pad[24];
+	/* bucket b: slot[b * WAYS .. + WAYS); the first table's buckets
+	 * come first, then the large table's */
+	_Atomic uintptr_t slot[];
 };
 
-/* Maps a table of 2^log2_slots slots (>= WAYS). NULL on failure. */
-struct ms_addrtab *ms_addrtab_create(unsigned log2_slots);
+/*
+ * Maps a first table of 2^log2_first slots and a large one of
+ * 2^log2_slots (each >= WAYS). NULL on failure.
+ */
+struct ms_addrtab *ms_addrtab_create(unsigned log2_first, unsigned log2_slots);
 void ms_addrtab_destroy(struct ms_addrtab *t);
 /* Forgets every address (fork child). */
 void ms_addrtab_clear(struct ms_addrtab *t);
 
-/* Adds `p`. Returns 0, or -ENOSPC when its bucket is full. */
+/* Adds `p`. Returns 0, or -ENOSPC when its buckets are full. */
 int ms_addrtab_insert(struct ms_addrtab *t, const void *p);
 
 /* Number of addresses present (a scan; for tests and reports). */
 uint64_t ms_addrtab_count(struct ms_addrtab *t);
 
+/* `p`'s bucket in the first table (second = 0) or the large one. */
 static inline _Atomic uintptr_t *ms_addrtab_bucket(struct ms_addrtab *t,
-						   const void *p)
+						   const void *p, int second)
 {
 	uint64_t h = ((uint64_t)(uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull;
+	uint64_t n = second ? t->nsecond : t->nfirst;
+	/* high half of h * n: uniform in [0, n) */
+	uint64_t b = (uint64_t)(((unsigned __int128)h * n) >> 64);
 
-	/* high half of h * nbuckets: uniform in [0, nbuckets) */
-	uint64_t b = (uint64_t)(((unsigned __int128)h * t->nbuckets) >> 64);
-
-	return &t->slot[b * MS_ADDRTAB_WAYS];
+	return &t->slot[(second ? t->nfirst + b : b) * MS_ADDRTAB_WAYS];
 }
 
 static inline _Atomic uint8_t *ms_addrtab_counter(struct ms_addrtab *t,
@@ -93,6 +116,27 @@ static inline void ms_addrtab_count_add(_Atomic uint8_t *c, int d)
 		;
 }
 
+/* The count of a first bucket's addresses in the large table. */
+static inline _Atomic uintptr_t *ms_addrtab_overflow(_Atomic uintptr_t *b)
+{
+	return &b[MS_ADDRTAB_FIRST_WAYS];
+}
+
+/* Clears `p`'s slot among the first `ways` of bucket `b`. Returns 1 when
+ * it was there, else 0. */
+static inline int ms_addrtab_take(_Atomic uintptr_t *b, unsigned ways,
+				  const void *p)
+{
+	for (unsigned i = 0; i < ways; i++) {
+		if (ms_load_relaxed(&b[i]) == (uintptr_t)p) {
+			/* Pairs with a later insert's CAS (acq_rel). */
+			ms_store_release(&b[i], (uintptr_t)0);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Removes `p` if present. Returns 1 when it was there, else 0. */
 static inline int ms_addrtab_remove(struct ms_addrtab *t, const void *p)
 {
@@ -101,28 +145,37 @@ static inline int ms_addrtab_remove(struct ms_addrtab *t, const void *p)
 
 	if (MS_LIKELY(ms_load_relaxed(c) == 0))
 		return 0;
-	b = ms_addrtab_bucket(t, p);
-	for (unsigned i = 0; i < MS_ADDRTAB_WAYS; i++) {
-		if (ms_load_relaxed(&b[i]) == (uintptr_t)p) {
-			/* Pairs with a later insert's CAS (acq_rel). */
-			ms_store_release(&b[i], (uintptr_t)0);
-			ms_addrtab_count_add(c, -1);
-			return 1;
-		}
+	b = ms_addrtab_bucket(t, p, 0);
+	if (!ms_addrtab_take(b, MS_ADDRTAB_FIRST_WAYS, p)) {
+		if (ms_load_relaxed(ms_addrtab_overflow(b)) == 0 ||
+		    !ms_addrtab_take(ms_addrtab_bucket(t, p, 1),
+				     MS_ADDRTAB_WAYS, p))
+			return 0;
+		ms_fetch_sub_relaxed(ms_addrtab_overflow(b), 1);
 	}
+	ms_addrtab_count_add(c, -1);
+	return 1;
+}
+
+static inline int ms_addrtab_has(_Atomic uintptr_t *b, unsigned ways,
+				 const void *p)
+{
+	for (unsigned i = 0; i < ways; i++)
+		if (ms_load_relaxed(&b[i]) == (uintptr_t)p)
+			return 1;
 	return 0;
 }
 
 static inline int ms_addrtab_contains(struct ms_addrtab *t, const void *p)
 {
-	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p);
+	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p, 0);
 
 	if (ms_load_relaxed(ms_addrtab_counter(t, p)) == 0)
 		return 0;
-	for (unsigned i = 0; i < MS_ADDRTAB_WAYS; i++)
-		if (ms_load_relaxed(&b[i]) == (uintptr_t)p)
-			return 1;
-	return 0;
+	if (ms_addrtab_has(b, MS_ADDRTAB_FIRST_WAYS, p))
+		return 1;
+	return ms_load_relaxed(ms_addrtab_overflow(b)) != 0 &&
+	       ms_addrtab_has(ms_addrtab_bucket(t, p, 1), MS_ADDRTAB_WAYS, p);
 }
 
 #endif

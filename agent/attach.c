@@ -26,7 +26,8 @@
 #define MS_HANDSHAKE_MS	    1000 /* connect, HELLO, SETTINGS */
 #define MS_SEND_MS	    2000 /* a RING message once attached */
 #define MS_AGENT_TICK_SHIFT 6	 /* TSC ticks in units of 64 */
-#define MS_ADDRTAB_LOG2	    20 /* sampled-address slots: 8 MiB of address space */
+#define MS_ADDRTAB_FIRST    14	 /* sampled addresses, first table: 128 KiB */
+#define MS_ADDRTAB_LOG2	    20	 /* and the large one: 8 MiB */
 #define MS_SOCK_FD_MIN	    200 /* keep our socket away from the program's fds */
 
 static dev_t sock_dev;
@@ -206,7 +207,7 @@ static int go_on(int fd, const struct ms_settings *s)
 		unw_set_caching_policy(unw_local_addr_space,
 				       UNW_CACHE_PER_THREAD);
 	if (s->sampling != MS_SAMPLING_FULL && !ms_g.tab) {
-		ms_g.tab = ms_addrtab_create(MS_ADDRTAB_LOG2);
+		ms_g.tab = ms_addrtab_create(MS_ADDRTAB_FIRST, MS_ADDRTAB_LOG2);
 		if (!ms_g.tab)
 			return -ENOMEM;
 	}

@@ -122,39 +122,22 @@ static inline _Atomic uintptr_t *ms_addrtab_overflow(_Atomic uintptr_t *b)
 	return &b[MS_ADDRTAB_FIRST_WAYS];
 }
 
-/* Clears `p`'s slot among the first `ways` of bucket `b`. Returns 1 when
- * it was there, else 0. */
-static inline int ms_addrtab_take(_Atomic uintptr_t *b, unsigned ways,
-				  const void *p)
-{
-	for (unsigned i = 0; i < ways; i++) {
-		if (ms_load_relaxed(&b[i]) == (uintptr_t)p) {
-			/* Pairs with a later insert's CAS (acq_rel). */
-			ms_store_release(&b[i], (uintptr_t)0);
-			return 1;
-		}
-	}
-	return 0;
-}
+/* ms_addrtab_remove() past a counter that is not zero. */
+int ms_addrtab_remove_counted(struct ms_addrtab *t, const void *p,
+			      _Atomic uint8_t *c);
 
-/* Removes `p` if present. Returns 1 when it was there, else 0. */
+/*
+ * Removes `p` if present. Returns 1 when it was there, else 0. Only the
+ * filter's look is inline: it answers most frees, and the buckets' scans
+ * made the whole an out-of-line call on every free.
+ */
 static inline int ms_addrtab_remove(struct ms_addrtab *t, const void *p)
 {
 	_Atomic uint8_t *c = ms_addrtab_counter(t, p);
-	_Atomic uintptr_t *b;
 
 	if (MS_LIKELY(ms_load_relaxed(c) == 0))
 		return 0;
-	b = ms_addrtab_bucket(t, p, 0);
-	if (!ms_addrtab_take(b, MS_ADDRTAB_FIRST_WAYS, p)) {
-		if (ms_load_relaxed(ms_addrtab_overflow(b)) == 0 ||
-		    !ms_addrtab_take(ms_addrtab_bucket(t, p, 1),
-				     MS_ADDRTAB_WAYS, p))
-			return 0;
-		ms_fetch_sub_relaxed(ms_addrtab_overflow(b), 1);
-	}
-	ms_addrtab_count_add(c, -1);
-	return 1;
+	return ms_addrtab_remove_counted(t, p, c);
 }
 
 static inline int ms_addrtab_has(_Atomic uintptr_t *b, unsigned ways,

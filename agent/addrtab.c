@@ -63,33 +63,50 @@ static int claim(_Atomic uintptr_t *b, unsigned ways, const void *p)
 	return -ENOSPC;
 }
 
-/* Clears `p`'s slot among the first `ways` of bucket `b`. Returns 1 when
- * it was there, else 0. */
-static int take(_Atomic uintptr_t *b, unsigned ways, const void *p)
+/* `p`'s slot among the first `ways` of bucket `b`, or NULL. */
+static _Atomic uintptr_t *slot_of(_Atomic uintptr_t *b, unsigned ways,
+				  const void *p)
 {
-	for (unsigned i = 0; i < ways; i++) {
-		if (ms_load_relaxed(&b[i]) == (uintptr_t)p) {
-			/* Pairs with a later insert's CAS (acq_rel). */
-			ms_store_release(&b[i], (uintptr_t)0);
-			return 1;
-		}
-	}
-	return 0;
+	for (unsigned i = 0; i < ways; i++)
+		if (ms_load_relaxed(&b[i]) == (uintptr_t)p)
+			return &b[i];
+	return NULL;
+}
+
+/* `p`'s slot in either table, or NULL; *first: its first bucket. */
+static _Atomic uintptr_t *find(struct ms_addrtab *t, const void *p,
+			       _Atomic uintptr_t **first)
+{
+	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p, 0), *s;
+
+	*first = b;
+	s = slot_of(b, MS_ADDRTAB_FIRST_WAYS, p);
+	if (s || ms_load_relaxed(ms_addrtab_overflow(b)) == 0)
+		return s;
+	return slot_of(ms_addrtab_bucket(t, p, 1), MS_ADDRTAB_WAYS, p);
 }
 
 int ms_addrtab_remove_counted(struct ms_addrtab *t, const void *p,
 			      _Atomic uint8_t *c)
 {
-	_Atomic uintptr_t *b = ms_addrtab_bucket(t, p, 0);
+	_Atomic uintptr_t *b, *s = find(t, p, &b);
 
-	if (!take(b, MS_ADDRTAB_FIRST_WAYS, p)) {
-		if (ms_load_relaxed(ms_addrtab_overflow(b)) == 0 ||
-		    !take(ms_addrtab_bucket(t, p, 1), MS_ADDRTAB_WAYS, p))
-			return 0;
+	if (!s)
+		return 0;
+	/* Pairs with a later insert's CAS (acq_rel). */
+	ms_store_release(s, (uintptr_t)0);
+	if (s >= b + MS_ADDRTAB_FIRST_WAYS) /* it was in the large table */
 		ms_fetch_sub_relaxed(ms_addrtab_overflow(b), 1);
-	}
 	ms_addrtab_count_add(c, -1);
 	return 1;
+}
+
+int ms_addrtab_contains(struct ms_addrtab *t, const void *p)
+{
+	_Atomic uintptr_t *b;
+
+	return ms_load_relaxed(ms_addrtab_counter(t, p)) != 0 &&
+	       find(t, p, &b) != NULL;
 }
 
 int ms_addrtab_insert(struct ms_addrtab *t, const void *p)

@@ -8,7 +8,8 @@
  * holds them for a short window and prints them in time order across
  * threads (the consumer side's one min-heap, minheap.h, on the timestamp
  * and arrival). An event that arrives later than the window is printed
- * when it comes, out of order.
+ * when it comes, out of order; so may one that arrives after more newer
+ * events than tail holds (--held).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,24 +35,30 @@ struct tail_opts {
 	int all;	    /* also thread, module and clock events */
 	uint64_t count;	    /* stop after this many events; 0: never */
 	uint64_t window_ms; /* held this long to print in time order */
+	uint64_t held_max;  /* events held at most */
 };
 
 #define TAIL_DEFAULT_WINDOW_MS 100
-#define TAIL_HELD_MAX	       65536 /* events held at most */
+#define TAIL_HELD_DEFAULT      262144 /* events held at most: 16 MiB */
+#define TAIL_HELD_MAX	       (1u << 24)
 
 static void help(void)
 {
 	printf("usage: memscope tail [--session NAME] [--pid P] [--tid T] "
 	       "[--min-size N] [--json]\n"
-	       "                     [--count N] [--all] [--window MS]\n\n"
+	       "                     [--count N] [--all] [--window MS] "
+	       "[--held N]\n\n"
 	       "Prints the events of a running consumer's session as they "
 	       "arrive:\ntime (s), pid, tid, kind, size, address, caller. "
 	       "--json prints one object\nper line. --count N stops after N "
 	       "events. Heap events (alloc, free, realloc,\nlost) are shown; "
 	       "--all adds thread, module and clock events. Events are\n"
 	       "held for --window MS (default %d) and printed in time order "
-	       "across threads;\n--window 0 prints them as they arrive.\n",
-	       TAIL_DEFAULT_WINDOW_MS);
+	       "across threads;\n--window 0 prints them as they arrive. "
+	       "At most --held N events\n(default %d, 64 bytes each) are "
+	       "held; when more arrive within one window,\nthe oldest are "
+	       "printed early and tail says so.\n",
+	       TAIL_DEFAULT_WINDOW_MS, TAIL_HELD_DEFAULT);
 }
 
 static int num(const char *cmd, const char *opt, const char *v, uint64_t max,
@@ -103,6 +110,14 @@ static int parse(int argc, char **argv, struct tail_opts *t)
 		} else if (!strcmp(a, "--window")) {
 			if (num("tail", a, val, 60000, &t->window_ms))
 				return -1;
+		} else if (!strcmp(a, "--held")) {
+			if (num("tail", a, val, TAIL_HELD_MAX, &t->held_max))
+				return -1;
+			if (!t->held_max) {
+				fprintf(stderr, "memscope tail: --held must be "
+						"at least 1\n");
+				return -1;
+			}
 		} else {
 			fprintf(stderr,
 				"memscope tail: unknown option or missing "
@@ -173,6 +188,7 @@ struct reorder {
 	struct ms_minheap h; /* of struct held */
 	uint64_t seq, max_ts, shown, t0;
 	uint64_t missed; /* told by the consumer, not printed yet */
+	int early_told;	 /* the held events' limit was reached */
 	struct tail_opts *t;
 };
 
@@ -212,8 +228,22 @@ static int push(struct reorder *r, const struct ms_tail_event *ev)
 {
 	struct held e = {*ev, r->seq++};
 
-	if (ms_minheap_len(&r->h) == TAIL_HELD_MAX && pop_one(r))
-		return 1;
+	if (ms_minheap_len(&r->h) == r->t->held_max) {
+		/* The window holds more than we keep: the oldest goes out
+		 * now, and an older event still in a ring would follow it. */
+		if (!r->early_told) {
+			fprintf(stderr,
+				"memscope tail: more than %" PRIu64
+				" events within the window; printing the "
+				"oldest early, so the time order may break "
+				"(a shorter --window, a larger --held or a "
+				"filter keeps it)\n",
+				r->t->held_max);
+			r->early_told = 1;
+		}
+		if (pop_one(r))
+			return 1;
+	}
 	ms_minheap_push(&r->h, &e);
 	if (ev->ts_ns > r->max_ts)
 		r->max_ts = ev->ts_ns;
@@ -292,7 +322,7 @@ static int open_reorder(struct reorder *r, struct tail_opts *t)
 {
 	memset(r, 0, sizeof(*r));
 	r->t = t;
-	if (ms_minheap_init(&r->h, sizeof(struct held), TAIL_HELD_MAX, before) <
+	if (ms_minheap_init(&r->h, sizeof(struct held), t->held_max, before) <
 	    0) {
 		fprintf(stderr, "memscope tail: out of memory\n");
 		return -1;
@@ -308,6 +338,7 @@ int ms_cmd_tail(int argc, char **argv)
 
 	memset(&t, 0, sizeof(t));
 	t.window_ms = TAIL_DEFAULT_WINDOW_MS;
+	t.held_max = TAIL_HELD_DEFAULT;
 	r = parse(argc, argv, &t);
 	if (r > 0) {
 		help();

@@ -28,7 +28,7 @@ _memscope_opts()
 	run) echo "--session --help" ;;
 	record) echo "$_memscope_consumer_opts --no-symbolize --compact" ;;
 	tail) echo "--session --pid --tid --min-size --json --count --all
-		--window --help" ;;
+		--window --held --help" ;;
 	top) echo "--session --pid --interval --json --once --suspect
 		--no-symbols --help" ;;
 	snapshot) echo "--session -o --pid --no-symbols --help" ;;
@@ -93,7 +93,7 @@ _memscope_value()
 		return 0
 		;;
 	--stack-depth | --ring-kb | --zstd-level | --idle-level | --frame-kb | --segment-mb | \
-		--time-resolution | --pid | --tid | --min-size | --count | --window | --top | \
+		--time-resolution | --pid | --tid | --min-size | --count | --window | --held | --top | \
 		--width | --from | --to | --base-from | --base-to | \
 		--new-from | --new-to) ;;
 	*) return 1 ;;

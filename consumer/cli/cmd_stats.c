@@ -253,8 +253,8 @@ static void text_levels(const struct ms_compact_levels *l)
 		sep = ", ";
 	}
 	if (l->bundled) {
-		printf("%s%" PRIu64 " short %s in bundles", sep, l->bundled,
-		       l->bundled == 1 ? "stream" : "streams");
+		printf("%s%" PRIu64 " small %s in bundles", sep, l->bundled,
+		       l->bundled == 1 ? "segment" : "segments");
 		sep = ", ";
 	}
 	if (l->unread) {

@@ -49,6 +49,8 @@ int ms_bundle_put(void *ctx, uint32_t seq, const uint8_t *seg, size_t len)
 	if (off < 0)
 		return (int)off; /* the stream writes a file of its own */
 	e = &p->bundled[p->bundle.n - 1];
+	/* the entry's own counts: the stream may have handed over parts
+	 * before this one, and may go on after it */
 	*e = (struct ms_bundled){
 		.sum = r->sum,
 		.tid = r->st.cfg.tid,
@@ -57,8 +59,8 @@ int ms_bundle_put(void *ctx, uint32_t seq, const uint8_t *seg, size_t len)
 		.span = p->bundle.len - (uint64_t)off,
 		.seg_off = p->bundle.len - len,
 		.len = len,
-		.n = r->st.n,
 	};
+	ms_stream_counts_sub(&e->n, &r->st.n, &r->st.f0);
 	if (p->bundle.n == 1) {
 		p->bundle_ns = ms_mono_ns();
 		p->bundle_next = d->bundles;

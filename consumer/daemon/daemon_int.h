@@ -111,6 +111,9 @@ struct ms_thread_sum {
 	int ended;
 	char name[MS_NAME_MAX + 1];
 	struct ms_stream_counts n;
+	/* the stream's counts as last added to n: bundles change n too
+	 * (bytes on disk, entries lost) while the stream goes on */
+	struct ms_stream_counts seen;
 	uint64_t compacted; /* as ms_proc_counts' (control thread) */
 };
 
@@ -358,8 +361,9 @@ struct ms_bundled {
 	uint32_t tid, seq;
 	uint64_t off, span;    /* the entry's bytes in the bundle */
 	uint64_t seg_off, len; /* its segment's */
-	/* its stream's counts, all in this segment: taken back when it
-	 * cannot be written */
+	/* the counts of this segment's records (its stream's, less those
+	 * of the segments it wrote before): taken back when it cannot be
+	 * written */
 	struct ms_stream_counts n;
 };
 /* ms_stream_cfg.put_small for ring `ctx` (struct ms_cring *). */

@@ -65,10 +65,16 @@ int64_t ms_proc_add_thread(struct ms_proc *p, uint32_t tid)
 void ms_proc_update_thread(struct ms_proc *p, int64_t i,
 			   const struct ms_stream *st, int ended)
 {
+	struct ms_stream_counts d;
+
 	if (i < 0)
 		return;
 	pthread_mutex_lock(&p->info_lock);
-	p->thr[i].n = st->n;
+	/* what the stream counted since, added: not a copy, which would
+	 * undo what its bundled segments changed */
+	ms_stream_counts_sub(&d, &st->n, &p->thr[i].seen);
+	ms_stream_counts_add(&p->thr[i].n, &d);
+	p->thr[i].seen = st->n;
 	memcpy(p->thr[i].name, st->name, sizeof(p->thr[i].name));
 	p->thr[i].ended = ended;
 	pthread_mutex_unlock(&p->info_lock);

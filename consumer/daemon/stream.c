@@ -627,22 +627,62 @@ void ms_stream_quiet(struct ms_stream *s, uint64_t now_ns)
 	ms_live_quiet(s->cfg.live, s->live_thr, ticks);
 }
 
+static int put_small(struct ms_stream *s, int ending);
+
 int ms_stream_tick(struct ms_stream *s, uint64_t now_ns, uint64_t max_age_ns)
 {
 	/* `now` may predate a frame opened since (the poller reads the
 	 * clock once a pass): that frame is young, not 2^64 ns old. */
 	if (s->count && now_ns > s->frame_open_ns &&
 	    now_ns - s->frame_open_ns >= max_age_ns)
-		return ms_stream_flush(s);
+		return put_small(s, 0) == 0 ? 0 : ms_stream_flush(s);
 	return 0;
 }
 
+void ms_stream_counts_sub(struct ms_stream_counts *out,
+			  const struct ms_stream_counts *n,
+			  const struct ms_stream_counts *f)
+{
+	*out = (struct ms_stream_counts){
+		.records = n->records - f->records,
+		.allocs = n->allocs - f->allocs,
+		.frees = n->frees - f->frees,
+		.dropped = n->dropped - f->dropped,
+		.raw_bytes = n->raw_bytes - f->raw_bytes,
+		.disk_bytes = n->disk_bytes - f->disk_bytes,
+		.frames = n->frames - f->frames,
+		.segments = n->segments - f->segments,
+		.reallocs = n->reallocs - f->reallocs,
+		.weighted = n->weighted - f->weighted,
+		.wsize = n->wsize - f->wsize,
+		.unwritten = n->unwritten - f->unwritten,
+	};
+}
+
+void ms_stream_counts_add(struct ms_stream_counts *to,
+			  const struct ms_stream_counts *d)
+{
+	to->records += d->records;
+	to->allocs += d->allocs;
+	to->frees += d->frees;
+	to->dropped += d->dropped;
+	to->raw_bytes += d->raw_bytes;
+	to->disk_bytes += d->disk_bytes;
+	to->frames += d->frames;
+	to->segments += d->segments;
+	to->reallocs += d->reallocs;
+	to->weighted += d->weighted;
+	to->wsize += d->wsize;
+	to->unwritten += d->unwritten;
+}
+
 /*
- * The stream ends with all it holds in its open frame, and a small one:
- * its segment, the records stored as they are, goes to cfg.put_small.
- * Returns 0 when it was taken.
+ * A small open frame of a stream that has written no file goes to
+ * cfg.put_small as a segment of its own, the records stored as they are:
+ * when the stream ends (`ending`), or when the age bound closes it, at
+ * most MS_STREAM_PARTS_MAX times. Returns 0 when it was taken.
  */
-static int put_small(struct ms_stream *s)
+static int put_small(struct ms_stream *s, int ending)
 {
 	struct ms_seg_info info = {
 		.pid = s->cfg.pid,
@@ -655,8 +695,9 @@ static int put_small(struct ms_stream *s)
 	char path[4300];
 	size_t n;
 
-	if (!s->cfg.put_small || s->n.segments || !s->count || s->disk_err ||
-	    s->len > MS_BUNDLE_STREAM_MAX)
+	if (!s->cfg.put_small || s->n.segments != s->parts || !s->count ||
+	    s->disk_err || s->len > MS_BUNDLE_STREAM_MAX ||
+	    (!ending && s->parts >= MS_STREAM_PARTS_MAX))
 		return -1;
 	/* Past the files of this thread id that the numbers kept do not
 	 * know (an archive directory written to before), as open_segment()
@@ -678,6 +719,7 @@ static int put_small(struct ms_stream *s)
 		return -1;
 	}
 	s->seq = info.seq + 1;
+	s->parts++;
 	s->len = 0;
 	s->count = 0;
 	return 0;
@@ -702,7 +744,7 @@ int ms_stream_finish(struct ms_stream *s, uint64_t lost_pending)
 		if (lost_pending)
 			put_lost(s, lost_pending, MS_LOST_FULL);
 	}
-	e2 = put_small(s) == 0 ? 0 : ms_stream_flush(s);
+	e2 = put_small(s, 1) == 0 ? 0 : ms_stream_flush(s);
 	if (!err)
 		err = e2;
 	s->n.unwritten = s->disk_lost;

@@ -44,9 +44,11 @@ struct ms_stream_cfg {
 	 * may be NULL. Owned by the thread that feeds the stream. */
 	struct ms_live *live;
 	/*
-	 * Takes the whole segment of a stream that ends with all of it in
-	 * its one frame, of at most MS_BUNDLE_STREAM_MAX bytes (bundle.h),
-	 * instead of a file; returns 0 when it did. May be NULL.
+	 * Takes a segment of one small frame (at most MS_BUNDLE_STREAM_MAX
+	 * bytes, bundle.h) of a stream that has written no file, instead of
+	 * a file: the whole stream as it ends, or a part of it the age bound
+	 * closed (MS_STREAM_PARTS_MAX). Returns 0 when it did; the frame's
+	 * own counts are s->n - s->f0 then. May be NULL.
 	 */
 	int (*put_small)(void *ctx, uint32_t seq, const uint8_t *seg,
 			 size_t len);
@@ -120,7 +122,24 @@ struct ms_stream {
 	uint64_t disk_retry_ns;	    /* no write before this monotonic time */
 	uint64_t disk_discarded;    /* events ever discarded (only grows) */
 	struct ms_stream_counts f0; /* n when the open frame began */
+	uint32_t parts; /* segments handed to cfg.put_small, the stream on */
 };
+
+/*
+ * A stream that has written no file hands each small frame the age bound
+ * closes to cfg.put_small, as a segment of its own, up to this many; then
+ * its frames go to a file, as a longer stream's do (a bundle is written
+ * each second it has entries: a thread writing a little every second
+ * would otherwise make one a second for as long as it lives).
+ */
+#define MS_STREAM_PARTS_MAX 8
+
+/* out = n - f, field by field; and to += d. */
+void ms_stream_counts_sub(struct ms_stream_counts *out,
+			  const struct ms_stream_counts *n,
+			  const struct ms_stream_counts *f);
+void ms_stream_counts_add(struct ms_stream_counts *to,
+			  const struct ms_stream_counts *d);
 
 /*
  * The frame buffers and packers of ended streams, kept for the streams

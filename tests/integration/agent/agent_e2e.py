@@ -552,6 +552,52 @@ def case_ring_cap(args, tmp):
         fail("stats does not say that events were not recorded")
 
 
+def case_small_parts(args, tmp):
+    """300 threads of a few records each that live on for 2.5 s: the age
+    bound (1 s) closes each one's frame while it lives. Those small frames
+    go to the process's bundles, not to a file per thread, and the archive
+    stays smaller than its records (issue 12: under load, threads that
+    lived past the bound made archives of 1.06-1.09x their raw bytes). The
+    bundles are written (a second after their first entry) while the
+    threads still live: each thread's bytes on disk include its share.
+    PROG: e2e_many_threads."""
+    out = os.path.join(tmp, "parts")
+    env = clean_env()
+    env["MEMSCOPE_AGENT"] = args.agent
+    cmd = [args.cli, "record", "--out", out, "--sampling", "full",
+           "--stack-depth", "0", "--quiet", "--", args.prog[0], "300",
+           "2500"]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=TIMEOUT, text=True)
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr)
+        fail("%s exited %d" % (" ".join(cmd), p.returncode))
+    stats = stats_json(args, out, env)
+    missing, _ = exact_or_missing(p.stdout, stats)
+    if missing:
+        fail("%d threads missing from the archive" % missing)
+    files = [f for d, _, fs in os.walk(out) for f in fs
+             if f.endswith(".mseg")]
+    bundles = [f for d, _, fs in os.walk(out) for f in fs
+               if f.endswith(".msbun")]
+    print("300 threads living past the age bound: %d segment files, %d "
+          "bundles, %d bytes on disk for %d raw, %d segments" %
+          (len(files), len(bundles), stats["bytes_on_disk"],
+           stats["raw_bytes"], sum(t["segments"]
+                                   for t in stats["per_thread"])))
+    if stats["bytes_on_disk"] > stats["raw_bytes"]:
+        fail("the archive is larger than its records")
+    with open(os.path.join(out, "manifest.json")) as f:
+        man = json.load(f)
+    shares = sum(t["bytes_on_disk"] for p in man["processes"]
+                 for t in p["per_thread"])
+    if shares != man["totals"]["bytes_on_disk"]:
+        fail("the manifest's threads' bytes on disk add up to %d, not %d" %
+             (shares, man["totals"]["bytes_on_disk"]))
+    if len(files) > 30:
+        fail("%d segment files for 300 small threads" % len(files))
+
+
 def run_bounded(cmd, env, seconds):
     """Runs cmd in its own process group; on timeout the whole group is
     killed and None is returned: a hang fails instead of stalling."""
@@ -614,6 +660,7 @@ CASES = {
     "consumer-stopped": case_consumer_stopped,
     "fd-limit": case_fd_limit,
     "ring-cap": case_ring_cap,
+    "small-parts": case_small_parts,
     "exec": case_exec,
 }
 

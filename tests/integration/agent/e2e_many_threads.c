@@ -2,14 +2,18 @@
 /*
  * N threads alive at once (default 2000), each with a ring of its own:
  * every thread does its calls, then waits at a barrier for all the others,
- * so that the consumer holds every ring together. Usage: [N]
+ * so that the consumer holds every ring together. Usage: [N [HOLD_MS]]:
+ * with HOLD_MS, each thread then lives that much longer, its few records
+ * older than the consumer's frame age bound before it ends.
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "e2e_expect.h"
 
 static pthread_barrier_t all_in;
+static long hold_ms;
 
 static void *worker(void *arg)
 {
@@ -20,6 +24,12 @@ static void *worker(void *arg)
 		e2e_pair(24 + i % 100);
 	c->frees = c->allocs;
 	pthread_barrier_wait(&all_in);
+	if (hold_ms > 0) {
+		struct timespec ts = {hold_ms / 1000, hold_ms % 1000 * 1000000};
+
+		while (nanosleep(&ts, &ts) != 0)
+			;
+	}
 	return NULL;
 }
 
@@ -30,7 +40,8 @@ int main(int argc, char **argv)
 	pthread_t *th;
 	pthread_attr_t at;
 
-	if (n < 1 || n > 100000)
+	hold_ms = argc > 2 ? atol(argv[2]) : 0;
+	if (n < 1 || n > 100000 || hold_ms < 0 || hold_ms > 600000)
 		return 2;
 	c = calloc((size_t)n, sizeof(*c));
 	th = calloc((size_t)n, sizeof(*th));

@@ -637,6 +637,80 @@ static void test_small_stream_handed_over(void **state)
 	assert_int_equal(access(path, F_OK), 0);
 }
 
+/* What put_small() handed over, part by part. */
+struct parts {
+	int calls;
+	uint32_t first_seq, last_seq;
+	uint64_t records;
+};
+
+static int take_part(void *ctx, uint32_t seq, const uint8_t *seg, size_t len)
+{
+	struct parts *t = ctx;
+	struct ms_seg_reader *r;
+	struct ms_seg_frame fr;
+
+	if (t->calls++ == 0)
+		t->first_seq = seq;
+	else
+		assert_int_equal(seq, t->last_seq + 1);
+	t->last_seq = seq;
+	assert_int_equal(ms_seg_open_mem(seg, len, &r), 0);
+	assert_int_equal(ms_seg_reader_info(r)->seq, seq);
+	while (ms_seg_next(r, &fr) == 1)
+		t->records += fr.count;
+	assert_true(ms_seg_finished(r));
+	ms_seg_close(r);
+	return 0;
+}
+
+/*
+ * A stream that has written no file hands over each small frame the age
+ * bound closes, numbered one after another, MS_STREAM_PARTS_MAX of them;
+ * the next aged frame opens a file, and the stream's end goes there too.
+ * Every record is in a part or in the file.
+ */
+static void test_small_parts_handed_over(void **state)
+{
+	static uint8_t buf[1 << 16];
+	size_t n = make_events(buf, 1000, 0), done = 0;
+	struct ms_stream_cfg c;
+	struct ms_stream s;
+	struct parts t = {0};
+	struct counts back;
+	int ticks = 0;
+
+	(void)state;
+	cfg(&c, 64 << 10, 1 << 20);
+	c.put_small = take_part;
+	c.small_ctx = &t;
+	assert_int_equal(ms_stream_init(&s, &c), 0);
+	while (done < n) {
+		size_t give = n - done < 400 ? n - done : 400;
+		ssize_t k = ms_stream_feed(&s, buf + done, give, NULL, NULL);
+
+		assert_true(k > 0);
+		done += (size_t)k;
+		if (ticks++ <= MS_STREAM_PARTS_MAX)
+			assert_int_equal(
+				ms_stream_tick(&s,
+					       s.frame_open_ns + 1000000000u,
+					       1000000000u),
+				0);
+	}
+	assert_true(ticks > MS_STREAM_PARTS_MAX + 1); /* more after it */
+	assert_int_equal(t.calls, MS_STREAM_PARTS_MAX);
+	assert_int_equal(s.parts, MS_STREAM_PARTS_MAX);
+	assert_int_equal(t.first_seq, 0);
+	assert_int_equal(s.n.segments, MS_STREAM_PARTS_MAX + 1); /* a file */
+	assert_int_equal(ms_stream_finish(&s, 0), 0);
+	assert_int_equal(t.calls, MS_STREAM_PARTS_MAX); /* not the end */
+	read_back(&back);
+	assert_int_equal(back.segs, 1);
+	assert_int_equal(t.records + back.records, s.n.records);
+	assert_int_equal(s.n.allocs, 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -658,6 +732,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_live_fed_in_pieces, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_small_stream_handed_over,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_parts_handed_over,
 						setup, teardown),
 	};
 

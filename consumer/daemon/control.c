@@ -267,6 +267,8 @@ static void send_ring_ack(struct ms_daemon *d, struct ms_conn *c,
 			strerror(errno));
 }
 
+#define MS_REFUSALS_LOGGED 10 /* a process's refused rings logged */
+
 /*
  * A thread's ring, or its announcement without the memfd (fd -1: the
  * kernel had no descriptor to give us). Takes `fd` in every case. A
@@ -291,8 +293,19 @@ static int on_ring(struct ms_daemon *d, struct ms_conn *c,
 	}
 	err = take_ring(d, p, fd);
 	if (err) {
-		ms_dlog(d, "pid %u: refused the ring of thread %u: %s", p->pid,
-			m->tid, ring_error(err));
+		/* A process at the limit has its threads refused by the
+		 * thousand: a few lines say why, the manifest counts all. */
+		uint64_t k = ms_load_relaxed(&p->n.refused);
+
+		if (k < MS_REFUSALS_LOGGED)
+			ms_dlog(d, "pid %u: refused the ring of thread %u: %s",
+				p->pid, m->tid, ring_error(err));
+		else if (k == MS_REFUSALS_LOGGED)
+			ms_dlog(d,
+				"pid %u: refused the ring of thread %u: %s; "
+				"more refusals of this process are counted, "
+				"not logged",
+				p->pid, m->tid, ring_error(err));
 		ms_fetch_add_relaxed(&d->rings_refused, 1);
 		ms_fetch_add_relaxed(&p->n.refused, 1);
 		d->manifest_dirty = 1;

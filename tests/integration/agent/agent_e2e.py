@@ -517,6 +517,12 @@ def case_fd_limit(args, tmp):
     if totals["rings_refused"] != missing or \
             totals["events_unrecorded"] != missing_events:
         fail("refused rings or unrecorded events miscounted")
+    # the log says why for the first ten, then that the rest are counted
+    logged = p.stderr.count("refused the ring of thread")
+    if missing > 10 and (logged != 11 or
+                         "counted, not logged" not in p.stderr):
+        fail("%d refusals logged for %d refused rings:\n%s" %
+             (logged, missing, p.stderr[-2000:]))
     if "unrecorded" not in subprocess.run(
             [args.cli, "stats", os.path.join(tmp, "capped")],
             stdout=subprocess.PIPE, text=True, check=True).stdout:

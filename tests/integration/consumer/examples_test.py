@@ -123,6 +123,22 @@ def sc_minimal(args, tmp):
     print("minimal: explicit API, %d threads exact" % len(threads))
 
 
+def tail_a_run(args, session, tail_args, ops, wait):
+    """`memscope tail TAIL_ARGS` streaming, then `memscope run` of the
+    stress example (16 threads, OPS pairs each); the tail's end awaited
+    for WAIT s. Returns the run and the tail's stdout and stderr."""
+    tail = spawn([args.cli, "tail", "--session", session] + tail_args,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_streaming(tail)
+    p = subprocess.run([args.cli, "run", "--session", session, "--",
+                        ex(args, "stress_test"), "--threads", "16",
+                        "--ops", str(ops)], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+    check(p.returncode == 0, "run failed: " + p.stderr)
+    tout, terr = tail.communicate(timeout=wait)
+    return p, tout, terr
+
+
 def sc_run_tail(args, tmp):
     """consumer + run + tail, as the demo does it."""
     out = tmp + "/arc"
@@ -134,16 +150,8 @@ def sc_run_tail(args, tmp):
     # that the order checked below is the tail's promise, not luck. (With
     # 20000 ops, once in ~200 runs an event still in a ring came after
     # 65536 newer ones, the limit then, and was printed out of order.)
-    tail = spawn([args.cli, "tail", "--session", session,
-                  "--count", "3000", "--window", "3000"],
-                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_streaming(tail)
-    p = subprocess.run([args.cli, "run", "--session", session, "--",
-                        ex(args, "stress_test"), "--threads", "16",
-                        "--ops", "6000"], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
-    check(p.returncode == 0, "run failed: " + p.stderr)
-    tout, terr = tail.communicate(timeout=60)
+    p, tout, terr = tail_a_run(args, session, ["--count", "3000",
+                                               "--window", "3000"], 6000, 60)
     check("printing the oldest early" not in terr,
           "tail printed early under its limit: " + terr)
     check(c.wait(TIMEOUT) == 0, "consumer failed")
@@ -176,17 +184,10 @@ def sc_tail_early(args, tmp):
     session = "ex%d" % os.getpid()
     c = Consumer(args.cli, out, session, ["--sampling", "full",
                                           "--exit-when-idle", "--quiet"])
-    tail = spawn([args.cli, "tail", "--session", session,
-                  "--count", "10", "--window", "60000", "--held", "2000"],
-                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_streaming(tail)
-    p = subprocess.run([args.cli, "run", "--session", session, "--",
-                        ex(args, "stress_test"), "--threads", "16",
-                        "--ops", "20000"], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
-    check(p.returncode == 0, "run failed: " + p.stderr)
     # --count 10 ends the tail long before the 60 s window could.
-    tout, terr = tail.communicate(timeout=30)
+    p, tout, terr = tail_a_run(args, session, ["--count", "10", "--window",
+                                               "60000", "--held", "2000"],
+                               20000, 30)
     check(c.wait(TIMEOUT) == 0, "consumer failed")
     shown = [l for l in tout.splitlines() if l.strip() and "missed" not in l]
     check(len(shown) == 10, "tail showed %d lines, not 10:\n%s\n%s"

@@ -111,9 +111,6 @@ struct ms_thread_sum {
 	int ended;
 	char name[MS_NAME_MAX + 1];
 	struct ms_stream_counts n;
-	/* the stream's counts as last added to n: bundles change n too
-	 * (bytes on disk, entries lost) while the stream goes on */
-	struct ms_stream_counts seen;
 	uint64_t compacted; /* as ms_proc_counts' (control thread) */
 };
 
@@ -183,8 +180,11 @@ uint64_t ms_proc_threads(struct ms_proc *p);
 void ms_proc_free(struct ms_proc *p);
 /* Appends a thread; returns its index, or -1 when the list is full. */
 int64_t ms_proc_add_thread(struct ms_proc *p, uint32_t tid);
+/* Adds `d` (NULL: nothing), what stream `st` counted since the last
+ * update, to thread i's counts, and takes its name and `ended`. */
 void ms_proc_update_thread(struct ms_proc *p, int64_t i,
-			   const struct ms_stream *st, int ended);
+			   const struct ms_stream *st,
+			   const struct ms_stream_counts *d, int ended);
 void ms_proc_module(struct ms_proc *p, const struct ms_event *ev);
 
 struct ms_cring {

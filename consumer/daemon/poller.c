@@ -74,7 +74,7 @@ static void note_disk(struct ms_cring *r)
 /* Adds what the stream counted since the last call to the process. */
 static void publish(struct ms_cring *r)
 {
-	struct ms_stream_counts *n = &r->st.n, *p = &r->pub;
+	struct ms_stream_counts *n = &r->st.n, *p = &r->pub, d;
 	struct ms_proc_counts *c = &r->proc->n;
 
 	note_disk(r);
@@ -86,17 +86,19 @@ static void publish(struct ms_cring *r)
 	/* a stream that ends into a bundle adds its frame's bytes and its
 	 * segment without a record or a byte on disk */
 	if (n->records == p->records && n->disk_bytes == p->disk_bytes &&
-	    n->raw_bytes == p->raw_bytes && n->segments == p->segments)
+	    n->raw_bytes == p->raw_bytes && n->segments == p->segments &&
+	    n->unwritten == p->unwritten)
 		return;
-	ms_fetch_add_relaxed(&c->records, n->records - p->records);
-	ms_fetch_add_relaxed(&c->allocs, n->allocs - p->allocs);
-	ms_fetch_add_relaxed(&c->frees, n->frees - p->frees);
-	ms_fetch_add_relaxed(&c->dropped, n->dropped - p->dropped);
-	ms_fetch_add_relaxed(&c->raw_bytes, n->raw_bytes - p->raw_bytes);
-	ms_fetch_add_relaxed(&c->disk_bytes, n->disk_bytes - p->disk_bytes);
-	ms_fetch_add_relaxed(&c->segments, n->segments - p->segments);
+	ms_stream_counts_sub(&d, n, p);
+	ms_fetch_add_relaxed(&c->records, d.records);
+	ms_fetch_add_relaxed(&c->allocs, d.allocs);
+	ms_fetch_add_relaxed(&c->frees, d.frees);
+	ms_fetch_add_relaxed(&c->dropped, d.dropped);
+	ms_fetch_add_relaxed(&c->raw_bytes, d.raw_bytes);
+	ms_fetch_add_relaxed(&c->disk_bytes, d.disk_bytes);
+	ms_fetch_add_relaxed(&c->segments, d.segments);
 	*p = *n;
-	ms_proc_update_thread(r->proc, r->sum, &r->st, 0);
+	ms_proc_update_thread(r->proc, r->sum, &r->st, &d, 0);
 }
 
 static void module_seen(void *ctx, const struct ms_event *ev)
@@ -193,7 +195,7 @@ static void end_stream(struct ms_cring *r)
 		ms_dlog(r->d, "pid %u tid %u: writing the archive failed: %s",
 			r->proc->pid, r->st.cfg.tid, strerror(-err));
 	publish(r);
-	ms_proc_update_thread(r->proc, r->sum, &r->st, 1);
+	ms_proc_update_thread(r->proc, r->sum, &r->st, NULL, 1);
 	r->have_stream = 0;
 }
 

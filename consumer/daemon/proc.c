@@ -63,18 +63,16 @@ int64_t ms_proc_add_thread(struct ms_proc *p, uint32_t tid)
 }
 
 void ms_proc_update_thread(struct ms_proc *p, int64_t i,
-			   const struct ms_stream *st, int ended)
+			   const struct ms_stream *st,
+			   const struct ms_stream_counts *d, int ended)
 {
-	struct ms_stream_counts d;
-
 	if (i < 0)
 		return;
 	pthread_mutex_lock(&p->info_lock);
-	/* what the stream counted since, added: not a copy, which would
-	 * undo what its bundled segments changed */
-	ms_stream_counts_sub(&d, &st->n, &p->thr[i].seen);
-	ms_stream_counts_add(&p->thr[i].n, &d);
-	p->thr[i].seen = st->n;
+	/* added, not copied from the stream: a copy would undo what its
+	 * bundled segments changed (bytes on disk, entries lost) */
+	if (d)
+		ms_stream_counts_add(&p->thr[i].n, d);
 	memcpy(p->thr[i].name, st->name, sizeof(p->thr[i].name));
 	p->thr[i].ended = ended;
 	pthread_mutex_unlock(&p->info_lock);

@@ -45,7 +45,7 @@ static struct ms_proc *add_proc(struct ms_daemon *d)
 	cds_list_add_tail(&p->node, &d->procs);
 	memset(&st, 0, sizeof(st));
 	snprintf(st.name, sizeof(st.name), CAFE "\x80");
-	ms_proc_update_thread(p, ms_proc_add_thread(p, 43), &st, 0);
+	ms_proc_update_thread(p, ms_proc_add_thread(p, 43), &st, &st.n, 0);
 	ms_proc_module(p, &ev);
 	return p;
 }

@@ -105,15 +105,7 @@ static void count_lost(struct ms_proc *p, const struct ms_bundled *e)
 		return;
 	pthread_mutex_lock(&p->info_lock);
 	t = &p->thr[e->sum].n;
-	t->records -= n->records;
-	t->allocs -= n->allocs;
-	t->frees -= n->frees;
-	t->reallocs -= n->reallocs;
-	t->dropped -= n->dropped;
-	t->raw_bytes -= n->raw_bytes;
-	t->frames -= n->frames;
-	t->segments -= n->segments;
-	t->wsize -= n->wsize;
+	ms_stream_counts_sub(t, t, n);
 	t->unwritten += events + n->dropped;
 	pthread_mutex_unlock(&p->info_lock);
 }

@@ -134,7 +134,7 @@ struct ms_stream {
  */
 #define MS_STREAM_PARTS_MAX 8
 
-/* out = n - f, field by field; and to += d. */
+/* out = n - f, field by field (out may be n); and to += d. */
 void ms_stream_counts_sub(struct ms_stream_counts *out,
 			  const struct ms_stream_counts *n,
 			  const struct ms_stream_counts *f);
